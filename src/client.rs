@@ -1,0 +1,434 @@
+//! `ConnectOptions`: the client side (Dart `SecureSocket.connect` /
+//! `RawSecureSocket.connect`, Node `tls.connect`).
+
+use std::fmt;
+use std::io::{Read, Write};
+use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustls::client::{ClientConnection, Resumption};
+use rustls::pki_types::ServerName;
+use rustls::sign::SingleCertAndKey;
+use rustls::{ClientConfig, KeyLog};
+
+use crate::certificate::{X509Certificate, hex};
+use crate::context::{SecurityContext, provider};
+use crate::error::{Error, Phase, Result};
+use crate::stream::SecureStream;
+use crate::transport::{Ops, Transport};
+use crate::verify::{BadCertificateFn, IdentityFn, ServerVerifier, map_tls_error};
+
+/// The default bound on the TCP connect, per address tried: 30 seconds.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+/// The default bound on a whole TLS handshake, client or server: 30 seconds.
+pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
+
+type KeyLogFn = Arc<dyn Fn(&str) + Send + Sync>;
+/// A client configuration and its verifier, cached in the context.
+pub(crate) type CachedConfig = (Arc<ClientConfig>, Arc<ServerVerifier>);
+
+/// Options for a client connection, `std::fs::OpenOptions`-style: make one
+/// with [`new`](Self::new), chain setters, end with [`connect`](Self::connect).
+///
+/// Options are `Clone + Send + Sync`; reusing one `ConnectOptions` (or the
+/// same context with the same settings) reuses one rustls configuration and
+/// its session cache.
+///
+/// ```no_run
+/// use std::io::{Read, Write};
+/// use std::time::Duration;
+/// use securenet::ConnectOptions;
+///
+/// # fn main() -> securenet::Result<()> {
+/// let mut stream = ConnectOptions::new()
+///     .supported_protocols(&["http/1.1"])
+///     .timeout(Duration::from_secs(5))
+///     .connect("example.com", 443)?;
+/// stream.write_all(b"GET / HTTP/1.1\r\nHost: example.com\r\nConnection: close\r\n\r\n")?;
+/// let mut response = Vec::new();
+/// stream.read_to_end(&mut response)?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct ConnectOptions {
+    context: Option<SecurityContext>,
+    on_bad_certificate: Option<BadCertificateFn>,
+    key_log: Option<KeyLogFn>,
+    alpn: Vec<String>,
+    timeout: Duration,
+    handshake_timeout: Duration,
+    server_name: Option<String>,
+    sni: bool,
+    reject_unauthorized: bool,
+    check_server_identity: Option<IdentityFn>,
+    allow_half_open: bool,
+}
+
+impl Default for ConnectOptions {
+    /// Mozilla's roots, hostname verification on, SNI on, no ALPN, the
+    /// default timeouts, TCP_NODELAY on.
+    fn default() -> Self {
+        ConnectOptions {
+            context: None,
+            on_bad_certificate: None,
+            key_log: None,
+            alpn: Vec::new(),
+            timeout: DEFAULT_CONNECT_TIMEOUT,
+            handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
+            server_name: None,
+            sni: true,
+            reject_unauthorized: true,
+            check_server_identity: None,
+            allow_half_open: false,
+        }
+    }
+}
+
+impl fmt::Debug for ConnectOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConnectOptions")
+            .field("context", &self.context)
+            .field("supported_protocols", &self.alpn)
+            .field("timeout", &self.timeout)
+            .field("handshake_timeout", &self.handshake_timeout)
+            .field("server_name", &self.server_name)
+            .field("sni", &self.sni)
+            .field("reject_unauthorized", &self.reject_unauthorized)
+            .field("on_bad_certificate", &self.on_bad_certificate.is_some())
+            .field(
+                "check_server_identity",
+                &self.check_server_identity.is_some(),
+            )
+            .field("key_log", &self.key_log.is_some())
+            .field("allow_half_open", &self.allow_half_open)
+            .finish()
+    }
+}
+
+/// What a cached client configuration depends on besides the context.
+#[derive(PartialEq)]
+pub(crate) struct ConfigKey {
+    sni: bool,
+    reject_unauthorized: bool,
+    on_bad: usize,
+    identity: usize,
+    key_log: usize,
+}
+
+fn ptr<T: ?Sized>(f: &Option<Arc<T>>) -> usize {
+    f.as_ref()
+        .map_or(0, |f| Arc::as_ptr(f).cast::<()>() as usize)
+}
+
+struct KeyLogger(KeyLogFn);
+
+impl fmt::Debug for KeyLogger {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("KeyLogger")
+    }
+}
+
+impl KeyLog for KeyLogger {
+    fn log(&self, label: &str, client_random: &[u8], secret: &[u8]) {
+        (self.0)(&format!("{label} {} {}", hex(client_random), hex(secret)));
+    }
+}
+
+impl ConnectOptions {
+    /// The defaults (see [`Default`]).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The trust anchors, and our certificate and key if the server asks
+    /// for one (Node `secureContext`, Dart `context`). Default:
+    /// [`SecurityContext::new`], Mozilla's roots.
+    pub fn context(mut self, context: SecurityContext) -> Self {
+        self.context = Some(context);
+        self
+    }
+
+    /// Asked, with the server's leaf certificate, only when verification
+    /// fails: `true` connects anyway (the handshake's signatures are still
+    /// checked, and [`SecureStream::authorization_error`] says what failed);
+    /// `false` fails the connect with the verification error. Dart
+    /// `onBadCertificate`.
+    pub fn on_bad_certificate(
+        mut self,
+        callback: impl Fn(&X509Certificate) -> bool + Send + Sync + 'static,
+    ) -> Self {
+        self.on_bad_certificate = Some(Arc::new(callback));
+        self
+    }
+
+    /// Receives each TLS secret of the session as a line of the NSS key log
+    /// format (`LABEL client_random secret`, hex, no newline), the lines
+    /// `SSLKEYLOGFILE` and `openssl -keylogfile` write, so Wireshark can
+    /// decrypt a capture. For debugging only. Dart `keyLog`.
+    pub fn key_log(mut self, callback: impl Fn(&str) + Send + Sync + 'static) -> Self {
+        self.key_log = Some(Arc::new(callback));
+        self
+    }
+
+    /// The ALPN protocols to offer, most preferred first (Dart
+    /// `supportedProtocols`, Node `ALPNProtocols`). Each must be 1 to 255
+    /// bytes. The choice is [`SecureStream::selected_protocol`].
+    pub fn supported_protocols<P: AsRef<str>>(mut self, protocols: &[P]) -> Self {
+        self.alpn = protocols.iter().map(|p| p.as_ref().to_owned()).collect();
+        self
+    }
+
+    /// Bounds the TCP connect to each address tried. Default
+    /// [`DEFAULT_CONNECT_TIMEOUT`]. Name resolution is not bounded by it.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Bounds the whole TLS handshake. Default [`DEFAULT_HANDSHAKE_TIMEOUT`].
+    pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
+        self.handshake_timeout = timeout;
+        self
+    }
+
+    /// The name to send in SNI and to check the certificate against, instead
+    /// of the host connected to (Node `servername`).
+    pub fn server_name(mut self, name: &str) -> Self {
+        self.server_name = Some(name.to_owned());
+        self
+    }
+
+    /// Whether to send SNI (default `true`; Node's `tls.connect` sends none
+    /// unless `servername` is set). SNI is never sent for an IP address.
+    pub fn sni(mut self, enabled: bool) -> Self {
+        self.sni = enabled;
+        self
+    }
+
+    /// `false` connects even when the server's certificate fails
+    /// verification; [`SecureStream::authorization_error`] then says why
+    /// (Node `rejectUnauthorized`). Default `true`. Handshake signatures are
+    /// still checked.
+    pub fn reject_unauthorized(mut self, reject: bool) -> Self {
+        self.reject_unauthorized = reject;
+        self
+    }
+
+    /// Replaces the name check (and only it: the chain, validity and key
+    /// usage are still verified) with `callback(server_name, leaf)`, which
+    /// returns `Err(reason)` to reject (Node `checkServerIdentity`).
+    pub fn check_server_identity(
+        mut self,
+        callback: impl Fn(&str, &X509Certificate) -> std::result::Result<(), String>
+        + Send
+        + Sync
+        + 'static,
+    ) -> Self {
+        self.check_server_identity = Some(Arc::new(callback));
+        self
+    }
+
+    /// `false` (the default, as Node's) answers the peer's `close_notify`
+    /// with ours and shuts our write side; `true` leaves writing possible
+    /// until [`SecureStream::shutdown_write`] or [`SecureStream::close`].
+    pub fn allow_half_open(mut self, allow: bool) -> Self {
+        self.allow_half_open = allow;
+        self
+    }
+
+    /// Connects to `host` (a DNS name, or an IPv4 or IPv6 literal, with or
+    /// without brackets) on `port`, trying each resolved address in turn, and
+    /// completes the TLS handshake.
+    pub fn connect(&self, host: &str, port: u16) -> Result<SecureStream> {
+        let bare = host
+            .strip_prefix('[')
+            .and_then(|h| h.strip_suffix(']'))
+            .unwrap_or(host);
+        if port == 0 {
+            return Err(Error::invalid_input(
+                "0",
+                "port 0 cannot be connected to: give the server's port (1-65535)",
+            ));
+        }
+        let name = self.verify_name(bare)?;
+        self.alpn_bytes()?;
+        let addrs: Vec<SocketAddr> = match bare.parse::<IpAddr>() {
+            Ok(ip) => vec![SocketAddr::new(ip, port)],
+            Err(_) => (bare, port)
+                .to_socket_addrs()
+                .map_err(|e| Error::io(format!("cannot resolve '{bare}'"), e))?
+                .collect(),
+        };
+        let mut last = None;
+        for addr in &addrs {
+            match TcpStream::connect_timeout(addr, self.timeout) {
+                Ok(sock) => {
+                    sock.set_nodelay(true)
+                        .map_err(|e| Error::io("setting TCP_NODELAY failed", e))?;
+                    return self.start(Transport::new(sock, Ops::tcp(), &[]), name);
+                }
+                Err(e) => last = Some((addr, e)),
+            }
+        }
+        Err(match last {
+            Some((_, e))
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock
+                ) =>
+            {
+                Error::Timeout {
+                    phase: Phase::Connect,
+                    after: Some(self.timeout),
+                }
+            }
+            Some((addr, e)) => Error::io(format!("cannot connect to {host}:{port} ({addr})"), e),
+            None => Error::invalid_input(host, "the name resolved to no address"),
+        })
+    }
+
+    /// Connects to a Unix domain socket and runs TLS over it, checking the
+    /// certificate against `server_name` (Node's `path`).
+    #[cfg(unix)]
+    pub fn connect_unix(
+        &self,
+        path: impl AsRef<std::path::Path>,
+        server_name: &str,
+    ) -> Result<SecureStream<std::os::unix::net::UnixStream>> {
+        let path = path.as_ref();
+        let name = self.verify_name(server_name)?;
+        let sock = std::os::unix::net::UnixStream::connect(path)
+            .map_err(|e| Error::io(format!("cannot connect to '{}'", path.display()), e))?;
+        self.start(Transport::new(sock, Ops::unix(), &[]), name)
+    }
+
+    /// Runs TLS over an already connected stream (Dart
+    /// `SecureSocket.secure`, Node's `socket` option; STARTTLS), checking the
+    /// certificate against `server_name`. The stream's own timeouts apply;
+    /// `handshake_timeout` cannot be enforced on a plain `Read + Write`.
+    pub fn secure<S: Read + Write>(&self, stream: S, server_name: &str) -> Result<SecureStream<S>> {
+        let name = self.verify_name(server_name)?;
+        self.start(Transport::new(stream, Ops::none(), &[]), name)
+    }
+
+    /// The name the certificate is checked against (and SNI, for DNS names).
+    fn verify_name(&self, host: &str) -> Result<ServerName<'static>> {
+        let name = self.server_name.as_deref().unwrap_or(host);
+        if name.is_empty() {
+            return Err(Error::invalid_input(
+                name,
+                "the host name is empty: give a DNS name or an IP address",
+            ));
+        }
+        ServerName::try_from(name.to_owned()).map_err(|_| {
+            Error::invalid_input(
+                name,
+                "not a valid DNS name or IP address (no spaces, no scheme, no port)",
+            )
+        })
+    }
+
+    fn alpn_bytes(&self) -> Result<Vec<Vec<u8>>> {
+        self.alpn
+            .iter()
+            .map(|p| {
+                if p.is_empty() || p.len() > 255 {
+                    Err(Error::invalid_input(
+                        p,
+                        "an ALPN protocol name must be 1 to 255 bytes, e.g. \"h2\" or \"http/1.1\"",
+                    ))
+                } else {
+                    Ok(p.as_bytes().to_vec())
+                }
+            })
+            .collect()
+    }
+
+    fn start<S: Read + Write>(
+        &self,
+        io: Transport<S>,
+        name: ServerName<'static>,
+    ) -> Result<SecureStream<S>> {
+        let alpn = self.alpn_bytes()?;
+        let ctx = self
+            .context
+            .as_ref()
+            .unwrap_or_else(|| SecurityContext::shared_default());
+        let (config, verifier) = self.config_for(ctx)?;
+        let conn = ClientConnection::new_with_alpn(config, name.clone(), alpn)
+            .map_err(|e| map_tls_error(e, true))?;
+        let mut stream = SecureStream::new_client(
+            io,
+            conn,
+            self.handshake_timeout,
+            Some((verifier, name)),
+            self.allow_half_open,
+        );
+        stream.handshake()?;
+        Ok(stream)
+    }
+
+    /// The rustls configuration for these options on `ctx`, built once and
+    /// kept in the context.
+    fn config_for(&self, ctx: &SecurityContext) -> Result<CachedConfig> {
+        let key = ConfigKey {
+            sni: self.sni,
+            reject_unauthorized: self.reject_unauthorized,
+            on_bad: ptr(&self.on_bad_certificate),
+            identity: ptr(&self.check_server_identity),
+            key_log: ptr(&self.key_log),
+        };
+        SecurityContext::cached(&ctx.inner().client_configs, key, || self.build_config(ctx))
+    }
+
+    fn build_config(&self, ctx: &SecurityContext) -> Result<CachedConfig> {
+        let inner = ctx.inner();
+        let data = &inner.data;
+        let verifier = Arc::new(ServerVerifier::new(
+            data.roots.clone(),
+            self.on_bad_certificate.clone(),
+            self.check_server_identity.clone(),
+            self.reject_unauthorized,
+        )?);
+        let builder = ClientConfig::builder_with_provider(provider().clone())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| Error::handshake(format!("no usable protocol versions: {e}")))?
+            .dangerous()
+            .with_custom_certificate_verifier(verifier.clone());
+        let mut config = match (&data.certified, &data.chain, &data.key) {
+            (Some(ck), _, _) => {
+                builder.with_client_cert_resolver(Arc::new(SingleCertAndKey::from(ck.clone())))
+            }
+            (None, Some((_, label)), None) => {
+                return Err(Error::credentials(
+                    label,
+                    "the context has a certificate chain but no private key: call use_private_key",
+                ));
+            }
+            (None, None, Some((_, label))) => {
+                return Err(Error::credentials(
+                    label,
+                    "the context has a private key but no certificate chain: call \
+                     use_certificate_chain",
+                ));
+            }
+            _ => builder.with_no_client_auth(),
+        };
+        config.enable_sni = self.sni;
+        config.resumption = Resumption::store(inner.client_sessions.clone());
+        if let Some(log) = &self.key_log {
+            config.key_log = Arc::new(KeyLogger(log.clone()));
+        }
+        Ok((Arc::new(config), verifier))
+    }
+}
+
+impl SecureStream {
+    /// Connects to `host:port` with the default options: Mozilla's roots,
+    /// SNI and hostname verification for `host`, the default timeouts.
+    /// Dart `SecureSocket.connect(host, port)`.
+    pub fn connect(host: &str, port: u16) -> Result<SecureStream> {
+        ConnectOptions::new().connect(host, port)
+    }
+}

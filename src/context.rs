@@ -1,0 +1,432 @@
+//! `SecurityContext`: trust anchors, our own certificate chain and key, the
+//! CAs client certificates must chain to, and the rustls configurations built
+//! from them (Dart's `SecurityContext`, Node's `secureContext`).
+
+use std::fmt;
+use std::path::Path;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use rustls::RootCertStore;
+use rustls::client::ClientSessionMemoryCache;
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::server::ServerSessionMemoryCache;
+use rustls::sign::CertifiedKey;
+
+use crate::certificate::X509Certificate;
+use crate::error::{Error, Result};
+
+/// How many distinct rustls configurations one context keeps (one per
+/// combination of options used with it).
+const CONFIG_CACHE: usize = 16;
+/// TLS sessions remembered for resumption, per context.
+const SESSION_CACHE: usize = 256;
+
+/// The crypto provider: rustls's default aws-lc-rs provider, which prefers the
+/// post-quantum X25519MLKEM768 key exchange.
+pub(crate) fn provider() -> &'static Arc<CryptoProvider> {
+    static PROVIDER: OnceLock<Arc<CryptoProvider>> = OnceLock::new();
+    PROVIDER.get_or_init(|| Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
+}
+
+/// Trust anchors, our own certificate and key, and client-certificate CAs.
+///
+/// `SecurityContext::new()` trusts Mozilla's root CAs (from `webpki-roots`,
+/// with no dependency on the operating system's store); `empty()` trusts
+/// nothing. Cloning is cheap and clones share the rustls configurations and
+/// the TLS session cache; a clone taken before a mutation does not see it.
+///
+/// ```
+/// # fn main() -> securenet::Result<()> {
+/// let pki = securenet::testing::TestPki::new(&["localhost"])?;
+/// let mut ctx = securenet::SecurityContext::empty();
+/// ctx.set_trusted_certificates_bytes(pki.ca_pem().as_bytes())?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct SecurityContext {
+    inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) data: Data,
+    pub(crate) client_configs: Mutex<Vec<(crate::client::ConfigKey, crate::client::CachedConfig)>>,
+    pub(crate) server_configs: Mutex<
+        Vec<(
+            crate::listener::ConfigKey,
+            Arc<crate::listener::ServerSetup>,
+        )>,
+    >,
+    pub(crate) client_sessions: Arc<ClientSessionMemoryCache>,
+    pub(crate) server_sessions: Arc<ServerSessionMemoryCache>,
+}
+
+pub(crate) struct Data {
+    pub(crate) roots: Arc<RootCertStore>,
+    pub(crate) chain: Option<(Vec<CertificateDer<'static>>, String)>,
+    pub(crate) key: Option<(PrivateKeyDer<'static>, String)>,
+    pub(crate) certified: Option<Arc<CertifiedKey>>,
+    pub(crate) client_authorities: Option<Arc<RootCertStore>>,
+}
+
+impl Clone for Data {
+    fn clone(&self) -> Data {
+        Data {
+            roots: self.roots.clone(),
+            chain: self.chain.clone(),
+            key: self.key.as_ref().map(|(k, l)| (k.clone_key(), l.clone())),
+            certified: self.certified.clone(),
+            client_authorities: self.client_authorities.clone(),
+        }
+    }
+}
+
+impl Default for SecurityContext {
+    /// The same as [`SecurityContext::new`].
+    fn default() -> Self {
+        SecurityContext::new()
+    }
+}
+
+impl fmt::Debug for SecurityContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let d = &self.inner.data;
+        f.debug_struct("SecurityContext")
+            .field("trust_anchors", &d.roots.len())
+            .field("certificate_chain", &d.chain.as_ref().map(|c| c.0.len()))
+            .field("private_key", &d.key.is_some())
+            .field(
+                "client_authorities",
+                &d.client_authorities.as_ref().map(|r| r.len()),
+            )
+            .finish()
+    }
+}
+
+impl SecurityContext {
+    /// A context that trusts Mozilla's root CAs (`webpki-roots`), with no
+    /// certificate of its own. Dart's `SecurityContext(withTrustedRoots: true)`.
+    pub fn new() -> SecurityContext {
+        let roots = RootCertStore {
+            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+        };
+        SecurityContext::with_roots(roots)
+    }
+
+    /// A context that trusts no CA at all: add trust with
+    /// [`set_trusted_certificates`](Self::set_trusted_certificates).
+    pub fn empty() -> SecurityContext {
+        SecurityContext::with_roots(RootCertStore::empty())
+    }
+
+    /// The process-wide default context, made once: what
+    /// `SecureStream::connect` uses when no context is given.
+    pub(crate) fn shared_default() -> &'static SecurityContext {
+        static DEFAULT: OnceLock<SecurityContext> = OnceLock::new();
+        DEFAULT.get_or_init(SecurityContext::new)
+    }
+
+    fn with_roots(roots: RootCertStore) -> SecurityContext {
+        SecurityContext::from_data(Data {
+            roots: Arc::new(roots),
+            chain: None,
+            key: None,
+            certified: None,
+            client_authorities: None,
+        })
+    }
+
+    fn from_data(data: Data) -> SecurityContext {
+        SecurityContext {
+            inner: Arc::new(Inner {
+                data,
+                client_configs: Mutex::new(Vec::new()),
+                server_configs: Mutex::new(Vec::new()),
+                client_sessions: Arc::new(ClientSessionMemoryCache::new(SESSION_CACHE)),
+                server_sessions: ServerSessionMemoryCache::new(SESSION_CACHE),
+            }),
+        }
+    }
+
+    pub(crate) fn inner(&self) -> &Inner {
+        &self.inner
+    }
+
+    /// Applies a change to a copy of the data; on success this context
+    /// takes the copy (with fresh configuration and session caches).
+    fn update(&mut self, change: impl FnOnce(&mut Data) -> Result<()>) -> Result<()> {
+        let mut data = self.inner.data.clone();
+        change(&mut data)?;
+        *self = SecurityContext::from_data(data);
+        Ok(())
+    }
+
+    /// Adds the certificates in a PEM file (one or more) or a DER file to the
+    /// trust anchors. Dart `setTrustedCertificates`, Node `ca`.
+    pub fn set_trusted_certificates(&mut self, path: impl AsRef<Path>) -> Result<()> {
+        let path = path.as_ref();
+        let bytes = read_file(path)?;
+        self.add_trust(&bytes, &path.display().to_string())
+    }
+
+    /// Like [`set_trusted_certificates`](Self::set_trusted_certificates), from
+    /// PEM or DER bytes in memory.
+    pub fn set_trusted_certificates_bytes(&mut self, pem_or_der: &[u8]) -> Result<()> {
+        self.add_trust(pem_or_der, "trusted certificates (bytes)")
+    }
+
+    fn add_trust(&mut self, bytes: &[u8], label: &str) -> Result<()> {
+        let certs = parse_certificates(bytes, label)?;
+        self.update(|d| {
+            let mut roots = (*d.roots).clone();
+            add_anchors(&mut roots, certs, label)?;
+            d.roots = Arc::new(roots);
+            Ok(())
+        })
+    }
+
+    /// Sets our own certificate chain from a PEM file (leaf first, then its
+    /// intermediates) or a DER file (the leaf alone). Dart
+    /// `useCertificateChain`, Node `cert`.
+    ///
+    /// If a private key is already set, it must match the chain's first
+    /// certificate.
+    pub fn use_certificate_chain(&mut self, path: impl AsRef<Path>) -> Result<()> {
+        let path = path.as_ref();
+        let bytes = read_file(path)?;
+        self.set_chain(&bytes, path.display().to_string())
+    }
+
+    /// Like [`use_certificate_chain`](Self::use_certificate_chain), from bytes.
+    pub fn use_certificate_chain_bytes(&mut self, pem_or_der: &[u8]) -> Result<()> {
+        self.set_chain(pem_or_der, "certificate chain (bytes)".to_owned())
+    }
+
+    fn set_chain(&mut self, bytes: &[u8], label: String) -> Result<()> {
+        let chain = parse_certificates(bytes, &label)?;
+        self.update(|d| {
+            d.chain = Some((chain, label));
+            certify(d)
+        })
+    }
+
+    /// Sets our private key from a PEM or DER file: PKCS#8, PKCS#1 (RSA) or
+    /// SEC1 (EC). Dart `usePrivateKey`, Node `key`.
+    ///
+    /// Encrypted keys are not supported: the error says how to decrypt one
+    /// with `openssl`. If a chain is already set, the key must match its first
+    /// certificate.
+    pub fn use_private_key(&mut self, path: impl AsRef<Path>) -> Result<()> {
+        let path = path.as_ref();
+        let bytes = read_file(path)?;
+        self.set_key(&bytes, path.display().to_string())
+    }
+
+    /// Like [`use_private_key`](Self::use_private_key), from bytes.
+    pub fn use_private_key_bytes(&mut self, pem_or_der: &[u8]) -> Result<()> {
+        self.set_key(pem_or_der, "private key (bytes)".to_owned())
+    }
+
+    fn set_key(&mut self, bytes: &[u8], label: String) -> Result<()> {
+        let key = parse_private_key(bytes, &label)?;
+        provider()
+            .key_provider
+            .load_private_key(key.clone_key())
+            .map_err(|e| {
+                Error::credentials(&label, format!("the private key cannot be used: {e}"))
+            })?;
+        self.update(|d| {
+            d.key = Some((key, label));
+            certify(d)
+        })
+    }
+
+    /// Sets the CAs that client certificates must chain to, on a server that
+    /// requests or requires them. Without it the context's trusted
+    /// certificates are used. Dart `setClientAuthorities`.
+    pub fn set_client_authorities(&mut self, path: impl AsRef<Path>) -> Result<()> {
+        let path = path.as_ref();
+        let bytes = read_file(path)?;
+        self.add_client_authorities(&bytes, &path.display().to_string())
+    }
+
+    /// Like [`set_client_authorities`](Self::set_client_authorities), from bytes.
+    pub fn set_client_authorities_bytes(&mut self, pem_or_der: &[u8]) -> Result<()> {
+        self.add_client_authorities(pem_or_der, "client authorities (bytes)")
+    }
+
+    fn add_client_authorities(&mut self, bytes: &[u8], label: &str) -> Result<()> {
+        let certs = parse_certificates(bytes, label)?;
+        self.update(|d| {
+            let mut roots = d
+                .client_authorities
+                .as_deref()
+                .cloned()
+                .unwrap_or_else(RootCertStore::empty);
+            add_anchors(&mut roots, certs, label)?;
+            d.client_authorities = Some(Arc::new(roots));
+            Ok(())
+        })
+    }
+
+    /// Our own certificate chain, leaf first (empty if none is set).
+    pub fn certificate_chain(&self) -> Vec<X509Certificate> {
+        self.inner
+            .data
+            .chain
+            .iter()
+            .flat_map(|(c, _)| c.iter())
+            .filter_map(|c| X509Certificate::from_der(c).ok())
+            .collect()
+    }
+
+    /// Looks up or builds a configuration in one of this context's caches.
+    pub(crate) fn cached<K: PartialEq, V: Clone>(
+        cache: &Mutex<Vec<(K, V)>>,
+        key: K,
+        build: impl FnOnce() -> Result<V>,
+    ) -> Result<V> {
+        let mut entries = cache.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, v)) = entries.iter().find(|(k, _)| *k == key) {
+            return Ok(v.clone());
+        }
+        let v = build()?;
+        if entries.len() >= CONFIG_CACHE {
+            entries.remove(0);
+        }
+        entries.push((key, v.clone()));
+        Ok(v)
+    }
+}
+
+/// Pairs chain and key once both are set, checking that they match.
+fn certify(d: &mut Data) -> Result<()> {
+    d.certified = None;
+    let (Some((chain, chain_label)), Some((key, key_label))) = (&d.chain, &d.key) else {
+        return Ok(());
+    };
+    match CertifiedKey::from_der(chain.clone(), key.clone_key(), provider()) {
+        Ok(ck) => {
+            d.certified = Some(Arc::new(ck));
+            Ok(())
+        }
+        Err(rustls::Error::InconsistentKeys(_)) => {
+            let subject = X509Certificate::from_der(&chain[0])
+                .map(|c| c.subject().to_owned())
+                .unwrap_or_default();
+            Err(Error::credentials(
+                key_label,
+                format!(
+                    "the private key does not match the first certificate of the chain from \
+                     '{chain_label}' ({subject}): use the key that was made with that certificate"
+                ),
+            ))
+        }
+        Err(e) => Err(Error::credentials(
+            key_label,
+            format!("cannot use the key with the chain from '{chain_label}': {e}"),
+        )),
+    }
+}
+
+fn read_file(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(|source| Error::File {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+fn looks_like_pem(bytes: &[u8]) -> bool {
+    bytes.windows(11).any(|w| w == b"-----BEGIN ")
+}
+
+fn add_anchors(
+    roots: &mut RootCertStore,
+    certs: Vec<CertificateDer<'static>>,
+    label: &str,
+) -> Result<()> {
+    for (i, cert) in certs.into_iter().enumerate() {
+        roots.add(cert).map_err(|e| {
+            Error::credentials(
+                label,
+                format!("certificate #{} cannot be a trust anchor: {e}", i + 1),
+            )
+        })?;
+    }
+    Ok(())
+}
+
+/// Reads every certificate from PEM, or one from DER, checking each parses.
+pub(crate) fn parse_certificates(
+    bytes: &[u8],
+    label: &str,
+) -> Result<Vec<CertificateDer<'static>>> {
+    let certs: Vec<CertificateDer<'static>> = if looks_like_pem(bytes) {
+        CertificateDer::pem_slice_iter(bytes)
+            .collect::<std::result::Result<_, _>>()
+            .map_err(|e| Error::credentials(label, format!("malformed PEM: {e}")))?
+    } else if bytes.is_empty() {
+        Vec::new()
+    } else {
+        vec![CertificateDer::from(bytes.to_vec())]
+    };
+    if certs.is_empty() {
+        let hint = if PrivateKeyDer::from_pem_slice(bytes).is_ok() {
+            "it holds a private key but no certificate: were the certificate and key files swapped?"
+        } else {
+            "expected PEM with -----BEGIN CERTIFICATE----- or a DER certificate"
+        };
+        return Err(Error::credentials(
+            label,
+            format!("contains no certificate: {hint}"),
+        ));
+    }
+    for (i, c) in certs.iter().enumerate() {
+        X509Certificate::from_der(c).map_err(|e| {
+            Error::credentials(label, format!("certificate #{} is not valid: {e}", i + 1))
+        })?;
+    }
+    Ok(certs)
+}
+
+/// Reads one private key: PKCS#8, PKCS#1 or SEC1, PEM or DER.
+pub(crate) fn parse_private_key(bytes: &[u8], label: &str) -> Result<PrivateKeyDer<'static>> {
+    let decrypt_hint = "encrypted keys are not supported: decrypt it with `openssl pkey -in KEY \
+                        -out key.pem` and keep the result private";
+    if looks_like_pem(bytes) {
+        let text = String::from_utf8_lossy(bytes);
+        if text.contains("-----BEGIN ENCRYPTED PRIVATE KEY-----") {
+            return Err(Error::credentials(
+                label,
+                format!("the private key is encrypted (PKCS#8); {decrypt_hint}"),
+            ));
+        }
+        if text.contains("Proc-Type: 4,ENCRYPTED") {
+            return Err(Error::credentials(
+                label,
+                format!("the private key is encrypted (legacy OpenSSL format); {decrypt_hint}"),
+            ));
+        }
+        return PrivateKeyDer::from_pem_slice(bytes).map_err(|e| match e {
+            rustls::pki_types::pem::Error::NoItemsFound => {
+                let hint = if CertificateDer::from_pem_slice(bytes).is_ok() {
+                    "it holds a certificate but no key: were the certificate and key files swapped?"
+                } else {
+                    "expected -----BEGIN PRIVATE KEY-----, RSA PRIVATE KEY or EC PRIVATE KEY"
+                };
+                Error::credentials(label, format!("contains no private key: {hint}"))
+            }
+            other => Error::credentials(label, format!("malformed PEM: {other}")),
+        });
+    }
+    PrivateKeyDer::try_from(bytes.to_vec()).map_err(|e| {
+        Error::credentials(
+            label,
+            format!(
+                "not a private key ({e}): expected PKCS#8, PKCS#1 or SEC1 in PEM or DER; if it \
+                 is encrypted, {decrypt_hint}"
+            ),
+        )
+    })
+}

@@ -1,0 +1,375 @@
+//! The crate's error type: typed kinds with context, convertible to and from
+//! [`std::io::Error`].
+
+use std::error::Error as StdError;
+use std::fmt;
+use std::io;
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime};
+
+/// A `Result` whose error is [`securenet::Error`](Error).
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The step of a connection that a timeout bounded.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Phase {
+    /// The TCP connect (`ConnectOptions::timeout`).
+    Connect,
+    /// The TLS handshake (`handshake_timeout`).
+    Handshake,
+    /// A read (`set_read_timeout`).
+    Read,
+    /// A write or flush (`set_write_timeout`).
+    Write,
+}
+
+impl fmt::Display for Phase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Phase::Connect => "connect",
+            Phase::Handshake => "tls handshake",
+            Phase::Read => "read",
+            Phase::Write => "write",
+        })
+    }
+}
+
+/// Why a peer's certificate was rejected.
+///
+/// rustls reports a self-signed leaf, an untrusted root and a missing
+/// intermediate all as "unknown issuer"; securenet tells them apart where the
+/// chain the peer sent allows it.
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CertificateProblem {
+    /// The certificate's `notAfter` is in the past.
+    Expired {
+        /// When the certificate stopped being valid, if known.
+        not_after: Option<SystemTime>,
+    },
+    /// The certificate's `notBefore` is in the future.
+    NotYetValid {
+        /// When the certificate becomes valid, if known.
+        not_before: Option<SystemTime>,
+    },
+    /// The certificate is not valid for the name or address we connected to.
+    NameMismatch {
+        /// The name or IP address that was checked.
+        expected: String,
+        /// The DNS names and IP addresses the certificate presents.
+        presented: Vec<String>,
+    },
+    /// The leaf is self-signed and not trusted.
+    SelfSigned {
+        /// The leaf's subject.
+        subject: String,
+    },
+    /// The chain does not lead to a trusted root: the root the peer sent is not
+    /// trusted, or an intermediate is missing.
+    UnknownIssuer {
+        /// The issuer named by the last certificate the peer sent.
+        issuer: String,
+    },
+    /// The certificate has been revoked.
+    Revoked,
+    /// A signature in the chain does not verify.
+    BadSignature,
+    /// A signature or key algorithm is unsupported or too weak.
+    UnsupportedAlgorithm,
+    /// A CA certificate was presented as the end-entity certificate.
+    CaUsedAsLeaf,
+    /// The certificate's key usage or extended key usage does not allow this use.
+    InvalidPurpose,
+    /// The certificate could not be parsed.
+    BadEncoding,
+    /// The peer sent no certificate but one is required.
+    NotPresented,
+    /// A `check_server_identity` callback rejected the certificate.
+    Rejected {
+        /// The callback's reason.
+        reason: String,
+    },
+    /// Any other verification failure.
+    Other(String),
+}
+
+impl fmt::Display for CertificateProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use CertificateProblem::*;
+        match self {
+            Expired { not_after } => {
+                write!(f, "the certificate has expired")?;
+                if let Some(t) = not_after {
+                    write!(f, " (not after {})", crate::certificate::format_time(*t))?;
+                }
+                write!(f, ": the peer must renew it")
+            }
+            NotYetValid { not_before } => {
+                write!(f, "the certificate is not valid yet")?;
+                if let Some(t) = not_before {
+                    write!(f, " (not before {})", crate::certificate::format_time(*t))?;
+                }
+                write!(f, ": check the clocks of both hosts")
+            }
+            NameMismatch {
+                expected,
+                presented,
+            } => write!(
+                f,
+                "the certificate is not valid for '{expected}': it names [{}]; connect with one of \
+                 those names, or set server_name/check_server_identity",
+                presented.join(", ")
+            ),
+            SelfSigned { subject } => write!(
+                f,
+                "the certificate is self-signed ({subject}) and not trusted: add it with \
+                 set_trusted_certificates, or accept it in on_bad_certificate"
+            ),
+            UnknownIssuer { issuer } => write!(
+                f,
+                "the certificate chain does not lead to a trusted root (issuer {issuer}): the root \
+                 is not trusted or the peer did not send an intermediate; add the CA with \
+                 set_trusted_certificates, or have the peer send its full chain"
+            ),
+            Revoked => write!(f, "the certificate has been revoked"),
+            BadSignature => write!(f, "a signature in the certificate chain does not verify"),
+            UnsupportedAlgorithm => write!(
+                f,
+                "the certificate uses an unsupported or weak signature or key algorithm"
+            ),
+            CaUsedAsLeaf => write!(
+                f,
+                "a CA certificate was presented as the end-entity certificate: the peer must use \
+                 a leaf certificate issued by the CA"
+            ),
+            InvalidPurpose => write!(
+                f,
+                "the certificate's key usage does not allow this use (server certificates need \
+                 serverAuth, client certificates clientAuth)"
+            ),
+            BadEncoding => write!(f, "the certificate is not valid DER"),
+            NotPresented => write!(
+                f,
+                "the peer sent no certificate but one is required: the client must set one with \
+                 use_certificate_chain and use_private_key"
+            ),
+            Rejected { reason } => {
+                write!(f, "the identity check rejected the certificate: {reason}")
+            }
+            Other(s) => write!(f, "{s}"),
+        }
+    }
+}
+
+/// Everything that can go wrong in securenet.
+///
+/// Every variant converts into an [`io::Error`] with a fitting
+/// [`io::ErrorKind`] (see [`Error::io_kind`]), and an `io::Error` made that
+/// way converts back into the same `Error`.
+#[non_exhaustive]
+#[derive(Debug)]
+pub enum Error {
+    /// An argument was not usable: a port, a host, an ALPN name, a setting.
+    InvalidInput {
+        /// The argument, as given.
+        input: String,
+        /// What is wrong with it and what to do.
+        reason: String,
+    },
+    /// A file could not be read.
+    File {
+        /// The file's path.
+        path: PathBuf,
+        /// The system's error.
+        source: io::Error,
+    },
+    /// Certificate or key material could not be used: no certificate in a
+    /// file, an encrypted key, a key that does not match the chain.
+    Credentials {
+        /// Which input: a file path, or what the bytes were for.
+        input: String,
+        /// What is wrong and what to do.
+        reason: String,
+    },
+    /// The peer's certificate failed verification.
+    Certificate {
+        /// Why it failed.
+        problem: CertificateProblem,
+    },
+    /// The TLS handshake failed for a reason other than the peer's
+    /// certificate: no common protocol version, cipher suite or ALPN
+    /// protocol, an alert from the peer, a peer that is not speaking TLS.
+    Handshake {
+        /// What failed and what to do.
+        reason: String,
+        /// The underlying error, if any.
+        source: Option<Box<dyn StdError + Send + Sync>>,
+    },
+    /// The peer violated the protocol after the handshake, or sent a fatal alert.
+    Protocol {
+        /// What happened.
+        reason: String,
+        /// The underlying error, if any.
+        source: Option<Box<dyn StdError + Send + Sync>>,
+    },
+    /// A bounded step did not finish in time.
+    Timeout {
+        /// Which step.
+        phase: Phase,
+        /// The limit that was exceeded, if known.
+        after: Option<Duration>,
+    },
+    /// The peer closed the connection without a TLS `close_notify`: the data
+    /// may have been cut short by an attacker or a crash.
+    Truncated,
+    /// A socket operation failed.
+    Io {
+        /// What was being done, e.g. "connect to example.com:443 (93.184.216.34:443)".
+        context: String,
+        /// The system's error.
+        source: io::Error,
+    },
+    /// The operation is not supported on this platform or by rustls.
+    Unsupported {
+        /// What was asked for.
+        what: String,
+        /// Why it cannot be done and the nearest alternative.
+        reason: String,
+    },
+}
+
+impl Error {
+    pub(crate) fn invalid_input(input: impl Into<String>, reason: impl Into<String>) -> Self {
+        Error::InvalidInput {
+            input: input.into(),
+            reason: reason.into(),
+        }
+    }
+
+    pub(crate) fn credentials(input: impl Into<String>, reason: impl Into<String>) -> Self {
+        Error::Credentials {
+            input: input.into(),
+            reason: reason.into(),
+        }
+    }
+
+    pub(crate) fn io(context: impl Into<String>, source: io::Error) -> Self {
+        Error::Io {
+            context: context.into(),
+            source,
+        }
+    }
+
+    pub(crate) fn handshake(reason: impl Into<String>) -> Self {
+        Error::Handshake {
+            reason: reason.into(),
+            source: None,
+        }
+    }
+
+    /// The [`io::ErrorKind`] this error takes when converted to an `io::Error`:
+    /// timeouts are `TimedOut`, truncation is `UnexpectedEof`, TLS and
+    /// certificate failures are `InvalidData`, bad arguments `InvalidInput`.
+    pub fn io_kind(&self) -> io::ErrorKind {
+        match self {
+            Error::InvalidInput { .. } => io::ErrorKind::InvalidInput,
+            Error::File { source, .. } | Error::Io { source, .. } => source.kind(),
+            Error::Credentials { .. }
+            | Error::Certificate { .. }
+            | Error::Handshake { .. }
+            | Error::Protocol { .. } => io::ErrorKind::InvalidData,
+            Error::Timeout { .. } => io::ErrorKind::TimedOut,
+            Error::Truncated => io::ErrorKind::UnexpectedEof,
+            Error::Unsupported { .. } => io::ErrorKind::Unsupported,
+        }
+    }
+
+    /// Whether this is a timeout: [`Error::Timeout`], or an [`Error::Io`]
+    /// whose system error is `TimedOut`.
+    pub fn is_timeout(&self) -> bool {
+        self.io_kind() == io::ErrorKind::TimedOut
+    }
+
+    /// The certificate problem, if this is a certificate failure.
+    pub fn certificate_problem(&self) -> Option<&CertificateProblem> {
+        match self {
+            Error::Certificate { problem } => Some(problem),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::InvalidInput { input, reason } => write!(f, "invalid input '{input}': {reason}"),
+            Error::File { path, source } => {
+                write!(f, "cannot read '{}': {source}", path.display())
+            }
+            Error::Credentials { input, reason } => write!(f, "{input}: {reason}"),
+            Error::Certificate { problem } => {
+                write!(f, "certificate verification failed: {problem}")
+            }
+            Error::Handshake { reason, .. } => write!(f, "tls handshake failed: {reason}"),
+            Error::Protocol { reason, .. } => write!(f, "tls connection failed: {reason}"),
+            Error::Timeout { phase, after } => {
+                write!(f, "{phase} timed out")?;
+                if let Some(d) = after {
+                    write!(f, " after {d:?}")?;
+                }
+                let hint = match phase {
+                    Phase::Connect => "raise ConnectOptions::timeout or check the address",
+                    Phase::Handshake => "raise handshake_timeout or check that the peer speaks TLS",
+                    Phase::Read => "the peer sent nothing in time; raise set_read_timeout",
+                    Phase::Write => "the peer is not reading; raise set_write_timeout",
+                };
+                write!(f, ": {hint}")
+            }
+            Error::Truncated => write!(
+                f,
+                "the peer closed the connection without a tls close_notify: the data may be \
+                 truncated"
+            ),
+            Error::Io { context, source } => write!(f, "{context}: {source}"),
+            Error::Unsupported { what, reason } => write!(f, "{what} is not supported: {reason}"),
+        }
+    }
+}
+
+impl StdError for Error {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        match self {
+            Error::File { source, .. } | Error::Io { source, .. } => Some(source),
+            Error::Handshake {
+                source: Some(s), ..
+            }
+            | Error::Protocol {
+                source: Some(s), ..
+            } => Some(s.as_ref()),
+            _ => None,
+        }
+    }
+}
+
+impl From<Error> for io::Error {
+    fn from(err: Error) -> io::Error {
+        io::Error::new(err.io_kind(), err)
+    }
+}
+
+impl From<io::Error> for Error {
+    /// Recovers a `securenet::Error` carried inside an `io::Error` (as
+    /// `SecureStream`'s `Read` and `Write` return them); any other `io::Error`
+    /// becomes [`Error::Io`] with its kind kept.
+    fn from(err: io::Error) -> Error {
+        if err.get_ref().is_some_and(|inner| inner.is::<Error>()) {
+            let kind = err.kind();
+            return match err.into_inner().map(|inner| inner.downcast::<Error>()) {
+                Some(Ok(e)) => *e,
+                _ => Error::io("i/o error", io::Error::from(kind)),
+            };
+        }
+        Error::io("i/o error", err)
+    }
+}

@@ -1,0 +1,120 @@
+//! Blocking, synchronous TLS sockets for Rust programs that use threads, not
+//! an async runtime: the secure-socket API of Dart's `dart:io` and the
+//! options of Node's `tls.connect`, on [rustls](https://docs.rs/rustls).
+//!
+//! * [`SecurityContext`]: trust anchors (Mozilla's by default), our own
+//!   certificate chain and key, client-certificate authorities.
+//! * [`SecureStream`]: a TLS stream, `Read + Write`, made by
+//!   [`SecureStream::connect`] or [`ConnectOptions::connect`] on the client,
+//!   and by [`SecureListener::accept`] on the server.
+//! * [`SecureListener`] and [`BindOptions`]: a TLS server socket for a
+//!   thread-per-connection server.
+//! * [`X509Certificate`]: a parsed certificate (subject, issuer, validity,
+//!   fingerprints, subjectAltNames).
+//! * [`Error`]: typed errors that say what failed and what to do, and that
+//!   travel through `std::io::Error` and back.
+//!
+//! # A client
+//!
+//! ```no_run
+//! use std::io::{Read, Write};
+//! use std::time::Duration;
+//! use securenet::{ConnectOptions, SecureStream};
+//!
+//! # fn main() -> securenet::Result<()> {
+//! // Mozilla's roots, SNI and hostname verification: the defaults.
+//! let mut stream = SecureStream::connect("example.com", 443)?;
+//! println!("{:?} {:?}", stream.protocol_version(), stream.cipher_suite());
+//!
+//! // Or with options, OpenOptions-style.
+//! let mut stream = ConnectOptions::new()
+//!     .supported_protocols(&["http/1.1"])
+//!     .timeout(Duration::from_secs(5))
+//!     .handshake_timeout(Duration::from_secs(5))
+//!     .connect("example.com", 443)?;
+//! stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+//! stream.write_all(b"HEAD / HTTP/1.1\r\nHost: example.com\r\nConnection: close\r\n\r\n")?;
+//! let mut head = String::new();
+//! stream.read_to_string(&mut head)?;
+//! # Ok(()) }
+//! ```
+//!
+//! # A threaded server
+//!
+//! `accept` returns as soon as TCP has; the handshake runs in the thread that
+//! first uses the stream, so a slow client holds up only its own thread.
+//!
+//! ```
+//! use std::io::{Read, Write};
+//! use std::thread;
+//! use securenet::{BindOptions, ConnectOptions, testing::TestPki};
+//!
+//! # fn main() -> securenet::Result<()> {
+//! let pki = TestPki::new(&["localhost"])?; // use your own certificate in production
+//! let listener = BindOptions::new()
+//!     .supported_protocols(&["echo/1"])
+//!     .bind("127.0.0.1", 0, &pki.server_context())?;
+//! let port = listener.port();
+//!
+//! let server = thread::spawn(move || {
+//!     // One thread per connection; here, just two connections.
+//!     let workers: Vec<_> = listener
+//!         .incoming()
+//!         .take(2)
+//!         .map(|stream| {
+//!             thread::spawn(move || -> securenet::Result<()> {
+//!                 let mut stream = stream?;
+//!                 let mut line = [0u8; 4];
+//!                 stream.read_exact(&mut line)?;
+//!                 stream.write_all(&line)?;
+//!                 stream.close()
+//!             })
+//!         })
+//!         .collect();
+//!     for w in workers {
+//!         w.join().expect("worker thread").expect("worker");
+//!     }
+//! });
+//!
+//! for _ in 0..2 {
+//!     let mut client = ConnectOptions::new()
+//!         .context(pki.client_context())
+//!         .supported_protocols(&["echo/1"])
+//!         .connect("localhost", port)?;
+//!     assert_eq!(client.selected_protocol().as_deref(), Some("echo/1"));
+//!     client.write_all(b"ping")?;
+//!     let mut echo = String::new();
+//!     client.read_to_string(&mut echo)?;
+//!     assert_eq!(echo, "ping");
+//! }
+//! server.join().expect("server thread");
+//! # Ok(()) }
+//! ```
+//!
+//! # Errors
+//!
+//! Every fallible call returns [`Result`]; `Read` and `Write` return
+//! `std::io::Error`s that carry the [`Error`] (`Error::from(io_err)` gets it
+//! back). Timeouts have kind `TimedOut`, a connection cut without a TLS
+//! `close_notify` `UnexpectedEof`, TLS and certificate failures `InvalidData`.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod certificate;
+mod client;
+mod context;
+mod error;
+mod listener;
+mod stream;
+#[cfg(feature = "testing")]
+pub mod testing;
+mod transport;
+mod verify;
+
+pub use certificate::X509Certificate;
+pub use client::{ConnectOptions, DEFAULT_CONNECT_TIMEOUT, DEFAULT_HANDSHAKE_TIMEOUT};
+pub use context::SecurityContext;
+pub use error::{CertificateProblem, Error, Phase, Result};
+pub use listener::{BindOptions, Incoming, ListenAddress, SecureListener};
+pub use stream::SecureStream;

@@ -1,0 +1,472 @@
+//! `SecureListener` and `BindOptions`: the server side (Dart
+//! `SecureServerSocket.bind` / `RawSecureServerSocket.bind`).
+
+use std::borrow::Borrow;
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, ToSocketAddrs};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use rustls::ServerConfig;
+use rustls::server::ClientHello;
+use rustls::sign::SingleCertAndKey;
+use socket2::{Domain, Protocol, Socket, Type};
+
+use crate::client::DEFAULT_HANDSHAKE_TIMEOUT;
+use crate::context::{SecurityContext, provider};
+use crate::error::{Error, Result};
+use crate::stream::SecureStream;
+use crate::transport::{Ops, Transport};
+use crate::verify::ClientVerifier;
+
+/// The backlog passed to `listen(2)` for `backlog(0)`: Linux's `SOMAXCONN`;
+/// the kernel caps it at `net.core.somaxconn`.
+const SYSTEM_BACKLOG: i32 = 4096;
+
+/// An address to listen on: an [`IpAddr`] (or `Ipv4Addr`/`Ipv6Addr`), or a
+/// string holding a numeric address or a name, of which the first lookup
+/// result is used (as Dart does).
+pub trait ListenAddress {
+    /// The IP address to bind.
+    fn to_ip_addr(&self) -> Result<IpAddr>;
+}
+
+impl ListenAddress for IpAddr {
+    fn to_ip_addr(&self) -> Result<IpAddr> {
+        Ok(*self)
+    }
+}
+
+impl ListenAddress for Ipv4Addr {
+    fn to_ip_addr(&self) -> Result<IpAddr> {
+        Ok(IpAddr::V4(*self))
+    }
+}
+
+impl ListenAddress for Ipv6Addr {
+    fn to_ip_addr(&self) -> Result<IpAddr> {
+        Ok(IpAddr::V6(*self))
+    }
+}
+
+impl ListenAddress for str {
+    fn to_ip_addr(&self) -> Result<IpAddr> {
+        let bare = self
+            .strip_prefix('[')
+            .and_then(|h| h.strip_suffix(']'))
+            .unwrap_or(self);
+        if bare.is_empty() {
+            return Err(Error::invalid_input(
+                self,
+                "the address is empty: use \"127.0.0.1\", \"::1\", \"0.0.0.0\" or \"::\"",
+            ));
+        }
+        if let Ok(ip) = bare.parse::<IpAddr>() {
+            return Ok(ip);
+        }
+        let mut addrs = (bare, 0)
+            .to_socket_addrs()
+            .map_err(|e| Error::io(format!("cannot resolve the bind address '{bare}'"), e))?;
+        addrs
+            .next()
+            .map(|a| a.ip())
+            .ok_or_else(|| Error::invalid_input(self, "the name resolved to no address"))
+    }
+}
+
+impl ListenAddress for &str {
+    fn to_ip_addr(&self) -> Result<IpAddr> {
+        (**self).to_ip_addr()
+    }
+}
+
+impl ListenAddress for String {
+    fn to_ip_addr(&self) -> Result<IpAddr> {
+        self.as_str().to_ip_addr()
+    }
+}
+
+impl ListenAddress for &String {
+    fn to_ip_addr(&self) -> Result<IpAddr> {
+        self.as_str().to_ip_addr()
+    }
+}
+
+/// Options for a listener, `OpenOptions`-style, ending in
+/// [`bind`](Self::bind). The names are Dart's `SecureServerSocket.bind`
+/// parameters in snake case.
+#[derive(Clone, Debug)]
+pub struct BindOptions {
+    backlog: u32,
+    v6_only: bool,
+    request_client_certificate: bool,
+    require_client_certificate: bool,
+    alpn: Vec<String>,
+    shared: bool,
+    handshake_timeout: Duration,
+}
+
+impl Default for BindOptions {
+    /// Dart's defaults: backlog 0 (the system's), not v6-only, no client
+    /// certificates, no ALPN, not shared; handshakes bounded by
+    /// [`DEFAULT_HANDSHAKE_TIMEOUT`](crate::DEFAULT_HANDSHAKE_TIMEOUT).
+    fn default() -> Self {
+        BindOptions {
+            backlog: 0,
+            v6_only: false,
+            request_client_certificate: false,
+            require_client_certificate: false,
+            alpn: Vec::new(),
+            shared: false,
+            handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
+        }
+    }
+}
+
+impl BindOptions {
+    /// The defaults (see [`Default`]).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The `listen(2)` backlog: how many connections the kernel queues before
+    /// `accept`. 0 (the default) lets the system choose its maximum.
+    pub fn backlog(mut self, backlog: u32) -> Self {
+        self.backlog = backlog;
+        self
+    }
+
+    /// On an IPv6 address, whether to refuse IPv4 clients (`IPV6_V6ONLY`).
+    /// Default `false`: `::` accepts both.
+    pub fn v6_only(mut self, v6_only: bool) -> Self {
+        self.v6_only = v6_only;
+        self
+    }
+
+    /// Asks clients for a certificate; a client without one still connects
+    /// and its stream's `peer_certificate()` is `None`. A certificate that is
+    /// sent must chain to the context's client authorities.
+    pub fn request_client_certificate(mut self, request: bool) -> Self {
+        self.request_client_certificate = request;
+        self
+    }
+
+    /// Requires a client certificate chaining to the context's client
+    /// authorities (or, if none were set, its trusted certificates); implies
+    /// [`request_client_certificate`](Self::request_client_certificate).
+    pub fn require_client_certificate(mut self, require: bool) -> Self {
+        self.require_client_certificate = require;
+        self
+    }
+
+    /// The ALPN protocols this server speaks. It picks the client's most
+    /// preferred one among them; a client that offers only others is refused
+    /// with a `no_application_protocol` alert.
+    pub fn supported_protocols<P: AsRef<str>>(mut self, protocols: &[P]) -> Self {
+        self.alpn = protocols.iter().map(|p| p.as_ref().to_owned()).collect();
+        self
+    }
+
+    /// Lets several listeners bind the same address and port and share its
+    /// connections (`SO_REUSEPORT`; Unix only, elsewhere `bind` fails with
+    /// [`Error::Unsupported`]).
+    pub fn shared(mut self, shared: bool) -> Self {
+        self.shared = shared;
+        self
+    }
+
+    /// Bounds each server-side handshake. Default
+    /// [`DEFAULT_HANDSHAKE_TIMEOUT`](crate::DEFAULT_HANDSHAKE_TIMEOUT).
+    pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
+        self.handshake_timeout = timeout;
+        self
+    }
+
+    pub(crate) fn handshake_timeout_value(&self) -> Duration {
+        self.handshake_timeout
+    }
+
+    /// Makes the socket (`socket(2)`), sets its options, `bind(2)`s it to
+    /// `address:port` (port 0 picks a free port) and `listen(2)`s.
+    pub fn bind(
+        &self,
+        address: impl ListenAddress,
+        port: u16,
+        context: &SecurityContext,
+    ) -> Result<SecureListener> {
+        let setup = ServerSetup::new(context, self)?;
+        let ip = address.to_ip_addr()?;
+        let addr = SocketAddr::new(ip, port);
+        let fail = |what: &str, e: std::io::Error| Error::io(format!("{what} {addr}"), e);
+        let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))
+            .map_err(|e| fail("cannot make a socket for", e))?;
+        #[cfg(unix)]
+        socket
+            .set_reuse_address(true)
+            .map_err(|e| fail("cannot set SO_REUSEADDR on", e))?;
+        if ip.is_ipv6() {
+            socket
+                .set_only_v6(self.v6_only)
+                .map_err(|e| fail("cannot set IPV6_V6ONLY on", e))?;
+        }
+        if self.shared {
+            set_shared(&socket).map_err(|e| match e.kind() {
+                std::io::ErrorKind::Unsupported => Error::Unsupported {
+                    what: "shared(true)".to_owned(),
+                    reason: "SO_REUSEPORT is not available on this platform: run one listener \
+                             and hand accepted streams to worker threads"
+                        .to_owned(),
+                },
+                _ => fail("cannot set SO_REUSEPORT on", e),
+            })?;
+        }
+        socket
+            .bind(&addr.into())
+            .map_err(|e| fail("cannot bind", e))?;
+        let backlog = match self.backlog {
+            0 => SYSTEM_BACKLOG,
+            n => i32::try_from(n).unwrap_or(i32::MAX),
+        };
+        socket
+            .listen(backlog)
+            .map_err(|e| fail("cannot listen on", e))?;
+        Ok(SecureListener {
+            listener: socket.into(),
+            setup: RwLock::new(setup),
+            options: self.clone(),
+        })
+    }
+}
+
+#[cfg(all(
+    unix,
+    not(any(target_os = "solaris", target_os = "illumos", target_os = "cygwin"))
+))]
+fn set_shared(socket: &Socket) -> std::io::Result<()> {
+    socket.set_reuse_port(true)
+}
+
+#[cfg(not(all(
+    unix,
+    not(any(target_os = "solaris", target_os = "illumos", target_os = "cygwin"))
+)))]
+fn set_shared(_socket: &Socket) -> std::io::Result<()> {
+    Err(std::io::ErrorKind::Unsupported.into())
+}
+
+/// What a cached server setup depends on besides the context.
+#[derive(PartialEq)]
+pub(crate) struct ConfigKey {
+    request: bool,
+    require: bool,
+    alpn: Vec<String>,
+}
+
+/// The server configurations for one context and options: the base one and
+/// one per ALPN protocol, so the server can honour the client's preference.
+pub(crate) struct ServerSetup {
+    base: Arc<ServerConfig>,
+    by_alpn: Vec<(Vec<u8>, Arc<ServerConfig>)>,
+}
+
+impl ServerSetup {
+    pub(crate) fn new(ctx: &SecurityContext, options: &BindOptions) -> Result<Arc<ServerSetup>> {
+        for p in &options.alpn {
+            if p.is_empty() || p.len() > 255 {
+                return Err(Error::invalid_input(
+                    p,
+                    "an ALPN protocol name must be 1 to 255 bytes, e.g. \"h2\" or \"http/1.1\"",
+                ));
+            }
+        }
+        let key = ConfigKey {
+            request: options.request_client_certificate || options.require_client_certificate,
+            require: options.require_client_certificate,
+            alpn: options.alpn.clone(),
+        };
+        SecurityContext::cached(&ctx.inner().server_configs, key, || {
+            ServerSetup::build(ctx, options)
+        })
+    }
+
+    fn build(ctx: &SecurityContext, options: &BindOptions) -> Result<Arc<ServerSetup>> {
+        let inner = ctx.inner();
+        let data = &inner.data;
+        let Some(certified) = data.certified.clone() else {
+            let reason = match (&data.chain, &data.key) {
+                (Some(_), None) => {
+                    "the context has a certificate chain but no private key: call \
+                                    use_private_key"
+                }
+                (None, Some(_)) => {
+                    "the context has a private key but no certificate chain: \
+                                    call use_certificate_chain"
+                }
+                _ => {
+                    "the context has no certificate: call use_certificate_chain and \
+                      use_private_key before bind"
+                }
+            };
+            return Err(Error::credentials("server context", reason));
+        };
+        let builder = ServerConfig::builder_with_provider(provider().clone())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| Error::handshake(format!("no usable protocol versions: {e}")))?;
+        let builder = if options.request_client_certificate || options.require_client_certificate {
+            let roots = data
+                .client_authorities
+                .clone()
+                .unwrap_or_else(|| data.roots.clone());
+            builder.with_client_cert_verifier(Arc::new(ClientVerifier::new(
+                roots,
+                options.require_client_certificate,
+            )?))
+        } else {
+            builder.with_no_client_auth()
+        };
+        let mut base = builder.with_cert_resolver(Arc::new(SingleCertAndKey::from(certified)));
+        base.alpn_protocols = options.alpn.iter().map(|p| p.as_bytes().to_vec()).collect();
+        base.session_storage = inner.server_sessions.clone();
+        let by_alpn = options
+            .alpn
+            .iter()
+            .map(|p| {
+                let mut c = base.clone();
+                c.alpn_protocols = vec![p.as_bytes().to_vec()];
+                (p.as_bytes().to_vec(), Arc::new(c))
+            })
+            .collect();
+        Ok(Arc::new(ServerSetup {
+            base: Arc::new(base),
+            by_alpn,
+        }))
+    }
+
+    /// The configuration for a client: the one whose only ALPN protocol is
+    /// the client's most preferred that we speak, else the base one.
+    pub(crate) fn choose(&self, hello: &ClientHello<'_>) -> Arc<ServerConfig> {
+        if let Some(offered) = hello.alpn() {
+            for p in offered {
+                if let Some((_, c)) = self.by_alpn.iter().find(|(q, _)| q.as_slice() == p) {
+                    return c.clone();
+                }
+            }
+        }
+        self.base.clone()
+    }
+}
+
+/// A TLS server socket: accepts TCP connections and hands out
+/// [`SecureStream`]s whose handshake runs on first use, so each can be moved
+/// to its own thread before any TLS work happens.
+///
+/// ```
+/// use std::io::{Read, Write};
+/// use securenet::{ConnectOptions, SecureListener, testing::TestPki};
+///
+/// # fn main() -> securenet::Result<()> {
+/// let pki = TestPki::new(&["localhost"])?;
+/// let listener = SecureListener::bind("127.0.0.1", 0, &pki.server_context())?;
+/// let port = listener.port();
+/// let server = std::thread::spawn(move || -> securenet::Result<()> {
+///     let (mut stream, _peer) = listener.accept()?;
+///     let mut buf = [0u8; 5];
+///     stream.read_exact(&mut buf)?;
+///     stream.write_all(&buf)?;
+///     stream.close()
+/// });
+/// let mut client = ConnectOptions::new()
+///     .context(pki.client_context())
+///     .connect("localhost", port)?;
+/// client.write_all(b"hello")?;
+/// let mut echo = String::new();
+/// client.read_to_string(&mut echo)?;
+/// assert_eq!(echo, "hello");
+/// server.join().expect("server thread")?;
+/// # Ok(()) }
+/// ```
+pub struct SecureListener {
+    listener: TcpListener,
+    setup: RwLock<Arc<ServerSetup>>,
+    options: BindOptions,
+}
+
+impl fmt::Debug for SecureListener {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SecureListener")
+            .field("listener", &self.listener)
+            .field("options", &self.options)
+            .finish()
+    }
+}
+
+impl SecureListener {
+    /// Binds with the default [`BindOptions`] (Dart `SecureServerSocket.bind`).
+    pub fn bind(
+        address: impl ListenAddress,
+        port: u16,
+        context: &SecurityContext,
+    ) -> Result<SecureListener> {
+        BindOptions::new().bind(address, port, context)
+    }
+
+    /// The port listened on (useful after binding port 0).
+    pub fn port(&self) -> u16 {
+        self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
+    }
+
+    /// The address listened on.
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Waits for a TCP connection (`accept(2)`) and returns it at once, with
+    /// its TLS handshake pending: the handshake runs in whichever thread
+    /// first uses the stream, bounded by the handshake timeout, so a client
+    /// that never speaks cannot stall `accept`.
+    pub fn accept(&self) -> Result<(SecureStream, SocketAddr)> {
+        let (sock, peer) = self
+            .listener
+            .accept()
+            .map_err(|e| Error::io("accept failed", e))?;
+        sock.set_nodelay(true)
+            .map_err(|e| Error::io("setting TCP_NODELAY failed", e))?;
+        let setup = self.setup.read().unwrap_or_else(|e| e.into_inner()).clone();
+        let stream = SecureStream::new_server(
+            Transport::new(sock, Ops::tcp(), &[]),
+            setup,
+            self.options.handshake_timeout,
+        );
+        Ok((stream, peer))
+    }
+
+    /// An endless iterator over accepted streams, as
+    /// [`TcpListener::incoming`].
+    pub fn incoming(&self) -> Incoming<'_> {
+        Incoming { listener: self }
+    }
+
+    /// Replaces the certificate (and client authorities) for connections
+    /// accepted from now on; existing connections keep theirs. For
+    /// certificate rotation (Node `setSecureContext`). Fails, changing
+    /// nothing, if the context has no usable certificate.
+    pub fn set_context(&self, context: impl Borrow<SecurityContext>) -> Result<()> {
+        let setup = ServerSetup::new(context.borrow(), &self.options)?;
+        *self.setup.write().unwrap_or_else(|e| e.into_inner()) = setup;
+        Ok(())
+    }
+}
+
+/// The iterator of [`SecureListener::incoming`].
+#[derive(Debug)]
+pub struct Incoming<'a> {
+    listener: &'a SecureListener,
+}
+
+impl Iterator for Incoming<'_> {
+    type Item = Result<SecureStream>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        Some(self.listener.accept().map(|(s, _)| s))
+    }
+}

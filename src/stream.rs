@@ -1,0 +1,569 @@
+//! `SecureStream`: a TLS stream over a socket, `Read + Write`, blocking.
+
+use std::fmt;
+use std::io::{self, IoSlice, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rustls::pki_types::{ServerName, UnixTime};
+use rustls::server::Acceptor;
+use rustls::{Connection, HandshakeKind};
+
+use crate::certificate::X509Certificate;
+use crate::context::SecurityContext;
+use crate::error::{Error, Phase, Result};
+use crate::listener::{BindOptions, ServerSetup};
+use crate::transport::{Ops, Transport, io_error};
+use crate::verify::{ServerVerifier, map_tls_error};
+
+/// A TLS connection over a transport `S` (a [`TcpStream`] unless made with
+/// [`ConnectOptions::secure`](crate::ConnectOptions::secure)).
+///
+/// It is `Read + Write` like a `TcpStream`. A clean TLS close
+/// (`close_notify`) reads as `Ok(0)`; a peer that closes the connection
+/// without one gives an error of kind `UnexpectedEof` ([`Error::Truncated`]),
+/// never `Ok(0)`. A read or write timeout gives `TimedOut` and leaves the
+/// stream usable. Errors from `Read` and `Write` are `io::Error`s whose inner
+/// error is a [`securenet::Error`](Error): `Error::from(io_error)` recovers it.
+///
+/// A client stream has finished its handshake when `connect` returns. A
+/// server stream from [`SecureListener::accept`](crate::SecureListener::accept)
+/// runs its handshake in whichever thread first reads, writes or calls
+/// [`handshake`](Self::handshake), bounded by the handshake timeout.
+///
+/// Dropping the stream sends nothing: call [`close`](Self::close) (or
+/// [`shutdown_write`](Self::shutdown_write)) so the peer sees a clean end.
+pub struct SecureStream<S = TcpStream> {
+    io: Transport<S>,
+    tls: Tls,
+    handshake_timeout: Duration,
+    read_timeout: Option<Duration>,
+    write_timeout: Option<Duration>,
+    check: Option<(Arc<ServerVerifier>, ServerName<'static>)>,
+    authorization_error: Option<String>,
+    allow_half_open: bool,
+    close_sent: bool,
+}
+
+enum Tls {
+    /// A server waiting for the ClientHello, to pick the configuration.
+    Accepting(Box<(Acceptor, Arc<ServerSetup>)>),
+    Open(Box<Connection>),
+    /// A handshake failed; the reason is kept for later calls.
+    Failed(String),
+}
+
+impl<S: Read + Write> SecureStream<S> {
+    pub(crate) fn new_client(
+        io: Transport<S>,
+        conn: rustls::ClientConnection,
+        handshake_timeout: Duration,
+        check: Option<(Arc<ServerVerifier>, ServerName<'static>)>,
+        allow_half_open: bool,
+    ) -> Self {
+        SecureStream {
+            io,
+            tls: Tls::Open(Box::new(Connection::Client(conn))),
+            handshake_timeout,
+            read_timeout: None,
+            write_timeout: None,
+            check,
+            authorization_error: None,
+            allow_half_open,
+            close_sent: false,
+        }
+    }
+
+    pub(crate) fn new_server(
+        io: Transport<S>,
+        setup: Arc<ServerSetup>,
+        handshake_timeout: Duration,
+    ) -> Self {
+        SecureStream {
+            io,
+            tls: Tls::Accepting(Box::new((Acceptor::default(), setup))),
+            handshake_timeout,
+            read_timeout: None,
+            write_timeout: None,
+            check: None,
+            authorization_error: None,
+            allow_half_open: false,
+            close_sent: false,
+        }
+    }
+
+    /// Wraps an accepted transport as the server side of TLS (Dart
+    /// `SecureSocket.secureServer`): `already_read` holds bytes already read
+    /// from it (Dart's `bufferedData`), such as a ClientHello read while
+    /// sniffing the protocol. The handshake runs on first use.
+    pub fn secure_server(
+        stream: S,
+        context: &SecurityContext,
+        options: &BindOptions,
+        already_read: &[u8],
+    ) -> Result<SecureStream<S>> {
+        let setup = ServerSetup::new(context, options)?;
+        Ok(SecureStream::new_server(
+            Transport::new(stream, Ops::none(), already_read),
+            setup,
+            options.handshake_timeout_value(),
+        ))
+    }
+
+    /// Completes the TLS handshake now, if it has not run yet.
+    ///
+    /// Reads and writes do this on their own; call it to see handshake
+    /// errors (a bad client certificate, no common protocol) at a known
+    /// point. The whole handshake is bounded by the handshake timeout.
+    pub fn handshake(&mut self) -> Result<()> {
+        match &self.tls {
+            Tls::Open(c) if !c.is_handshaking() => return Ok(()),
+            Tls::Failed(reason) => {
+                return Err(Error::handshake(format!(
+                    "an earlier handshake failed: {reason}"
+                )));
+            }
+            _ => {}
+        }
+        let deadline = Instant::now() + self.handshake_timeout;
+        let result = self.drive_handshake(deadline);
+        // Put the user's timeouts back.
+        let _ = (self.io.ops.set_read_timeout)(&self.io.sock, self.read_timeout);
+        let _ = (self.io.ops.set_write_timeout)(&self.io.sock, self.write_timeout);
+        match result {
+            Ok(()) => {
+                self.authorization_error = self.compute_authorization_error();
+                Ok(())
+            }
+            Err(e) => {
+                self.tls = Tls::Failed(e.to_string());
+                Err(e)
+            }
+        }
+    }
+
+    fn remaining(&self, deadline: Instant) -> Result<Duration> {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(Error::Timeout {
+                phase: Phase::Handshake,
+                after: Some(self.handshake_timeout),
+            });
+        }
+        Ok(left)
+    }
+
+    fn drive_handshake(&mut self, deadline: Instant) -> Result<()> {
+        let after = Some(self.handshake_timeout);
+        if let Tls::Accepting(_) = self.tls {
+            let conn = self.accept_client_hello(deadline)?;
+            self.tls = Tls::Open(Box::new(Connection::Server(conn)));
+        }
+        loop {
+            let left = self.remaining(deadline)?;
+            let Tls::Open(conn) = &mut self.tls else {
+                return Err(Error::handshake("the connection is not open"));
+            };
+            if conn.wants_write() {
+                let _ = (self.io.ops.set_write_timeout)(&self.io.sock, Some(left));
+                flush_tls(conn, &mut self.io.sock, Phase::Handshake, after)?;
+            }
+            if !conn.is_handshaking() {
+                return Ok(());
+            }
+            if self.io.pending().is_empty() {
+                let _ = (self.io.ops.set_read_timeout)(&self.io.sock, Some(left));
+                if self.io.fill(Phase::Handshake, after)? == 0 {
+                    return Err(Error::handshake(
+                        "the peer closed the connection during the handshake: it may not speak \
+                         TLS on this port, or it rejected our hello",
+                    ));
+                }
+            }
+            let mut pending = self.io.pending();
+            let n = conn
+                .read_tls(&mut pending)
+                .map_err(|e| Error::io("tls handshake failed", e))?;
+            self.io.consume(n);
+            if let Err(e) = conn.process_new_packets() {
+                // Tell the peer why (rustls queued an alert).
+                let _ = conn.write_tls(&mut self.io.sock);
+                return Err(map_tls_error(e, true));
+            }
+        }
+    }
+
+    /// Server side: reads until the whole ClientHello is in, then picks the
+    /// configuration (ALPN choice) and starts the connection.
+    fn accept_client_hello(&mut self, deadline: Instant) -> Result<rustls::ServerConnection> {
+        let after = Some(self.handshake_timeout);
+        loop {
+            if self.io.pending().is_empty() {
+                let left = self.remaining(deadline)?;
+                let _ = (self.io.ops.set_read_timeout)(&self.io.sock, Some(left));
+                if self.io.fill(Phase::Handshake, after)? == 0 {
+                    return Err(Error::handshake(
+                        "the client closed the connection before sending a ClientHello",
+                    ));
+                }
+            }
+            let Tls::Accepting(acc) = &mut self.tls else {
+                return Err(Error::handshake("the connection is not accepting"));
+            };
+            let (acceptor, setup) = &mut **acc;
+            let mut pending = self.io.pending();
+            let n = acceptor.read_tls(&mut pending).map_err(|e| {
+                Error::handshake(format!("the client's first message is not TLS: {e}"))
+            })?;
+            self.io.consume(n);
+            match acceptor.accept() {
+                Ok(None) => continue,
+                Ok(Some(accepted)) => {
+                    let config = setup.choose(&accepted.client_hello());
+                    return accepted.into_connection(config).map_err(|(e, mut alert)| {
+                        let _ = alert.write_all(&mut self.io.sock);
+                        map_tls_error(e, true)
+                    });
+                }
+                Err((e, mut alert)) => {
+                    let _ = alert.write_all(&mut self.io.sock);
+                    return Err(map_tls_error(e, true));
+                }
+            }
+        }
+    }
+
+    fn compute_authorization_error(&self) -> Option<String> {
+        let (verifier, name) = self.check.as_ref()?;
+        if !verifier.may_accept_bad() {
+            return None;
+        }
+        let chain = self.conn()?.peer_certificates()?;
+        let (leaf, rest) = chain.split_first()?;
+        verifier
+            .check(leaf, rest, name, UnixTime::now())
+            .err()
+            .map(|p| p.to_string())
+    }
+
+    fn conn(&self) -> Option<&Connection> {
+        match &self.tls {
+            Tls::Open(c) => Some(c),
+            _ => None,
+        }
+    }
+
+    /// Runs the handshake if it has not completed.
+    fn open(&mut self) -> Result<()> {
+        match &self.tls {
+            Tls::Open(c) if !c.is_handshaking() => Ok(()),
+            _ => self.handshake(),
+        }
+    }
+
+    fn read_app(&mut self, buf: &mut [u8]) -> Result<usize> {
+        self.open()?;
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        let Tls::Open(conn) = &mut self.tls else {
+            return Err(Error::handshake("the connection is not open"));
+        };
+        loop {
+            match conn.reader().read(buf) {
+                Ok(0) => {
+                    // close_notify: answer it unless half-open is allowed.
+                    if !self.allow_half_open && !self.close_sent {
+                        self.close_sent = true;
+                        conn.send_close_notify();
+                        let _ = flush_tls(conn, &mut self.io.sock, Phase::Write, None);
+                        let _ = (self.io.ops.shutdown)(&self.io.sock, Shutdown::Write);
+                    }
+                    return Ok(0);
+                }
+                Ok(n) => return Ok(n),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Err(Error::Truncated),
+                Err(e) => return Err(Error::io("reading tls data failed", e)),
+            }
+            // Replies rustls queued (KeyUpdate, alerts) go out first.
+            flush_tls(conn, &mut self.io.sock, Phase::Write, self.write_timeout)?;
+            if self.io.pending().is_empty() && self.io.fill(Phase::Read, self.read_timeout)? == 0 {
+                // End of stream: rustls decides between close_notify and truncation.
+                conn.read_tls(&mut io::empty())
+                    .map_err(|e| Error::io("reading tls data failed", e))?;
+                continue;
+            }
+            let mut pending = self.io.pending();
+            let n = conn
+                .read_tls(&mut pending)
+                .map_err(|e| Error::io("reading tls data failed", e))?;
+            self.io.consume(n);
+            if let Err(e) = conn.process_new_packets() {
+                let _ = conn.write_tls(&mut self.io.sock);
+                return Err(map_tls_error(e, false));
+            }
+        }
+    }
+
+    fn write_app(
+        &mut self,
+        write: impl FnOnce(&mut rustls::Writer<'_>) -> io::Result<usize>,
+    ) -> Result<usize> {
+        let timeout = self.write_timeout;
+        self.open()?;
+        let Tls::Open(conn) = &mut self.tls else {
+            return Err(Error::handshake("the connection is not open"));
+        };
+        // Anything from an earlier call goes first: an error here means none
+        // of this call's data was taken.
+        flush_tls(conn, &mut self.io.sock, Phase::Write, timeout)?;
+        let n = write(&mut conn.writer()).map_err(|e| Error::io("write failed", e))?;
+        match flush_tls(conn, &mut self.io.sock, Phase::Write, timeout) {
+            // The data is buffered and goes out with the next write or flush.
+            Err(e) if e.is_timeout() => Ok(n),
+            other => other.map(|()| n),
+        }
+    }
+
+    /// The peer's end-entity certificate, once the handshake is done. `None`
+    /// on a server whose client sent no certificate.
+    pub fn peer_certificate(&self) -> Option<X509Certificate> {
+        let chain = self.conn()?.peer_certificates()?;
+        X509Certificate::from_der(chain.first()?).ok()
+    }
+
+    /// The peer's whole chain as it sent it, leaf first.
+    pub fn peer_certificate_chain(&self) -> Vec<X509Certificate> {
+        self.conn()
+            .and_then(|c| c.peer_certificates())
+            .map(|chain| {
+                chain
+                    .iter()
+                    .filter_map(|c| X509Certificate::from_der(c).ok())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// The application protocol agreed with ALPN, if any.
+    pub fn selected_protocol(&self) -> Option<String> {
+        let p = self.conn()?.alpn_protocol()?;
+        Some(String::from_utf8_lossy(p).into_owned())
+    }
+
+    /// The TLS version, as Node names it: `"TLSv1.3"` or `"TLSv1.2"`.
+    pub fn protocol_version(&self) -> Option<String> {
+        let v = self.conn()?.protocol_version()?;
+        Some(match v {
+            rustls::ProtocolVersion::TLSv1_3 => "TLSv1.3".to_owned(),
+            rustls::ProtocolVersion::TLSv1_2 => "TLSv1.2".to_owned(),
+            other => format!("{other:?}"),
+        })
+    }
+
+    /// The cipher suite's IANA name, e.g. `"TLS13_AES_256_GCM_SHA384"`.
+    pub fn cipher_suite(&self) -> Option<String> {
+        let s = self.conn()?.negotiated_cipher_suite()?.suite();
+        Some(s.as_str().map_or_else(|| format!("{s:?}"), str::to_owned))
+    }
+
+    /// The key exchange group, e.g. `"X25519MLKEM768"` (post-quantum hybrid)
+    /// or `"X25519"`. `None` before the handshake and on some resumptions.
+    pub fn negotiated_group(&self) -> Option<String> {
+        let g = self.conn()?.negotiated_key_exchange_group()?.name();
+        Some(g.as_str().map_or_else(|| format!("{g:?}"), str::to_owned))
+    }
+
+    /// On a server, the name the client sent in SNI; on a client, the name
+    /// the server's certificate was checked against.
+    pub fn server_name(&self) -> Option<String> {
+        match self.conn()? {
+            Connection::Server(s) => s.server_name().map(str::to_owned),
+            Connection::Client(_) => self.check.as_ref().map(|(_, n)| n.to_str().into_owned()),
+        }
+    }
+
+    /// Whether the handshake resumed an earlier session.
+    pub fn is_session_reused(&self) -> bool {
+        self.conn()
+            .is_some_and(|c| c.handshake_kind() == Some(HandshakeKind::Resumed))
+    }
+
+    /// Why the server's certificate failed verification, on a connection
+    /// that went ahead anyway (`reject_unauthorized(false)`, or an
+    /// `on_bad_certificate` that said yes). `None` if it verified.
+    pub fn authorization_error(&self) -> Option<String> {
+        self.authorization_error.clone()
+    }
+
+    /// Derives keying material from the session (RFC 5705 / RFC 8446 §7.5),
+    /// Node's `exportKeyingMaterial`. Fills all of `out`.
+    pub fn export_keying_material(
+        &self,
+        out: &mut [u8],
+        label: &[u8],
+        context: Option<&[u8]>,
+    ) -> Result<()> {
+        let conn = self.conn().ok_or_else(|| {
+            Error::invalid_input("export_keying_material", "the handshake has not completed")
+        })?;
+        conn.export_keying_material(out, label, context)
+            .map(|_| ())
+            .map_err(|e| Error::invalid_input("export_keying_material", e.to_string()))
+    }
+
+    /// Sends `close_notify` and shuts the transport's write side (TCP FIN);
+    /// reading goes on until the peer closes (a half-close).
+    pub fn shutdown_write(&mut self) -> Result<()> {
+        if let Tls::Open(conn) = &mut self.tls {
+            if !self.close_sent && !conn.is_handshaking() {
+                self.close_sent = true;
+                conn.send_close_notify();
+                flush_tls(conn, &mut self.io.sock, Phase::Write, self.write_timeout)?;
+            }
+        }
+        (self.io.ops.shutdown)(&self.io.sock, Shutdown::Write)
+            .map_err(|e| Error::io("shutting down the write side failed", e))
+    }
+
+    /// Sends `close_notify` and shuts the transport both ways.
+    pub fn close(&mut self) -> Result<()> {
+        let sent = self.shutdown_write();
+        let _ = (self.io.ops.shutdown)(&self.io.sock, Shutdown::Both);
+        match sent {
+            Err(Error::Io { source, .. }) if source.kind() == io::ErrorKind::NotConnected => Ok(()),
+            other => other,
+        }
+    }
+
+    /// The transport.
+    pub fn get_ref(&self) -> &S {
+        &self.io.sock
+    }
+
+    /// The transport, mutably. Reading or writing it directly corrupts the
+    /// TLS session.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.io.sock
+    }
+}
+
+/// Writes every queued TLS record to the socket.
+fn flush_tls<S: Write>(
+    conn: &mut Connection,
+    sock: &mut S,
+    phase: Phase,
+    after: Option<Duration>,
+) -> Result<()> {
+    while conn.wants_write() {
+        match conn.write_tls(sock) {
+            Ok(0) => {
+                return Err(Error::io(
+                    format!("{phase} failed"),
+                    io::Error::from(io::ErrorKind::WriteZero),
+                ));
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(io_error(e, phase, after)),
+        }
+    }
+    Ok(())
+}
+
+impl<S: Read + Write> Read for SecureStream<S> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.read_app(buf).map_err(io::Error::from)
+    }
+}
+
+impl<S: Read + Write> Write for SecureStream<S> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.write_app(|w| w.write(buf)).map_err(io::Error::from)
+    }
+
+    /// Packs all the slices into as few TLS records as they fit, and sends
+    /// them with one vectored system call where possible.
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        self.write_app(|w| w.write_vectored(bufs))
+            .map_err(io::Error::from)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        let timeout = self.write_timeout;
+        self.open()?;
+        if let Tls::Open(conn) = &mut self.tls {
+            flush_tls(conn, &mut self.io.sock, Phase::Write, timeout)?;
+        }
+        Ok(())
+    }
+}
+
+impl SecureStream<TcpStream> {
+    /// The local address of the socket.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.io.sock.local_addr()
+    }
+
+    /// The peer's address.
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.io.sock.peer_addr()
+    }
+
+    /// Bounds each read (`SO_RCVTIMEO`); `None` waits forever. A read that
+    /// times out fails with kind `TimedOut` and the stream stays usable.
+    /// `Some(Duration::ZERO)` is an error, as in `std`.
+    pub fn set_read_timeout(&mut self, timeout: Option<Duration>) -> Result<()> {
+        self.io.sock.set_read_timeout(timeout).map_err(|e| {
+            Error::invalid_input(format!("{timeout:?}"), format!("read timeout: {e}"))
+        })?;
+        self.read_timeout = timeout;
+        Ok(())
+    }
+
+    /// Bounds each write (`SO_SNDTIMEO`); `None` waits forever.
+    pub fn set_write_timeout(&mut self, timeout: Option<Duration>) -> Result<()> {
+        self.io.sock.set_write_timeout(timeout).map_err(|e| {
+            Error::invalid_input(format!("{timeout:?}"), format!("write timeout: {e}"))
+        })?;
+        self.write_timeout = timeout;
+        Ok(())
+    }
+
+    /// The read timeout.
+    pub fn read_timeout(&self) -> Option<Duration> {
+        self.read_timeout
+    }
+
+    /// The write timeout.
+    pub fn write_timeout(&self) -> Option<Duration> {
+        self.write_timeout
+    }
+
+    /// Sets `TCP_NODELAY` (on by default, as in Dart).
+    pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
+        self.io.sock.set_nodelay(nodelay)
+    }
+
+    /// Whether `TCP_NODELAY` is set.
+    pub fn nodelay(&self) -> io::Result<bool> {
+        self.io.sock.nodelay()
+    }
+}
+
+impl<S: fmt::Debug> fmt::Debug for SecureStream<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = match &self.tls {
+            Tls::Accepting(_) => "awaiting ClientHello",
+            Tls::Open(c) if c.is_handshaking() => "handshaking",
+            Tls::Open(_) => "open",
+            Tls::Failed(_) => "failed",
+        };
+        f.debug_struct("SecureStream")
+            .field("transport", &self.io.sock)
+            .field("state", &state)
+            .finish()
+    }
+}

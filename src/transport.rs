@@ -1,0 +1,121 @@
+//! The socket under a `SecureStream`: the transport itself, the hooks that set
+//! its timeouts and shut it down (where the transport has them), and the
+//! receive buffer that reads the socket in large chunks.
+
+use std::io::{self, Read};
+use std::net::{Shutdown, TcpStream};
+use std::time::Duration;
+
+use crate::error::{Error, Phase};
+
+/// Bytes read from the socket per `read(2)`: rustls alone reads 4 KiB at a
+/// time, which costs four times the system calls on bulk transfers.
+const RECV_CHUNK: usize = 64 * 1024;
+
+/// What securenet can do to a transport beyond `Read + Write`. For a plain
+/// `Read + Write` stream (`ConnectOptions::secure`) these are no-ops, so
+/// timeouts cannot be enforced there.
+pub(crate) struct Ops<S> {
+    pub(crate) set_read_timeout: fn(&S, Option<Duration>) -> io::Result<()>,
+    pub(crate) set_write_timeout: fn(&S, Option<Duration>) -> io::Result<()>,
+    pub(crate) shutdown: fn(&S, Shutdown) -> io::Result<()>,
+}
+
+impl<S> Clone for Ops<S> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<S> Copy for Ops<S> {}
+
+impl Ops<TcpStream> {
+    pub(crate) fn tcp() -> Self {
+        Ops {
+            set_read_timeout: TcpStream::set_read_timeout,
+            set_write_timeout: TcpStream::set_write_timeout,
+            shutdown: TcpStream::shutdown,
+        }
+    }
+}
+
+#[cfg(unix)]
+impl Ops<std::os::unix::net::UnixStream> {
+    pub(crate) fn unix() -> Self {
+        use std::os::unix::net::UnixStream;
+        Ops {
+            set_read_timeout: UnixStream::set_read_timeout,
+            set_write_timeout: UnixStream::set_write_timeout,
+            shutdown: UnixStream::shutdown,
+        }
+    }
+}
+
+impl<S> Ops<S> {
+    pub(crate) fn none() -> Self {
+        Ops {
+            set_read_timeout: |_, _| Ok(()),
+            set_write_timeout: |_, _| Ok(()),
+            shutdown: |_, _| Ok(()),
+        }
+    }
+}
+
+/// The transport and its receive buffer.
+pub(crate) struct Transport<S> {
+    pub(crate) sock: S,
+    pub(crate) ops: Ops<S>,
+    buf: Vec<u8>,
+    pos: usize,
+    end: usize,
+}
+
+impl<S: Read> Transport<S> {
+    pub(crate) fn new(sock: S, ops: Ops<S>, already_read: &[u8]) -> Self {
+        Transport {
+            sock,
+            ops,
+            buf: already_read.to_vec(),
+            pos: 0,
+            end: already_read.len(),
+        }
+    }
+
+    /// Bytes read from the socket and not yet handed to rustls.
+    pub(crate) fn pending(&self) -> &[u8] {
+        &self.buf[self.pos..self.end]
+    }
+
+    pub(crate) fn consume(&mut self, n: usize) {
+        self.pos = (self.pos + n).min(self.end);
+    }
+
+    /// Reads once from the socket into the (empty) buffer. `Ok(0)` is end of
+    /// stream; a socket timeout becomes [`Error::Timeout`] for `phase`.
+    pub(crate) fn fill(&mut self, phase: Phase, after: Option<Duration>) -> Result<usize, Error> {
+        if self.buf.len() < RECV_CHUNK {
+            self.buf.resize(RECV_CHUNK, 0);
+        }
+        self.pos = 0;
+        self.end = 0;
+        loop {
+            match self.sock.read(&mut self.buf) {
+                Ok(n) => {
+                    self.end = n;
+                    return Ok(n);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(io_error(e, phase, after)),
+            }
+        }
+    }
+}
+
+/// Maps a socket error: `WouldBlock`/`TimedOut` from a socket timeout become
+/// [`Error::Timeout`], anything else [`Error::Io`] naming the phase.
+pub(crate) fn io_error(e: io::Error, phase: Phase, after: Option<Duration>) -> Error {
+    match e.kind() {
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => Error::Timeout { phase, after },
+        _ => Error::io(format!("{phase} failed"), e),
+    }
+}

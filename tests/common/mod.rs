@@ -1,0 +1,264 @@
+//! The shared test PKI and helpers: certificates made with rcgen at test
+//! time, loopback servers on port 0, and timeouts on every socket.
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
+use std::thread::{self, JoinHandle};
+use std::time::Duration;
+
+use rcgen::{
+    BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa,
+    KeyPair, KeyUsagePurpose,
+};
+use securenet::{
+    BindOptions, ConnectOptions, SecureListener, SecureStream, SecurityContext, testing::TestPki,
+};
+
+/// Every test socket's read/write timeout: a bug fails the test, it does not hang it.
+pub const IO_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub fn pki() -> TestPki {
+    TestPki::new(&["localhost", "127.0.0.1", "::1"]).expect("test pki")
+}
+
+/// Client options with short, finite waits.
+pub fn client(ctx: SecurityContext) -> ConnectOptions {
+    ConnectOptions::new()
+        .context(ctx)
+        .timeout(IO_TIMEOUT)
+        .handshake_timeout(IO_TIMEOUT)
+}
+
+pub fn with_timeouts(s: &mut SecureStream) {
+    s.set_read_timeout(Some(IO_TIMEOUT)).expect("read timeout");
+    s.set_write_timeout(Some(IO_TIMEOUT))
+        .expect("write timeout");
+}
+
+/// Binds 127.0.0.1:0 with `options`, then serves one connection with
+/// `handler` in a thread; returns the port and the thread.
+pub fn serve_one<T: Send + 'static>(
+    options: BindOptions,
+    ctx: &SecurityContext,
+    handler: impl FnOnce(SecureStream) -> T + Send + 'static,
+) -> (u16, JoinHandle<T>) {
+    let listener = options
+        .handshake_timeout(IO_TIMEOUT)
+        .bind("127.0.0.1", 0, ctx)
+        .expect("bind");
+    let port = listener.port();
+    let handle = thread::spawn(move || {
+        let (mut stream, _) = listener.accept().expect("accept");
+        with_timeouts(&mut stream);
+        handler(stream)
+    });
+    (port, handle)
+}
+
+/// A server that echoes what it reads until the client closes.
+pub fn echo_server(ctx: &SecurityContext) -> (u16, JoinHandle<securenet::Result<()>>) {
+    serve_one(BindOptions::new(), ctx, |mut s| {
+        let mut buf = [0u8; 16 * 1024];
+        loop {
+            let n = s.read(&mut buf)?;
+            if n == 0 {
+                return Ok(());
+            }
+            s.write_all(&buf[..n])?;
+        }
+    })
+}
+
+/// A plain TCP listener on 127.0.0.1:0.
+pub fn tcp_listener() -> (TcpListener, u16) {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = l.local_addr().expect("addr").port();
+    (l, port)
+}
+
+pub fn tcp_timeouts(s: &TcpStream) {
+    s.set_read_timeout(Some(IO_TIMEOUT)).expect("read timeout");
+    s.set_write_timeout(Some(IO_TIMEOUT))
+        .expect("write timeout");
+}
+
+/// A TCP proxy for one connection that records what the client sends.
+pub fn recording_proxy(server_port: u16) -> (u16, Arc<Mutex<Vec<u8>>>, JoinHandle<()>) {
+    let (listener, port) = tcp_listener();
+    let recorded = Arc::new(Mutex::new(Vec::new()));
+    let rec = recorded.clone();
+    let handle = thread::spawn(move || {
+        let (down, _) = listener.accept().expect("proxy accept");
+        let up = TcpStream::connect(("127.0.0.1", server_port)).expect("proxy connect");
+        tcp_timeouts(&down);
+        tcp_timeouts(&up);
+        let (mut down_r, mut up_w) = (
+            down.try_clone().expect("clone"),
+            up.try_clone().expect("clone"),
+        );
+        let forward = thread::spawn(move || {
+            let mut buf = [0u8; 65536];
+            while let Ok(n) = down_r.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                rec.lock().expect("record").extend_from_slice(&buf[..n]);
+                if up_w.write_all(&buf[..n]).is_err() {
+                    break;
+                }
+            }
+            let _ = up_w.shutdown(std::net::Shutdown::Write);
+        });
+        let (mut up_r, mut down_w) = (up, down);
+        let _ = std::io::copy(&mut up_r, &mut down_w);
+        let _ = down_w.shutdown(std::net::Shutdown::Write);
+        let _ = forward.join();
+    });
+    (port, recorded, handle)
+}
+
+/// The TLS records in `bytes`: (content type, length) each.
+pub fn tls_records(bytes: &[u8]) -> Vec<(u8, usize)> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i + 5 <= bytes.len() {
+        let len = usize::from(u16::from_be_bytes([bytes[i + 3], bytes[i + 4]]));
+        out.push((bytes[i], len));
+        i += 5 + len;
+    }
+    out
+}
+
+/// How a test certificate differs from a good one.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Leaf {
+    Good,
+    Expired,
+    NotYetValid,
+    IsCa,
+    ClientAuthOnly,
+}
+
+/// A CA of the tests' own, for certificates TestPki does not make.
+pub struct Ca {
+    pub issuer: CertifiedIssuer<'static, KeyPair>,
+}
+
+impl Ca {
+    pub fn new(name: &str) -> Ca {
+        let mut params = CertificateParams::new(Vec::<String>::new()).expect("params");
+        params.distinguished_name.push(DnType::CommonName, name);
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        let key = KeyPair::generate().expect("key");
+        Ca {
+            issuer: CertifiedIssuer::self_signed(params, key).expect("ca"),
+        }
+    }
+
+    pub fn pem(&self) -> String {
+        self.issuer.pem()
+    }
+
+    /// A leaf for `names`: (certificate PEM, key PEM).
+    pub fn leaf(&self, names: &[&str], kind: Leaf) -> (String, String) {
+        let mut params =
+            CertificateParams::new(names.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+                .expect("params");
+        params
+            .distinguished_name
+            .push(DnType::CommonName, names.first().copied().unwrap_or("leaf"));
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        params.use_authority_key_identifier_extension = true;
+        match kind {
+            Leaf::Good => {}
+            Leaf::Expired => {
+                params.not_before = rcgen::date_time_ymd(2000, 1, 1);
+                params.not_after = rcgen::date_time_ymd(2001, 1, 1);
+            }
+            Leaf::NotYetValid => {
+                params.not_before = rcgen::date_time_ymd(2200, 1, 1);
+                params.not_after = rcgen::date_time_ymd(2201, 1, 1);
+            }
+            Leaf::IsCa => params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained),
+            Leaf::ClientAuthOnly => {
+                params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+            }
+        }
+        let key = KeyPair::generate().expect("key");
+        let cert = params.signed_by(&key, &self.issuer).expect("sign");
+        (cert.pem(), key.serialize_pem())
+    }
+
+    /// A server context serving a leaf of this CA.
+    pub fn server_context(&self, names: &[&str], kind: Leaf) -> SecurityContext {
+        let (cert, key) = self.leaf(names, kind);
+        context_with(&cert, &key)
+    }
+
+    /// A context that trusts this CA.
+    pub fn trust(&self) -> SecurityContext {
+        let mut ctx = SecurityContext::empty();
+        ctx.set_trusted_certificates_bytes(self.pem().as_bytes())
+            .expect("trust");
+        ctx
+    }
+}
+
+pub fn context_with(cert_pem: &str, key_pem: &str) -> SecurityContext {
+    let mut ctx = SecurityContext::empty();
+    ctx.use_certificate_chain_bytes(cert_pem.as_bytes())
+        .expect("chain");
+    ctx.use_private_key_bytes(key_pem.as_bytes()).expect("key");
+    ctx
+}
+
+/// A self-signed certificate for `names`: (certificate PEM, key PEM).
+pub fn self_signed(names: &[&str]) -> (String, String) {
+    let key = KeyPair::generate().expect("key");
+    let mut params =
+        CertificateParams::new(names.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+            .expect("params");
+    params
+        .distinguished_name
+        .push(DnType::CommonName, names.first().copied().unwrap_or("self"));
+    let cert = params.self_signed(&key).expect("self-signed");
+    (cert.pem(), key.serialize_pem())
+}
+
+/// Connects to a server that serves `server_ctx` (one connection, handshake
+/// then close) with `options`, returning the client's result and the
+/// server's handshake result.
+pub fn handshake_with(
+    server_ctx: &SecurityContext,
+    bind: BindOptions,
+    options: ConnectOptions,
+    host: &str,
+) -> (securenet::Result<SecureStream>, securenet::Result<()>) {
+    let (port, server) = serve_one(bind, server_ctx, |mut s| {
+        let r = s.handshake();
+        if r.is_ok() {
+            // Wait for the client's close so a TLS 1.3 client sees any alert.
+            let mut buf = [0u8; 1];
+            let _ = s.read(&mut buf);
+        }
+        r
+    });
+    let client = options.connect(host, port);
+    let client = client.and_then(|mut c| {
+        // In TLS 1.3 a rejected client certificate shows on the first read.
+        c.set_read_timeout(Some(IO_TIMEOUT))?;
+        c.close().map(|()| c)
+    });
+    let server = server.join().expect("server thread");
+    (client, server)
+}
+
+pub fn listener_with(options: BindOptions, ctx: &SecurityContext) -> SecureListener {
+    options
+        .handshake_timeout(IO_TIMEOUT)
+        .bind("127.0.0.1", 0, ctx)
+        .expect("bind")
+}
