@@ -415,22 +415,29 @@ impl<S: Read + Write> SecureStream<S> {
     }
 
     /// Sends `close_notify` and shuts the transport's write side (TCP FIN);
-    /// reading goes on until the peer closes (a half-close).
+    /// reading goes on until the peer closes (a half-close). On a server
+    /// stream whose handshake has not run, it runs first.
     pub fn shutdown_write(&mut self) -> Result<()> {
-        if let Tls::Open(conn) = &mut self.tls {
-            if !self.close_sent && !conn.is_handshaking() {
+        let opened = self.open();
+        if let (Ok(()), Tls::Open(conn)) = (&opened, &mut self.tls) {
+            if !self.close_sent {
                 self.close_sent = true;
                 conn.send_close_notify();
                 flush_tls(conn, &mut self.io.sock, Phase::Write, self.write_timeout)?;
             }
         }
-        (self.io.ops.shutdown)(&self.io.sock, Shutdown::Write)
-            .map_err(|e| Error::io("shutting down the write side failed", e))
+        let shut = (self.io.ops.shutdown)(&self.io.sock, Shutdown::Write)
+            .map_err(|e| Error::io("shutting down the write side failed", e));
+        opened.and(shut)
     }
 
-    /// Sends `close_notify` and shuts the transport both ways.
+    /// Sends `close_notify` and shuts the transport both ways. A server
+    /// stream that has not begun its handshake is closed without one.
     pub fn close(&mut self) -> Result<()> {
-        let sent = self.shutdown_write();
+        let sent = match self.tls {
+            Tls::Accepting(_) | Tls::Failed(_) => Ok(()),
+            Tls::Open(_) => self.shutdown_write(),
+        };
         let _ = (self.io.ops.shutdown)(&self.io.sock, Shutdown::Both);
         match sent {
             Err(Error::Io { source, .. }) if source.kind() == io::ErrorKind::NotConnected => Ok(()),

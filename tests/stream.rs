@@ -1,0 +1,404 @@
+//! SecureStream behaviour: data both ways, clean close versus truncation,
+//! resets, timeouts that leave the stream usable, half-close, vectored
+//! writes packed into full records, TCP_NODELAY, error round trips.
+
+mod common;
+
+use std::io::{ErrorKind, IoSlice, Read, Write};
+use std::net::TcpStream;
+use std::sync::mpsc;
+use std::thread;
+use std::time::Duration;
+
+use common::{IO_TIMEOUT, client, serve_one, with_timeouts};
+use securenet::{BindOptions, Error, Phase};
+
+#[test]
+fn data_flows_both_ways_and_close_notify_reads_as_end_of_stream() {
+    let pki = common::pki();
+    let (port, server) = common::echo_server(&pki.server_context());
+    let mut c = client(pki.client_context())
+        .connect("localhost", port)
+        .expect("connect");
+    with_timeouts(&mut c);
+    let data: Vec<u8> = (0..200_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    let writer_data = data.clone();
+    // Write and read at once is not possible on one stream without split();
+    // the echo fits in the socket buffers in chunks.
+    let mut got = Vec::new();
+    for chunk in writer_data.chunks(16 * 1024) {
+        c.write_all(chunk).expect("write");
+        let mut buf = vec![0u8; chunk.len()];
+        c.read_exact(&mut buf).expect("read echo");
+        got.extend_from_slice(&buf);
+    }
+    assert_eq!(got, data);
+    c.shutdown_write().expect("shutdown_write");
+    let mut rest = Vec::new();
+    assert_eq!(c.read_to_end(&mut rest).expect("clean end of stream"), 0);
+    server
+        .join()
+        .expect("server")
+        .expect("server saw a clean close");
+}
+
+#[test]
+fn fin_without_close_notify_is_truncation_not_end_of_stream() {
+    let pki = common::pki();
+    let (port, server) = serve_one(BindOptions::new(), &pki.server_context(), |mut s| {
+        s.write_all(b"partial").expect("write");
+        // Dropping sends no close_notify: the TCP FIN alone ends it.
+        drop(s);
+    });
+    let mut c = client(pki.trust_context())
+        .connect("localhost", port)
+        .expect("connect");
+    with_timeouts(&mut c);
+    let mut buf = Vec::new();
+    let err = c.read_to_end(&mut buf).expect_err("truncated");
+    assert_eq!(buf, b"partial");
+    assert_eq!(err.kind(), ErrorKind::UnexpectedEof);
+    assert!(err.to_string().contains("close_notify"), "{err}");
+    assert!(matches!(Error::from(err), Error::Truncated));
+    server.join().expect("server");
+}
+
+#[test]
+fn a_connection_cut_mid_record_is_an_error() {
+    let pki = common::pki();
+    // A proxy that passes the handshake and then only half of the next flight.
+    let (port, server) = serve_one(BindOptions::new(), &pki.server_context(), |mut s| {
+        s.write_all(&[b'z'; 10_000]).expect("write");
+        s.flush().expect("flush");
+        s.close().expect("close")
+    });
+    let (proxy_listener, proxy_port) = common::tcp_listener();
+    let proxy = thread::spawn(move || {
+        let (mut down, _) = proxy_listener.accept().expect("accept");
+        let mut up = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        common::tcp_timeouts(&down);
+        common::tcp_timeouts(&up);
+        let mut up_r = up.try_clone().expect("clone");
+        let mut down_r = down.try_clone().expect("clone");
+        let fwd = thread::spawn(move || {
+            let _ = std::io::copy(&mut down_r, &mut up);
+        });
+        // Server to client: pass whole records as they come; of the first
+        // big one (the 10,000 bytes of data), pass half, then cut.
+        let mut seen = Vec::new();
+        let mut sent = 0usize;
+        let mut buf = [0u8; 65536];
+        let mut app_records = 0;
+        'outer: loop {
+            let n = up_r.read(&mut buf).expect("proxy read");
+            if n == 0 {
+                break;
+            }
+            seen.extend_from_slice(&buf[..n]);
+            while seen.len() >= sent + 5 {
+                let len = usize::from(u16::from_be_bytes([seen[sent + 3], seen[sent + 4]]));
+                if len > 9_000 {
+                    let cut = (sent + 5 + 5_000).min(seen.len());
+                    down.write_all(&seen[sent..cut]).expect("forward half");
+                    app_records += 1;
+                    break 'outer;
+                }
+                if seen.len() < sent + 5 + len {
+                    break;
+                }
+                down.write_all(&seen[sent..sent + 5 + len])
+                    .expect("forward");
+                sent += 5 + len;
+            }
+        }
+        assert_eq!(app_records, 1, "the data record was seen");
+        // FIN to the client mid-record (the clone in `fwd` keeps the fd open).
+        let _ = down.shutdown(std::net::Shutdown::Both);
+        let _ = up_r.shutdown(std::net::Shutdown::Both);
+        let _ = fwd.join();
+    });
+    let mut c = client(pki.trust_context())
+        .connect("localhost", proxy_port)
+        .expect("connect");
+    with_timeouts(&mut c);
+    let mut buf = Vec::new();
+    let err = c.read_to_end(&mut buf).expect_err("cut mid-record");
+    assert_eq!(err.kind(), ErrorKind::UnexpectedEof, "{err}");
+    assert!(buf.is_empty(), "no partial record is delivered");
+    proxy.join().expect("proxy");
+    let _ = server.join();
+}
+
+#[test]
+fn a_reset_is_an_error() {
+    let pki = common::pki();
+    let (port, server) = serve_one(BindOptions::new(), &pki.server_context(), |mut s| {
+        s.handshake().expect("handshake");
+        // SO_LINGER 0: close sends RST.
+        socket2::SockRef::from(s.get_ref())
+            .set_linger(Some(Duration::ZERO))
+            .expect("linger");
+        drop(s);
+    });
+    let mut c = client(pki.trust_context())
+        .connect("localhost", port)
+        .expect("connect");
+    with_timeouts(&mut c);
+    server.join().expect("server");
+    let mut buf = [0u8; 16];
+    let err = c.read(&mut buf).expect_err("reset");
+    assert!(
+        matches!(
+            err.kind(),
+            ErrorKind::ConnectionReset | ErrorKind::UnexpectedEof
+        ),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn read_timeout_is_timed_out_and_the_stream_stays_usable() {
+    let pki = common::pki();
+    let (go_tx, go_rx) = mpsc::channel::<()>();
+    let (port, server) = serve_one(BindOptions::new(), &pki.server_context(), move |mut s| {
+        s.handshake().expect("handshake");
+        go_rx.recv_timeout(IO_TIMEOUT).expect("go");
+        s.write_all(b"late").expect("write");
+        s.close().expect("close");
+    });
+    let mut c = client(pki.trust_context())
+        .connect("localhost", port)
+        .expect("connect");
+    c.set_read_timeout(Some(Duration::from_millis(100)))
+        .expect("timeout");
+    let mut buf = [0u8; 4];
+    let err = c.read(&mut buf).expect_err("nothing to read yet");
+    assert_eq!(err.kind(), ErrorKind::TimedOut);
+    assert!(matches!(
+        Error::from(err),
+        Error::Timeout {
+            phase: Phase::Read,
+            ..
+        }
+    ));
+    go_tx.send(()).expect("go");
+    c.set_read_timeout(Some(IO_TIMEOUT)).expect("timeout");
+    c.read_exact(&mut buf).expect("the stream still works");
+    assert_eq!(&buf, b"late");
+    server.join().expect("server");
+}
+
+#[test]
+fn write_timeout_is_timed_out_and_nothing_accepted_is_lost() {
+    let pki = common::pki();
+    let (go_tx, go_rx) = mpsc::channel::<()>();
+    let (port, server) = serve_one(BindOptions::new(), &pki.server_context(), move |mut s| {
+        s.handshake().expect("handshake");
+        go_rx.recv_timeout(IO_TIMEOUT).expect("go");
+        let mut all = Vec::new();
+        s.read_to_end(&mut all).expect("read all");
+        all.len()
+    });
+    let mut c = client(pki.trust_context())
+        .connect("localhost", port)
+        .expect("connect");
+    c.set_write_timeout(Some(Duration::from_millis(200)))
+        .expect("timeout");
+    let chunk = vec![7u8; 64 * 1024];
+    let mut accepted = 0usize;
+    let err = loop {
+        match c.write(&chunk) {
+            Ok(n) => accepted += n,
+            Err(e) => break e,
+        }
+        assert!(accepted < 1 << 30, "the server never stopped reading");
+    };
+    assert_eq!(err.kind(), ErrorKind::TimedOut);
+    assert!(matches!(
+        Error::from(err),
+        Error::Timeout {
+            phase: Phase::Write,
+            ..
+        }
+    ));
+    go_tx.send(()).expect("go");
+    c.set_write_timeout(Some(IO_TIMEOUT)).expect("timeout");
+    c.write_all(b"more").expect("the stream still works");
+    c.close().expect("close");
+    assert_eq!(server.join().expect("server"), accepted + 4);
+}
+
+#[test]
+fn shutdown_write_half_closes_and_reading_goes_on() {
+    let pki = common::pki();
+    let (port, server) = serve_one(BindOptions::new(), &pki.server_context(), |mut s| {
+        let mut req = [0u8; 3];
+        s.read_exact(&mut req).expect("request");
+        s.write_all(b"response").expect("response");
+        let mut rest = Vec::new();
+        // The client's close_notify: a clean end of stream.
+        s.read_to_end(&mut rest).expect("clean end");
+        (req, rest.len())
+    });
+    let mut c = client(pki.trust_context())
+        .connect("localhost", port)
+        .expect("connect");
+    with_timeouts(&mut c);
+    c.write_all(b"req").expect("write");
+    c.shutdown_write().expect("shutdown_write");
+    let mut resp = String::new();
+    c.read_to_string(&mut resp)
+        .expect("read after shutdown_write");
+    assert_eq!(resp, "response");
+    assert_eq!(server.join().expect("server"), (*b"req", 0));
+}
+
+#[test]
+fn allow_half_open_keeps_writing_possible_after_the_peer_closes() {
+    let pki = common::pki();
+    for allow in [false, true] {
+        let (port, server) = serve_one(BindOptions::new(), &pki.server_context(), |mut s| {
+            s.shutdown_write().expect("server shuts its side");
+            let mut rest = Vec::new();
+            let r = s.read_to_end(&mut rest);
+            (r.is_ok(), rest)
+        });
+        let mut c = client(pki.trust_context())
+            .allow_half_open(allow)
+            .connect("localhost", port)
+            .expect("connect");
+        with_timeouts(&mut c);
+        let mut buf = Vec::new();
+        assert_eq!(c.read_to_end(&mut buf).expect("clean end"), 0);
+        let wrote = c.write_all(b"after").and_then(|()| c.flush());
+        let _ = c.close();
+        let (clean, got) = server.join().expect("server");
+        assert!(
+            clean,
+            "allow_half_open({allow}): the server sees a clean end"
+        );
+        if allow {
+            wrote.expect("half-open: still writable");
+            assert_eq!(got, b"after");
+        } else {
+            // Our close_notify answered theirs: nothing more reaches the server.
+            assert!(got.is_empty(), "allow_half_open(false) sent {got:?}");
+        }
+    }
+}
+
+#[test]
+fn write_vectored_packs_small_slices_into_full_records() {
+    let pki = common::pki();
+    let (port, server) = serve_one(BindOptions::new(), &pki.server_context(), |mut s| {
+        let mut buf = vec![0u8; 1 + 256 * 64];
+        s.read_exact(&mut buf[..1]).expect("first byte");
+        s.write_all(b"!").expect("ack");
+        s.read_exact(&mut buf[1..]).expect("vectored data");
+        buf
+    });
+    let (proxy_port, recorded, proxy) = common::recording_proxy(port);
+    let mut c = client(pki.trust_context())
+        .connect("localhost", proxy_port)
+        .expect("connect");
+    with_timeouts(&mut c);
+    // A round trip first, so everything of the handshake has gone through.
+    c.write_all(b"x").expect("write");
+    c.read_exact(&mut [0u8; 1]).expect("ack");
+    let before = recorded.lock().expect("recorded").len();
+    let slices: Vec<Vec<u8>> = (0..256).map(|i| vec![i as u8; 64]).collect();
+    let io: Vec<IoSlice<'_>> = slices.iter().map(|s| IoSlice::new(s)).collect();
+    let n = c.write_vectored(&io).expect("write_vectored");
+    assert_eq!(n, 256 * 64, "all slices taken in one call");
+    let got = server.join().expect("server");
+    assert_eq!(&got[1..], slices.concat().as_slice());
+    c.close().expect("close");
+    proxy.join().expect("proxy");
+    let recorded = recorded.lock().expect("recorded");
+    let records = common::tls_records(&recorded[before..]);
+    let data_records = records.iter().filter(|&&(t, _)| t == 23).count();
+    assert!(
+        data_records <= 3,
+        "256 slices of 64 bytes went out as {data_records} records, not full ones"
+    );
+}
+
+#[test]
+fn tcp_nodelay_is_on_by_default_on_both_sides() {
+    let pki = common::pki();
+    let (port, server) = serve_one(BindOptions::new(), &pki.server_context(), |mut s| {
+        s.handshake().expect("handshake");
+        let on = s.nodelay().expect("nodelay");
+        let _ = s.read(&mut [0u8; 1]);
+        on
+    });
+    let mut c = client(pki.trust_context())
+        .connect("localhost", port)
+        .expect("connect");
+    assert!(c.nodelay().expect("nodelay"));
+    c.set_nodelay(false).expect("set");
+    assert!(!c.nodelay().expect("nodelay"));
+    c.close().expect("close");
+    assert!(server.join().expect("server"));
+}
+
+#[test]
+fn negotiated_parameters_are_reported() {
+    let pki = common::pki();
+    let (port, server) = serve_one(BindOptions::new(), &pki.server_context(), |mut s| {
+        s.handshake().expect("handshake");
+        let r = (s.protocol_version(), s.cipher_suite(), s.peer_certificate());
+        s.close().expect("close");
+        r
+    });
+    let mut c = client(pki.trust_context())
+        .connect("localhost", port)
+        .expect("connect");
+    assert_eq!(c.protocol_version().as_deref(), Some("TLSv1.3"));
+    assert!(c.cipher_suite().expect("suite").starts_with("TLS13_"));
+    assert_eq!(c.negotiated_group().as_deref(), Some("X25519MLKEM768"));
+    assert!(!c.is_session_reused());
+    let chain = c.peer_certificate_chain();
+    assert_eq!(chain.len(), 1);
+    assert_eq!(chain[0].subject(), "CN=localhost");
+    let mut a = [0u8; 32];
+    c.export_keying_material(&mut a, b"EXPORTER-test", Some(b"ctx"))
+        .expect("ekm");
+    assert_ne!(a, [0u8; 32]);
+    assert_eq!(
+        c.local_addr().expect("local").ip(),
+        c.peer_addr().expect("peer").ip()
+    );
+    let _ = c.read(&mut [0u8; 1]);
+    let (version, suite, client_cert) = server.join().expect("server");
+    assert_eq!(version.as_deref(), Some("TLSv1.3"));
+    assert_eq!(suite, c.cipher_suite());
+    assert!(client_cert.is_none(), "no client certificate was asked for");
+}
+
+#[test]
+fn errors_round_trip_through_io_error() {
+    let err = Error::Timeout {
+        phase: Phase::Handshake,
+        after: Some(Duration::from_secs(1)),
+    };
+    let io: std::io::Error = err.into();
+    assert_eq!(io.kind(), ErrorKind::TimedOut);
+    assert!(
+        io.to_string().contains("tls handshake timed out after 1s"),
+        "{io}"
+    );
+    match Error::from(io) {
+        Error::Timeout {
+            phase: Phase::Handshake,
+            after,
+        } => {
+            assert_eq!(after, Some(Duration::from_secs(1)));
+        }
+        other => panic!("round trip lost the error: {other:?}"),
+    }
+    let plain = std::io::Error::new(ErrorKind::BrokenPipe, "pipe");
+    let e = Error::from(plain);
+    assert_eq!(e.io_kind(), ErrorKind::BrokenPipe);
+    assert!(std::error::Error::source(&e).is_some());
+}
