@@ -260,14 +260,19 @@ impl ConnectOptions {
                 .map_err(|e| Error::io(format!("cannot resolve '{bare}'"), e))?
                 .collect(),
         };
+        let sock = self.connect_any(&addrs, host, port)?;
+        sock.set_nodelay(true)
+            .map_err(|e| Error::io("setting TCP_NODELAY failed", e))?;
+        self.start(Transport::new(sock, Ops::tcp(), &[]), name)
+    }
+
+    /// Tries each address in turn, each bounded by `timeout`; the error is
+    /// the last address's.
+    fn connect_any(&self, addrs: &[SocketAddr], host: &str, port: u16) -> Result<TcpStream> {
         let mut last = None;
-        for addr in &addrs {
+        for addr in addrs {
             match TcpStream::connect_timeout(addr, self.timeout) {
-                Ok(sock) => {
-                    sock.set_nodelay(true)
-                        .map_err(|e| Error::io("setting TCP_NODELAY failed", e))?;
-                    return self.start(Transport::new(sock, Ops::tcp(), &[]), name);
-                }
+                Ok(sock) => return Ok(sock),
                 Err(e) => last = Some((addr, e)),
             }
         }
@@ -430,5 +435,59 @@ impl SecureStream {
     /// Dart `SecureSocket.connect(host, port)`.
     pub fn connect(host: &str, port: u16) -> Result<SecureStream> {
         ConnectOptions::new().connect(host, port)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::TcpListener;
+
+    fn closed_port() -> SocketAddr {
+        let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let a = l.local_addr().expect("addr");
+        drop(l);
+        a
+    }
+
+    #[test]
+    fn every_address_is_tried_in_turn() {
+        let live = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let live_addr = live.local_addr().expect("addr");
+        let sock = ConnectOptions::new()
+            .connect_any(&[closed_port(), live_addr], "multi", live_addr.port())
+            .expect("the second address answers");
+        assert_eq!(sock.peer_addr().expect("peer"), live_addr);
+    }
+
+    #[test]
+    fn the_error_is_the_last_real_cause() {
+        let (a, b) = (closed_port(), closed_port());
+        let err = ConnectOptions::new()
+            .connect_any(&[a, b], "multi", 1)
+            .expect_err("both refused");
+        assert_eq!(err.io_kind(), std::io::ErrorKind::ConnectionRefused);
+        assert!(err.to_string().contains(&b.to_string()), "{err}");
+        let err = ConnectOptions::new()
+            .connect_any(&[], "nowhere", 1)
+            .expect_err("no address");
+        assert!(matches!(err, Error::InvalidInput { .. }));
+    }
+
+    #[test]
+    fn one_config_per_context_and_settings() {
+        let ctx = SecurityContext::empty();
+        let opts = ConnectOptions::new().context(ctx.clone());
+        let (a, _) = opts.config_for(&ctx).expect("config");
+        let (b, _) = opts
+            .clone()
+            .timeout(Duration::from_secs(1))
+            .config_for(&ctx)
+            .expect("config");
+        assert!(Arc::ptr_eq(&a, &b), "built once, shared by every connect");
+        let (c, _) = opts.clone().sni(false).config_for(&ctx).expect("config");
+        assert!(!Arc::ptr_eq(&a, &c), "different settings, different config");
+        let (d, _) = opts.config_for(&ctx.clone()).expect("config");
+        assert!(Arc::ptr_eq(&a, &d), "clones of a context share it");
     }
 }

@@ -402,3 +402,71 @@ fn errors_round_trip_through_io_error() {
     assert_eq!(e.io_kind(), ErrorKind::BrokenPipe);
     assert!(std::error::Error::source(&e).is_some());
 }
+
+#[test]
+fn a_second_connect_from_the_same_context_resumes_the_session() {
+    let pki = common::pki();
+    let listener = common::listener_with(BindOptions::new(), &pki.server_context());
+    let port = listener.port();
+    let server = thread::spawn(move || {
+        let mut reused = Vec::new();
+        for _ in 0..2 {
+            let (mut s, _) = listener.accept().expect("accept");
+            with_timeouts(&mut s);
+            s.write_all(b"hi").expect("write");
+            reused.push(s.is_session_reused());
+            let _ = s.read(&mut [0u8; 1]);
+        }
+        reused
+    });
+    let options = client(pki.trust_context());
+    let mut reused = Vec::new();
+    for _ in 0..2 {
+        let mut c = options.connect("localhost", port).expect("connect");
+        with_timeouts(&mut c);
+        // TLS 1.3 tickets arrive after the handshake: read once to take them.
+        c.read_exact(&mut [0u8; 2]).expect("read");
+        reused.push(c.is_session_reused());
+        c.close().expect("close");
+    }
+    assert_eq!(reused, [false, true]);
+    assert_eq!(server.join().expect("server"), [false, true]);
+}
+
+#[test]
+fn secure_runs_tls_over_any_stream_and_secure_server_takes_bytes_already_read() {
+    let pki = common::pki();
+    let (listener, port) = common::tcp_listener();
+    let server_ctx = pki.server_context();
+    let server = thread::spawn(move || {
+        let (mut sock, _) = listener.accept().expect("accept");
+        common::tcp_timeouts(&sock);
+        // A STARTTLS-style preamble in plain text, then TLS. Read a little
+        // of the ClientHello too, as a protocol sniffer would.
+        let mut pre = [0u8; 9];
+        sock.read_exact(&mut pre).expect("preamble");
+        assert_eq!(&pre[..6], b"HELLO\n");
+        let mut s = securenet::SecureStream::secure_server(
+            sock,
+            &server_ctx,
+            &BindOptions::new(),
+            &pre[6..],
+        )
+        .expect("secure_server");
+        let mut b = [0u8; 4];
+        s.read_exact(&mut b).expect("read");
+        s.write_all(&b).expect("echo");
+        s.close().expect("close");
+    });
+    let mut sock = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    common::tcp_timeouts(&sock);
+    sock.write_all(b"HELLO\n").expect("preamble");
+    let mut c = client(pki.trust_context())
+        .secure(sock, "localhost")
+        .expect("secure over an existing stream");
+    c.write_all(b"ping").expect("write");
+    let mut b = String::new();
+    c.read_to_string(&mut b).expect("read");
+    assert_eq!(b, "ping");
+    server.join().expect("server");
+}
