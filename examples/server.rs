@@ -1,0 +1,126 @@
+//! A threaded TLS echo server from PEM files: one thread per connection.
+//!
+//! ```text
+//! cargo run --example server -- --cert FILE --key FILE [--addr 127.0.0.1]
+//!     [--port 0] [--client-ca FILE] [--require-client-cert] [--alpn h2,http/1.1]
+//!     [--max N] [--once]
+//! ```
+//!
+//! It prints `listening on ADDR` first, then one line per connection;
+//! `--max N` stops after N connections; `--once` echoes one read per
+//! connection and closes it.
+
+use std::io::{Read, Write};
+use std::process::ExitCode;
+use std::thread;
+use std::time::Duration;
+
+use securenet::{BindOptions, SecureStream, SecurityContext};
+
+const USAGE: &str = "usage: server --cert FILE --key FILE [--addr IP] [--port N] \
+                     [--client-ca FILE] [--require-client-cert] [--alpn h2,http/1.1] [--max N] [--once]";
+
+fn run() -> Result<(), Box<dyn std::error::Error>> {
+    let mut args = std::env::args().skip(1);
+    let (mut cert, mut key, mut client_ca) = (None, None, None);
+    let (mut addr, mut port, mut max) = ("127.0.0.1".to_owned(), 0u16, None::<usize>);
+    let (mut require, mut once, mut alpn) = (false, false, Vec::<String>::new());
+    while let Some(flag) = args.next() {
+        let mut value = || args.next().ok_or(format!("{flag} needs a value\n{USAGE}"));
+        match flag.as_str() {
+            "--cert" => cert = Some(value()?),
+            "--key" => key = Some(value()?),
+            "--client-ca" => client_ca = Some(value()?),
+            "--addr" => addr = value()?,
+            "--port" => port = value()?.parse().map_err(|_| "--port takes 0-65535")?,
+            "--max" => max = Some(value()?.parse().map_err(|_| "--max takes a count")?),
+            "--require-client-cert" => require = true,
+            "--once" => once = true,
+            "--alpn" => alpn = value()?.split(',').map(str::to_owned).collect(),
+            other => return Err(format!("unknown option '{other}'\n{USAGE}").into()),
+        }
+    }
+    let (Some(cert), Some(key)) = (cert, key) else {
+        return Err(USAGE.into());
+    };
+    let mut ctx = SecurityContext::empty();
+    ctx.use_certificate_chain(&cert)?;
+    ctx.use_private_key(&key)?;
+    if let Some(ca) = &client_ca {
+        ctx.set_client_authorities(ca)?;
+    }
+    let listener = BindOptions::new()
+        .request_client_certificate(client_ca.is_some())
+        .require_client_certificate(require)
+        .supported_protocols(&alpn)
+        .handshake_timeout(Duration::from_secs(10))
+        .bind(addr.as_str(), port, &ctx)?;
+    println!("listening on {}", listener.local_addr()?);
+    std::io::stdout().flush()?;
+
+    let mut workers = Vec::new();
+    for (n, stream) in listener.incoming().enumerate() {
+        if max.is_some_and(|m| n >= m) {
+            break;
+        }
+        match stream {
+            Ok(stream) => workers.push(thread::spawn(move || serve(stream, once))),
+            Err(e) => eprintln!("accept failed: {e}"),
+        }
+        if max.is_some_and(|m| n + 1 >= m) {
+            break;
+        }
+    }
+    for w in workers {
+        let _ = w.join();
+    }
+    Ok(())
+}
+
+fn serve(mut stream: SecureStream, once: bool) {
+    let peer = stream
+        .peer_addr()
+        .map_or_else(|_| "?".to_owned(), |a| a.to_string());
+    let result = (|| -> securenet::Result<u64> {
+        stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+        stream.handshake()?;
+        let client = stream
+            .peer_certificate()
+            .map_or_else(|| "none".to_owned(), |c| c.subject().to_owned());
+        println!(
+            "{peer}: {} {} alpn={} client-certificate={client}",
+            stream.protocol_version().unwrap_or_default(),
+            stream.cipher_suite().unwrap_or_default(),
+            stream.selected_protocol().unwrap_or_else(|| "-".into()),
+        );
+        let mut total = 0u64;
+        let mut buf = [0u8; 16 * 1024];
+        loop {
+            let n = stream.read(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+            stream.write_all(&buf[..n])?;
+            total += n as u64;
+            if once {
+                break;
+            }
+        }
+        stream.close()?;
+        Ok(total)
+    })();
+    match result {
+        Ok(total) => println!("{peer}: closed after echoing {total} bytes"),
+        Err(e) => eprintln!("{peer}: {e}"),
+    }
+}
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
