@@ -11,7 +11,6 @@ use rustls::client::ClientSessionMemoryCache;
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use rustls::server::ServerSessionMemoryCache;
 use rustls::sign::CertifiedKey;
 
 use crate::certificate::X509Certificate;
@@ -20,8 +19,10 @@ use crate::error::{Error, Result};
 /// How many distinct rustls configurations one context keeps (one per
 /// combination of options used with it).
 const CONFIG_CACHE: usize = 16;
-/// TLS sessions remembered for resumption, per context.
-const SESSION_CACHE: usize = 256;
+/// TLS sessions remembered for resumption: per context on the client (rustls
+/// resumes a session only under the verifier that accepted it), per server
+/// setup on the server.
+pub(crate) const SESSION_CACHE: usize = 256;
 
 /// The crypto provider: rustls's default aws-lc-rs provider, which prefers the
 /// post-quantum X25519MLKEM768 key exchange.
@@ -59,7 +60,6 @@ pub(crate) struct Inner {
         )>,
     >,
     pub(crate) client_sessions: Arc<ClientSessionMemoryCache>,
-    pub(crate) server_sessions: Arc<ServerSessionMemoryCache>,
 }
 
 pub(crate) struct Data {
@@ -144,7 +144,6 @@ impl SecurityContext {
                 client_configs: Mutex::new(Vec::new()),
                 server_configs: Mutex::new(Vec::new()),
                 client_sessions: Arc::new(ClientSessionMemoryCache::new(SESSION_CACHE)),
-                server_sessions: ServerSessionMemoryCache::new(SESSION_CACHE),
             }),
         }
     }

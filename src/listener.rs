@@ -8,12 +8,12 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use rustls::ServerConfig;
-use rustls::server::ClientHello;
+use rustls::server::{ClientHello, ServerSessionMemoryCache};
 use rustls::sign::SingleCertAndKey;
 use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::client::DEFAULT_HANDSHAKE_TIMEOUT;
-use crate::context::{SecurityContext, provider};
+use crate::context::{SESSION_CACHE, SecurityContext, provider};
 use crate::error::{Error, Result};
 use crate::stream::SecureStream;
 use crate::transport::{Ops, Transport};
@@ -326,7 +326,11 @@ impl ServerSetup {
         };
         let mut base = builder.with_cert_resolver(Arc::new(SingleCertAndKey::from(certified)));
         base.alpn_protocols = options.alpn.iter().map(|p| p.as_bytes().to_vec()).collect();
-        base.session_storage = inner.server_sessions.clone();
+        // Sessions are kept per setup, never per context: rustls resumes a
+        // session without re-checking the client-certificate policy, so a
+        // session from a listener that asks for no certificate must not be
+        // usable on one that requires one.
+        base.session_storage = ServerSessionMemoryCache::new(SESSION_CACHE);
         let by_alpn = options
             .alpn
             .iter()
@@ -468,5 +472,25 @@ impl Iterator for Incoming<'_> {
 
     fn next(&mut self) -> Option<Self::Item> {
         Some(self.listener.accept().map(|(s, _)| s))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_server_setup_per_context_and_options() {
+        let pki = crate::testing::TestPki::new(&["localhost"]).expect("pki");
+        let ctx = pki.server_context();
+        let a = ServerSetup::new(&ctx, &BindOptions::new()).expect("setup");
+        let b = ServerSetup::new(&ctx.clone(), &BindOptions::new().backlog(7)).expect("setup");
+        assert!(
+            Arc::ptr_eq(&a, &b),
+            "built once, shared by listeners of the context"
+        );
+        let c = ServerSetup::new(&ctx, &BindOptions::new().require_client_certificate(true))
+            .expect("setup");
+        assert!(!Arc::ptr_eq(&a, &c));
     }
 }

@@ -440,3 +440,48 @@ fn ipv6_literals_with_and_without_brackets() {
     }
     server.join().expect("server");
 }
+
+/// A session accepted without verification must not let a strict connection
+/// from the same context skip verification by resuming it.
+#[test]
+fn sessions_accepted_unverified_are_not_resumed_by_strict_connections() {
+    let pki = securenet::testing::TestPki::new(&["other.test"]).expect("pki");
+    let listener = common::listener_with(BindOptions::new(), &pki.server_context());
+    let port = listener.port();
+    let server = std::thread::spawn(move || {
+        for _ in 0..2 {
+            let (mut s, _) = listener.accept().expect("accept");
+            common::with_timeouts(&mut s);
+            if s.write_all(b"t").is_ok() {
+                let _ = s.read(&mut [0u8; 1]);
+            }
+        }
+    });
+    let ctx = pki.trust_context();
+    let mut lax = client(ctx.clone())
+        .reject_unauthorized(false)
+        .connect("localhost", port)
+        .expect("lax connect");
+    common::with_timeouts(&mut lax);
+    lax.read_exact(&mut [0u8; 1])
+        .expect("take the session ticket");
+    assert!(lax.authorization_error().is_some());
+    lax.close().expect("close");
+    let strict = client(ctx).connect("localhost", port);
+    let err = match strict {
+        Ok(mut s) => {
+            let reused = s.is_session_reused();
+            let _ = s.close();
+            panic!("strict connect succeeded (resumed: {reused})");
+        }
+        Err(e) => e,
+    };
+    assert!(
+        matches!(
+            err.certificate_problem(),
+            Some(CertificateProblem::NameMismatch { .. })
+        ),
+        "{err:?}"
+    );
+    server.join().expect("server");
+}

@@ -444,3 +444,45 @@ fn incoming_yields_streams() {
     }
     server.join().expect("server");
 }
+
+/// A session from a listener that asks for no client certificate must not be
+/// resumed on a listener of the same context that requires one.
+#[test]
+fn sessions_do_not_cross_client_certificate_policies() {
+    let pki = common::pki();
+    let ctx = pki.server_context();
+    let open = listener_with(BindOptions::new(), &ctx);
+    let strict = listener_with(BindOptions::new().require_client_certificate(true), &ctx);
+    let (open_port, strict_port) = (open.port(), strict.port());
+    let open_server = thread::spawn(move || {
+        let (mut s, _) = open.accept().expect("accept");
+        common::with_timeouts(&mut s);
+        s.write_all(b"t").expect("write");
+        let _ = s.read(&mut [0u8; 1]);
+    });
+    let options = client(pki.trust_context());
+    let mut c = options
+        .connect("localhost", open_port)
+        .expect("open listener");
+    common::with_timeouts(&mut c);
+    c.read_exact(&mut [0u8; 1])
+        .expect("take the session ticket");
+    c.close().expect("close");
+    open_server.join().expect("server");
+
+    let strict_server = thread::spawn(move || {
+        let (mut s, _) = strict.accept().expect("accept");
+        common::with_timeouts(&mut s);
+        let r = s.handshake();
+        (r, s.is_session_reused(), s.peer_certificate().is_some())
+    });
+    if let Ok(mut c) = options.connect("localhost", strict_port) {
+        common::with_timeouts(&mut c);
+        let _ = c.read(&mut [0u8; 1]);
+    }
+    let (result, reused, has_cert) = strict_server.join().expect("server");
+    assert!(
+        result.is_err(),
+        "a client without a certificate got in (resumed: {reused}, certificate: {has_cert})"
+    );
+}
