@@ -106,6 +106,7 @@ mod client;
 mod context;
 mod error;
 mod listener;
+mod split;
 mod stream;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -117,4 +118,5 @@ pub use client::{ConnectOptions, DEFAULT_CONNECT_TIMEOUT, DEFAULT_HANDSHAKE_TIME
 pub use context::SecurityContext;
 pub use error::{CertificateProblem, Error, Phase, Result};
 pub use listener::{BindOptions, Incoming, ListenAddress, SecureListener};
+pub use split::{ReadHalf, WriteHalf};
 pub use stream::SecureStream;

@@ -104,6 +104,7 @@ pub struct BindOptions {
     alpn: Vec<String>,
     shared: bool,
     handshake_timeout: Duration,
+    allow_half_open: bool,
 }
 
 impl Default for BindOptions {
@@ -119,6 +120,7 @@ impl Default for BindOptions {
             alpn: Vec::new(),
             shared: false,
             handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
+            allow_half_open: false,
         }
     }
 }
@@ -182,8 +184,20 @@ impl BindOptions {
         self
     }
 
+    /// `false` (the default, as Node's `net.Server`) answers a client's
+    /// `close_notify` with ours and shuts the write side; `true` keeps
+    /// writing possible until `shutdown_write` or `close`.
+    pub fn allow_half_open(mut self, allow: bool) -> Self {
+        self.allow_half_open = allow;
+        self
+    }
+
     pub(crate) fn handshake_timeout_value(&self) -> Duration {
         self.handshake_timeout
+    }
+
+    pub(crate) fn allow_half_open_value(&self) -> bool {
+        self.allow_half_open
     }
 
     /// Makes the socket (`socket(2)`), sets its options, `bind(2)`s it to
@@ -436,11 +450,8 @@ impl SecureListener {
         sock.set_nodelay(true)
             .map_err(|e| Error::io("setting TCP_NODELAY failed", e))?;
         let setup = self.setup.read().unwrap_or_else(|e| e.into_inner()).clone();
-        let stream = SecureStream::new_server(
-            Transport::new(sock, Ops::tcp(), &[]),
-            setup,
-            self.options.handshake_timeout,
-        );
+        let stream =
+            SecureStream::new_server(Transport::new(sock, Ops::tcp(), &[]), setup, &self.options);
         Ok((stream, peer))
     }
 

@@ -14,6 +14,7 @@ use crate::certificate::X509Certificate;
 use crate::context::SecurityContext;
 use crate::error::{Error, Phase, Result};
 use crate::listener::{BindOptions, ServerSetup};
+use crate::split::{ReadHalf, WriteHalf};
 use crate::transport::{Ops, Transport, io_error};
 use crate::verify::{ServerVerifier, map_tls_error};
 
@@ -78,17 +79,17 @@ impl<S: Read + Write> SecureStream<S> {
     pub(crate) fn new_server(
         io: Transport<S>,
         setup: Arc<ServerSetup>,
-        handshake_timeout: Duration,
+        options: &BindOptions,
     ) -> Self {
         SecureStream {
             io,
             tls: Tls::Accepting(Box::new((Acceptor::default(), setup))),
-            handshake_timeout,
+            handshake_timeout: options.handshake_timeout_value(),
             read_timeout: None,
             write_timeout: None,
             check: None,
             authorization_error: None,
-            allow_half_open: false,
+            allow_half_open: options.allow_half_open_value(),
             close_sent: false,
         }
     }
@@ -107,7 +108,7 @@ impl<S: Read + Write> SecureStream<S> {
         Ok(SecureStream::new_server(
             Transport::new(stream, Ops::none(), already_read),
             setup,
-            options.handshake_timeout_value(),
+            options,
         ))
     }
 
@@ -509,6 +510,35 @@ impl<S: Read + Write> Write for SecureStream<S> {
 }
 
 impl SecureStream<TcpStream> {
+    /// Splits the stream into a [`ReadHalf`] and a [`WriteHalf`] that two
+    /// threads can use at once: one blocked in `read` while the other
+    /// writes. Runs the handshake first if it has not run. Each half keeps
+    /// its timeout; records the read side must send (alerts, key update
+    /// replies) go out through the shared socket.
+    pub fn split(mut self) -> Result<(ReadHalf, WriteHalf)> {
+        self.open()?;
+        let SecureStream {
+            io,
+            tls,
+            read_timeout,
+            write_timeout,
+            allow_half_open,
+            close_sent,
+            ..
+        } = self;
+        let Tls::Open(conn) = tls else {
+            return Err(Error::handshake("the connection is not open"));
+        };
+        crate::split::split(
+            *conn,
+            io,
+            read_timeout,
+            write_timeout,
+            allow_half_open,
+            close_sent,
+        )
+    }
+
     /// The local address of the socket.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.io.sock.local_addr()
