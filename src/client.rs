@@ -392,6 +392,7 @@ impl ConnectOptions {
         let data = &inner.data;
         let verifier = Arc::new(ServerVerifier::new(
             data.roots.clone(),
+            &data.crls,
             self.on_bad_certificate.clone(),
             self.check_server_identity.clone(),
             self.reject_unauthorized,

@@ -10,7 +10,7 @@ use rustls::RootCertStore;
 use rustls::client::ClientSessionMemoryCache;
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer};
 use rustls::sign::CertifiedKey;
 
 use crate::certificate::X509Certificate;
@@ -55,8 +55,8 @@ pub(crate) struct Inner {
     pub(crate) client_configs: Mutex<Vec<(crate::client::ConfigKey, crate::client::CachedConfig)>>,
     pub(crate) server_configs: Mutex<
         Vec<(
-            crate::listener::ConfigKey,
-            Arc<crate::listener::ServerSetup>,
+            crate::server_config::ConfigKey,
+            Arc<crate::server_config::ServerSetup>,
         )>,
     >,
     pub(crate) client_sessions: Arc<ClientSessionMemoryCache>,
@@ -68,6 +68,7 @@ pub(crate) struct Data {
     pub(crate) key: Option<(PrivateKeyDer<'static>, String)>,
     pub(crate) certified: Option<Arc<CertifiedKey>>,
     pub(crate) client_authorities: Option<Arc<RootCertStore>>,
+    pub(crate) crls: Vec<CertificateRevocationListDer<'static>>,
 }
 
 impl Clone for Data {
@@ -78,6 +79,7 @@ impl Clone for Data {
             key: self.key.as_ref().map(|(k, l)| (k.clone_key(), l.clone())),
             certified: self.certified.clone(),
             client_authorities: self.client_authorities.clone(),
+            crls: self.crls.clone(),
         }
     }
 }
@@ -134,6 +136,7 @@ impl SecurityContext {
             key: None,
             certified: None,
             client_authorities: None,
+            crls: Vec::new(),
         })
     }
 
@@ -265,6 +268,51 @@ impl SecurityContext {
                 .unwrap_or_else(RootCertStore::empty);
             add_anchors(&mut roots, certs, label)?;
             d.client_authorities = Some(Arc::new(roots));
+            Ok(())
+        })
+    }
+
+    /// Adds the certificate revocation lists in a PEM file (one or more
+    /// `X509 CRL` sections) or a DER file. A peer certificate, or one of its
+    /// issuers, listed as revoked by a CRL of its issuer then fails with
+    /// [`CertificateProblem::Revoked`](crate::CertificateProblem::Revoked):
+    /// server certificates on a client, client certificates on a server.
+    /// Certificates whose issuer has no CRL here are not checked, and an
+    /// expired CRL is still used. Node `crl`.
+    pub fn set_crls(&mut self, path: impl AsRef<Path>) -> Result<()> {
+        let path = path.as_ref();
+        let bytes = read_file(path)?;
+        self.add_crls(&bytes, &path.display().to_string())
+    }
+
+    /// Like [`set_crls`](Self::set_crls), from bytes.
+    pub fn set_crls_bytes(&mut self, pem_or_der: &[u8]) -> Result<()> {
+        self.add_crls(pem_or_der, "revocation lists (bytes)")
+    }
+
+    fn add_crls(&mut self, bytes: &[u8], label: &str) -> Result<()> {
+        let crls: Vec<CertificateRevocationListDer<'static>> = if looks_like_pem(bytes) {
+            CertificateRevocationListDer::pem_slice_iter(bytes)
+                .collect::<std::result::Result<_, _>>()
+                .map_err(|e| Error::credentials(label, format!("malformed PEM: {e}")))?
+        } else if bytes.is_empty() {
+            Vec::new()
+        } else {
+            vec![CertificateRevocationListDer::from(bytes.to_vec())]
+        };
+        if crls.is_empty() {
+            return Err(Error::credentials(
+                label,
+                "contains no revocation list: expected -----BEGIN X509 CRL----- or a DER CRL",
+            ));
+        }
+        for (i, crl) in crls.iter().enumerate() {
+            webpki::OwnedCertRevocationList::from_der(crl).map_err(|e| {
+                Error::credentials(label, format!("CRL #{} is not valid: {e:?}", i + 1))
+            })?;
+        }
+        self.update(|d| {
+            d.crls.extend(crls);
             Ok(())
         })
     }

@@ -106,6 +106,8 @@ mod client;
 mod context;
 mod error;
 mod listener;
+mod serve;
+mod server_config;
 mod split;
 mod stream;
 #[cfg(feature = "testing")]

@@ -7,17 +7,17 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, ToSocketAddr
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use rustls::ServerConfig;
-use rustls::server::{ClientHello, ServerSessionMemoryCache};
-use rustls::sign::SingleCertAndKey;
 use socket2::{Domain, Protocol, Socket, Type};
 
+use crate::certificate::X509Certificate;
 use crate::client::DEFAULT_HANDSHAKE_TIMEOUT;
-use crate::context::{SESSION_CACHE, SecurityContext, provider};
+use crate::context::SecurityContext;
 use crate::error::{Error, Result};
+use crate::serve::{Limiter, ServeSettings};
+use crate::server_config::{ServerSetup, SniFn};
 use crate::stream::SecureStream;
 use crate::transport::{Ops, Transport};
-use crate::verify::ClientVerifier;
+use crate::verify::BadCertificateFn;
 
 /// The backlog passed to `listen(2)` for `backlog(0)`: Linux's `SOMAXCONN`;
 /// the kernel caps it at `net.core.somaxconn`.
@@ -94,8 +94,8 @@ impl ListenAddress for &String {
 
 /// Options for a listener, `OpenOptions`-style, ending in
 /// [`bind`](Self::bind). The names are Dart's `SecureServerSocket.bind`
-/// parameters in snake case.
-#[derive(Clone, Debug)]
+/// parameters in snake case; options are `Clone + Send + Sync`.
+#[derive(Clone)]
 pub struct BindOptions {
     backlog: u32,
     v6_only: bool,
@@ -105,6 +105,41 @@ pub struct BindOptions {
     shared: bool,
     handshake_timeout: Duration,
     allow_half_open: bool,
+    sni_contexts: Vec<(String, SecurityContext)>,
+    on_sni: Option<SniFn>,
+    on_bad_client_certificate: Option<BadCertificateFn>,
+    pub(crate) serve: ServeSettings,
+}
+
+impl fmt::Debug for BindOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BindOptions")
+            .field("backlog", &self.backlog)
+            .field("v6_only", &self.v6_only)
+            .field(
+                "request_client_certificate",
+                &self.request_client_certificate,
+            )
+            .field(
+                "require_client_certificate",
+                &self.require_client_certificate,
+            )
+            .field("supported_protocols", &self.alpn)
+            .field("shared", &self.shared)
+            .field("handshake_timeout", &self.handshake_timeout)
+            .field("allow_half_open", &self.allow_half_open)
+            .field(
+                "sni_contexts",
+                &self.sni_contexts.iter().map(|(n, _)| n).collect::<Vec<_>>(),
+            )
+            .field("on_sni", &self.on_sni.is_some())
+            .field(
+                "on_bad_client_certificate",
+                &self.on_bad_client_certificate.is_some(),
+            )
+            .field("serve", &self.serve)
+            .finish()
+    }
 }
 
 impl Default for BindOptions {
@@ -121,6 +156,10 @@ impl Default for BindOptions {
             shared: false,
             handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
             allow_half_open: false,
+            sni_contexts: Vec::new(),
+            on_sni: None,
+            on_bad_client_certificate: None,
+            serve: ServeSettings::default(),
         }
     }
 }
@@ -192,6 +231,95 @@ impl BindOptions {
         self
     }
 
+    /// Serves `ctx`'s certificate to clients that ask for `name` in SNI (an
+    /// exact name, or `*.example.com` for one label); others get the
+    /// listener's context. Repeat for more names. Node's `SNICallback` with a
+    /// table, Go's `GetCertificate`.
+    pub fn sni_context(mut self, name: &str, ctx: SecurityContext) -> Self {
+        self.sni_contexts.push((name.to_owned(), ctx));
+        self
+    }
+
+    /// Asked with the SNI name when no [`sni_context`](Self::sni_context)
+    /// matches: `Some(ctx)` serves that context's certificate, `None` the
+    /// listener's. Runs in the handshake's thread; each context's
+    /// configuration is built once and kept in it.
+    pub fn on_sni(
+        mut self,
+        callback: impl Fn(&str) -> Option<SecurityContext> + Send + Sync + 'static,
+    ) -> Self {
+        self.on_sni = Some(Arc::new(callback));
+        self
+    }
+
+    /// Asked, with the client's leaf certificate, only when a client
+    /// certificate fails verification (untrusted, self-signed, expired...):
+    /// `true` accepts it (its handshake signature is still checked). The
+    /// server-side counterpart of `ConnectOptions::on_bad_certificate`; with
+    /// it, `require_client_certificate` works without client authorities.
+    pub fn on_bad_client_certificate(
+        mut self,
+        callback: impl Fn(&X509Certificate) -> bool + Send + Sync + 'static,
+    ) -> Self {
+        self.on_bad_client_certificate = Some(Arc::new(callback));
+        self
+    }
+
+    /// Bounds the streams from this listener alive at once: `accept` (and
+    /// so [`SecureListener::serve`]) waits, rather than accepting without
+    /// bound, while `n` are alive. A stream counts until it (or both its
+    /// split halves) is dropped.
+    pub fn max_connections(mut self, n: usize) -> Self {
+        self.serve.max_connections = Some(n);
+        self
+    }
+
+    /// The stack size of the threads [`SecureListener::serve`] starts, in
+    /// bytes (the default is Rust's, 2 MiB). A small stack lets one process
+    /// hold thousands of idle connections; the handshake itself needs about
+    /// 256 KiB in a debug build (less optimised), so do not go below that.
+    pub fn thread_stack_size(mut self, bytes: usize) -> Self {
+        self.serve.stack_size = Some(bytes);
+        self
+    }
+
+    /// Receives each connection's failed handshake or handler error in
+    /// [`SecureListener::serve`], with the peer's address (by default they
+    /// are printed to standard error). Node's `tlsClientError`.
+    pub fn on_client_error(
+        mut self,
+        callback: impl Fn(&Error, SocketAddr) + Send + Sync + 'static,
+    ) -> Self {
+        self.serve.on_client_error = Some(Arc::new(callback));
+        self
+    }
+
+    pub(crate) fn alpn(&self) -> &[String] {
+        &self.alpn
+    }
+
+    pub(crate) fn requests_client_certificate(&self) -> bool {
+        self.request_client_certificate || self.require_client_certificate
+    }
+
+    pub(crate) fn requires_client_certificate(&self) -> bool {
+        self.require_client_certificate
+    }
+
+    pub(crate) fn on_bad_client_certificate_fn(&self) -> Option<BadCertificateFn> {
+        self.on_bad_client_certificate.clone()
+    }
+
+    pub(crate) fn on_bad_client_ptr(&self) -> usize {
+        self.on_bad_client_certificate
+            .as_ref()
+            .map_or(0, |f| Arc::as_ptr(f).cast::<()>() as usize)
+    }
+
+    pub(crate) fn sni_routes(&self) -> (&[(String, SecurityContext)], &Option<SniFn>) {
+        (&self.sni_contexts, &self.on_sni)
+    }
+
     pub(crate) fn handshake_timeout_value(&self) -> Duration {
         self.handshake_timeout
     }
@@ -208,6 +336,12 @@ impl BindOptions {
         port: u16,
         context: &SecurityContext,
     ) -> Result<SecureListener> {
+        if self.serve.max_connections == Some(0) {
+            return Err(Error::invalid_input(
+                "max_connections(0)",
+                "no connection could ever be accepted: give at least 1",
+            ));
+        }
         let setup = ServerSetup::new(context, self)?;
         let ip = address.to_ip_addr()?;
         let addr = SocketAddr::new(ip, port);
@@ -248,6 +382,7 @@ impl BindOptions {
             listener: socket.into(),
             setup: RwLock::new(setup),
             options: self.clone(),
+            limiter: self.serve.max_connections.map(Limiter::new),
         })
     }
 }
@@ -266,112 +401,6 @@ fn set_shared(socket: &Socket) -> std::io::Result<()> {
 )))]
 fn set_shared(_socket: &Socket) -> std::io::Result<()> {
     Err(std::io::ErrorKind::Unsupported.into())
-}
-
-/// What a cached server setup depends on besides the context.
-#[derive(PartialEq)]
-pub(crate) struct ConfigKey {
-    request: bool,
-    require: bool,
-    alpn: Vec<String>,
-}
-
-/// The server configurations for one context and options: the base one and
-/// one per ALPN protocol, so the server can honour the client's preference.
-pub(crate) struct ServerSetup {
-    base: Arc<ServerConfig>,
-    by_alpn: Vec<(Vec<u8>, Arc<ServerConfig>)>,
-}
-
-impl ServerSetup {
-    pub(crate) fn new(ctx: &SecurityContext, options: &BindOptions) -> Result<Arc<ServerSetup>> {
-        for p in &options.alpn {
-            if p.is_empty() || p.len() > 255 {
-                return Err(Error::invalid_input(
-                    p,
-                    "an ALPN protocol name must be 1 to 255 bytes, e.g. \"h2\" or \"http/1.1\"",
-                ));
-            }
-        }
-        let key = ConfigKey {
-            request: options.request_client_certificate || options.require_client_certificate,
-            require: options.require_client_certificate,
-            alpn: options.alpn.clone(),
-        };
-        SecurityContext::cached(&ctx.inner().server_configs, key, || {
-            ServerSetup::build(ctx, options)
-        })
-    }
-
-    fn build(ctx: &SecurityContext, options: &BindOptions) -> Result<Arc<ServerSetup>> {
-        let inner = ctx.inner();
-        let data = &inner.data;
-        let Some(certified) = data.certified.clone() else {
-            let reason = match (&data.chain, &data.key) {
-                (Some(_), None) => {
-                    "the context has a certificate chain but no private key: call \
-                                    use_private_key"
-                }
-                (None, Some(_)) => {
-                    "the context has a private key but no certificate chain: \
-                                    call use_certificate_chain"
-                }
-                _ => {
-                    "the context has no certificate: call use_certificate_chain and \
-                      use_private_key before bind"
-                }
-            };
-            return Err(Error::credentials("server context", reason));
-        };
-        let builder = ServerConfig::builder_with_provider(provider().clone())
-            .with_safe_default_protocol_versions()
-            .map_err(|e| Error::handshake(format!("no usable protocol versions: {e}")))?;
-        let builder = if options.request_client_certificate || options.require_client_certificate {
-            let roots = data
-                .client_authorities
-                .clone()
-                .unwrap_or_else(|| data.roots.clone());
-            builder.with_client_cert_verifier(Arc::new(ClientVerifier::new(
-                roots,
-                options.require_client_certificate,
-            )?))
-        } else {
-            builder.with_no_client_auth()
-        };
-        let mut base = builder.with_cert_resolver(Arc::new(SingleCertAndKey::from(certified)));
-        base.alpn_protocols = options.alpn.iter().map(|p| p.as_bytes().to_vec()).collect();
-        // Sessions are kept per setup, never per context: rustls resumes a
-        // session without re-checking the client-certificate policy, so a
-        // session from a listener that asks for no certificate must not be
-        // usable on one that requires one.
-        base.session_storage = ServerSessionMemoryCache::new(SESSION_CACHE);
-        let by_alpn = options
-            .alpn
-            .iter()
-            .map(|p| {
-                let mut c = base.clone();
-                c.alpn_protocols = vec![p.as_bytes().to_vec()];
-                (p.as_bytes().to_vec(), Arc::new(c))
-            })
-            .collect();
-        Ok(Arc::new(ServerSetup {
-            base: Arc::new(base),
-            by_alpn,
-        }))
-    }
-
-    /// The configuration for a client: the one whose only ALPN protocol is
-    /// the client's most preferred that we speak, else the base one.
-    pub(crate) fn choose(&self, hello: &ClientHello<'_>) -> Arc<ServerConfig> {
-        if let Some(offered) = hello.alpn() {
-            for p in offered {
-                if let Some((_, c)) = self.by_alpn.iter().find(|(q, _)| q.as_slice() == p) {
-                    return c.clone();
-                }
-            }
-        }
-        self.base.clone()
-    }
 }
 
 /// A TLS server socket: accepts TCP connections and hands out
@@ -407,6 +436,7 @@ pub struct SecureListener {
     listener: TcpListener,
     setup: RwLock<Arc<ServerSetup>>,
     options: BindOptions,
+    limiter: Option<Arc<Limiter>>,
 }
 
 impl fmt::Debug for SecureListener {
@@ -442,7 +472,11 @@ impl SecureListener {
     /// its TLS handshake pending: the handshake runs in whichever thread
     /// first uses the stream, bounded by the handshake timeout, so a client
     /// that never speaks cannot stall `accept`.
+    ///
+    /// With [`BindOptions::max_connections`], it first waits until fewer
+    /// than that many streams from this listener are alive.
     pub fn accept(&self) -> Result<(SecureStream, SocketAddr)> {
+        let permit = self.limiter.as_ref().map(Limiter::acquire);
         let (sock, peer) = self
             .listener
             .accept()
@@ -450,9 +484,14 @@ impl SecureListener {
         sock.set_nodelay(true)
             .map_err(|e| Error::io("setting TCP_NODELAY failed", e))?;
         let setup = self.setup.read().unwrap_or_else(|e| e.into_inner()).clone();
-        let stream =
+        let mut stream =
             SecureStream::new_server(Transport::new(sock, Ops::tcp(), &[]), setup, &self.options);
+        stream.set_permit(permit);
         Ok((stream, peer))
+    }
+
+    pub(crate) fn serve_settings(&self) -> &ServeSettings {
+        &self.options.serve
     }
 
     /// An endless iterator over accepted streams, as

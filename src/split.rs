@@ -24,6 +24,7 @@ use std::time::Duration;
 use rustls::Connection;
 
 use crate::error::{Error, Phase, Result};
+use crate::serve::Permit;
 use crate::transport::{Transport, io_error};
 use crate::verify::map_tls_error;
 
@@ -69,6 +70,8 @@ impl Outbox {
 struct Shared {
     tls: Mutex<Tls>,
     outbox: Mutex<Outbox>,
+    /// A `max_connections` place, freed when both halves are dropped.
+    _permit: Option<Permit>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -141,6 +144,7 @@ pub(crate) fn split(
     write_timeout: Option<Duration>,
     allow_half_open: bool,
     close_sent: bool,
+    permit: Option<Permit>,
 ) -> Result<(ReadHalf, WriteHalf)> {
     let write_sock = io
         .sock
@@ -158,6 +162,7 @@ pub(crate) fn split(
             sent: 0,
             write_timeout,
         }),
+        _permit: permit,
     });
     Ok((
         ReadHalf {

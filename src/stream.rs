@@ -13,7 +13,9 @@ use rustls::{Connection, HandshakeKind};
 use crate::certificate::X509Certificate;
 use crate::context::SecurityContext;
 use crate::error::{Error, Phase, Result};
-use crate::listener::{BindOptions, ServerSetup};
+use crate::listener::BindOptions;
+use crate::serve::Permit;
+use crate::server_config::ServerSetup;
 use crate::split::{ReadHalf, WriteHalf};
 use crate::transport::{Ops, Transport, io_error};
 use crate::verify::{ServerVerifier, map_tls_error};
@@ -45,6 +47,7 @@ pub struct SecureStream<S = TcpStream> {
     authorization_error: Option<String>,
     allow_half_open: bool,
     close_sent: bool,
+    permit: Option<Permit>,
 }
 
 enum Tls {
@@ -73,6 +76,7 @@ impl<S: Read + Write> SecureStream<S> {
             authorization_error: None,
             allow_half_open,
             close_sent: false,
+            permit: None,
         }
     }
 
@@ -91,7 +95,13 @@ impl<S: Read + Write> SecureStream<S> {
             authorization_error: None,
             allow_half_open: options.allow_half_open_value(),
             close_sent: false,
+            permit: None,
         }
+    }
+
+    /// Ties a `max_connections` place to this stream's life.
+    pub(crate) fn set_permit(&mut self, permit: Option<Permit>) {
+        self.permit = permit;
     }
 
     /// Wraps an accepted transport as the server side of TLS (Dart
@@ -221,7 +231,7 @@ impl<S: Read + Write> SecureStream<S> {
             match acceptor.accept() {
                 Ok(None) => continue,
                 Ok(Some(accepted)) => {
-                    let config = setup.choose(&accepted.client_hello());
+                    let config = setup.choose(&accepted.client_hello())?;
                     return accepted.into_connection(config).map_err(|(e, mut alert)| {
                         let _ = alert.write_all(&mut self.io.sock);
                         map_tls_error(e, true)
@@ -524,6 +534,7 @@ impl SecureStream<TcpStream> {
             write_timeout,
             allow_half_open,
             close_sent,
+            permit,
             ..
         } = self;
         let Tls::Open(conn) = tls else {
@@ -536,6 +547,7 @@ impl SecureStream<TcpStream> {
             write_timeout,
             allow_half_open,
             close_sent,
+            permit,
         )
     }
 

@@ -10,7 +10,7 @@ use std::time::{Duration, UNIX_EPOCH};
 use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::WebPkiSupportedAlgorithms;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::pki_types::{CertificateDer, CertificateRevocationListDer, ServerName, UnixTime};
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::{
     AlertDescription, CertificateError, DigitallySignedStruct, DistinguishedName, OtherError,
@@ -67,6 +67,7 @@ impl fmt::Debug for ServerVerifier {
 impl ServerVerifier {
     pub(crate) fn new(
         roots: Arc<RootCertStore>,
+        crls: &[CertificateRevocationListDer<'static>],
         on_bad: Option<BadCertificateFn>,
         identity: Option<IdentityFn>,
         reject_unauthorized: bool,
@@ -77,6 +78,8 @@ impl ServerVerifier {
         } else {
             Some(
                 WebPkiServerVerifier::builder_with_provider(roots, provider.clone())
+                    .with_crls(crls.iter().cloned())
+                    .allow_unknown_revocation_status()
                     .build()
                     .map_err(|e| {
                         Error::credentials("trusted certificates", format!("unusable: {e}"))
@@ -186,47 +189,77 @@ impl ServerCertVerifier for ServerVerifier {
 }
 
 /// The server's verifier of client certificates: rustls's webpki verifier,
-/// with failures classified like the client's.
-#[derive(Debug)]
+/// with failures classified like the client's and offered to
+/// `on_bad_client_certificate`.
 pub(crate) struct ClientVerifier {
-    inner: Arc<dyn ClientCertVerifier>,
+    inner: Option<Arc<dyn ClientCertVerifier>>,
+    mandatory: bool,
+    on_bad: Option<BadCertificateFn>,
+    algs: WebPkiSupportedAlgorithms,
+}
+
+impl fmt::Debug for ClientVerifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientVerifier")
+            .field("mandatory", &self.mandatory)
+            .field("on_bad_client_certificate", &self.on_bad.is_some())
+            .finish()
+    }
 }
 
 impl ClientVerifier {
-    pub(crate) fn new(roots: Arc<RootCertStore>, mandatory: bool) -> Result<ClientVerifier, Error> {
-        let builder = rustls::server::WebPkiClientVerifier::builder_with_provider(
-            roots,
-            crate::context::provider().clone(),
-        );
-        let builder = if mandatory {
-            builder
+    pub(crate) fn new(
+        roots: Arc<RootCertStore>,
+        crls: &[CertificateRevocationListDer<'static>],
+        mandatory: bool,
+        on_bad: Option<BadCertificateFn>,
+    ) -> Result<ClientVerifier, Error> {
+        let provider = crate::context::provider();
+        let inner = if roots.is_empty() && on_bad.is_some() {
+            // Every certificate goes to the callback.
+            None
         } else {
-            builder.allow_unauthenticated()
-        };
-        let inner = builder.build().map_err(|e| {
-            Error::credentials(
-                "client authorities",
-                format!(
-                    "cannot verify client certificates ({e}): call set_client_authorities or \
-                     set_trusted_certificates with the CA that issues them"
-                ),
+            let builder = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                roots,
+                provider.clone(),
             )
-        })?;
-        Ok(ClientVerifier { inner })
+            .with_crls(crls.iter().cloned())
+            .allow_unknown_revocation_status();
+            let builder = if mandatory {
+                builder
+            } else {
+                builder.allow_unauthenticated()
+            };
+            Some(builder.build().map_err(|e| {
+                Error::credentials(
+                    "client authorities",
+                    format!(
+                        "cannot verify client certificates ({e}): call set_client_authorities or \
+                         set_trusted_certificates with the CA that issues them"
+                    ),
+                )
+            })?)
+        };
+        Ok(ClientVerifier {
+            inner,
+            mandatory,
+            on_bad,
+            algs: provider.signature_verification_algorithms,
+        })
     }
 }
 
 impl ClientCertVerifier for ClientVerifier {
     fn offer_client_auth(&self) -> bool {
-        self.inner.offer_client_auth()
+        true
     }
 
     fn client_auth_mandatory(&self) -> bool {
-        self.inner.client_auth_mandatory()
+        self.mandatory
     }
 
     fn root_hint_subjects(&self) -> &[DistinguishedName] {
-        self.inner.root_hint_subjects()
+        self.inner.as_ref().map_or(&[], |v| v.root_hint_subjects())
     }
 
     fn verify_client_cert(
@@ -235,9 +268,21 @@ impl ClientCertVerifier for ClientVerifier {
         intermediates: &[CertificateDer<'_>],
         now: UnixTime,
     ) -> Result<ClientCertVerified, rustls::Error> {
-        self.inner
-            .verify_client_cert(end_entity, intermediates, now)
-            .map_err(|e| to_rustls(classify(&e, Some((end_entity, intermediates)), None)))
+        let problem = match &self.inner {
+            Some(v) => match v.verify_client_cert(end_entity, intermediates, now) {
+                Ok(ok) => return Ok(ok),
+                Err(e) => classify(&e, Some((end_entity, intermediates)), None),
+            },
+            None => classify_unknown_issuer(end_entity, intermediates),
+        };
+        if let Some(on_bad) = &self.on_bad {
+            if let Ok(cert) = X509Certificate::from_der(end_entity) {
+                if on_bad(&cert) {
+                    return Ok(ClientCertVerified::assertion());
+                }
+            }
+        }
+        Err(to_rustls(problem))
     }
 
     fn verify_tls12_signature(
@@ -246,7 +291,7 @@ impl ClientCertVerifier for ClientVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls12_signature(message, cert, dss)
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algs)
     }
 
     fn verify_tls13_signature(
@@ -255,11 +300,11 @@ impl ClientCertVerifier for ClientVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls13_signature(message, cert, dss)
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algs)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.inner.supported_verify_schemes()
+        self.algs.supported_schemes()
     }
 }
 

@@ -1,0 +1,208 @@
+//! The server's rustls configurations: one setup per context and options,
+//! with a configuration per ALPN protocol (so the client's preference wins),
+//! and routes from SNI names to other contexts' setups.
+
+use std::sync::Arc;
+
+use rustls::ServerConfig;
+use rustls::server::{ClientHello, ServerSessionMemoryCache};
+use rustls::sign::SingleCertAndKey;
+
+use crate::context::{SESSION_CACHE, SecurityContext, provider};
+use crate::error::{Error, Result};
+use crate::listener::BindOptions;
+use crate::verify::ClientVerifier;
+
+/// What a cached server setup depends on besides the context.
+#[derive(PartialEq)]
+pub(crate) struct ConfigKey {
+    request: bool,
+    require: bool,
+    alpn: Vec<String>,
+    on_bad_client: usize,
+}
+
+/// `on_sni`: the context for a name, or `None` for the default.
+pub(crate) type SniFn = Arc<dyn Fn(&str) -> Option<SecurityContext> + Send + Sync>;
+
+/// Where SNI names lead: exact names (or `*.` wildcards) first, then the
+/// callback, else the listener's own context.
+struct SniRoutes {
+    names: Vec<(String, Arc<ServerSetup>)>,
+    callback: Option<SniFn>,
+    options: BindOptions,
+}
+
+/// The server configurations for one context and options.
+#[derive(Clone)]
+pub(crate) struct ServerSetup {
+    base: Arc<ServerConfig>,
+    by_alpn: Vec<(Vec<u8>, Arc<ServerConfig>)>,
+    sni: Option<Arc<SniRoutes>>,
+}
+
+fn validate_alpn(options: &BindOptions) -> Result<()> {
+    for p in options.alpn() {
+        if p.is_empty() || p.len() > 255 {
+            return Err(Error::invalid_input(
+                p,
+                "an ALPN protocol name must be 1 to 255 bytes, e.g. \"h2\" or \"http/1.1\"",
+            ));
+        }
+    }
+    Ok(())
+}
+
+impl ServerSetup {
+    /// The setup for a listener: the context's, plus the SNI routes of
+    /// `options`.
+    pub(crate) fn new(ctx: &SecurityContext, options: &BindOptions) -> Result<Arc<ServerSetup>> {
+        let plain = ServerSetup::plain(ctx, options)?;
+        let (names, callback) = options.sni_routes();
+        if names.is_empty() && callback.is_none() {
+            return Ok(plain);
+        }
+        let mut routes = Vec::with_capacity(names.len());
+        for (name, sni_ctx) in names {
+            let setup = ServerSetup::plain(sni_ctx, options).map_err(|e| {
+                Error::invalid_input(name.clone(), format!("sni_context for this name: {e}"))
+            })?;
+            routes.push((name.to_ascii_lowercase(), setup));
+        }
+        let mut setup = (*plain).clone();
+        setup.sni = Some(Arc::new(SniRoutes {
+            names: routes,
+            callback: callback.clone(),
+            options: options.clone(),
+        }));
+        Ok(Arc::new(setup))
+    }
+
+    /// The setup for one context, without SNI routes; built once per
+    /// context and options and kept in the context.
+    fn plain(ctx: &SecurityContext, options: &BindOptions) -> Result<Arc<ServerSetup>> {
+        validate_alpn(options)?;
+        let key = ConfigKey {
+            request: options.requests_client_certificate(),
+            require: options.requires_client_certificate(),
+            alpn: options.alpn().to_vec(),
+            on_bad_client: options.on_bad_client_ptr(),
+        };
+        SecurityContext::cached(&ctx.inner().server_configs, key, || {
+            ServerSetup::build(ctx, options)
+        })
+    }
+
+    fn build(ctx: &SecurityContext, options: &BindOptions) -> Result<Arc<ServerSetup>> {
+        let inner = ctx.inner();
+        let data = &inner.data;
+        let Some(certified) = data.certified.clone() else {
+            let reason = match (&data.chain, &data.key) {
+                (Some(_), None) => {
+                    "the context has a certificate chain but no private key: call \
+                                    use_private_key"
+                }
+                (None, Some(_)) => {
+                    "the context has a private key but no certificate chain: \
+                                    call use_certificate_chain"
+                }
+                _ => {
+                    "the context has no certificate: call use_certificate_chain and \
+                      use_private_key before bind"
+                }
+            };
+            return Err(Error::credentials("server context", reason));
+        };
+        let builder = ServerConfig::builder_with_provider(provider().clone())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| Error::handshake(format!("no usable protocol versions: {e}")))?;
+        let builder = if options.requests_client_certificate() {
+            let roots = data
+                .client_authorities
+                .clone()
+                .unwrap_or_else(|| data.roots.clone());
+            builder.with_client_cert_verifier(Arc::new(ClientVerifier::new(
+                roots,
+                &data.crls,
+                options.requires_client_certificate(),
+                options.on_bad_client_certificate_fn(),
+            )?))
+        } else {
+            builder.with_no_client_auth()
+        };
+        let mut base = builder.with_cert_resolver(Arc::new(SingleCertAndKey::from(certified)));
+        base.alpn_protocols = options
+            .alpn()
+            .iter()
+            .map(|p| p.as_bytes().to_vec())
+            .collect();
+        // Sessions are kept per setup, never per context: rustls resumes a
+        // session without re-checking the client-certificate policy, so a
+        // session from a listener that asks for no certificate must not be
+        // usable on one that requires one.
+        base.session_storage = ServerSessionMemoryCache::new(SESSION_CACHE);
+        let by_alpn = options
+            .alpn()
+            .iter()
+            .map(|p| {
+                let mut c = base.clone();
+                c.alpn_protocols = vec![p.as_bytes().to_vec()];
+                (p.as_bytes().to_vec(), Arc::new(c))
+            })
+            .collect();
+        Ok(Arc::new(ServerSetup {
+            base: Arc::new(base),
+            by_alpn,
+            sni: None,
+        }))
+    }
+
+    /// The configuration for a client: the setup its SNI name leads to, and
+    /// in it the configuration whose only ALPN protocol is the client's most
+    /// preferred one that we speak (else the base one).
+    pub(crate) fn choose(&self, hello: &ClientHello<'_>) -> Result<Arc<ServerConfig>> {
+        if let (Some(routes), Some(name)) = (&self.sni, hello.server_name()) {
+            if let Some(setup) = routes.route(name)? {
+                return Ok(setup.choose_alpn(hello));
+            }
+        }
+        Ok(self.choose_alpn(hello))
+    }
+
+    fn choose_alpn(&self, hello: &ClientHello<'_>) -> Arc<ServerConfig> {
+        if let Some(offered) = hello.alpn() {
+            for p in offered {
+                if let Some((_, c)) = self.by_alpn.iter().find(|(q, _)| q.as_slice() == p) {
+                    return c.clone();
+                }
+            }
+        }
+        self.base.clone()
+    }
+}
+
+impl SniRoutes {
+    fn route(&self, name: &str) -> Result<Option<Arc<ServerSetup>>> {
+        let name = name.to_ascii_lowercase();
+        if let Some((_, s)) = self.names.iter().find(|(n, _)| *n == name) {
+            return Ok(Some(s.clone()));
+        }
+        let wildcard = name.split_once('.').map(|(_, rest)| format!("*.{rest}"));
+        if let Some(w) = wildcard {
+            if let Some((_, s)) = self.names.iter().find(|(n, _)| *n == w) {
+                return Ok(Some(s.clone()));
+            }
+        }
+        let Some(callback) = &self.callback else {
+            return Ok(None);
+        };
+        match callback(&name) {
+            Some(ctx) => ServerSetup::plain(&ctx, &self.options)
+                .map(Some)
+                .map_err(|e| {
+                    Error::handshake(format!("the on_sni context for '{name}' cannot serve: {e}"))
+                }),
+            None => Ok(None),
+        }
+    }
+}
