@@ -1,22 +1,23 @@
 //! `SecureStream`: a TLS stream over a socket, `Read + Write`, blocking.
 
+mod info;
+mod tcp;
+
 use std::fmt;
 use std::io::{self, IoSlice, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::net::{Shutdown, TcpStream};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use rustls::Connection;
 use rustls::pki_types::{ServerName, UnixTime};
 use rustls::server::Acceptor;
-use rustls::{Connection, HandshakeKind};
 
-use crate::certificate::X509Certificate;
 use crate::context::SecurityContext;
 use crate::error::{Error, Phase, Result};
 use crate::listener::BindOptions;
 use crate::serve::Permit;
 use crate::server_config::ServerSetup;
-use crate::split::{ReadHalf, WriteHalf};
 use crate::transport::{Ops, Transport, io_error};
 use crate::verify::{ServerVerifier, map_tls_error};
 
@@ -338,93 +339,6 @@ impl<S: Read + Write> SecureStream<S> {
         }
     }
 
-    /// The peer's end-entity certificate, once the handshake is done. `None`
-    /// on a server whose client sent no certificate.
-    pub fn peer_certificate(&self) -> Option<X509Certificate> {
-        let chain = self.conn()?.peer_certificates()?;
-        X509Certificate::from_der(chain.first()?).ok()
-    }
-
-    /// The peer's whole chain as it sent it, leaf first.
-    pub fn peer_certificate_chain(&self) -> Vec<X509Certificate> {
-        self.conn()
-            .and_then(|c| c.peer_certificates())
-            .map(|chain| {
-                chain
-                    .iter()
-                    .filter_map(|c| X509Certificate::from_der(c).ok())
-                    .collect()
-            })
-            .unwrap_or_default()
-    }
-
-    /// The application protocol agreed with ALPN, if any.
-    pub fn selected_protocol(&self) -> Option<String> {
-        let p = self.conn()?.alpn_protocol()?;
-        Some(String::from_utf8_lossy(p).into_owned())
-    }
-
-    /// The TLS version, as Node names it: `"TLSv1.3"` or `"TLSv1.2"`.
-    pub fn protocol_version(&self) -> Option<String> {
-        let v = self.conn()?.protocol_version()?;
-        Some(match v {
-            rustls::ProtocolVersion::TLSv1_3 => "TLSv1.3".to_owned(),
-            rustls::ProtocolVersion::TLSv1_2 => "TLSv1.2".to_owned(),
-            other => format!("{other:?}"),
-        })
-    }
-
-    /// The cipher suite's IANA name, e.g. `"TLS13_AES_256_GCM_SHA384"`.
-    pub fn cipher_suite(&self) -> Option<String> {
-        let s = self.conn()?.negotiated_cipher_suite()?.suite();
-        Some(s.as_str().map_or_else(|| format!("{s:?}"), str::to_owned))
-    }
-
-    /// The key exchange group, e.g. `"X25519MLKEM768"` (post-quantum hybrid)
-    /// or `"X25519"`. `None` before the handshake and on some resumptions.
-    pub fn negotiated_group(&self) -> Option<String> {
-        let g = self.conn()?.negotiated_key_exchange_group()?.name();
-        Some(g.as_str().map_or_else(|| format!("{g:?}"), str::to_owned))
-    }
-
-    /// On a server, the name the client sent in SNI; on a client, the name
-    /// the server's certificate was checked against.
-    pub fn server_name(&self) -> Option<String> {
-        match self.conn()? {
-            Connection::Server(s) => s.server_name().map(str::to_owned),
-            Connection::Client(_) => self.check.as_ref().map(|(_, n)| n.to_str().into_owned()),
-        }
-    }
-
-    /// Whether the handshake resumed an earlier session.
-    pub fn is_session_reused(&self) -> bool {
-        self.conn()
-            .is_some_and(|c| c.handshake_kind() == Some(HandshakeKind::Resumed))
-    }
-
-    /// Why the server's certificate failed verification, on a connection
-    /// that went ahead anyway (`reject_unauthorized(false)`, or an
-    /// `on_bad_certificate` that said yes). `None` if it verified.
-    pub fn authorization_error(&self) -> Option<String> {
-        self.authorization_error.clone()
-    }
-
-    /// Derives keying material from the session (RFC 5705 / RFC 8446 §7.5),
-    /// Node's `exportKeyingMaterial`. Fills all of `out`.
-    pub fn export_keying_material(
-        &self,
-        out: &mut [u8],
-        label: &[u8],
-        context: Option<&[u8]>,
-    ) -> Result<()> {
-        let conn = self.conn().ok_or_else(|| {
-            Error::invalid_input("export_keying_material", "the handshake has not completed")
-        })?;
-        conn.export_keying_material(out, label, context)
-            .map(|_| ())
-            .map_err(|e| Error::invalid_input("export_keying_material", e.to_string()))
-    }
-
     /// Sends `close_notify` and shuts the transport's write side (TCP FIN);
     /// reading goes on until the peer closes (a half-close). On a server
     /// stream whose handshake has not run, it runs first.
@@ -516,89 +430,6 @@ impl<S: Read + Write> Write for SecureStream<S> {
             flush_tls(conn, &mut self.io.sock, Phase::Write, timeout)?;
         }
         Ok(())
-    }
-}
-
-impl SecureStream<TcpStream> {
-    /// Splits the stream into a [`ReadHalf`] and a [`WriteHalf`] that two
-    /// threads can use at once: one blocked in `read` while the other
-    /// writes. Runs the handshake first if it has not run. Each half keeps
-    /// its timeout; records the read side must send (alerts, key update
-    /// replies) go out through the shared socket.
-    pub fn split(mut self) -> Result<(ReadHalf, WriteHalf)> {
-        self.open()?;
-        let SecureStream {
-            io,
-            tls,
-            read_timeout,
-            write_timeout,
-            allow_half_open,
-            close_sent,
-            permit,
-            ..
-        } = self;
-        let Tls::Open(conn) = tls else {
-            return Err(Error::handshake("the connection is not open"));
-        };
-        crate::split::split(
-            *conn,
-            io,
-            read_timeout,
-            write_timeout,
-            allow_half_open,
-            close_sent,
-            permit,
-        )
-    }
-
-    /// The local address of the socket.
-    pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.io.sock.local_addr()
-    }
-
-    /// The peer's address.
-    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
-        self.io.sock.peer_addr()
-    }
-
-    /// Bounds each read (`SO_RCVTIMEO`); `None` waits forever. A read that
-    /// times out fails with kind `TimedOut` and the stream stays usable.
-    /// `Some(Duration::ZERO)` is an error, as in `std`.
-    pub fn set_read_timeout(&mut self, timeout: Option<Duration>) -> Result<()> {
-        self.io.sock.set_read_timeout(timeout).map_err(|e| {
-            Error::invalid_input(format!("{timeout:?}"), format!("read timeout: {e}"))
-        })?;
-        self.read_timeout = timeout;
-        Ok(())
-    }
-
-    /// Bounds each write (`SO_SNDTIMEO`); `None` waits forever.
-    pub fn set_write_timeout(&mut self, timeout: Option<Duration>) -> Result<()> {
-        self.io.sock.set_write_timeout(timeout).map_err(|e| {
-            Error::invalid_input(format!("{timeout:?}"), format!("write timeout: {e}"))
-        })?;
-        self.write_timeout = timeout;
-        Ok(())
-    }
-
-    /// The read timeout.
-    pub fn read_timeout(&self) -> Option<Duration> {
-        self.read_timeout
-    }
-
-    /// The write timeout.
-    pub fn write_timeout(&self) -> Option<Duration> {
-        self.write_timeout
-    }
-
-    /// Sets `TCP_NODELAY` (on by default, as in Dart).
-    pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
-        self.io.sock.set_nodelay(nodelay)
-    }
-
-    /// Whether `TCP_NODELAY` is set.
-    pub fn nodelay(&self) -> io::Result<bool> {
-        self.io.sock.nodelay()
     }
 }
 
