@@ -15,7 +15,9 @@ use rustls::{ClientConfig, KeyLog};
 use crate::certificate::{X509Certificate, hex};
 use crate::context::{SecurityContext, provider};
 use crate::error::{Error, Phase, Result};
+use crate::session::TlsSession;
 use crate::stream::SecureStream;
+use crate::trace::{TraceFn, stderr_sink};
 use crate::transport::{Ops, Transport};
 use crate::verify::{BadCertificateFn, IdentityFn, ServerVerifier, map_tls_error};
 
@@ -63,7 +65,13 @@ pub struct ConnectOptions {
     reject_unauthorized: bool,
     check_server_identity: Option<IdentityFn>,
     allow_half_open: bool,
+    session: Option<TlsSession>,
+    trace: Option<TraceFn>,
+    min_dh_size: u32,
 }
+
+/// Node's default `minDHSize`, in bits.
+const DEFAULT_MIN_DH_SIZE: u32 = 1024;
 
 impl Default for ConnectOptions {
     /// Mozilla's roots, hostname verification on, SNI on, no ALPN, the
@@ -81,6 +89,9 @@ impl Default for ConnectOptions {
             reject_unauthorized: true,
             check_server_identity: None,
             allow_half_open: false,
+            session: None,
+            trace: None,
+            min_dh_size: DEFAULT_MIN_DH_SIZE,
         }
     }
 }
@@ -102,6 +113,9 @@ impl fmt::Debug for ConnectOptions {
             )
             .field("key_log", &self.key_log.is_some())
             .field("allow_half_open", &self.allow_half_open)
+            .field("session", &self.session)
+            .field("trace", &self.trace.is_some())
+            .field("min_dh_size", &self.min_dh_size)
             .finish()
     }
 }
@@ -237,6 +251,40 @@ impl ConnectOptions {
         self
     }
 
+    /// `true` traces the handshake to standard error: each TLS record sent
+    /// and received (TLS 1.3 encrypts most of the handshake, so those show as
+    /// encrypted records), then the negotiated parameters or the failure.
+    /// Node `enableTrace`.
+    pub fn enable_trace(mut self, enabled: bool) -> Self {
+        self.trace = enabled.then(stderr_sink);
+        self
+    }
+
+    /// Like [`enable_trace`](Self::enable_trace), to a callback that gets
+    /// each trace line.
+    pub fn trace(mut self, callback: impl Fn(&str) + Send + Sync + 'static) -> Self {
+        self.trace = Some(Arc::new(callback));
+        self
+    }
+
+    /// The smallest finite-field Diffie-Hellman group accepted, in bits
+    /// (Node `minDHSize`, default 1024). rustls's default providers offer no
+    /// finite-field DH, only elliptic-curve and post-quantum key exchange, so
+    /// with them it always holds; it is checked after every handshake all the
+    /// same. 0 is an error.
+    pub fn min_dh_size(mut self, bits: u32) -> Self {
+        self.min_dh_size = bits;
+        self
+    }
+
+    /// Resumes `session` (from [`SecureStream::session`]) on the next
+    /// connect, if the server accepts it; [`SecureStream::is_session_reused`]
+    /// tells. Node `session`, within this process only.
+    pub fn session(mut self, session: TlsSession) -> Self {
+        self.session = Some(session);
+        self
+    }
+
     /// Connects to `host` (a DNS name, or an IPv4 or IPv6 literal, with or
     /// without brackets) on `port`, trying each resolved address in turn, and
     /// completes the TLS handshake.
@@ -252,7 +300,7 @@ impl ConnectOptions {
             ));
         }
         let name = self.verify_name(bare)?;
-        self.alpn_bytes()?;
+        self.check_settings()?;
         let addrs: Vec<SocketAddr> = match bare.parse::<IpAddr>() {
             Ok(ip) => vec![SocketAddr::new(ip, port)],
             Err(_) => (bare, port)
@@ -334,6 +382,17 @@ impl ConnectOptions {
         })
     }
 
+    /// Rejects unusable settings before any I/O.
+    fn check_settings(&self) -> Result<()> {
+        if self.min_dh_size == 0 {
+            return Err(Error::invalid_input(
+                "min_dh_size(0)",
+                "give a size in bits, such as 2048 (Node's default is 1024)",
+            ));
+        }
+        self.alpn_bytes().map(|_| ())
+    }
+
     fn alpn_bytes(&self) -> Result<Vec<Vec<u8>>> {
         self.alpn
             .iter()
@@ -355,12 +414,17 @@ impl ConnectOptions {
         io: Transport<S>,
         name: ServerName<'static>,
     ) -> Result<SecureStream<S>> {
+        self.check_settings()?;
         let alpn = self.alpn_bytes()?;
         let ctx = self
             .context
             .as_ref()
             .unwrap_or_else(|| SecurityContext::shared_default());
         let (config, verifier) = self.config_for(ctx)?;
+        if let Some(session) = &self.session {
+            session.put_into(&ctx.inner().client_sessions, &name);
+        }
+        let label = format!("client {}", name.to_str());
         let conn = ClientConnection::new_with_alpn(config, name.clone(), alpn)
             .map_err(|e| map_tls_error(e, true))?;
         let mut stream = SecureStream::new_client(
@@ -369,8 +433,11 @@ impl ConnectOptions {
             self.handshake_timeout,
             Some((verifier, name)),
             self.allow_half_open,
+            ctx.inner().client_sessions.clone(),
         );
+        stream.set_trace(self.trace.clone(), label);
         stream.handshake()?;
+        check_dh_size(stream.negotiated_group().as_deref(), self.min_dh_size)?;
         Ok(stream)
     }
 
@@ -430,6 +497,24 @@ impl ConnectOptions {
     }
 }
 
+/// Fails if the key exchange was finite-field DH smaller than `min` bits.
+fn check_dh_size(group: Option<&str>, min: u32) -> Result<()> {
+    let bits = match group {
+        Some("FFDHE2048") => 2048,
+        Some("FFDHE3072") => 3072,
+        Some("FFDHE4096") => 4096,
+        Some("FFDHE6144") => 6144,
+        Some("FFDHE8192") => 8192,
+        _ => return Ok(()),
+    };
+    if bits < min {
+        return Err(Error::handshake(format!(
+            "the server's Diffie-Hellman group has {bits} bits, below min_dh_size({min})"
+        )));
+    }
+    Ok(())
+}
+
 impl SecureStream {
     /// Connects to `host:port` with the default options: Mozilla's roots,
     /// SNI and hostname verification for `host`, the default timeouts.
@@ -472,6 +557,23 @@ mod tests {
         let err = ConnectOptions::new()
             .connect_any(&[], "nowhere", 1)
             .expect_err("no address");
+        assert!(matches!(err, Error::InvalidInput { .. }));
+    }
+
+    #[test]
+    fn min_dh_size_is_checked_against_finite_field_groups() {
+        assert!(check_dh_size(Some("X25519MLKEM768"), 8192).is_ok());
+        assert!(check_dh_size(Some("FFDHE3072"), 2048).is_ok());
+        let err = check_dh_size(Some("FFDHE2048"), 3072).expect_err("too small");
+        assert!(
+            err.to_string()
+                .contains("2048 bits, below min_dh_size(3072)"),
+            "{err}"
+        );
+        let err = ConnectOptions::new()
+            .min_dh_size(0)
+            .connect("localhost", 1)
+            .expect_err("zero");
         assert!(matches!(err, Error::InvalidInput { .. }));
     }
 

@@ -108,10 +108,12 @@ mod error;
 mod listener;
 mod serve;
 mod server_config;
+mod session;
 mod split;
 mod stream;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod trace;
 mod transport;
 mod verify;
 
@@ -120,5 +122,6 @@ pub use client::{ConnectOptions, DEFAULT_CONNECT_TIMEOUT, DEFAULT_HANDSHAKE_TIME
 pub use context::SecurityContext;
 pub use error::{CertificateProblem, Error, Phase, Result};
 pub use listener::{BindOptions, Incoming, ListenAddress, SecureListener};
+pub use session::TlsSession;
 pub use split::{ReadHalf, WriteHalf};
 pub use stream::SecureStream;

@@ -16,6 +16,7 @@ use crate::error::{Error, Result};
 use crate::serve::{Limiter, ServeSettings};
 use crate::server_config::{ServerSetup, SniFn};
 use crate::stream::SecureStream;
+use crate::trace::{TraceFn, stderr_sink};
 use crate::transport::{Ops, Transport};
 use crate::verify::BadCertificateFn;
 
@@ -108,6 +109,7 @@ pub struct BindOptions {
     sni_contexts: Vec<(String, SecurityContext)>,
     on_sni: Option<SniFn>,
     on_bad_client_certificate: Option<BadCertificateFn>,
+    trace: Option<TraceFn>,
     pub(crate) serve: ServeSettings,
 }
 
@@ -137,6 +139,7 @@ impl fmt::Debug for BindOptions {
                 "on_bad_client_certificate",
                 &self.on_bad_client_certificate.is_some(),
             )
+            .field("trace", &self.trace.is_some())
             .field("serve", &self.serve)
             .finish()
     }
@@ -159,6 +162,7 @@ impl Default for BindOptions {
             sni_contexts: Vec::new(),
             on_sni: None,
             on_bad_client_certificate: None,
+            trace: None,
             serve: ServeSettings::default(),
         }
     }
@@ -292,6 +296,24 @@ impl BindOptions {
     ) -> Self {
         self.serve.on_client_error = Some(Arc::new(callback));
         self
+    }
+
+    /// `true` traces each connection's handshake to standard error (Node
+    /// `enableTrace`); see `ConnectOptions::enable_trace`.
+    pub fn enable_trace(mut self, enabled: bool) -> Self {
+        self.trace = enabled.then(stderr_sink);
+        self
+    }
+
+    /// Like [`enable_trace`](Self::enable_trace), to a callback that gets
+    /// each trace line.
+    pub fn trace(mut self, callback: impl Fn(&str) + Send + Sync + 'static) -> Self {
+        self.trace = Some(Arc::new(callback));
+        self
+    }
+
+    pub(crate) fn trace_sink(&self) -> Option<TraceFn> {
+        self.trace.clone()
     }
 
     pub(crate) fn alpn(&self) -> &[String] {
@@ -487,6 +509,7 @@ impl SecureListener {
         let mut stream =
             SecureStream::new_server(Transport::new(sock, Ops::tcp(), &[]), setup, &self.options);
         stream.set_permit(permit);
+        stream.set_trace(self.options.trace_sink(), format!("server {peer}"));
         Ok((stream, peer))
     }
 

@@ -485,3 +485,61 @@ fn sessions_accepted_unverified_are_not_resumed_by_strict_connections() {
     );
     server.join().expect("server");
 }
+
+#[test]
+fn enable_trace_traces_the_handshake_on_both_sides() {
+    let pki = common::pki();
+    let server_lines = Arc::new(Mutex::new(Vec::<String>::new()));
+    let client_lines = Arc::new(Mutex::new(Vec::<String>::new()));
+    let (s2, c2) = (server_lines.clone(), client_lines.clone());
+    let bind = BindOptions::new()
+        .supported_protocols(&["h2"])
+        .trace(move |l| s2.lock().expect("lines").push(l.to_owned()));
+    let (c, s) = handshake_with(
+        &pki.server_context(),
+        bind,
+        client(pki.trust_context())
+            .supported_protocols(&["h2"])
+            .trace(move |l| c2.lock().expect("lines").push(l.to_owned())),
+        "localhost",
+    );
+    c.expect("client");
+    s.expect("server");
+    let client_lines = client_lines.lock().expect("lines").join("\n");
+    let server_lines = server_lines.lock().expect("lines").join("\n");
+    for want in [
+        "[client localhost]: sent handshake ClientHello",
+        "[client localhost]: received handshake ServerHello",
+        "[client localhost]: received encrypted record",
+        "[client localhost]: handshake complete: TLSv1.3",
+        "alpn h2",
+    ] {
+        assert!(
+            client_lines.contains(want),
+            "missing {want:?} in:\n{client_lines}"
+        );
+    }
+    for want in [
+        "received handshake ClientHello",
+        "sent handshake ServerHello",
+        "handshake complete",
+    ] {
+        assert!(
+            server_lines.contains(want),
+            "missing {want:?} in:\n{server_lines}"
+        );
+    }
+    // Without it, nothing is traced (and enable_trace(false) turns it off).
+    let quiet = Arc::new(Mutex::new(0usize));
+    let q2 = quiet.clone();
+    let (c, _) = handshake_with(
+        &pki.server_context(),
+        BindOptions::new(),
+        client(pki.trust_context())
+            .trace(move |_| *q2.lock().expect("count") += 1)
+            .enable_trace(false),
+        "localhost",
+    );
+    c.expect("client");
+    assert_eq!(*quiet.lock().expect("count"), 0);
+}

@@ -347,7 +347,15 @@ fn negotiated_parameters_are_reported() {
     let pki = common::pki();
     let (port, server) = serve_one(BindOptions::new(), &pki.server_context(), |mut s| {
         s.handshake().expect("handshake");
-        let r = (s.protocol_version(), s.cipher_suite(), s.peer_certificate());
+        let mut ekm = [0u8; 32];
+        s.export_keying_material(&mut ekm, b"EXPORTER-test", Some(b"ctx"))
+            .expect("server ekm");
+        let r = (
+            s.protocol_version(),
+            s.cipher_suite(),
+            s.peer_certificate(),
+            ekm,
+        );
         s.close().expect("close");
         r
     });
@@ -370,7 +378,12 @@ fn negotiated_parameters_are_reported() {
         c.peer_addr().expect("peer").ip()
     );
     let _ = c.read(&mut [0u8; 1]);
-    let (version, suite, client_cert) = server.join().expect("server");
+    let (version, suite, client_cert, server_ekm) = server.join().expect("server");
+    assert_eq!(server_ekm, a, "both sides export the same keying material");
+    let mut b = [0u8; 32];
+    c.export_keying_material(&mut b, b"EXPORTER-other", None)
+        .expect("ekm");
+    assert_ne!(a, b, "another label, other bytes");
     assert_eq!(version.as_deref(), Some("TLSv1.3"));
     assert_eq!(suite, c.cipher_suite());
     assert!(client_cert.is_none(), "no client certificate was asked for");
@@ -469,4 +482,103 @@ fn secure_runs_tls_over_any_stream_and_secure_server_takes_bytes_already_read() 
     c.read_to_string(&mut b).expect("read");
     assert_eq!(b, "ping");
     server.join().expect("server");
+}
+
+#[test]
+fn a_session_taken_from_a_stream_resumes_a_later_connect() {
+    let pki = common::pki();
+    let listener = common::listener_with(BindOptions::new(), &pki.server_context());
+    let port = listener.port();
+    let server = thread::spawn(move || {
+        for _ in 0..3 {
+            let (mut s, _) = listener.accept().expect("accept");
+            with_timeouts(&mut s);
+            s.write_all(b"hi").expect("write");
+            let _ = s.read(&mut [0u8; 1]);
+        }
+    });
+    let options = client(pki.trust_context());
+    let mut first = options.connect("localhost", port).expect("connect");
+    with_timeouts(&mut first);
+    first
+        .read_exact(&mut [0u8; 2])
+        .expect("read: takes the tickets");
+    // The server sends two tickets: take both out of the cache.
+    let session = first.session().expect("a session");
+    assert_eq!(session.server_name(), "localhost");
+    let _second_ticket = first.session().expect("a second ticket");
+    first.close().expect("close");
+
+    // Nothing left in the cache: a plain connect does a full handshake...
+    let mut plain = options.connect("localhost", port).expect("connect");
+    with_timeouts(&mut plain);
+    assert!(!plain.is_session_reused());
+    plain.read_exact(&mut [0u8; 2]).expect("read");
+    // (take the tickets this connection got, so the cache is empty again)
+    while plain.session().is_some() {}
+    plain.close().expect("close");
+
+    // ...while the saved session resumes.
+    assert!(session.is_resumable());
+    let mut resumed = options
+        .clone()
+        .session(session.clone())
+        .connect("localhost", port)
+        .expect("connect");
+    with_timeouts(&mut resumed);
+    assert!(
+        resumed.is_session_reused(),
+        "ConnectOptions::session resumed it"
+    );
+    assert!(
+        !session.is_resumable(),
+        "a TLS 1.3 ticket is spent by its use"
+    );
+    resumed.read_exact(&mut [0u8; 2]).expect("read");
+    resumed.close().expect("close");
+    server.join().expect("server");
+}
+
+#[cfg(unix)]
+#[test]
+fn connect_unix_runs_tls_over_a_unix_socket() {
+    use std::os::unix::net::UnixListener;
+    let pki = common::pki();
+    let dir = std::env::temp_dir().join(format!("securenet-unix-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let path = dir.join("tls.sock");
+    let _ = std::fs::remove_file(&path);
+    let listener = UnixListener::bind(&path).expect("bind");
+    let server_ctx = pki.server_context();
+    let server = thread::spawn(move || {
+        let (sock, _) = listener.accept().expect("accept");
+        sock.set_read_timeout(Some(IO_TIMEOUT)).expect("timeout");
+        sock.set_write_timeout(Some(IO_TIMEOUT)).expect("timeout");
+        let mut s =
+            securenet::SecureStream::secure_server(sock, &server_ctx, &BindOptions::new(), &[])
+                .expect("secure_server");
+        let mut b = [0u8; 4];
+        s.read_exact(&mut b).expect("read");
+        s.write_all(&b).expect("echo");
+        s.close().expect("close");
+        s.server_name()
+    });
+    let mut c = client(pki.trust_context())
+        .connect_unix(&path, "localhost")
+        .expect("connect_unix");
+    c.write_all(b"unix").expect("write");
+    let mut echo = String::new();
+    c.read_to_string(&mut echo).expect("read");
+    assert_eq!(echo, "unix");
+    assert_eq!(
+        c.peer_certificate().expect("cert").subject(),
+        "CN=localhost"
+    );
+    assert_eq!(server.join().expect("server").as_deref(), Some("localhost"));
+    let _ = std::fs::remove_file(&path);
+
+    let err = client(pki.trust_context())
+        .connect_unix(dir.join("missing.sock"), "localhost")
+        .expect_err("no socket");
+    assert!(err.to_string().contains("missing.sock"), "{err}");
 }

@@ -8,6 +8,7 @@ use rustls::{Connection, HandshakeKind};
 use super::SecureStream;
 use crate::certificate::X509Certificate;
 use crate::error::{Error, Result};
+use crate::session::TlsSession;
 
 impl<S: Read + Write> SecureStream<S> {
     /// The peer's end-entity certificate, once the handshake is done. `None`
@@ -79,6 +80,16 @@ impl<S: Read + Write> SecureStream<S> {
     /// `on_bad_certificate` that said yes). `None` if it verified.
     pub fn authorization_error(&self) -> Option<String> {
         self.authorization_error.clone()
+    }
+
+    /// On a client, takes this session's newest resumption ticket (or its
+    /// TLS 1.2 session) out of the context's cache, to resume later with
+    /// [`ConnectOptions::session`](crate::ConnectOptions::session). `None`
+    /// on a server, or before the server has sent a ticket (TLS 1.3 tickets
+    /// arrive after the handshake: read once first). Node `getSession`.
+    pub fn session(&self) -> Option<TlsSession> {
+        let (_, name) = self.check.as_ref()?;
+        TlsSession::take_from(self.sessions.as_ref()?, name)
     }
 
     /// Derives keying material from the session (RFC 5705 / RFC 8446 §7.5),

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rustls::Connection;
+use rustls::client::ClientSessionMemoryCache;
 use rustls::pki_types::{ServerName, UnixTime};
 use rustls::server::Acceptor;
 
@@ -18,6 +19,7 @@ use crate::error::{Error, Phase, Result};
 use crate::listener::BindOptions;
 use crate::serve::Permit;
 use crate::server_config::ServerSetup;
+use crate::trace::{Tee, TraceFn, Tracer};
 use crate::transport::{Ops, Transport, io_error};
 use crate::verify::{ServerVerifier, map_tls_error};
 
@@ -49,6 +51,8 @@ pub struct SecureStream<S = TcpStream> {
     allow_half_open: bool,
     close_sent: bool,
     permit: Option<Permit>,
+    sessions: Option<Arc<ClientSessionMemoryCache>>,
+    trace: Option<Box<Tracer>>,
 }
 
 enum Tls {
@@ -66,6 +70,7 @@ impl<S: Read + Write> SecureStream<S> {
         handshake_timeout: Duration,
         check: Option<(Arc<ServerVerifier>, ServerName<'static>)>,
         allow_half_open: bool,
+        sessions: Arc<ClientSessionMemoryCache>,
     ) -> Self {
         SecureStream {
             io,
@@ -78,6 +83,8 @@ impl<S: Read + Write> SecureStream<S> {
             allow_half_open,
             close_sent: false,
             permit: None,
+            sessions: Some(sessions),
+            trace: None,
         }
     }
 
@@ -97,7 +104,14 @@ impl<S: Read + Write> SecureStream<S> {
             allow_half_open: options.allow_half_open_value(),
             close_sent: false,
             permit: None,
+            sessions: None,
+            trace: None,
         }
+    }
+
+    /// Traces this stream's handshake to `sink` (`enable_trace`).
+    pub(crate) fn set_trace(&mut self, sink: Option<TraceFn>, label: String) {
+        self.trace = sink.map(|sink| Box::new(Tracer::new(sink, label)));
     }
 
     /// Ties a `max_connections` place to this stream's life.
@@ -116,11 +130,13 @@ impl<S: Read + Write> SecureStream<S> {
         already_read: &[u8],
     ) -> Result<SecureStream<S>> {
         let setup = ServerSetup::new(context, options)?;
-        Ok(SecureStream::new_server(
+        let mut secured = SecureStream::new_server(
             Transport::new(stream, Ops::none(), already_read),
             setup,
             options,
-        ))
+        );
+        secured.set_trace(options.trace_sink(), "server".to_owned());
+        Ok(secured)
     }
 
     /// Completes the TLS handshake now, if it has not run yet.
@@ -146,9 +162,26 @@ impl<S: Read + Write> SecureStream<S> {
         match result {
             Ok(()) => {
                 self.authorization_error = self.compute_authorization_error();
+                if let Some(t) = &self.trace {
+                    let na = |o: Option<String>| o.unwrap_or_else(|| "-".to_owned());
+                    t.line(&format!(
+                        "handshake complete: {} {} key exchange {} alpn {} resumed {}{}",
+                        na(self.protocol_version()),
+                        na(self.cipher_suite()),
+                        na(self.negotiated_group()),
+                        na(self.selected_protocol()),
+                        self.is_session_reused(),
+                        self.authorization_error
+                            .as_ref()
+                            .map_or_else(String::new, |e| format!(", unverified: {e}")),
+                    ));
+                }
                 Ok(())
             }
             Err(e) => {
+                if let Some(t) = &self.trace {
+                    t.line(&format!("handshake failed: {e}"));
+                }
                 self.tls = Tls::Failed(e.to_string());
                 Err(e)
             }
@@ -179,7 +212,16 @@ impl<S: Read + Write> SecureStream<S> {
             };
             if conn.wants_write() {
                 let _ = (self.io.ops.set_write_timeout)(&self.io.sock, Some(left));
-                flush_tls(conn, &mut self.io.sock, Phase::Handshake, after)?;
+                match &mut self.trace {
+                    Some(tracer) => {
+                        let mut tee = Tee {
+                            inner: &mut self.io.sock,
+                            tracer,
+                        };
+                        flush_tls(conn, &mut tee, Phase::Handshake, after)?;
+                    }
+                    None => flush_tls(conn, &mut self.io.sock, Phase::Handshake, after)?,
+                }
             }
             if !conn.is_handshaking() {
                 return Ok(());
@@ -197,6 +239,9 @@ impl<S: Read + Write> SecureStream<S> {
             let n = conn
                 .read_tls(&mut pending)
                 .map_err(|e| Error::io("tls handshake failed", e))?;
+            if let Some(t) = &mut self.trace {
+                t.received(&self.io.pending()[..n]);
+            }
             self.io.consume(n);
             if let Err(e) = conn.process_new_packets() {
                 // Tell the peer why (rustls queued an alert).
@@ -228,6 +273,9 @@ impl<S: Read + Write> SecureStream<S> {
             let n = acceptor.read_tls(&mut pending).map_err(|e| {
                 Error::handshake(format!("the client's first message is not TLS: {e}"))
             })?;
+            if let Some(t) = &mut self.trace {
+                t.received(&self.io.pending()[..n]);
+            }
             self.io.consume(n);
             match acceptor.accept() {
                 Ok(None) => continue,

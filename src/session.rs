@@ -1,0 +1,87 @@
+//! `TlsSession`: a TLS session kept for resumption within the process (Node's
+//! `session` option, as far as rustls allows).
+
+use std::fmt;
+use std::sync::{Arc, Mutex};
+
+use rustls::client::{
+    ClientSessionMemoryCache, ClientSessionStore, Tls12ClientSessionValue, Tls13ClientSessionValue,
+};
+use rustls::pki_types::ServerName;
+
+/// A TLS session taken from a connection by [`SecureStream::session`], to
+/// resume with [`ConnectOptions::session`].
+///
+/// It is opaque and lives only in this process: rustls cannot export a
+/// session as bytes (Node's `session` Buffer). It resumes only through the
+/// same `SecurityContext` with the same verification settings (rustls
+/// refuses a session accepted under another verifier). A TLS 1.3 session is
+/// one single-use ticket: it resumes once, shared by all clones; a TLS 1.2
+/// session resumes any number of times.
+///
+/// [`SecureStream::session`]: crate::SecureStream::session
+/// [`ConnectOptions::session`]: crate::ConnectOptions::session
+#[derive(Clone)]
+pub struct TlsSession {
+    saved: Arc<Mutex<Saved>>,
+    server_name: String,
+}
+
+enum Saved {
+    Tls13(Option<Tls13ClientSessionValue>),
+    Tls12(Tls12ClientSessionValue),
+}
+
+impl fmt::Debug for TlsSession {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TlsSession")
+            .field("server_name", &self.server_name)
+            .field("resumable", &self.is_resumable())
+            .finish()
+    }
+}
+
+impl TlsSession {
+    /// The server name the session was made with.
+    pub fn server_name(&self) -> &str {
+        &self.server_name
+    }
+
+    /// Whether it can still resume a connection (a TLS 1.3 ticket is spent
+    /// by its first use).
+    pub fn is_resumable(&self) -> bool {
+        match &*self.saved.lock().unwrap_or_else(|e| e.into_inner()) {
+            Saved::Tls13(t) => t.is_some(),
+            Saved::Tls12(_) => true,
+        }
+    }
+
+    /// Takes the newest TLS 1.3 ticket (or the TLS 1.2 session) for `name`
+    /// out of `store`.
+    pub(crate) fn take_from(
+        store: &ClientSessionMemoryCache,
+        name: &ServerName<'static>,
+    ) -> Option<TlsSession> {
+        let saved = match store.take_tls13_ticket(name) {
+            Some(ticket) => Saved::Tls13(Some(ticket)),
+            None => Saved::Tls12(store.tls12_session(name)?),
+        };
+        Some(TlsSession {
+            saved: Arc::new(Mutex::new(saved)),
+            server_name: name.to_str().into_owned(),
+        })
+    }
+
+    /// Puts the session into `store` for `name`, where the next connection
+    /// to `name` finds it first.
+    pub(crate) fn put_into(&self, store: &ClientSessionMemoryCache, name: &ServerName<'static>) {
+        match &mut *self.saved.lock().unwrap_or_else(|e| e.into_inner()) {
+            Saved::Tls13(ticket) => {
+                if let Some(t) = ticket.take() {
+                    store.insert_tls13_ticket(name.clone(), t);
+                }
+            }
+            Saved::Tls12(s) => store.set_tls12_session(name.clone(), s.clone()),
+        }
+    }
+}
