@@ -13,7 +13,7 @@ use rustls::sign::SingleCertAndKey;
 use rustls::{ClientConfig, KeyLog};
 
 use crate::certificate::{X509Certificate, hex};
-use crate::context::{SecurityContext, provider};
+use crate::context::{SecurityContext, alpn_wire, callback_key, provider};
 use crate::error::{Error, Phase, Result};
 use crate::session::TlsSession;
 use crate::stream::SecureStream;
@@ -128,11 +128,6 @@ pub(crate) struct ConfigKey {
     on_bad: usize,
     identity: usize,
     key_log: usize,
-}
-
-fn ptr<T: ?Sized>(f: &Option<Arc<T>>) -> usize {
-    f.as_ref()
-        .map_or(0, |f| Arc::as_ptr(f).cast::<()>() as usize)
 }
 
 struct KeyLogger(KeyLogFn);
@@ -394,19 +389,7 @@ impl ConnectOptions {
     }
 
     fn alpn_bytes(&self) -> Result<Vec<Vec<u8>>> {
-        self.alpn
-            .iter()
-            .map(|p| {
-                if p.is_empty() || p.len() > 255 {
-                    Err(Error::invalid_input(
-                        p,
-                        "an ALPN protocol name must be 1 to 255 bytes, e.g. \"h2\" or \"http/1.1\"",
-                    ))
-                } else {
-                    Ok(p.as_bytes().to_vec())
-                }
-            })
-            .collect()
+        alpn_wire(&self.alpn)
     }
 
     fn start<S: Read + Write>(
@@ -447,9 +430,9 @@ impl ConnectOptions {
         let key = ConfigKey {
             sni: self.sni,
             reject_unauthorized: self.reject_unauthorized,
-            on_bad: ptr(&self.on_bad_certificate),
-            identity: ptr(&self.check_server_identity),
-            key_log: ptr(&self.key_log),
+            on_bad: callback_key(&self.on_bad_certificate),
+            identity: callback_key(&self.check_server_identity),
+            key_log: callback_key(&self.key_log),
         };
         SecurityContext::cached(&ctx.inner().client_configs, key, || self.build_config(ctx))
     }

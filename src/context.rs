@@ -347,6 +347,31 @@ impl SecurityContext {
     }
 }
 
+/// A callback's address, for configuration cache keys (0 for none). A cached
+/// configuration holds the callback, so its address cannot be reused while
+/// the entry lives.
+pub(crate) fn callback_key<T: ?Sized>(f: &Option<Arc<T>>) -> usize {
+    f.as_ref()
+        .map_or(0, |f| Arc::as_ptr(f).cast::<()>() as usize)
+}
+
+/// ALPN protocol names in wire form, each checked to be 1 to 255 bytes.
+pub(crate) fn alpn_wire(protocols: &[String]) -> Result<Vec<Vec<u8>>> {
+    protocols
+        .iter()
+        .map(|p| {
+            if p.is_empty() || p.len() > 255 {
+                Err(Error::invalid_input(
+                    p,
+                    "an ALPN protocol name must be 1 to 255 bytes, e.g. \"h2\" or \"http/1.1\"",
+                ))
+            } else {
+                Ok(p.as_bytes().to_vec())
+            }
+        })
+        .collect()
+}
+
 /// Pairs chain and key once both are set, checking that they match.
 fn certify(d: &mut Data) -> Result<()> {
     d.certified = None;

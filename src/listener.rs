@@ -11,7 +11,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::certificate::X509Certificate;
 use crate::client::DEFAULT_HANDSHAKE_TIMEOUT;
-use crate::context::SecurityContext;
+use crate::context::{SecurityContext, callback_key};
 use crate::error::{Error, Result};
 use crate::serve::{Limiter, ServeSettings};
 use crate::server_config::{ServerSetup, SniFn};
@@ -333,9 +333,7 @@ impl BindOptions {
     }
 
     pub(crate) fn on_bad_client_ptr(&self) -> usize {
-        self.on_bad_client_certificate
-            .as_ref()
-            .map_or(0, |f| Arc::as_ptr(f).cast::<()>() as usize)
+        callback_key(&self.on_bad_client_certificate)
     }
 
     pub(crate) fn sni_routes(&self) -> (&[(String, SecurityContext)], &Option<SniFn>) {

@@ -8,7 +8,7 @@ use rustls::ServerConfig;
 use rustls::server::{ClientHello, ServerSessionMemoryCache};
 use rustls::sign::SingleCertAndKey;
 
-use crate::context::{SESSION_CACHE, SecurityContext, provider};
+use crate::context::{SESSION_CACHE, SecurityContext, alpn_wire, provider};
 use crate::error::{Error, Result};
 use crate::listener::BindOptions;
 use crate::verify::ClientVerifier;
@@ -41,18 +41,6 @@ pub(crate) struct ServerSetup {
     sni: Option<Arc<SniRoutes>>,
 }
 
-fn validate_alpn(options: &BindOptions) -> Result<()> {
-    for p in options.alpn() {
-        if p.is_empty() || p.len() > 255 {
-            return Err(Error::invalid_input(
-                p,
-                "an ALPN protocol name must be 1 to 255 bytes, e.g. \"h2\" or \"http/1.1\"",
-            ));
-        }
-    }
-    Ok(())
-}
-
 impl ServerSetup {
     /// The setup for a listener: the context's, plus the SNI routes of
     /// `options`.
@@ -81,7 +69,7 @@ impl ServerSetup {
     /// The setup for one context, without SNI routes; built once per
     /// context and options and kept in the context.
     fn plain(ctx: &SecurityContext, options: &BindOptions) -> Result<Arc<ServerSetup>> {
-        validate_alpn(options)?;
+        let wire = alpn_wire(options.alpn())?;
         let key = ConfigKey {
             request: options.requests_client_certificate(),
             require: options.requires_client_certificate(),
@@ -89,11 +77,15 @@ impl ServerSetup {
             on_bad_client: options.on_bad_client_ptr(),
         };
         SecurityContext::cached(&ctx.inner().server_configs, key, || {
-            ServerSetup::build(ctx, options)
+            ServerSetup::build(ctx, options, wire)
         })
     }
 
-    fn build(ctx: &SecurityContext, options: &BindOptions) -> Result<Arc<ServerSetup>> {
+    fn build(
+        ctx: &SecurityContext,
+        options: &BindOptions,
+        alpn: Vec<Vec<u8>>,
+    ) -> Result<Arc<ServerSetup>> {
         let inner = ctx.inner();
         let data = &inner.data;
         let Some(certified) = data.certified.clone() else {
@@ -141,13 +133,12 @@ impl ServerSetup {
         // session from a listener that asks for no certificate must not be
         // usable on one that requires one.
         base.session_storage = ServerSessionMemoryCache::new(SESSION_CACHE);
-        let by_alpn = options
-            .alpn()
-            .iter()
+        let by_alpn = alpn
+            .into_iter()
             .map(|p| {
                 let mut c = base.clone();
-                c.alpn_protocols = vec![p.as_bytes().to_vec()];
-                (p.as_bytes().to_vec(), Arc::new(c))
+                c.alpn_protocols = vec![p.clone()];
+                (p, Arc::new(c))
             })
             .collect();
         Ok(Arc::new(ServerSetup {
