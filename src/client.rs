@@ -3,7 +3,7 @@
 
 use std::fmt;
 use std::io::{Read, Write};
-use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,8 +13,9 @@ use rustls::sign::SingleCertAndKey;
 use rustls::{ClientConfig, KeyLog};
 
 use crate::certificate::{X509Certificate, hex};
+use crate::connect::{IpFamily, SocketSettings};
 use crate::context::{SecurityContext, alpn_wire, callback_key, provider};
-use crate::error::{Error, Phase, Result};
+use crate::error::{Error, Result};
 use crate::session::TlsSession;
 use crate::stream::SecureStream;
 use crate::trace::{TraceFn, stderr_sink};
@@ -58,7 +59,7 @@ pub struct ConnectOptions {
     on_bad_certificate: Option<BadCertificateFn>,
     key_log: Option<KeyLogFn>,
     alpn: Vec<String>,
-    timeout: Duration,
+    socket: SocketSettings,
     handshake_timeout: Duration,
     server_name: Option<String>,
     sni: bool,
@@ -82,7 +83,7 @@ impl Default for ConnectOptions {
             on_bad_certificate: None,
             key_log: None,
             alpn: Vec::new(),
-            timeout: DEFAULT_CONNECT_TIMEOUT,
+            socket: SocketSettings::new(DEFAULT_CONNECT_TIMEOUT),
             handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
             server_name: None,
             sni: true,
@@ -101,7 +102,7 @@ impl fmt::Debug for ConnectOptions {
         f.debug_struct("ConnectOptions")
             .field("context", &self.context)
             .field("supported_protocols", &self.alpn)
-            .field("timeout", &self.timeout)
+            .field("socket", &self.socket)
             .field("handshake_timeout", &self.handshake_timeout)
             .field("server_name", &self.server_name)
             .field("sni", &self.sni)
@@ -191,7 +192,52 @@ impl ConnectOptions {
     /// Bounds the TCP connect to each address tried. Default
     /// [`DEFAULT_CONNECT_TIMEOUT`]. Name resolution is not bounded by it.
     pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
+        self.socket.timeout = timeout;
+        self
+    }
+
+    /// Binds the client socket to this local address before connecting
+    /// (Node `localAddress`); only destinations of its family are tried.
+    pub fn local_address(mut self, ip: IpAddr) -> Self {
+        self.socket.local_ip = Some(ip);
+        self
+    }
+
+    /// Binds the client socket to this local port before connecting (Node
+    /// `localPort`); with no [`local_address`](Self::local_address), on the
+    /// unspecified address of the destination's family.
+    pub fn local_port(mut self, port: u16) -> Self {
+        self.socket.local_port = Some(port);
+        self
+    }
+
+    /// Tries only addresses of this family (Node `family`).
+    pub fn family(mut self, family: IpFamily) -> Self {
+        self.socket.family = Some(family);
+        self
+    }
+
+    /// Resolves host names with `resolver(host, port)` instead of the
+    /// system's resolver (Node `lookup`). Not called for IP literals.
+    pub fn resolver(
+        mut self,
+        resolver: impl Fn(&str, u16) -> std::io::Result<Vec<SocketAddr>> + Send + Sync + 'static,
+    ) -> Self {
+        self.socket.resolver = Some(Arc::new(resolver));
+        self
+    }
+
+    /// TCP keepalive: `Some(idle)` turns it on, with the first probe after
+    /// `idle` without traffic (Node `keepAlive`, `keepAliveInitialDelay`);
+    /// `None` (the default) leaves it off.
+    pub fn keepalive(mut self, idle: Option<Duration>) -> Self {
+        self.socket.keepalive = idle;
+        self
+    }
+
+    /// `TCP_NODELAY` (Node `noDelay`). On by default, as in Dart.
+    pub fn nodelay(mut self, nodelay: bool) -> Self {
+        self.socket.nodelay = nodelay;
         self
     }
 
@@ -296,44 +342,9 @@ impl ConnectOptions {
         }
         let name = self.verify_name(bare)?;
         self.check_settings()?;
-        let addrs: Vec<SocketAddr> = match bare.parse::<IpAddr>() {
-            Ok(ip) => vec![SocketAddr::new(ip, port)],
-            Err(_) => (bare, port)
-                .to_socket_addrs()
-                .map_err(|e| Error::io(format!("cannot resolve '{bare}'"), e))?
-                .collect(),
-        };
-        let sock = self.connect_any(&addrs, host, port)?;
-        sock.set_nodelay(true)
-            .map_err(|e| Error::io("setting TCP_NODELAY failed", e))?;
+        let addrs = self.socket.resolve(bare, port)?;
+        let sock = self.socket.connect_any(&addrs, host, port)?;
         self.start(Transport::new(sock, Ops::tcp(), &[]), name)
-    }
-
-    /// Tries each address in turn, each bounded by `timeout`; the error is
-    /// the last address's.
-    fn connect_any(&self, addrs: &[SocketAddr], host: &str, port: u16) -> Result<TcpStream> {
-        let mut last = None;
-        for addr in addrs {
-            match TcpStream::connect_timeout(addr, self.timeout) {
-                Ok(sock) => return Ok(sock),
-                Err(e) => last = Some((addr, e)),
-            }
-        }
-        Err(match last {
-            Some((_, e))
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock
-                ) =>
-            {
-                Error::Timeout {
-                    phase: Phase::Connect,
-                    after: Some(self.timeout),
-                }
-            }
-            Some((addr, e)) => Error::io(format!("cannot connect to {host}:{port} ({addr})"), e),
-            None => Error::invalid_input(host, "the name resolved to no address"),
-        })
     }
 
     /// Connects to a Unix domain socket and runs TLS over it, checking the
@@ -510,38 +521,6 @@ impl SecureStream {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::net::TcpListener;
-
-    fn closed_port() -> SocketAddr {
-        let l = TcpListener::bind("127.0.0.1:0").expect("bind");
-        let a = l.local_addr().expect("addr");
-        drop(l);
-        a
-    }
-
-    #[test]
-    fn every_address_is_tried_in_turn() {
-        let live = TcpListener::bind("127.0.0.1:0").expect("bind");
-        let live_addr = live.local_addr().expect("addr");
-        let sock = ConnectOptions::new()
-            .connect_any(&[closed_port(), live_addr], "multi", live_addr.port())
-            .expect("the second address answers");
-        assert_eq!(sock.peer_addr().expect("peer"), live_addr);
-    }
-
-    #[test]
-    fn the_error_is_the_last_real_cause() {
-        let (a, b) = (closed_port(), closed_port());
-        let err = ConnectOptions::new()
-            .connect_any(&[a, b], "multi", 1)
-            .expect_err("both refused");
-        assert_eq!(err.io_kind(), std::io::ErrorKind::ConnectionRefused);
-        assert!(err.to_string().contains(&b.to_string()), "{err}");
-        let err = ConnectOptions::new()
-            .connect_any(&[], "nowhere", 1)
-            .expect_err("no address");
-        assert!(matches!(err, Error::InvalidInput { .. }));
-    }
 
     #[test]
     fn min_dh_size_is_checked_against_finite_field_groups() {

@@ -103,6 +103,7 @@
 
 mod certificate;
 mod client;
+mod connect;
 mod context;
 mod error;
 mod listener;
@@ -119,6 +120,7 @@ mod verify;
 
 pub use certificate::X509Certificate;
 pub use client::{ConnectOptions, DEFAULT_CONNECT_TIMEOUT, DEFAULT_HANDSHAKE_TIMEOUT};
+pub use connect::IpFamily;
 pub use context::SecurityContext;
 pub use error::{CertificateProblem, Error, Phase, Result};
 pub use listener::{BindOptions, Incoming, ListenAddress, SecureListener};

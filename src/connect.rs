@@ -1,0 +1,237 @@
+//! The TCP side of a client connect (Node's `socket.connect()` options):
+//! name resolution (system, or a custom resolver, optionally one address
+//! family), the local address to bind, the connect timeout per address,
+//! TCP_NODELAY and keepalive.
+
+use std::fmt;
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream, ToSocketAddrs};
+use std::sync::Arc;
+use std::time::Duration;
+
+use socket2::{Domain, Protocol, Socket, TcpKeepalive, Type};
+
+use crate::error::{Error, Phase, Result};
+
+/// An IP address family, to restrict name resolution (Node `family`).
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum IpFamily {
+    /// IPv4 only.
+    V4,
+    /// IPv6 only.
+    V6,
+}
+
+impl IpFamily {
+    fn matches(self, addr: &SocketAddr) -> bool {
+        match self {
+            IpFamily::V4 => addr.is_ipv4(),
+            IpFamily::V6 => addr.is_ipv6(),
+        }
+    }
+}
+
+/// A custom name lookup (Node `lookup`).
+pub(crate) type ResolverFn = Arc<dyn Fn(&str, u16) -> io::Result<Vec<SocketAddr>> + Send + Sync>;
+
+/// The socket settings of `ConnectOptions`.
+#[derive(Clone)]
+pub(crate) struct SocketSettings {
+    pub(crate) timeout: Duration,
+    pub(crate) local_ip: Option<IpAddr>,
+    pub(crate) local_port: Option<u16>,
+    pub(crate) family: Option<IpFamily>,
+    pub(crate) resolver: Option<ResolverFn>,
+    pub(crate) keepalive: Option<Duration>,
+    pub(crate) nodelay: bool,
+}
+
+impl fmt::Debug for SocketSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SocketSettings")
+            .field("timeout", &self.timeout)
+            .field("local_address", &self.local_ip)
+            .field("local_port", &self.local_port)
+            .field("family", &self.family)
+            .field("resolver", &self.resolver.is_some())
+            .field("keepalive", &self.keepalive)
+            .field("nodelay", &self.nodelay)
+            .finish()
+    }
+}
+
+impl SocketSettings {
+    pub(crate) fn new(timeout: Duration) -> Self {
+        SocketSettings {
+            timeout,
+            local_ip: None,
+            local_port: None,
+            family: None,
+            resolver: None,
+            keepalive: None,
+            nodelay: true,
+        }
+    }
+
+    /// The addresses to try for `host:port`, in order.
+    pub(crate) fn resolve(&self, host: &str, port: u16) -> Result<Vec<SocketAddr>> {
+        let mut addrs: Vec<SocketAddr> = match host.parse::<IpAddr>() {
+            Ok(ip) => vec![SocketAddr::new(ip, port)],
+            Err(_) => match &self.resolver {
+                Some(resolve) => resolve(host, port)
+                    .map_err(|e| Error::io(format!("the resolver failed for '{host}'"), e))?,
+                None => (host, port)
+                    .to_socket_addrs()
+                    .map_err(|e| Error::io(format!("cannot resolve '{host}'"), e))?
+                    .collect(),
+            },
+        };
+        if let Some(family) = self.family {
+            addrs.retain(|a| family.matches(a));
+            if addrs.is_empty() {
+                return Err(Error::invalid_input(
+                    host,
+                    format!("it has no {family:?} address (family({family:?}) was set)"),
+                ));
+            }
+        }
+        if let Some(local) = self.local_ip {
+            addrs.retain(|a| a.is_ipv4() == local.is_ipv4());
+            if addrs.is_empty() {
+                return Err(Error::invalid_input(
+                    host,
+                    format!("it has no address of the family of local_address({local})"),
+                ));
+            }
+        }
+        if addrs.is_empty() {
+            return Err(Error::invalid_input(
+                host,
+                "the name resolved to no address",
+            ));
+        }
+        Ok(addrs)
+    }
+
+    /// Tries each address in turn, each bounded by `timeout`; the error is
+    /// the last address's.
+    pub(crate) fn connect_any(
+        &self,
+        addrs: &[SocketAddr],
+        host: &str,
+        port: u16,
+    ) -> Result<TcpStream> {
+        let mut last = None;
+        for addr in addrs {
+            match self.connect_one(addr) {
+                Ok(sock) => return Ok(sock),
+                Err(e) => last = Some((addr, e)),
+            }
+        }
+        Err(match last {
+            Some((_, e))
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock
+                ) =>
+            {
+                Error::Timeout {
+                    phase: Phase::Connect,
+                    after: Some(self.timeout),
+                }
+            }
+            Some((addr, e)) => Error::io(format!("cannot connect to {host}:{port} ({addr})"), e),
+            None => Error::invalid_input(host, "the name resolved to no address"),
+        })
+    }
+
+    fn connect_one(&self, addr: &SocketAddr) -> io::Result<TcpStream> {
+        let socket = Socket::new(
+            Domain::for_address(*addr),
+            Type::STREAM,
+            Some(Protocol::TCP),
+        )?;
+        if self.local_ip.is_some() || self.local_port.is_some() {
+            let ip = self.local_ip.unwrap_or(if addr.is_ipv4() {
+                IpAddr::V4(Ipv4Addr::UNSPECIFIED)
+            } else {
+                IpAddr::V6(Ipv6Addr::UNSPECIFIED)
+            });
+            let local = SocketAddr::new(ip, self.local_port.unwrap_or(0));
+            socket.bind(&local.into()).map_err(|e| {
+                io::Error::new(
+                    e.kind(),
+                    format!("cannot bind the local address {local}: {e}"),
+                )
+            })?;
+        }
+        socket.connect_timeout(&(*addr).into(), self.timeout)?;
+        socket.set_tcp_nodelay(self.nodelay)?;
+        if let Some(idle) = self.keepalive {
+            socket.set_tcp_keepalive(&TcpKeepalive::new().with_time(idle))?;
+        }
+        Ok(socket.into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::TcpListener;
+
+    fn closed_port() -> SocketAddr {
+        let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let a = l.local_addr().expect("addr");
+        drop(l);
+        a
+    }
+
+    fn settings() -> SocketSettings {
+        SocketSettings::new(Duration::from_secs(5))
+    }
+
+    #[test]
+    fn every_address_is_tried_in_turn() {
+        let live = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let live_addr = live.local_addr().expect("addr");
+        let sock = settings()
+            .connect_any(&[closed_port(), live_addr], "multi", live_addr.port())
+            .expect("the second address answers");
+        assert_eq!(sock.peer_addr().expect("peer"), live_addr);
+    }
+
+    #[test]
+    fn the_error_is_the_last_real_cause() {
+        let (a, b) = (closed_port(), closed_port());
+        let err = settings()
+            .connect_any(&[a, b], "multi", 1)
+            .expect_err("both refused");
+        assert_eq!(err.io_kind(), io::ErrorKind::ConnectionRefused);
+        assert!(err.to_string().contains(&b.to_string()), "{err}");
+        let err = settings()
+            .connect_any(&[], "nowhere", 1)
+            .expect_err("no address");
+        assert!(matches!(err, Error::InvalidInput { .. }));
+    }
+
+    #[test]
+    fn family_filters_what_the_resolver_returns() {
+        let mut s = settings();
+        s.resolver = Some(Arc::new(|_, port| {
+            Ok(vec![
+                SocketAddr::new(IpAddr::V6(Ipv6Addr::LOCALHOST), port),
+                SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port),
+            ])
+        }));
+        assert_eq!(s.resolve("both.test", 7).expect("resolve").len(), 2);
+        s.family = Some(IpFamily::V4);
+        let v4 = s.resolve("both.test", 7).expect("resolve");
+        assert_eq!(v4, [SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 7)]);
+        s.resolver = Some(Arc::new(|_, port| {
+            Ok(vec![SocketAddr::new(IpAddr::V6(Ipv6Addr::LOCALHOST), port)])
+        }));
+        let err = s.resolve("v6only.test", 7).expect_err("no v4");
+        assert!(err.to_string().contains("no V4 address"), "{err}");
+    }
+}
