@@ -14,7 +14,7 @@ use rustls::{ClientConfig, KeyLog};
 
 use crate::certificate::{X509Certificate, hex};
 use crate::connect::{IpFamily, SocketSettings};
-use crate::context::{SecurityContext, alpn_wire, callback_key, provider};
+use crate::context::{SecurityContext, alpn_wire, callback_key};
 use crate::error::{Error, Result};
 use crate::session::TlsSession;
 use crate::stream::SecureStream;
@@ -342,6 +342,9 @@ impl ConnectOptions {
         }
         let name = self.verify_name(bare)?;
         self.check_settings()?;
+        // Settings that cannot work fail here, before any I/O (the
+        // configuration is cached, so start() reuses it).
+        self.config_for(self.context_in_use())?;
         let addrs = self.socket.resolve(bare, port)?;
         let sock = self.socket.connect_any(&addrs, host, port)?;
         self.start(Transport::new(sock, Ops::tcp(), &[]), name)
@@ -410,10 +413,7 @@ impl ConnectOptions {
     ) -> Result<SecureStream<S>> {
         self.check_settings()?;
         let alpn = self.alpn_bytes()?;
-        let ctx = self
-            .context
-            .as_ref()
-            .unwrap_or_else(|| SecurityContext::shared_default());
+        let ctx = self.context_in_use();
         let (config, verifier) = self.config_for(ctx)?;
         if let Some(session) = &self.session {
             session.put_into(&ctx.inner().client_sessions, &name);
@@ -433,6 +433,13 @@ impl ConnectOptions {
         stream.handshake()?;
         check_dh_size(stream.negotiated_group().as_deref(), self.min_dh_size)?;
         Ok(stream)
+    }
+
+    /// The context: the one given, or the process-wide default.
+    fn context_in_use(&self) -> &SecurityContext {
+        self.context
+            .as_ref()
+            .unwrap_or_else(|| SecurityContext::shared_default())
     }
 
     /// The rustls configuration for these options on `ctx`, built once and
@@ -458,9 +465,9 @@ impl ConnectOptions {
             self.check_server_identity.clone(),
             self.reject_unauthorized,
         )?);
-        let builder = ClientConfig::builder_with_provider(provider().clone())
-            .with_safe_default_protocol_versions()
-            .map_err(|e| Error::handshake(format!("no usable protocol versions: {e}")))?
+        let builder = ClientConfig::builder_with_provider(data.params.provider())
+            .with_protocol_versions(data.params.versions())
+            .map_err(|e| data.params.builder_error(e))?
             .dangerous()
             .with_custom_certificate_verifier(verifier.clone());
         let mut config = match (&data.certified, &data.chain, &data.key) {

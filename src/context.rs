@@ -15,6 +15,7 @@ use rustls::sign::CertifiedKey;
 
 use crate::certificate::X509Certificate;
 use crate::error::{Error, Result};
+use crate::params::{Params, TlsVersion};
 
 /// How many distinct rustls configurations one context keeps (one per
 /// combination of options used with it).
@@ -69,6 +70,7 @@ pub(crate) struct Data {
     pub(crate) certified: Option<Arc<CertifiedKey>>,
     pub(crate) client_authorities: Option<Arc<RootCertStore>>,
     pub(crate) crls: Vec<CertificateRevocationListDer<'static>>,
+    pub(crate) params: Params,
 }
 
 impl Clone for Data {
@@ -80,6 +82,7 @@ impl Clone for Data {
             certified: self.certified.clone(),
             client_authorities: self.client_authorities.clone(),
             crls: self.crls.clone(),
+            params: self.params.clone(),
         }
     }
 }
@@ -137,6 +140,7 @@ impl SecurityContext {
             certified: None,
             client_authorities: None,
             crls: Vec::new(),
+            params: Params::default(),
         })
     }
 
@@ -313,6 +317,43 @@ impl SecurityContext {
         }
         self.update(|d| {
             d.crls.extend(crls);
+            Ok(())
+        })
+    }
+
+    /// Limits the TLS versions to `min..=max` (Node `minVersion` and
+    /// `maxVersion`); the default is TLS 1.2 and 1.3. TLS 1.0 and 1.1 are
+    /// [`Error::Unsupported`]: rustls does not implement them.
+    pub fn set_protocol_versions(&mut self, min: TlsVersion, max: TlsVersion) -> Result<()> {
+        let versions = crate::params::versions(min, max)?;
+        self.update(|d| {
+            d.params.versions = Some(versions);
+            Ok(())
+        })
+    }
+
+    /// Limits the cipher suites to these, by IANA name
+    /// (`TLS13_AES_128_GCM_SHA256`, `TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256`)
+    /// or OpenSSL name (`TLS_AES_128_GCM_SHA256`,
+    /// `ECDHE-ECDSA-AES128-GCM-SHA256`); an entry may hold several separated
+    /// by `:` as in Node's `ciphers`. An unknown name is an error that lists
+    /// the supported ones.
+    pub fn set_cipher_suites<S: AsRef<str>>(&mut self, names: &[S]) -> Result<()> {
+        let suites = crate::params::cipher_suites(names)?;
+        self.update(|d| {
+            d.params.suites = Some(suites);
+            Ok(())
+        })
+    }
+
+    /// Limits the key exchange groups to these, most preferred first (Node
+    /// `ecdhCurve`): `X25519MLKEM768`, `SECP256R1MLKEM768`, `X25519`,
+    /// `secp256r1` (`P-256`), `secp384r1` (`P-384`), `MLKEM768`, `MLKEM1024`.
+    /// The default prefers X25519MLKEM768, then X25519, P-256, P-384.
+    pub fn set_key_exchange_groups<S: AsRef<str>>(&mut self, names: &[S]) -> Result<()> {
+        let groups = crate::params::kx_groups(names)?;
+        self.update(|d| {
+            d.params.groups = Some(groups);
             Ok(())
         })
     }

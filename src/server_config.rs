@@ -8,7 +8,7 @@ use rustls::ServerConfig;
 use rustls::server::{ClientHello, ServerSessionMemoryCache};
 use rustls::sign::SingleCertAndKey;
 
-use crate::context::{SESSION_CACHE, SecurityContext, alpn_wire, provider};
+use crate::context::{SESSION_CACHE, SecurityContext, alpn_wire};
 use crate::error::{Error, Result};
 use crate::listener::BindOptions;
 use crate::verify::ClientVerifier;
@@ -105,9 +105,9 @@ impl ServerSetup {
             };
             return Err(Error::credentials("server context", reason));
         };
-        let builder = ServerConfig::builder_with_provider(provider().clone())
-            .with_safe_default_protocol_versions()
-            .map_err(|e| Error::handshake(format!("no usable protocol versions: {e}")))?;
+        let builder = ServerConfig::builder_with_provider(data.params.provider())
+            .with_protocol_versions(data.params.versions())
+            .map_err(|e| data.params.builder_error(e))?;
         let builder = if options.requests_client_certificate() {
             let roots = data
                 .client_authorities

@@ -422,10 +422,20 @@ pub(crate) fn map_tls_error(err: rustls::Error, handshaking: bool) -> Error {
             };
         }
         E::AlertReceived(alert) => alert_reason(*alert),
-        E::PeerIncompatible(p) => format!(
-            "no protocol version, cipher suite or key exchange group in common with the peer \
-             ({p:?})"
-        ),
+        E::PeerIncompatible(p) => {
+            let what = format!("{p:?}");
+            if what.contains("Tls12") || what.contains("Tls13") || what.contains("Version") {
+                format!(
+                    "the TLS versions of the two sides do not overlap ({what}): check \
+                     set_protocol_versions on both sides"
+                )
+            } else {
+                format!(
+                    "no cipher suite or key exchange group in common with the peer ({what}): \
+                     check set_cipher_suites and set_key_exchange_groups"
+                )
+            }
+        }
         E::NoApplicationProtocol => "no application protocol (ALPN) in common with the peer: \
                                      check supported_protocols on both sides"
             .to_owned(),
@@ -451,8 +461,11 @@ pub(crate) fn map_tls_error(err: rustls::Error, handshaking: bool) -> Error {
 fn alert_reason(alert: AlertDescription) -> String {
     use AlertDescription as A;
     match alert {
-        A::HandshakeFailure | A::ProtocolVersion | A::InsufficientSecurity => format!(
-            "the peer sent a {alert:?} alert: no protocol version or cipher suite in common"
+        A::ProtocolVersion => "the TLS versions of the two sides do not overlap (the peer sent \
+                               a protocol_version alert): check set_protocol_versions"
+            .to_owned(),
+        A::HandshakeFailure | A::InsufficientSecurity => format!(
+            "the peer sent a {alert:?} alert: no cipher suite or key exchange group in common"
         ),
         A::CertificateRequired => "the server requires a client certificate: set one with \
                                    use_certificate_chain and use_private_key"
