@@ -1,7 +1,8 @@
 //! A threaded TLS echo server from PEM files: one thread per connection.
 //!
 //! ```text
-//! cargo run --example server -- --cert FILE --key FILE [--addr 127.0.0.1]
+//! cargo run --example server -- (--cert FILE --key FILE | --pfx FILE)
+//!     [--password PW] [--addr 127.0.0.1]
 //!     [--port 0] [--client-ca FILE] [--require-client-cert] [--alpn h2,http/1.1]
 //!     [--max N] [--once]
 //! ```
@@ -17,12 +18,14 @@ use std::time::Duration;
 
 use securenet::{BindOptions, SecureStream, SecurityContext};
 
-const USAGE: &str = "usage: server --cert FILE --key FILE [--addr IP] [--port N] \
+const USAGE: &str = "usage: server (--cert FILE --key FILE | --pfx FILE) [--password PW] \
+                     [--addr IP] [--port N] \
                      [--client-ca FILE] [--require-client-cert] [--alpn h2,http/1.1] [--max N] [--once]";
 
 fn run() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let (mut cert, mut key, mut client_ca) = (None, None, None);
+    let (mut pfx, mut password) = (None::<String>, None::<String>);
     let (mut addr, mut port, mut max) = ("127.0.0.1".to_owned(), 0u16, None::<usize>);
     let (mut require, mut once, mut alpn) = (false, false, Vec::<String>::new());
     while let Some(flag) = args.next() {
@@ -31,6 +34,8 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             "--cert" => cert = Some(value()?),
             "--key" => key = Some(value()?),
             "--client-ca" => client_ca = Some(value()?),
+            "--pfx" => pfx = Some(value()?),
+            "--password" => password = Some(value()?),
             "--addr" => addr = value()?,
             "--port" => port = value()?.parse().map_err(|_| "--port takes 0-65535")?,
             "--max" => max = Some(value()?.parse().map_err(|_| "--max takes a count")?),
@@ -40,12 +45,18 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             other => return Err(format!("unknown option '{other}'\n{USAGE}").into()),
         }
     }
-    let (Some(cert), Some(key)) = (cert, key) else {
-        return Err(USAGE.into());
-    };
     let mut ctx = SecurityContext::empty();
-    ctx.use_certificate_chain(&cert)?;
-    ctx.use_private_key(&key)?;
+    match (cert, key, pfx) {
+        (_, _, Some(pfx)) => ctx.use_pkcs12(&pfx, password.as_deref().unwrap_or(""))?,
+        (Some(cert), Some(key), None) => {
+            ctx.use_certificate_chain(&cert)?;
+            match &password {
+                Some(pw) => ctx.use_private_key_with_password(&key, pw)?,
+                None => ctx.use_private_key(&key)?,
+            }
+        }
+        _ => return Err(USAGE.into()),
+    }
     if let Some(ca) = &client_ca {
         ctx.set_client_authorities(ca)?;
     }

@@ -236,6 +236,114 @@ impl SecurityContext {
 
     fn set_key(&mut self, bytes: &[u8], label: String) -> Result<()> {
         let key = parse_private_key(bytes, &label)?;
+        self.set_key_der(key, label)
+    }
+
+    /// Sets our private key from an encrypted PKCS#8 file (`ENCRYPTED
+    /// PRIVATE KEY`, PEM or DER, as `openssl pkcs8 -topk8` writes), decrypted
+    /// with `password` (Node `key` + `passphrase`, Dart `usePrivateKey` with
+    /// `password`). An unencrypted key loads as with `use_private_key`. A
+    /// wrong password is an error that says so; OpenSSL's legacy encrypted
+    /// PEM (`Proc-Type: 4,ENCRYPTED`) gets the `openssl pkcs8 -topk8` command
+    /// that converts it.
+    pub fn use_private_key_with_password(
+        &mut self,
+        path: impl AsRef<Path>,
+        password: &str,
+    ) -> Result<()> {
+        let path = path.as_ref();
+        let bytes = read_file(path)?;
+        let label = path.display().to_string();
+        let key = crate::keys::decrypt_private_key(&bytes, password, &label)?;
+        self.set_key_der(key, label)
+    }
+
+    /// Like [`use_private_key_with_password`](Self::use_private_key_with_password),
+    /// from bytes.
+    pub fn use_private_key_with_password_bytes(
+        &mut self,
+        pem_or_der: &[u8],
+        password: &str,
+    ) -> Result<()> {
+        let label = "private key (bytes)".to_owned();
+        let key = crate::keys::decrypt_private_key(pem_or_der, password, &label)?;
+        self.set_key_der(key, label)
+    }
+
+    /// Sets our certificate chain and private key from a PKCS#12 bundle
+    /// (`.p12`/`.pfx`) opened with `password` (Node `pfx` + `passphrase`,
+    /// Dart's PKCS#12 support). The bundle's first key and its chain are
+    /// used; see
+    /// [`set_trusted_certificates_pkcs12`](Self::set_trusted_certificates_pkcs12)
+    /// to trust its certificates.
+    pub fn use_pkcs12(&mut self, path: impl AsRef<Path>, password: &str) -> Result<()> {
+        let path = path.as_ref();
+        let bytes = read_file(path)?;
+        self.set_pkcs12_identity(&bytes, password, path.display().to_string())
+    }
+
+    /// Like [`use_pkcs12`](Self::use_pkcs12), from bytes.
+    pub fn use_pkcs12_bytes(&mut self, bytes: &[u8], password: &str) -> Result<()> {
+        self.set_pkcs12_identity(bytes, password, "PKCS#12 bundle (bytes)".to_owned())
+    }
+
+    fn set_pkcs12_identity(&mut self, bytes: &[u8], password: &str, label: String) -> Result<()> {
+        let bundle = crate::keys::open_pkcs12(bytes, password, &label)?;
+        let Some((chain, key)) = bundle.identity else {
+            return Err(Error::credentials(
+                &label,
+                "the bundle holds no private key with a certificate: use                  set_trusted_certificates_pkcs12 for a bundle of CA certificates",
+            ));
+        };
+        provider()
+            .key_provider
+            .load_private_key(key.clone_key())
+            .map_err(|e| {
+                Error::credentials(&label, format!("the private key cannot be used: {e}"))
+            })?;
+        self.update(|d| {
+            d.chain = Some((chain, label.clone()));
+            d.key = Some((key, label));
+            certify(d)
+        })
+    }
+
+    /// Adds every certificate of a PKCS#12 bundle opened with `password` to
+    /// the trust anchors (Dart `setTrustedCertificates` with a `.p12`).
+    pub fn set_trusted_certificates_pkcs12(
+        &mut self,
+        path: impl AsRef<Path>,
+        password: &str,
+    ) -> Result<()> {
+        let path = path.as_ref();
+        let bytes = read_file(path)?;
+        self.add_pkcs12_trust(&bytes, password, &path.display().to_string())
+    }
+
+    /// Like [`set_trusted_certificates_pkcs12`](Self::set_trusted_certificates_pkcs12),
+    /// from bytes.
+    pub fn set_trusted_certificates_pkcs12_bytes(
+        &mut self,
+        bytes: &[u8],
+        password: &str,
+    ) -> Result<()> {
+        self.add_pkcs12_trust(bytes, password, "PKCS#12 bundle (bytes)")
+    }
+
+    fn add_pkcs12_trust(&mut self, bytes: &[u8], password: &str, label: &str) -> Result<()> {
+        let bundle = crate::keys::open_pkcs12(bytes, password, label)?;
+        if bundle.certificates.is_empty() {
+            return Err(Error::credentials(label, "the bundle holds no certificate"));
+        }
+        self.update(|d| {
+            let mut roots = (*d.roots).clone();
+            add_anchors(&mut roots, bundle.certificates, label)?;
+            d.roots = Arc::new(roots);
+            Ok(())
+        })
+    }
+
+    fn set_key_der(&mut self, key: PrivateKeyDer<'static>, label: String) -> Result<()> {
         provider()
             .key_provider
             .load_private_key(key.clone_key())
@@ -505,8 +613,7 @@ pub(crate) fn parse_certificates(
 
 /// Reads one private key: PKCS#8, PKCS#1 or SEC1, PEM or DER.
 pub(crate) fn parse_private_key(bytes: &[u8], label: &str) -> Result<PrivateKeyDer<'static>> {
-    let decrypt_hint = "encrypted keys are not supported: decrypt it with `openssl pkey -in KEY \
-                        -out key.pem` and keep the result private";
+    let decrypt_hint = "load it with use_private_key_with_password";
     if looks_like_pem(bytes) {
         let text = String::from_utf8_lossy(bytes);
         if text.contains("-----BEGIN ENCRYPTED PRIVATE KEY-----") {
@@ -518,7 +625,10 @@ pub(crate) fn parse_private_key(bytes: &[u8], label: &str) -> Result<PrivateKeyD
         if text.contains("Proc-Type: 4,ENCRYPTED") {
             return Err(Error::credentials(
                 label,
-                format!("the private key is encrypted (legacy OpenSSL format); {decrypt_hint}"),
+                format!(
+                    "the private key uses OpenSSL's legacy encryption, which is not supported: {}",
+                    crate::keys::TOPK8_HINT
+                ),
             ));
         }
         return PrivateKeyDer::from_pem_slice(bytes).map_err(|e| match e {

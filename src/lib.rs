@@ -106,6 +106,7 @@ mod client;
 mod connect;
 mod context;
 mod error;
+mod keys;
 mod listener;
 mod params;
 mod serve;

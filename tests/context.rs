@@ -137,13 +137,13 @@ fn encrypted_keys_are_refused_with_a_decrypt_hint() {
     let pkcs8 = b"-----BEGIN ENCRYPTED PRIVATE KEY-----\nMIIBvTBXBgkqhkiG9w0BBQ0w\n-----END ENCRYPTED PRIVATE KEY-----\n";
     let (_, reason) = credentials_reason(ctx.use_private_key_bytes(pkcs8).expect_err("encrypted"));
     assert!(
-        reason.contains("encrypted") && reason.contains("openssl"),
+        reason.contains("encrypted") && reason.contains("use_private_key_with_password"),
         "{reason}"
     );
     let legacy = b"-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-128-CBC,00\n\nAAAA\n-----END RSA PRIVATE KEY-----\n";
     let (_, reason) = credentials_reason(ctx.use_private_key_bytes(legacy).expect_err("encrypted"));
     assert!(
-        reason.contains("legacy") && reason.contains("openssl"),
+        reason.contains("legacy") && reason.contains("openssl pkcs8 -topk8"),
         "{reason}"
     );
 }
