@@ -350,6 +350,16 @@ impl ConnectOptions {
         self.start(Transport::new(sock, Ops::tcp(), &[]), name)
     }
 
+    /// TCP only, with these options' socket settings (for `ws://`).
+    pub(crate) fn connect_tcp(&self, host: &str, port: u16) -> Result<std::net::TcpStream> {
+        let addrs = self.socket.resolve(host, port)?;
+        self.socket.connect_any(&addrs, host, port)
+    }
+
+    pub(crate) fn handshake_timeout_value(&self) -> Duration {
+        self.handshake_timeout
+    }
+
     /// Connects to a Unix domain socket and runs TLS over it, checking the
     /// certificate against `server_name` (Node's `path`).
     #[cfg(unix)]

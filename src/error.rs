@@ -230,6 +230,28 @@ pub enum Error {
         /// The system's error.
         source: io::Error,
     },
+    /// The WebSocket server answered the upgrade with another status than
+    /// 101: 401, 403, 404... with the body it sent (up to 64 KiB).
+    HttpStatus {
+        /// The HTTP status code.
+        status: u16,
+        /// The reason phrase.
+        reason: String,
+        /// The response body, if any.
+        body: Vec<u8>,
+    },
+    /// The WebSocket peer broke the protocol (bad handshake response, bad
+    /// frame, invalid UTF-8, a message over the size limit); where it
+    /// applies, securenet closed the connection with `close_code`.
+    WebSocket {
+        /// What was wrong.
+        reason: String,
+        /// The close code sent to the peer (1002, 1007, 1009...), if any.
+        close_code: Option<u16>,
+    },
+    /// The WebSocket is closed: the close handshake is over, or the
+    /// connection failed earlier.
+    Closed,
     /// The operation is not supported on this platform or by rustls.
     Unsupported {
         /// What was asked for.
@@ -278,7 +300,10 @@ impl Error {
             Error::Credentials { .. }
             | Error::Certificate { .. }
             | Error::Handshake { .. }
-            | Error::Protocol { .. } => io::ErrorKind::InvalidData,
+            | Error::Protocol { .. }
+            | Error::HttpStatus { .. }
+            | Error::WebSocket { .. } => io::ErrorKind::InvalidData,
+            Error::Closed => io::ErrorKind::NotConnected,
             Error::Timeout { .. } => io::ErrorKind::TimedOut,
             Error::Truncated => io::ErrorKind::UnexpectedEof,
             Error::Unsupported { .. } => io::ErrorKind::Unsupported,
@@ -332,6 +357,41 @@ impl fmt::Display for Error {
                  truncated"
             ),
             Error::Io { context, source } => write!(f, "{context}: {source}"),
+            Error::HttpStatus {
+                status,
+                reason,
+                body,
+            } => {
+                write!(
+                    f,
+                    "the server refused the websocket upgrade: {status} {reason}"
+                )?;
+                let hint = match status {
+                    401 => {
+                        " (credentials needed: put user:password in the URL or set an Authorization header)"
+                    }
+                    403 => " (forbidden: check the Origin header and credentials)",
+                    404 => " (no websocket endpoint at that path)",
+                    _ => "",
+                };
+                f.write_str(hint)?;
+                if !body.is_empty() {
+                    let text = String::from_utf8_lossy(&body[..body.len().min(200)]);
+                    write!(f, ": {}", text.trim())?;
+                }
+                Ok(())
+            }
+            Error::WebSocket { reason, close_code } => {
+                write!(f, "websocket failed: {reason}")?;
+                if let Some(code) = close_code {
+                    write!(f, " (closed with {code})")?;
+                }
+                Ok(())
+            }
+            Error::Closed => write!(
+                f,
+                "the websocket is closed: connect again to send or receive more"
+            ),
             Error::Unsupported { what, reason } => write!(f, "{what} is not supported: {reason}"),
         }
     }

@@ -119,6 +119,7 @@ pub mod testing;
 mod trace;
 mod transport;
 mod verify;
+mod websocket;
 
 pub use certificate::X509Certificate;
 pub use client::{ConnectOptions, DEFAULT_CONNECT_TIMEOUT, DEFAULT_HANDSHAKE_TIMEOUT};
@@ -130,3 +131,7 @@ pub use params::TlsVersion;
 pub use session::TlsSession;
 pub use split::{ReadHalf, WriteHalf};
 pub use stream::SecureStream;
+pub use websocket::{
+    CompressionOptions, DEFAULT_CLOSE_TIMEOUT, DEFAULT_MAX_MESSAGE_SIZE, Message, ReadyState,
+    WebSocket, WebSocketOptions, WsReader, WsStream, WsWriter,
+};

@@ -1,0 +1,437 @@
+//! permessage-deflate (RFC 7692): negotiation on both sides, and the
+//! per-message compressor and decompressor (flate2 on zlib-rs).
+
+use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
+
+use super::options::CompressionOptions;
+use crate::error::{Error, Result};
+
+/// What was agreed, from one endpoint's point of view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Agreed {
+    /// Reset our compressor after each message.
+    pub(crate) reset_out: bool,
+    /// Reset our decompressor after each message (the peer resets its compressor).
+    pub(crate) reset_in: bool,
+    /// Our compressor's window bits.
+    pub(crate) out_bits: u8,
+}
+
+type Params = Vec<(String, Option<String>)>;
+
+/// Splits an extension header into offers: (name, params).
+fn parse_extensions(header: &str) -> Vec<(String, Params)> {
+    header
+        .split(',')
+        .filter(|o| !o.trim().is_empty())
+        .map(|offer| {
+            let mut parts = offer.split(';').map(str::trim);
+            let name = parts.next().unwrap_or_default().to_ascii_lowercase();
+            let params = parts
+                .filter(|p| !p.is_empty())
+                .map(|p| match p.split_once('=') {
+                    Some((k, v)) => (
+                        k.trim().to_ascii_lowercase(),
+                        Some(v.trim().trim_matches('"').to_owned()),
+                    ),
+                    None => (p.to_ascii_lowercase(), None),
+                })
+                .collect();
+            (name, params)
+        })
+        .collect()
+}
+
+fn bits(v: &Option<String>) -> Option<u8> {
+    v.as_deref()
+        .and_then(|s| s.parse::<u8>().ok())
+        .filter(|b| (8..=15).contains(b))
+}
+
+/// The client's offer, or `None` when compression is off.
+pub(crate) fn client_offer(o: &CompressionOptions) -> Option<String> {
+    if !o.enabled {
+        return None;
+    }
+    let mut s = "permessage-deflate".to_owned();
+    if o.client_no_context_takeover {
+        s.push_str("; client_no_context_takeover");
+    }
+    if o.server_no_context_takeover {
+        s.push_str("; server_no_context_takeover");
+    }
+    match o.client_max_window_bits {
+        Some(b) => s.push_str(&format!("; client_max_window_bits={b}")),
+        None => s.push_str("; client_max_window_bits"),
+    }
+    if let Some(b) = o.server_max_window_bits {
+        s.push_str(&format!("; server_max_window_bits={b}"));
+    }
+    Some(s)
+}
+
+fn bad(reason: String) -> Error {
+    Error::WebSocket {
+        reason,
+        close_code: None,
+    }
+}
+
+/// Checks the server's `Sec-WebSocket-Extensions` against our offer.
+pub(crate) fn client_accept(
+    o: &CompressionOptions,
+    header: Option<&str>,
+) -> Result<Option<Agreed>> {
+    let Some(header) = header.filter(|h| !h.trim().is_empty()) else {
+        return Ok(None);
+    };
+    let offers = parse_extensions(header);
+    let [(name, params)] = offers.as_slice() else {
+        return Err(bad(format!(
+            "the server accepted several extensions ({header}), but only permessage-deflate was offered"
+        )));
+    };
+    if name != "permessage-deflate" || !o.enabled {
+        return Err(bad(format!(
+            "the server accepted the extension '{name}', which was not offered"
+        )));
+    }
+    let mut agreed = Agreed {
+        reset_out: false,
+        reset_in: false,
+        out_bits: 15,
+    };
+    let mut seen = Vec::new();
+    for (k, v) in params {
+        if seen.contains(k) {
+            return Err(bad(format!("permessage-deflate parameter '{k}' repeated")));
+        }
+        seen.push(k.clone());
+        match k.as_str() {
+            "server_no_context_takeover" if v.is_none() => agreed.reset_in = true,
+            "client_no_context_takeover" if v.is_none() => agreed.reset_out = true,
+            "server_max_window_bits" => {
+                let b = bits(v).ok_or_else(|| bad(format!("bad server_max_window_bits {v:?}")))?;
+                if o.server_max_window_bits.is_some_and(|ours| b > ours) {
+                    return Err(bad(format!(
+                        "server_max_window_bits={b} is above our offer"
+                    )));
+                }
+            }
+            "client_max_window_bits" => {
+                let b = bits(v).ok_or_else(|| bad(format!("bad client_max_window_bits {v:?}")))?;
+                if o.client_max_window_bits.is_some_and(|ours| b > ours) {
+                    return Err(bad(format!(
+                        "client_max_window_bits={b} is above our offer"
+                    )));
+                }
+                agreed.out_bits = b;
+            }
+            other => {
+                return Err(bad(format!(
+                    "the server answered with an unknown permessage-deflate parameter '{other}'"
+                )));
+            }
+        }
+    }
+    if let Some(ours) = o.client_max_window_bits {
+        agreed.out_bits = agreed.out_bits.min(ours);
+    }
+    agreed.reset_out |= o.client_no_context_takeover;
+    Ok(Some(agreed))
+}
+
+/// The server's choice among the client's offers: the response value and
+/// what it means for the server.
+pub(crate) fn server_accept(
+    o: &CompressionOptions,
+    header: Option<&str>,
+) -> Option<(String, Agreed)> {
+    if !o.enabled {
+        return None;
+    }
+    'offers: for (name, params) in parse_extensions(header?) {
+        if name != "permessage-deflate" {
+            continue;
+        }
+        let mut server_nct = o.server_no_context_takeover;
+        let mut client_nct = o.client_no_context_takeover;
+        let mut server_bits = o.server_max_window_bits;
+        let mut client_bits: Option<u8> = None;
+        let mut client_bits_ok = false;
+        let mut seen: Vec<String> = Vec::new();
+        for (k, v) in &params {
+            if seen.contains(k) {
+                continue 'offers;
+            }
+            seen.push(k.clone());
+            match k.as_str() {
+                "server_no_context_takeover" if v.is_none() => server_nct = true,
+                "client_no_context_takeover" if v.is_none() => client_nct = true,
+                "server_max_window_bits" => match bits(v) {
+                    Some(b) => server_bits = Some(server_bits.map_or(b, |s| s.min(b))),
+                    None => continue 'offers,
+                },
+                "client_max_window_bits" => {
+                    client_bits_ok = true;
+                    if v.is_some() {
+                        match bits(v) {
+                            Some(b) => client_bits = Some(b),
+                            None => continue 'offers,
+                        }
+                    }
+                }
+                _ => continue 'offers,
+            }
+        }
+        let mut response = "permessage-deflate".to_owned();
+        if server_nct {
+            response.push_str("; server_no_context_takeover");
+        }
+        if client_nct {
+            response.push_str("; client_no_context_takeover");
+        }
+        if let Some(b) = server_bits {
+            response.push_str(&format!("; server_max_window_bits={b}"));
+        }
+        if client_bits_ok {
+            let b = match (o.client_max_window_bits, client_bits) {
+                (Some(ours), Some(theirs)) => Some(ours.min(theirs)),
+                (Some(ours), None) => Some(ours),
+                (None, theirs) => theirs,
+            };
+            if let Some(b) = b {
+                response.push_str(&format!("; client_max_window_bits={b}"));
+            }
+        }
+        return Some((
+            response,
+            Agreed {
+                reset_out: server_nct,
+                reset_in: client_nct,
+                out_bits: server_bits.unwrap_or(15),
+            },
+        ));
+    }
+    None
+}
+
+const TAIL: [u8; 4] = [0, 0, 0xff, 0xff];
+
+/// Compresses messages.
+pub(crate) struct Deflater {
+    c: Compress,
+    reset: bool,
+}
+
+impl Deflater {
+    /// `None` for an 8-bit window, which raw deflate cannot produce: such
+    /// messages are sent uncompressed, which RFC 7692 allows.
+    pub(crate) fn new(agreed: &Agreed) -> Option<Deflater> {
+        (agreed.out_bits >= 9).then(|| Deflater {
+            c: Compress::new_with_window_bits(Compression::default(), false, agreed.out_bits),
+            reset: agreed.reset_out,
+        })
+    }
+
+    pub(crate) fn compress(&mut self, data: &[u8]) -> Result<Vec<u8>> {
+        let mut out = Vec::with_capacity(data.len() / 2 + 64);
+        let start = self.c.total_in();
+        loop {
+            if out.capacity() - out.len() < 64 {
+                out.reserve(out.capacity().max(256));
+            }
+            let consumed = (self.c.total_in() - start) as usize;
+            self.c
+                .compress_vec(&data[consumed..], &mut out, FlushCompress::Sync)
+                .map_err(|e| bad(format!("compression failed: {e}")))?;
+            let consumed = (self.c.total_in() - start) as usize;
+            if consumed == data.len() && out.len() < out.capacity() {
+                break;
+            }
+        }
+        if out.ends_with(&TAIL) {
+            out.truncate(out.len() - TAIL.len());
+        }
+        if out.is_empty() {
+            // Nothing to flush (an empty message after a sync point): RFC
+            // 7692 7.2.3.6 sends a single 0x00, an empty stored block's start.
+            out.push(0);
+        }
+        if self.reset {
+            self.c.reset();
+        }
+        Ok(out)
+    }
+}
+
+/// Decompresses messages, with a cap on the output.
+pub(crate) struct Inflater {
+    d: Decompress,
+    reset: bool,
+}
+
+impl Inflater {
+    pub(crate) fn new(agreed: &Agreed) -> Inflater {
+        // A 15-bit window decodes what any smaller window produced.
+        Inflater {
+            d: Decompress::new_with_window_bits(false, 15),
+            reset: agreed.reset_in,
+        }
+    }
+
+    /// Inflates one message; more than `max` bytes is an error (1009).
+    pub(crate) fn decompress(&mut self, data: &[u8], max: usize) -> Result<Vec<u8>> {
+        let mut out: Vec<u8> = Vec::with_capacity((data.len() * 2).clamp(64, max.max(64)));
+        for input in [data, &TAIL[..]] {
+            let start = self.d.total_in();
+            loop {
+                let consumed = (self.d.total_in() - start) as usize;
+                if consumed == input.len() && out.len() < out.capacity() {
+                    break;
+                }
+                if out.len() > max {
+                    return Err(Error::WebSocket {
+                        reason: format!(
+                            "a compressed message inflates to more than max_message_size ({max} bytes)"
+                        ),
+                        close_code: Some(1009),
+                    });
+                }
+                if out.capacity() - out.len() < 64 {
+                    let grow = out
+                        .capacity()
+                        .max(256)
+                        .min(max + 1 - out.len().min(max) + 64);
+                    out.reserve(grow);
+                }
+                let before_out = out.len();
+                let status = self
+                    .d
+                    .decompress_vec(&input[consumed..], &mut out, FlushDecompress::Sync)
+                    .map_err(|e| Error::WebSocket {
+                        reason: format!("a compressed message is not valid deflate data: {e}"),
+                        close_code: Some(1007),
+                    })?;
+                let progressed =
+                    (self.d.total_in() - start) as usize != consumed || out.len() != before_out;
+                if status == Status::StreamEnd || (!progressed && out.len() < out.capacity()) {
+                    break;
+                }
+            }
+        }
+        if out.len() > max {
+            return Err(Error::WebSocket {
+                reason: format!(
+                    "a compressed message inflates to more than max_message_size ({max} bytes)"
+                ),
+                close_code: Some(1009),
+            });
+        }
+        if self.reset {
+            self.d.reset(false);
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn agreed(reset: bool) -> Agreed {
+        Agreed {
+            reset_out: reset,
+            reset_in: reset,
+            out_bits: 15,
+        }
+    }
+
+    #[test]
+    fn round_trip_with_and_without_context_takeover() {
+        for reset in [false, true] {
+            let mut d = Deflater::new(&agreed(reset)).expect("deflater");
+            let mut i = Inflater::new(&agreed(reset));
+            for msg in [
+                &b"hello hello hello"[..],
+                b"",
+                b"hello hello hello",
+                &[7u8; 100_000],
+            ] {
+                let c = d.compress(msg).expect("compress");
+                assert_eq!(i.decompress(&c, 1 << 20).expect("inflate"), msg);
+            }
+        }
+        // RFC 7692 7.2.3.1: "Hello" compressed.
+        let mut i = Inflater::new(&agreed(false));
+        let hello = [0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00];
+        assert_eq!(i.decompress(&hello, 100).expect("inflate"), b"Hello");
+    }
+
+    #[test]
+    fn a_sequence_with_an_empty_message_round_trips() {
+        let mut d = Deflater::new(&agreed(false)).expect("deflater");
+        let mut i = Inflater::new(&agreed(false));
+        let big = "héllo wörld ".repeat(1000);
+        for msg in ["hello", "", &big, "x"] {
+            let c = d.compress(msg.as_bytes()).expect("compress");
+            assert_eq!(i.decompress(&c, 1 << 20).expect("inflate"), msg.as_bytes());
+        }
+    }
+
+    #[test]
+    fn a_bomb_is_an_error_not_an_allocation() {
+        let mut d = Deflater::new(&agreed(true)).expect("deflater");
+        let bomb = d.compress(&vec![0u8; 10 << 20]).expect("compress");
+        assert!(bomb.len() < 100_000, "{} bytes", bomb.len());
+        let err = Inflater::new(&agreed(true))
+            .decompress(&bomb, 1 << 20)
+            .expect_err("bomb");
+        assert!(
+            matches!(
+                err,
+                Error::WebSocket {
+                    close_code: Some(1009),
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn negotiation() {
+        let o = CompressionOptions::default();
+        assert_eq!(
+            client_offer(&o).as_deref(),
+            Some("permessage-deflate; client_max_window_bits")
+        );
+        let a = client_accept(
+            &o,
+            Some("permessage-deflate; server_no_context_takeover; client_max_window_bits=10"),
+        )
+        .expect("ok")
+        .expect("agreed");
+        assert_eq!(
+            a,
+            Agreed {
+                reset_out: false,
+                reset_in: true,
+                out_bits: 10
+            }
+        );
+        assert!(client_accept(&o, Some("x-webkit-deflate-frame")).is_err());
+        assert!(
+            client_accept(&CompressionOptions::disabled(), Some("permessage-deflate")).is_err()
+        );
+        assert!(client_accept(&o, Some("permessage-deflate; foo")).is_err());
+        let (resp, a) = server_accept(
+            &o,
+            Some("permessage-deflate; client_max_window_bits; server_max_window_bits=12, permessage-deflate"),
+        )
+        .expect("accepted");
+        assert_eq!(resp, "permessage-deflate; server_max_window_bits=12");
+        assert_eq!(a.out_bits, 12);
+        assert!(server_accept(&o, Some("permessage-deflate; bogus=1")).is_none());
+    }
+}

@@ -1,0 +1,215 @@
+//! `WebSocketOptions` and `CompressionOptions` (Dart `WebSocket.connect`'s
+//! parameters and `CompressionOptions`).
+
+use std::time::Duration;
+
+use crate::client::ConnectOptions;
+use crate::error::{Error, Result};
+
+/// The default cap on one message, after reassembly and inflation: 64 MiB.
+pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 64 * 1024 * 1024;
+/// The default bound on waiting for the peer's close frame: 10 seconds.
+pub const DEFAULT_CLOSE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// permessage-deflate settings (RFC 7692), with Dart's field names.
+///
+/// The default offers compression with context takeover both ways and the
+/// full 15-bit windows, as Dart's `CompressionOptions.compressionDefault`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CompressionOptions {
+    /// Offer (client) or accept (server) permessage-deflate.
+    pub enabled: bool,
+    /// The client resets its compression context after each message.
+    pub client_no_context_takeover: bool,
+    /// The server resets its compression context after each message.
+    pub server_no_context_takeover: bool,
+    /// The client's LZ77 window, 8 to 15 bits (`None`: the default, 15).
+    pub client_max_window_bits: Option<u8>,
+    /// The server's LZ77 window, 8 to 15 bits (`None`: the default, 15).
+    pub server_max_window_bits: Option<u8>,
+}
+
+impl Default for CompressionOptions {
+    fn default() -> Self {
+        CompressionOptions {
+            enabled: true,
+            client_no_context_takeover: false,
+            server_no_context_takeover: false,
+            client_max_window_bits: None,
+            server_max_window_bits: None,
+        }
+    }
+}
+
+impl CompressionOptions {
+    /// No compression (Dart `CompressionOptions.compressionOff`).
+    pub fn disabled() -> Self {
+        CompressionOptions {
+            enabled: false,
+            ..CompressionOptions::default()
+        }
+    }
+
+    pub(crate) fn validate(&self) -> Result<()> {
+        for (name, bits) in [
+            ("client_max_window_bits", self.client_max_window_bits),
+            ("server_max_window_bits", self.server_max_window_bits),
+        ] {
+            if let Some(b) = bits {
+                if !(8..=15).contains(&b) {
+                    return Err(Error::invalid_input(
+                        format!("{name}: {b}"),
+                        "window bits must be 8 to 15",
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Options for a WebSocket, `OpenOptions`-style, ending in
+/// [`connect`](Self::connect) (or used by [`WebSocket::accept`]).
+///
+/// [`WebSocket::accept`]: crate::WebSocket::accept
+#[derive(Debug, Clone)]
+pub struct WebSocketOptions {
+    pub(crate) protocols: Vec<String>,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) compression: CompressionOptions,
+    pub(crate) connect: ConnectOptions,
+    pub(crate) ping_interval: Option<Duration>,
+    pub(crate) max_message_size: usize,
+    pub(crate) close_timeout: Duration,
+}
+
+impl Default for WebSocketOptions {
+    /// No subprotocols or extra headers, permessage-deflate offered, the
+    /// default `ConnectOptions`, no pings, 64 MiB messages, 10 s to close.
+    fn default() -> Self {
+        WebSocketOptions {
+            protocols: Vec::new(),
+            headers: Vec::new(),
+            compression: CompressionOptions::default(),
+            connect: ConnectOptions::new(),
+            ping_interval: None,
+            max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
+            close_timeout: DEFAULT_CLOSE_TIMEOUT,
+        }
+    }
+}
+
+/// The headers the WebSocket handshake controls (Dart ignores them too).
+const CONTROLLED: [&str; 5] = [
+    "connection",
+    "sec-websocket-key",
+    "sec-websocket-protocol",
+    "sec-websocket-version",
+    "upgrade",
+];
+
+fn is_token(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+impl WebSocketOptions {
+    /// The defaults (see [`Default`]).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The subprotocols to offer, most preferred first (Dart `protocols`).
+    /// On a server ([`WebSocket::accept`](crate::WebSocket::accept)), the
+    /// ones it speaks: it picks the client's first that is among them.
+    pub fn protocols<P: AsRef<str>>(mut self, protocols: &[P]) -> Self {
+        self.protocols = protocols.iter().map(|p| p.as_ref().to_owned()).collect();
+        self
+    }
+
+    /// Adds a request header (Dart `headers`); repeat a name for a list
+    /// value, sent in order. The five headers the handshake controls
+    /// (`connection`, `sec-websocket-key`, `sec-websocket-protocol`,
+    /// `sec-websocket-version`, `upgrade`) are ignored in any letter case.
+    /// An invalid name or value is an error at `connect`.
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// permessage-deflate settings (Dart `compression`); offered by default.
+    pub fn compression(mut self, compression: CompressionOptions) -> Self {
+        self.compression = compression;
+        self
+    }
+
+    /// The TLS and TCP options for `wss://` (and TCP ones for `ws://`):
+    /// context, on_bad_certificate, timeouts, key_log... ALPN is set to
+    /// `http/1.1`. The handshake timeout also bounds the HTTP upgrade.
+    pub fn connect_options(mut self, options: ConnectOptions) -> Self {
+        self.connect = options;
+        self
+    }
+
+    /// Sends a ping every `interval` while `read` waits; a pong not back
+    /// within the next interval closes the connection with 1001 and fails
+    /// `read` (Dart `pingInterval`).
+    pub fn ping_interval(mut self, interval: Duration) -> Self {
+        self.ping_interval = Some(interval);
+        self
+    }
+
+    /// The largest message accepted, after reassembly and inflation
+    /// (default [`DEFAULT_MAX_MESSAGE_SIZE`]); a larger one closes the
+    /// connection with 1009, so a compression bomb is an error, not an
+    /// out-of-memory.
+    pub fn max_message_size(mut self, bytes: usize) -> Self {
+        self.max_message_size = bytes;
+        self
+    }
+
+    /// How long `close` waits for the peer's close frame (default
+    /// [`DEFAULT_CLOSE_TIMEOUT`]).
+    pub fn close_timeout(mut self, timeout: Duration) -> Self {
+        self.close_timeout = timeout;
+        self
+    }
+
+    /// The user's headers, checked, without the controlled ones.
+    pub(crate) fn checked_headers(&self) -> Result<Vec<(String, String)>> {
+        let mut out = Vec::new();
+        for (name, value) in &self.headers {
+            if !is_token(name) {
+                return Err(Error::invalid_input(
+                    name,
+                    "not a valid HTTP header name (letters, digits and !#$%&'*+-.^_`|~ only)",
+                ));
+            }
+            if value.bytes().any(|b| {
+                b == b'\r' || b == b'\n' || b == 0 || (b < 0x20 && b != b'\t') || b == 0x7f
+            }) {
+                return Err(Error::invalid_input(
+                    value,
+                    format!(
+                        "not a valid value for header '{name}': no control characters or line breaks"
+                    ),
+                ));
+            }
+            if CONTROLLED.iter().any(|c| c.eq_ignore_ascii_case(name)) {
+                continue;
+            }
+            out.push((name.clone(), value.clone()));
+        }
+        for p in &self.protocols {
+            if !is_token(p) {
+                return Err(Error::invalid_input(
+                    p,
+                    "not a valid subprotocol name (an HTTP token: no spaces, commas or quotes)",
+                ));
+            }
+        }
+        self.compression.validate()?;
+        Ok(out)
+    }
+}
