@@ -34,13 +34,13 @@ pub(crate) fn decrypt_private_key(
             .map_err(|e| Error::credentials(label, format!("malformed PEM: {e}")))?;
         der
     } else if text.contains("-----BEGIN") {
-        return crate::context::parse_private_key(bytes, label);
+        return crate::pem::parse_private_key(bytes, label);
     } else {
         bytes.to_vec()
     };
     let Ok(info) = EncryptedPrivateKeyInfoRef::try_from(der.as_slice()) else {
         // Not encrypted DER: an ordinary key, or an error naming it.
-        return crate::context::parse_private_key(bytes, label);
+        return crate::pem::parse_private_key(bytes, label);
     };
     let plain = info.decrypt(password).map_err(|e| {
         Error::credentials(

@@ -109,6 +109,7 @@ mod error;
 mod keys;
 mod listener;
 mod params;
+mod pem;
 mod serve;
 mod server_config;
 mod session;

@@ -1,0 +1,114 @@
+//! Reading certificates, keys and files: PEM (through rustls-pki-types'
+//! `PemObject`) or DER, with errors that name the input and say what to do.
+
+use std::path::Path;
+
+use rustls::RootCertStore;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+use crate::certificate::X509Certificate;
+use crate::error::{Error, Result};
+
+pub(crate) fn read_file(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(|source| Error::File {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+pub(crate) fn looks_like_pem(bytes: &[u8]) -> bool {
+    bytes.windows(11).any(|w| w == b"-----BEGIN ")
+}
+
+pub(crate) fn add_anchors(
+    roots: &mut RootCertStore,
+    certs: Vec<CertificateDer<'static>>,
+    label: &str,
+) -> Result<()> {
+    for (i, cert) in certs.into_iter().enumerate() {
+        roots.add(cert).map_err(|e| {
+            Error::credentials(
+                label,
+                format!("certificate #{} cannot be a trust anchor: {e}", i + 1),
+            )
+        })?;
+    }
+    Ok(())
+}
+
+/// Reads every certificate from PEM, or one from DER, checking each parses.
+pub(crate) fn parse_certificates(
+    bytes: &[u8],
+    label: &str,
+) -> Result<Vec<CertificateDer<'static>>> {
+    let certs: Vec<CertificateDer<'static>> = if looks_like_pem(bytes) {
+        CertificateDer::pem_slice_iter(bytes)
+            .collect::<std::result::Result<_, _>>()
+            .map_err(|e| Error::credentials(label, format!("malformed PEM: {e}")))?
+    } else if bytes.is_empty() {
+        Vec::new()
+    } else {
+        vec![CertificateDer::from(bytes.to_vec())]
+    };
+    if certs.is_empty() {
+        let hint = if PrivateKeyDer::from_pem_slice(bytes).is_ok() {
+            "it holds a private key but no certificate: were the certificate and key files swapped?"
+        } else {
+            "expected PEM with -----BEGIN CERTIFICATE----- or a DER certificate"
+        };
+        return Err(Error::credentials(
+            label,
+            format!("contains no certificate: {hint}"),
+        ));
+    }
+    for (i, c) in certs.iter().enumerate() {
+        X509Certificate::from_der(c).map_err(|e| {
+            Error::credentials(label, format!("certificate #{} is not valid: {e}", i + 1))
+        })?;
+    }
+    Ok(certs)
+}
+
+/// Reads one private key: PKCS#8, PKCS#1 or SEC1, PEM or DER.
+pub(crate) fn parse_private_key(bytes: &[u8], label: &str) -> Result<PrivateKeyDer<'static>> {
+    let decrypt_hint = "load it with use_private_key_with_password";
+    if looks_like_pem(bytes) {
+        let text = String::from_utf8_lossy(bytes);
+        if text.contains("-----BEGIN ENCRYPTED PRIVATE KEY-----") {
+            return Err(Error::credentials(
+                label,
+                format!("the private key is encrypted (PKCS#8); {decrypt_hint}"),
+            ));
+        }
+        if text.contains("Proc-Type: 4,ENCRYPTED") {
+            return Err(Error::credentials(
+                label,
+                format!(
+                    "the private key uses OpenSSL's legacy encryption, which is not supported: {}",
+                    crate::keys::TOPK8_HINT
+                ),
+            ));
+        }
+        return PrivateKeyDer::from_pem_slice(bytes).map_err(|e| match e {
+            rustls::pki_types::pem::Error::NoItemsFound => {
+                let hint = if CertificateDer::from_pem_slice(bytes).is_ok() {
+                    "it holds a certificate but no key: were the certificate and key files swapped?"
+                } else {
+                    "expected -----BEGIN PRIVATE KEY-----, RSA PRIVATE KEY or EC PRIVATE KEY"
+                };
+                Error::credentials(label, format!("contains no private key: {hint}"))
+            }
+            other => Error::credentials(label, format!("malformed PEM: {other}")),
+        });
+    }
+    PrivateKeyDer::try_from(bytes.to_vec()).map_err(|e| {
+        Error::credentials(
+            label,
+            format!(
+                "not a private key ({e}): expected PKCS#8, PKCS#1 or SEC1 in PEM or DER; if it \
+                 is encrypted, {decrypt_hint}"
+            ),
+        )
+    })
+}
