@@ -69,6 +69,7 @@ pub struct ConnectOptions {
     session: Option<TlsSession>,
     trace: Option<TraceFn>,
     min_dh_size: u32,
+    resume_sessions: bool,
 }
 
 /// Node's default `minDHSize`, in bits.
@@ -93,6 +94,7 @@ impl Default for ConnectOptions {
             session: None,
             trace: None,
             min_dh_size: DEFAULT_MIN_DH_SIZE,
+            resume_sessions: true,
         }
     }
 }
@@ -117,6 +119,7 @@ impl fmt::Debug for ConnectOptions {
             .field("session", &self.session)
             .field("trace", &self.trace.is_some())
             .field("min_dh_size", &self.min_dh_size)
+            .field("resume_sessions", &self.resume_sessions)
             .finish()
     }
 }
@@ -129,6 +132,7 @@ pub(crate) struct ConfigKey {
     on_bad: usize,
     identity: usize,
     key_log: usize,
+    resume: bool,
 }
 
 struct KeyLogger(KeyLogFn);
@@ -318,6 +322,13 @@ impl ConnectOptions {
         self
     }
 
+    /// `false` never resumes a session: every connect does a full handshake
+    /// (default `true`: sessions cached in the context are resumed).
+    pub fn resume_sessions(mut self, resume: bool) -> Self {
+        self.resume_sessions = resume;
+        self
+    }
+
     /// Resumes `session` (from [`SecureStream::session`]) on the next
     /// connect, if the server accepts it; [`SecureStream::is_session_reused`]
     /// tells. Node `session`, within this process only.
@@ -461,6 +472,7 @@ impl ConnectOptions {
             on_bad: callback_key(&self.on_bad_certificate),
             identity: callback_key(&self.check_server_identity),
             key_log: callback_key(&self.key_log),
+            resume: self.resume_sessions,
         };
         SecurityContext::cached(&ctx.inner().client_configs, key, || self.build_config(ctx))
     }
@@ -500,7 +512,11 @@ impl ConnectOptions {
             _ => builder.with_no_client_auth(),
         };
         config.enable_sni = self.sni;
-        config.resumption = Resumption::store(inner.client_sessions.clone());
+        config.resumption = if self.resume_sessions {
+            Resumption::store(inner.client_sessions.clone())
+        } else {
+            Resumption::disabled()
+        };
         if let Some(log) = &self.key_log {
             config.key_log = Arc::new(KeyLogger(log.clone()));
         }

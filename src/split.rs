@@ -193,7 +193,10 @@ impl ReadHalf {
                         }
                         return Ok(0);
                     }
-                    Ok(n) => return Ok(n),
+                    Ok(n) => {
+                        self.io.release_if_idle();
+                        return Ok(n);
+                    }
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                     Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
                         return Err(Error::Truncated);

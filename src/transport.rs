@@ -8,9 +8,12 @@ use std::time::Duration;
 
 use crate::error::{Error, Phase};
 
-/// Bytes read from the socket per `read(2)`: rustls alone reads 4 KiB at a
-/// time, which costs four times the system calls on bulk transfers.
-const RECV_CHUNK: usize = 64 * 1024;
+/// The receive buffer in bulk transfers: rustls alone reads 4 KiB per
+/// `read(2)`, which costs 16 times the system calls of a 64 KiB read.
+const BULK_CHUNK: usize = 64 * 1024;
+/// The receive buffer otherwise (idle or interactive connections), so an
+/// idle connection holds little more than rustls's own buffers.
+const SMALL_CHUNK: usize = 8 * 1024;
 
 /// What securenet can do to a transport beyond `Read + Write`. For a plain
 /// `Read + Write` stream (`ConnectOptions::secure`) these are no-ops, so
@@ -68,6 +71,9 @@ pub(crate) struct Transport<S> {
     buf: Vec<u8>,
     pos: usize,
     end: usize,
+    /// The buffer size for the next read: grows to `BULK_CHUNK` after a read
+    /// that filled the buffer, shrinks back after a small one.
+    next_size: usize,
 }
 
 impl<S: Read> Transport<S> {
@@ -78,12 +84,23 @@ impl<S: Read> Transport<S> {
             buf: already_read.to_vec(),
             pos: 0,
             end: already_read.len(),
+            next_size: SMALL_CHUNK,
         }
     }
 
     /// Bytes read from the socket and not yet handed to rustls.
     pub(crate) fn pending(&self) -> &[u8] {
         &self.buf[self.pos..self.end]
+    }
+
+    /// Frees a small receive buffer once drained, so an idle connection
+    /// holds none; a bulk (64 KiB) buffer is kept while the bulk goes on.
+    pub(crate) fn release_if_idle(&mut self) {
+        if self.pos == self.end && self.buf.len() <= SMALL_CHUNK && !self.buf.is_empty() {
+            self.buf = Vec::new();
+            self.pos = 0;
+            self.end = 0;
+        }
     }
 
     pub(crate) fn consume(&mut self, n: usize) {
@@ -93,8 +110,9 @@ impl<S: Read> Transport<S> {
     /// Reads once from the socket into the (empty) buffer. `Ok(0)` is end of
     /// stream; a socket timeout becomes [`Error::Timeout`] for `phase`.
     pub(crate) fn fill(&mut self, phase: Phase, after: Option<Duration>) -> Result<usize, Error> {
-        if self.buf.len() < RECV_CHUNK {
-            self.buf.resize(RECV_CHUNK, 0);
+        if self.buf.len() != self.next_size {
+            // Only on a change between small and bulk: a new, zeroed buffer.
+            self.buf = vec![0; self.next_size];
         }
         self.pos = 0;
         self.end = 0;
@@ -102,6 +120,13 @@ impl<S: Read> Transport<S> {
             match self.sock.read(&mut self.buf) {
                 Ok(n) => {
                     self.end = n;
+                    self.next_size = if n == self.buf.len() {
+                        BULK_CHUNK
+                    } else if n <= SMALL_CHUNK / 2 {
+                        SMALL_CHUNK
+                    } else {
+                        self.buf.len()
+                    };
                     return Ok(n);
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,

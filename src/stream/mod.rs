@@ -161,6 +161,7 @@ impl<S: Read + Write> SecureStream<S> {
         let _ = (self.io.ops.set_write_timeout)(&self.io.sock, self.write_timeout);
         match result {
             Ok(()) => {
+                self.io.release_if_idle();
                 self.authorization_error = self.compute_authorization_error();
                 if let Some(t) = &self.trace {
                     let na = |o: Option<String>| o.unwrap_or_else(|| "-".to_owned());
@@ -342,7 +343,10 @@ impl<S: Read + Write> SecureStream<S> {
                     }
                     return Ok(0);
                 }
-                Ok(n) => return Ok(n),
+                Ok(n) => {
+                    self.io.release_if_idle();
+                    return Ok(n);
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                 Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Err(Error::Truncated),
                 Err(e) => return Err(Error::io("reading tls data failed", e)),

@@ -164,6 +164,33 @@ impl WebSocketOptions {
     }
 }
 
+impl WebSocketOptions {
+    /// Runs the client's upgrade over an already connected stream (a
+    /// `SecureStream` from [`ConnectOptions::secure`], a tunnel through a
+    /// proxy...): `url` gives the path, `Host` and credentials; nothing is
+    /// connected. Timeouts are the stream's own, and `ping_interval` needs a
+    /// transport with timeouts, so it is off here.
+    ///
+    /// [`ConnectOptions::secure`]: crate::ConnectOptions::secure
+    pub fn connect_over<S: Read + Write>(&self, mut stream: S, url: &str) -> Result<WebSocket<S>> {
+        let parsed = url::WsUrl::parse(url)?;
+        let headers = self.checked_headers()?;
+        let upgraded = handshake::client(&mut stream, &parsed, self, &headers)?;
+        let mut options = self.clone();
+        options.ping_interval = None;
+        Ok(WebSocket::open(
+            stream,
+            upgraded,
+            &options,
+            true,
+            Hooks {
+                set_read_timeout: |_, _| Ok(()),
+                shutdown: |_| {},
+            },
+        ))
+    }
+}
+
 impl<S: Read + Write> WebSocket<S> {
     /// The server side of the upgrade over an accepted stream (such as a
     /// [`SecureStream`](crate::SecureStream) from a
