@@ -483,33 +483,61 @@ fn rss_kib() -> f64 {
     pages * 4.0
 }
 
-fn idle_memory(pki: &Pki) {
-    println!(
-        "\n== resident memory per idle connection (client and server side, after one exchange)"
-    );
+/// Resident KiB per idle pair, measured in a fresh process so neither side
+/// reuses heap pages the other freed.
+fn idle_memory_child(which: &str) {
+    let pki = pki(false);
     let n = scaled(1000).max(50);
-    let (rc, rs) = raw_configs(pki, DEFAULT);
-    let (oc, os) = our_contexts(pki, DEFAULT);
+    let (rc, rs) = raw_configs(&pki, DEFAULT);
+    let (oc, os) = our_contexts(&pki, DEFAULT);
+    // Warm up: one pair of each, so one-time allocations are not counted.
+    drop(raw_pair(&rc, &rs));
+    drop(our_pair(&oc, &os));
     let before = rss_kib();
     let mut raw = Vec::new();
-    for _ in 0..n {
-        let (mut c, mut s) = raw_pair(&rc, &rs);
-        c.write_all(b"ping").expect("w");
-        s.read_exact(&mut [0u8; 4]).expect("r");
-        raw.push((c, s));
-    }
-    let raw_kib = (rss_kib() - before) / n as f64;
-    drop(raw);
-    let before = rss_kib();
     let mut ours = Vec::new();
     for _ in 0..n {
-        let (mut c, mut s) = our_pair(&oc, &os);
-        c.write_all(b"ping").expect("w");
-        s.read_exact(&mut [0u8; 4]).expect("r");
-        ours.push((c, s));
+        if which == "raw" {
+            let (mut c, mut s) = raw_pair(&rc, &rs);
+            c.write_all(b"ping").expect("w");
+            s.read_exact(&mut [0u8; 4]).expect("r");
+            raw.push((c, s));
+        } else {
+            let (mut c, mut s) = our_pair(&oc, &os);
+            c.write_all(b"ping").expect("w");
+            s.read_exact(&mut [0u8; 4]).expect("r");
+            ours.push((c, s));
+        }
     }
-    let our_kib = (rss_kib() - before) / n as f64;
-    line(&format!("{n} idle pairs"), our_kib, raw_kib, "KiB", false);
+    println!("{}", (rss_kib() - before) / n as f64);
+}
+
+fn idle_memory() {
+    println!(
+        "\n== resident memory per idle connection pair (client and server side, after one exchange)"
+    );
+    let exe = std::env::current_exe().expect("exe");
+    let measure = |which: &str| -> f64 {
+        let out = std::process::Command::new(&exe)
+            .arg("--memory-child")
+            .arg(which)
+            .output()
+            .expect("child");
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .last()
+            .and_then(|l| l.trim().parse().ok())
+            .unwrap_or(f64::NAN)
+    };
+    let raw = measure("raw");
+    let ours = measure("ours");
+    line(
+        &format!("{} idle pairs", scaled(1000).max(50)),
+        ours,
+        raw,
+        "KiB",
+        false,
+    );
 }
 
 fn websocket(pki: &Pki) {
@@ -595,6 +623,11 @@ fn opts_client(
 }
 
 fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "--memory-child") {
+        idle_memory_child(args.get(i + 1).map_or("ours", String::as_str));
+        return;
+    }
     println!(
         "securenet vs rustls StreamOwned, scale {} ({} cores)",
         scale(),
@@ -606,6 +639,6 @@ fn main() {
     write_sizes(&ecdsa);
     echo_latency(&ecdsa);
     handshakes(&ecdsa, &rsa);
-    idle_memory(&ecdsa);
+    idle_memory();
     websocket(&ecdsa);
 }
