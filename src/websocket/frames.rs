@@ -70,27 +70,6 @@ fn apply_mask(data: &mut [u8], mask: [u8; 4]) {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::apply_mask;
-
-    #[test]
-    fn masking_matches_the_byte_by_byte_definition() {
-        let mask = [0x12, 0x34, 0x56, 0x78];
-        for len in [0usize, 1, 3, 7, 8, 9, 15, 16, 17, 100] {
-            let data: Vec<u8> = (0..len as u8).collect();
-            let mut fast = data.clone();
-            apply_mask(&mut fast, mask);
-            let slow: Vec<u8> = data
-                .iter()
-                .enumerate()
-                .map(|(i, b)| b ^ mask[i % 4])
-                .collect();
-            assert_eq!(fast, slow, "length {len}");
-        }
-    }
-}
-
 /// Reads frames from a byte stream, buffering what it has read ahead.
 pub(crate) struct FrameReader {
     buf: Vec<u8>,
@@ -288,4 +267,25 @@ pub(crate) fn write_frame<W: Write>(
     }
     w.write_all(&out).map_err(Error::from)?;
     w.flush().map_err(Error::from)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::apply_mask;
+
+    #[test]
+    fn masking_matches_the_byte_by_byte_definition() {
+        let mask = [0x12, 0x34, 0x56, 0x78];
+        for len in [0usize, 1, 3, 7, 8, 9, 15, 16, 17, 100] {
+            let data: Vec<u8> = (0..len as u8).collect();
+            let mut fast = data.clone();
+            apply_mask(&mut fast, mask);
+            let slow: Vec<u8> = data
+                .iter()
+                .enumerate()
+                .map(|(i, b)| b ^ mask[i % 4])
+                .collect();
+            assert_eq!(fast, slow, "length {len}");
+        }
+    }
 }
