@@ -336,6 +336,8 @@ enum Side {
 /// against a thread-per-connection server; with `resume`, each client first
 /// reads once so it holds tickets.
 fn handshake_rate(count: usize, threads: usize, side: Side, resume: bool) -> f64 {
+    // Every client thread does the same share; the server expects exactly that many.
+    let count = (count / threads).max(1) * threads;
     let side = match side {
         Side::Raw((mut c, s)) if !resume => {
             Arc::make_mut(&mut c).resumption = rustls::client::Resumption::disabled();
@@ -429,7 +431,7 @@ fn handshake_rate(count: usize, threads: usize, side: Side, resume: bool) -> f64
     }
     let elapsed = start.elapsed().as_secs_f64();
     server.join().expect("server");
-    (count / threads * threads) as f64 / elapsed
+    count as f64 / elapsed
 }
 
 fn echo_latency(pki: &Pki) {
