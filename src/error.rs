@@ -283,6 +283,11 @@ impl Error {
         }
     }
 
+    /// A timeout the socket refused (such as `Some(Duration::ZERO)`).
+    pub(crate) fn bad_timeout(which: &str, timeout: Option<Duration>, e: io::Error) -> Self {
+        Error::invalid_input(format!("{timeout:?}"), format!("{which} timeout: {e}"))
+    }
+
     pub(crate) fn handshake(reason: impl Into<String>) -> Self {
         Error::Handshake {
             reason: reason.into(),

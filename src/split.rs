@@ -233,9 +233,10 @@ impl ReadHalf {
 
     /// Bounds each read (`SO_RCVTIMEO`); `None` waits forever.
     pub fn set_read_timeout(&mut self, timeout: Option<Duration>) -> Result<()> {
-        self.io.sock.set_read_timeout(timeout).map_err(|e| {
-            Error::invalid_input(format!("{timeout:?}"), format!("read timeout: {e}"))
-        })?;
+        self.io
+            .sock
+            .set_read_timeout(timeout)
+            .map_err(|e| Error::bad_timeout("read", timeout, e))?;
         self.read_timeout = timeout;
         Ok(())
     }
@@ -278,9 +279,10 @@ impl WriteHalf {
     /// Bounds each write (`SO_SNDTIMEO`); `None` waits forever.
     pub fn set_write_timeout(&mut self, timeout: Option<Duration>) -> Result<()> {
         let mut outbox = lock(&self.shared.outbox);
-        outbox.sock.set_write_timeout(timeout).map_err(|e| {
-            Error::invalid_input(format!("{timeout:?}"), format!("write timeout: {e}"))
-        })?;
+        outbox
+            .sock
+            .set_write_timeout(timeout)
+            .map_err(|e| Error::bad_timeout("write", timeout, e))?;
         outbox.write_timeout = timeout;
         Ok(())
     }

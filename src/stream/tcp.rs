@@ -55,18 +55,20 @@ impl SecureStream<TcpStream> {
     /// times out fails with kind `TimedOut` and the stream stays usable.
     /// `Some(Duration::ZERO)` is an error, as in `std`.
     pub fn set_read_timeout(&mut self, timeout: Option<Duration>) -> Result<()> {
-        self.io.sock.set_read_timeout(timeout).map_err(|e| {
-            Error::invalid_input(format!("{timeout:?}"), format!("read timeout: {e}"))
-        })?;
+        self.io
+            .sock
+            .set_read_timeout(timeout)
+            .map_err(|e| Error::bad_timeout("read", timeout, e))?;
         self.read_timeout = timeout;
         Ok(())
     }
 
     /// Bounds each write (`SO_SNDTIMEO`); `None` waits forever.
     pub fn set_write_timeout(&mut self, timeout: Option<Duration>) -> Result<()> {
-        self.io.sock.set_write_timeout(timeout).map_err(|e| {
-            Error::invalid_input(format!("{timeout:?}"), format!("write timeout: {e}"))
-        })?;
+        self.io
+            .sock
+            .set_write_timeout(timeout)
+            .map_err(|e| Error::bad_timeout("write", timeout, e))?;
         self.write_timeout = timeout;
         Ok(())
     }

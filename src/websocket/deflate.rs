@@ -265,6 +265,16 @@ impl Deflater {
     }
 }
 
+/// A message that inflates past the cap: closed with 1009.
+fn inflated_too_big(max: usize) -> Error {
+    Error::WebSocket {
+        reason: format!(
+            "a compressed message inflates to more than max_message_size ({max} bytes)"
+        ),
+        close_code: Some(1009),
+    }
+}
+
 /// Decompresses messages, with a cap on the output.
 pub(crate) struct Inflater {
     d: Decompress,
@@ -291,12 +301,7 @@ impl Inflater {
                     break;
                 }
                 if out.len() > max {
-                    return Err(Error::WebSocket {
-                        reason: format!(
-                            "a compressed message inflates to more than max_message_size ({max} bytes)"
-                        ),
-                        close_code: Some(1009),
-                    });
+                    return Err(inflated_too_big(max));
                 }
                 if out.capacity() - out.len() < 64 {
                     let grow = out
@@ -321,12 +326,7 @@ impl Inflater {
             }
         }
         if out.len() > max {
-            return Err(Error::WebSocket {
-                reason: format!(
-                    "a compressed message inflates to more than max_message_size ({max} bytes)"
-                ),
-                close_code: Some(1009),
-            });
+            return Err(inflated_too_big(max));
         }
         if self.reset {
             self.d.reset(false);

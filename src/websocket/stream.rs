@@ -22,7 +22,7 @@ impl WsStream {
         match self {
             WsStream::Plain(s) => s
                 .set_read_timeout(t)
-                .map_err(|e| Error::invalid_input(format!("{t:?}"), format!("read timeout: {e}"))),
+                .map_err(|e| Error::bad_timeout("read", t, e)),
             WsStream::Tls(s) => s.set_read_timeout(t),
         }
     }
@@ -31,7 +31,7 @@ impl WsStream {
         match self {
             WsStream::Plain(s) => s
                 .set_write_timeout(t)
-                .map_err(|e| Error::invalid_input(format!("{t:?}"), format!("write timeout: {e}"))),
+                .map_err(|e| Error::bad_timeout("write", t, e)),
             WsStream::Tls(s) => s.set_write_timeout(t),
         }
     }
