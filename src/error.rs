@@ -65,8 +65,14 @@ pub enum CertificateProblem {
         /// The leaf's subject.
         subject: String,
     },
-    /// The chain does not lead to a trusted root: the root the peer sent is not
-    /// trusted, or an intermediate is missing.
+    /// The chain the peer sent ends in a self-signed root that is not trusted.
+    UntrustedRoot {
+        /// The root's subject.
+        root: String,
+    },
+    /// The chain does not lead to a trusted root: the issuer of the last
+    /// certificate the peer sent is unknown (an intermediate is missing, or
+    /// the issuing CA is not trusted).
     UnknownIssuer {
         /// The issuer named by the last certificate the peer sent.
         issuer: String,
@@ -115,6 +121,15 @@ impl fmt::Display for CertificateProblem {
             NameMismatch {
                 expected,
                 presented,
+            } if presented.is_empty() => write!(
+                f,
+                "the certificate is not valid for '{expected}': it has no subjectAltName, and a \
+                 name only in the subject's CN is not accepted (RFC 6125): the peer must reissue \
+                 it with '{expected}' as a DNS or IP subjectAltName"
+            ),
+            NameMismatch {
+                expected,
+                presented,
             } => write!(
                 f,
                 "the certificate is not valid for '{expected}': it names [{}]; connect with one of \
@@ -126,13 +141,22 @@ impl fmt::Display for CertificateProblem {
                 "the certificate is self-signed ({subject}) and not trusted: add it with \
                  set_trusted_certificates, or accept it in on_bad_certificate"
             ),
+            UntrustedRoot { root } => write!(
+                f,
+                "the certificate chain ends in a root that is not trusted ({root}): add that CA \
+                 with set_trusted_certificates if you trust it"
+            ),
             UnknownIssuer { issuer } => write!(
                 f,
                 "the certificate chain does not lead to a trusted root (issuer {issuer}): the root \
                  is not trusted or the peer did not send an intermediate; add the CA with \
                  set_trusted_certificates, or have the peer send its full chain"
             ),
-            Revoked => write!(f, "the certificate has been revoked"),
+            Revoked => write!(
+                f,
+                "the certificate has been revoked (a CRL given to set_crls lists it): the peer \
+                 must use a new certificate"
+            ),
             BadSignature => write!(f, "a signature in the certificate chain does not verify"),
             UnsupportedAlgorithm => write!(
                 f,

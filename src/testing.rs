@@ -42,10 +42,38 @@ fn rcgen_error(e: rcgen::Error) -> Error {
     Error::credentials("test pki", format!("cannot make a certificate: {e}"))
 }
 
-fn validity(params: &mut CertificateParams) {
-    let year: i32 = format_time(SystemTime::now())[..4].parse().unwrap_or(2026);
+/// The CA: valid from last year to the end of next year.
+fn ca_validity(params: &mut CertificateParams) {
+    let (year, _) = today();
     params.not_before = rcgen::date_time_ymd(year - 1, 1, 1);
     params.not_after = rcgen::date_time_ymd(year + 1, 12, 31);
+}
+
+/// A leaf: valid from the first of last month for 11 months (about 334 days),
+/// under the 366-day lifetime that browsers and Mozilla's TLS guidelines allow.
+fn leaf_validity(params: &mut CertificateParams) {
+    let (year, month) = today();
+    let (from_year, from_month) = if month == 1 {
+        (year - 1, 12)
+    } else {
+        (year, month - 1)
+    };
+    let to = from_month + 11;
+    let (to_year, to_month) = if to > 12 {
+        (from_year + 1, to - 12)
+    } else {
+        (from_year, to)
+    };
+    params.not_before = rcgen::date_time_ymd(from_year, from_month, 1);
+    params.not_after = rcgen::date_time_ymd(to_year, to_month, 1);
+}
+
+/// Today's year and month (UTC).
+fn today() -> (i32, u8) {
+    let now = format_time(SystemTime::now());
+    let year = now.get(..4).and_then(|y| y.parse().ok()).unwrap_or(2026);
+    let month = now.get(5..7).and_then(|m| m.parse().ok()).unwrap_or(1);
+    (year, month)
 }
 
 impl TestPki {
@@ -69,7 +97,7 @@ impl TestPki {
             KeyUsagePurpose::CrlSign,
             KeyUsagePurpose::DigitalSignature,
         ];
-        validity(&mut ca_params);
+        ca_validity(&mut ca_params);
         let ca_key = KeyPair::generate().map_err(rcgen_error)?;
         let ca = CertifiedIssuer::self_signed(ca_params, ca_key).map_err(rcgen_error)?;
 
@@ -106,7 +134,7 @@ impl TestPki {
         params.extended_key_usages = vec![usage];
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         params.use_authority_key_identifier_extension = true;
-        validity(&mut params);
+        leaf_validity(&mut params);
         let key = KeyPair::generate().map_err(rcgen_error)?;
         let cert = params.signed_by(&key, ca).map_err(rcgen_error)?;
         Ok((cert.pem(), key.serialize_pem()))

@@ -324,10 +324,15 @@ fn classify_unknown_issuer(
             };
         }
     }
-    let last = intermediates
+    let last_sent = intermediates
         .last()
-        .and_then(|c| X509Certificate::from_der(c).ok())
-        .or(leaf);
+        .and_then(|c| X509Certificate::from_der(c).ok());
+    if let Some(root) = last_sent.as_ref().filter(|c| c.is_self_issued()) {
+        return CertificateProblem::UntrustedRoot {
+            root: root.subject().to_owned(),
+        };
+    }
+    let last = last_sent.or(leaf);
     CertificateProblem::UnknownIssuer {
         issuer: last
             .map(|c| c.issuer().to_owned())

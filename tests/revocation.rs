@@ -5,58 +5,18 @@
 mod common;
 
 use common::{Ca, client, handshake_with};
-use rcgen::{
-    CertificateParams, CertificateRevocationListParams, DnType, ExtendedKeyUsagePurpose,
-    KeyIdMethod, KeyPair, RevokedCertParams, SerialNumber,
-};
+use rcgen::ExtendedKeyUsagePurpose;
 use securenet::{BindOptions, CertificateProblem, SecurityContext};
-
-/// A leaf with a known serial: (certificate PEM, key PEM).
-fn leaf(ca: &Ca, name: &str, serial: u64, usage: ExtendedKeyUsagePurpose) -> (String, String) {
-    let mut params = CertificateParams::new(vec![name.to_owned()]).expect("params");
-    params.distinguished_name.push(DnType::CommonName, name);
-    params.serial_number = Some(SerialNumber::from(serial));
-    params.extended_key_usages = vec![usage];
-    params.use_authority_key_identifier_extension = true;
-    let key = KeyPair::generate().expect("key");
-    let cert = params.signed_by(&key, &ca.issuer).expect("sign");
-    (cert.pem(), key.serialize_pem())
-}
-
-/// A CRL from `ca` revoking `serials`, PEM.
-fn crl(ca: &Ca, serials: &[u64]) -> String {
-    let now = rcgen::date_time_ymd(2020, 1, 1);
-    CertificateRevocationListParams {
-        this_update: now,
-        next_update: rcgen::date_time_ymd(2200, 1, 1),
-        crl_number: SerialNumber::from(1u64),
-        issuing_distribution_point: None,
-        revoked_certs: serials
-            .iter()
-            .map(|s| RevokedCertParams {
-                serial_number: SerialNumber::from(*s),
-                revocation_time: now,
-                reason_code: None,
-                invalidity_date: None,
-            })
-            .collect(),
-        key_identifier_method: KeyIdMethod::Sha256,
-    }
-    .signed_by(&ca.issuer)
-    .expect("crl")
-    .pem()
-    .expect("pem")
-}
 
 #[test]
 fn a_revoked_server_certificate_fails_on_the_client() {
     let ca = Ca::new("crl CA");
-    let (cert, key) = leaf(&ca, "localhost", 1001, ExtendedKeyUsagePurpose::ServerAuth);
+    let (cert, key) = ca.leaf_with_serial("localhost", 1001, ExtendedKeyUsagePurpose::ServerAuth);
     let server = common::context_with(&cert, &key);
 
     let mut trust = ca.trust();
     trust
-        .set_crls_bytes(crl(&ca, &[7, 1001]).as_bytes())
+        .set_crls_bytes(ca.crl(&[7, 1001]).as_bytes())
         .expect("crl");
     let (c, _) = handshake_with(&server, BindOptions::new(), client(trust), "localhost");
     let err = c.expect_err("revoked");
@@ -69,9 +29,7 @@ fn a_revoked_server_certificate_fails_on_the_client() {
 
     // A CRL that lists other serials changes nothing.
     let mut trust = ca.trust();
-    trust
-        .set_crls_bytes(crl(&ca, &[7]).as_bytes())
-        .expect("crl");
+    trust.set_crls_bytes(ca.crl(&[7]).as_bytes()).expect("crl");
     let (c, _) = handshake_with(&server, BindOptions::new(), client(trust), "localhost");
     c.expect("not revoked");
 }
@@ -80,7 +38,7 @@ fn a_revoked_server_certificate_fails_on_the_client() {
 fn a_revoked_client_certificate_fails_on_the_server() {
     let pki = common::pki();
     let ca = Ca::new("client CA");
-    let (cert, key) = leaf(&ca, "client", 2002, ExtendedKeyUsagePurpose::ClientAuth);
+    let (cert, key) = ca.leaf_with_serial("client", 2002, ExtendedKeyUsagePurpose::ClientAuth);
     let mut client_ctx = common::context_with(&cert, &key);
     client_ctx
         .set_trusted_certificates_bytes(pki.ca_pem().as_bytes())
@@ -91,7 +49,7 @@ fn a_revoked_client_certificate_fails_on_the_server() {
         .set_client_authorities_bytes(ca.pem().as_bytes())
         .expect("authorities");
     server_ctx
-        .set_crls_bytes(crl(&ca, &[2002]).as_bytes())
+        .set_crls_bytes(ca.crl(&[2002]).as_bytes())
         .expect("crl");
     let bind = BindOptions::new().require_client_certificate(true);
     let (_, s) = handshake_with(&server_ctx, bind, client(client_ctx), "localhost");

@@ -9,8 +9,9 @@ use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
 use rcgen::{
-    BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa,
-    KeyPair, KeyUsagePurpose,
+    BasicConstraints, CertificateParams, CertificateRevocationListParams, CertifiedIssuer, DnType,
+    ExtendedKeyUsagePurpose, IsCa, KeyIdMethod, KeyPair, KeyUsagePurpose, RevokedCertParams,
+    SerialNumber,
 };
 use securenet::{
     BindOptions, ConnectOptions, SecureListener, SecureStream, SecurityContext, testing::TestPki,
@@ -139,6 +140,8 @@ pub enum Leaf {
     NotYetValid,
     IsCa,
     ClientAuthOnly,
+    /// No subjectAltName: the name is only in the subject's CN.
+    CnOnly,
 }
 
 /// A CA of the tests' own, for certificates TestPki does not make.
@@ -164,16 +167,19 @@ impl Ca {
 
     /// A leaf for `names`: (certificate PEM, key PEM).
     pub fn leaf(&self, names: &[&str], kind: Leaf) -> (String, String) {
-        let mut params =
-            CertificateParams::new(names.iter().map(|s| s.to_string()).collect::<Vec<_>>())
-                .expect("params");
+        let sans = if kind == Leaf::CnOnly {
+            Vec::new()
+        } else {
+            names.iter().map(|s| s.to_string()).collect::<Vec<_>>()
+        };
+        let mut params = CertificateParams::new(sans).expect("params");
         params
             .distinguished_name
             .push(DnType::CommonName, names.first().copied().unwrap_or("leaf"));
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
         params.use_authority_key_identifier_extension = true;
         match kind {
-            Leaf::Good => {}
+            Leaf::Good | Leaf::CnOnly => {}
             Leaf::Expired => {
                 params.not_before = rcgen::date_time_ymd(2000, 1, 1);
                 params.not_after = rcgen::date_time_ymd(2001, 1, 1);
@@ -190,6 +196,61 @@ impl Ca {
         let key = KeyPair::generate().expect("key");
         let cert = params.signed_by(&key, &self.issuer).expect("sign");
         (cert.pem(), key.serialize_pem())
+    }
+
+    /// An intermediate CA signed by this one.
+    pub fn intermediate(&self, name: &str) -> Ca {
+        let mut params = CertificateParams::new(Vec::<String>::new()).expect("params");
+        params.distinguished_name.push(DnType::CommonName, name);
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        params.use_authority_key_identifier_extension = true;
+        let key = KeyPair::generate().expect("key");
+        Ca {
+            issuer: CertifiedIssuer::signed_by(params, key, &self.issuer).expect("intermediate"),
+        }
+    }
+
+    /// A leaf for `name` with a known serial and `usage`: (certificate PEM, key PEM).
+    pub fn leaf_with_serial(
+        &self,
+        name: &str,
+        serial: u64,
+        usage: ExtendedKeyUsagePurpose,
+    ) -> (String, String) {
+        let mut params = CertificateParams::new(vec![name.to_owned()]).expect("params");
+        params.distinguished_name.push(DnType::CommonName, name);
+        params.serial_number = Some(SerialNumber::from(serial));
+        params.extended_key_usages = vec![usage];
+        params.use_authority_key_identifier_extension = true;
+        let key = KeyPair::generate().expect("key");
+        let cert = params.signed_by(&key, &self.issuer).expect("sign");
+        (cert.pem(), key.serialize_pem())
+    }
+
+    /// A CRL from this CA revoking `serials`, PEM.
+    pub fn crl(&self, serials: &[u64]) -> String {
+        let now = rcgen::date_time_ymd(2020, 1, 1);
+        CertificateRevocationListParams {
+            this_update: now,
+            next_update: rcgen::date_time_ymd(2200, 1, 1),
+            crl_number: SerialNumber::from(1u64),
+            issuing_distribution_point: None,
+            revoked_certs: serials
+                .iter()
+                .map(|s| RevokedCertParams {
+                    serial_number: SerialNumber::from(*s),
+                    revocation_time: now,
+                    reason_code: None,
+                    invalidity_date: None,
+                })
+                .collect(),
+            key_identifier_method: KeyIdMethod::Sha256,
+        }
+        .signed_by(&self.issuer)
+        .expect("crl")
+        .pem()
+        .expect("pem")
     }
 
     /// A server context serving a leaf of this CA.
