@@ -1,89 +1,16 @@
-//! SecureStream behaviour (connection ends are in `connection_ends.rs`):
-//! timeouts that leave the stream usable, half-close, vectored
+//! SecureStream behaviour (connection ends are in `connection_ends.rs`,
+//! timeouts in `timeouts.rs`): half-close, vectored
 //! writes packed into full records, TCP_NODELAY, error round trips.
 
 mod common;
 
 use std::io::{ErrorKind, IoSlice, Read, Write};
 use std::net::TcpStream;
-use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
 use common::{IO_TIMEOUT, client, serve_one, with_timeouts};
 use securenet::{BindOptions, Error, Phase};
-
-#[test]
-fn read_timeout_is_timed_out_and_the_stream_stays_usable() {
-    let pki = common::pki();
-    let (go_tx, go_rx) = mpsc::channel::<()>();
-    let (port, server) = serve_one(BindOptions::new(), &pki.server_context(), move |mut s| {
-        s.handshake().expect("handshake");
-        go_rx.recv_timeout(IO_TIMEOUT).expect("go");
-        s.write_all(b"late").expect("write");
-        s.close().expect("close");
-    });
-    let mut c = client(pki.trust_context())
-        .connect("localhost", port)
-        .expect("connect");
-    c.set_read_timeout(Some(Duration::from_millis(100)))
-        .expect("timeout");
-    let mut buf = [0u8; 4];
-    let err = c.read(&mut buf).expect_err("nothing to read yet");
-    assert_eq!(err.kind(), ErrorKind::TimedOut);
-    assert!(matches!(
-        Error::from(err),
-        Error::Timeout {
-            phase: Phase::Read,
-            ..
-        }
-    ));
-    go_tx.send(()).expect("go");
-    c.set_read_timeout(Some(IO_TIMEOUT)).expect("timeout");
-    c.read_exact(&mut buf).expect("the stream still works");
-    assert_eq!(&buf, b"late");
-    server.join().expect("server");
-}
-
-#[test]
-fn write_timeout_is_timed_out_and_nothing_accepted_is_lost() {
-    let pki = common::pki();
-    let (go_tx, go_rx) = mpsc::channel::<()>();
-    let (port, server) = serve_one(BindOptions::new(), &pki.server_context(), move |mut s| {
-        s.handshake().expect("handshake");
-        go_rx.recv_timeout(IO_TIMEOUT).expect("go");
-        let mut all = Vec::new();
-        s.read_to_end(&mut all).expect("read all");
-        all.len()
-    });
-    let mut c = client(pki.trust_context())
-        .connect("localhost", port)
-        .expect("connect");
-    c.set_write_timeout(Some(Duration::from_millis(200)))
-        .expect("timeout");
-    let chunk = vec![7u8; 64 * 1024];
-    let mut accepted = 0usize;
-    let err = loop {
-        match c.write(&chunk) {
-            Ok(n) => accepted += n,
-            Err(e) => break e,
-        }
-        assert!(accepted < 1 << 30, "the server never stopped reading");
-    };
-    assert_eq!(err.kind(), ErrorKind::TimedOut);
-    assert!(matches!(
-        Error::from(err),
-        Error::Timeout {
-            phase: Phase::Write,
-            ..
-        }
-    ));
-    go_tx.send(()).expect("go");
-    c.set_write_timeout(Some(IO_TIMEOUT)).expect("timeout");
-    c.write_all(b"more").expect("the stream still works");
-    c.close().expect("close");
-    assert_eq!(server.join().expect("server"), accepted + 4);
-}
 
 #[test]
 fn shutdown_write_half_closes_and_reading_goes_on() {
