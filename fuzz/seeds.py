@@ -1,0 +1,58 @@
+"""Writes seed inputs for the fuzz targets: DIR/<target>/<name>.
+
+usage: python3 seeds.py PKI_DIR DIR   (PKI_DIR from `cargo run --example make_pki`)
+"""
+import base64
+import os
+import sys
+
+pki, out = sys.argv[1], sys.argv[2]
+
+
+def read(name):
+    with open(os.path.join(pki, name), "rb") as f:
+        return f.read()
+
+
+def der(pem):
+    body = b"".join(l for l in pem.splitlines() if l and not l.startswith(b"-----"))
+    return base64.b64decode(body)
+
+
+def write(target, name, data):
+    os.makedirs(os.path.join(out, target), exist_ok=True)
+    with open(os.path.join(out, target, name), "wb") as f:
+        f.write(data)
+
+
+ca, cert, key = read("ca.pem"), read("server.pem"), read("server.key")
+for mode, name, data in [
+    (0, "trust-pem", ca), (0, "trust-der", der(ca)), (1, "chain-pem", cert + ca),
+    (1, "chain-der", der(cert)), (2, "key-pem", key), (2, "key-der", der(key)),
+    (3, "authorities", ca), (7, "chain-and-key", cert + b"\0" + key),
+]:
+    write("context_pem", name, bytes([mode]) + data)
+for name in ("ca.pem", "server.pem", "client.pem"):
+    write("x509_certificate", name, der(read(name)))
+
+frames = {
+    "text": b"\x00\x81\x05hello",
+    "fragments": b"\x00\x01\x03hel\x89\x02hi\x80\x02lo",
+    "binary-16bit": b"\x00\x82\x7e\x00\x80" + bytes(range(128)),
+    "close": b"\x00\x88\x05\x03\xe8bye",
+    "deflate": b"\x01\xc1\x07\xf2\x48\xcd\xc9\xc9\x07\x00\xc1\x05\xf2\x00\x11\x00\x00",
+    "deflate-fragments": b"\x02\x41\x03\xf2\x48\xcd\x80\x04\xc9\xc9\x07\x00",
+}
+for name, data in frames.items():
+    write("websocket_frames", name, data)
+
+upgrade = (b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+           b"Connection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"
+           b"Sec-WebSocket-Protocol: chat\r\n\r\n")
+refused = b"HTTP/1.1 403 Forbidden\r\nContent-Length: 5\r\n\r\nnope!"
+for name, url, response in [
+    ("upgrade", b"wss://example.test:8443/chat?room=1", upgrade),
+    ("refused", b"ws://[::1]:80/", refused),
+    ("userinfo", b"wss://user:pw@example.test/", upgrade),
+]:
+    write("websocket_url_headers", name, url + b"\0X-Token\0abc\0chat\0" + response)
