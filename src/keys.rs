@@ -42,6 +42,7 @@ pub(crate) fn decrypt_private_key(
         // Not encrypted DER: an ordinary key, or an error naming it.
         return crate::pem::parse_private_key(bytes, label);
     };
+    check_kdf_cost(&info.encryption_algorithm, label)?;
     let plain = info.decrypt(password).map_err(|e| {
         Error::credentials(
             label,
@@ -53,6 +54,55 @@ pub(crate) fn decrypt_private_key(
     Ok(PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
         plain.as_bytes().to_vec(),
     )))
+}
+
+/// The most PBKDF2 iterations accepted (OpenSSL 3 uses 2,048; 600,000 is
+/// today's advice for SHA-256): more would stall a thread for minutes.
+const MAX_PBKDF2_ITERATIONS: u32 = 10_000_000;
+/// The most memory scrypt may ask for (128 × r × N bytes): more could abort
+/// the process when the allocation fails. OpenSSL's default needs 16 MiB.
+const MAX_SCRYPT_MEMORY: u64 = 1 << 30;
+
+/// Refuses key-derivation parameters that would take minutes or more memory
+/// than a process can spare: a hostile key file must not stall or abort us.
+fn check_kdf_cost(scheme: &pkcs8::pkcs5::EncryptionScheme, label: &str) -> Result<()> {
+    use pkcs8::pkcs5::{EncryptionScheme, pbes2::Kdf};
+    let EncryptionScheme::Pbes2(params) = scheme else {
+        return Ok(());
+    };
+    let refuse = |what: String| {
+        Err(Error::credentials(
+            label,
+            format!(
+                "the key's password hashing asks for {what}, beyond what securenet allows: \
+                 re-encrypt it with `openssl pkcs8 -topk8 -in KEY -out key.pem` (defaults)"
+            ),
+        ))
+    };
+    match &params.kdf {
+        Kdf::Pbkdf2(p) if p.iteration_count > MAX_PBKDF2_ITERATIONS => refuse(format!(
+            "{} PBKDF2 iterations (at most {MAX_PBKDF2_ITERATIONS})",
+            p.iteration_count
+        )),
+        Kdf::Scrypt(p) => {
+            let memory = 128u64
+                .saturating_mul(u64::from(p.block_size))
+                .saturating_mul(p.cost_parameter);
+            if memory > MAX_SCRYPT_MEMORY || p.parallelization > 16 {
+                refuse(format!(
+                    "scrypt N={} r={} p={} ({} MiB; at most {} MiB and p=16)",
+                    p.cost_parameter,
+                    p.block_size,
+                    p.parallelization,
+                    memory >> 20,
+                    MAX_SCRYPT_MEMORY >> 20
+                ))
+            } else {
+                Ok(())
+            }
+        }
+        _ => Ok(()),
+    }
 }
 
 /// What a PKCS#12 bundle holds.

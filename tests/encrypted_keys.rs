@@ -122,3 +122,48 @@ fn pkcs12_bundles_give_the_chain_key_and_trust() {
         .expect_err("garbage");
     assert!(reason(err).contains("PKCS#12"));
 }
+
+/// A key whose password hashing would take minutes or gigabytes is refused
+/// before any hashing, with a message that says how to re-encrypt it.
+#[test]
+fn hostile_key_derivation_parameters_are_refused() {
+    use pkcs8::der::Encode;
+    use pkcs8::pkcs5::EncryptionScheme;
+    use pkcs8::pkcs5::pbes2::{Kdf, Pbkdf2Params, Pbkdf2Prf};
+
+    let pki = common::pki();
+    let (der, _) = encrypted_key(pki.server_key_pem(), "s3cret");
+    let info = pkcs8::EncryptedPrivateKeyInfoRef::try_from(der.as_slice()).expect("parse");
+    let EncryptionScheme::Pbes2(params) = &info.encryption_algorithm else {
+        panic!("PBES2 expected");
+    };
+    let Kdf::Scrypt(scrypt) = &params.kdf else {
+        panic!("scrypt expected");
+    };
+    let with_kdf = |kdf: Kdf| {
+        let mut hostile = info.clone();
+        if let EncryptionScheme::Pbes2(p) = &mut hostile.encryption_algorithm {
+            p.kdf = kdf;
+        }
+        hostile.to_der().expect("encode")
+    };
+    let mut huge = *scrypt;
+    huge.cost_parameter = 1 << 30;
+    let pbkdf2 = Kdf::Pbkdf2(Pbkdf2Params {
+        salt: scrypt.salt,
+        iteration_count: 50_000_000,
+        key_length: None,
+        prf: Pbkdf2Prf::HmacWithSha256,
+    });
+    for (bytes, want) in [
+        (with_kdf(Kdf::Scrypt(huge)), "scrypt N=1073741824 r=8 p=1"),
+        (with_kdf(pbkdf2), "50000000 PBKDF2 iterations"),
+    ] {
+        let err = SecurityContext::empty()
+            .use_private_key_with_password_bytes(&bytes, "s3cret")
+            .expect_err("refused");
+        let reason = reason(err);
+        assert!(reason.contains(want), "{reason}");
+        assert!(reason.contains("re-encrypt it"), "{reason}");
+    }
+}

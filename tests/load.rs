@@ -9,7 +9,7 @@ use std::io::{Read, Write};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::thread;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use aws_lc_rs::digest::{Context, SHA256};
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
@@ -19,6 +19,8 @@ use securenet::{BindOptions, SecureListener};
 const ECHO_CONNECTIONS: usize = 200;
 const ECHO_BYTES: usize = 1 << 20;
 const IDLE_CONNECTIONS: usize = 2_000;
+/// How long an idle server connection waits for its client to close.
+const IDLE_FOR_AT_MOST: Duration = Duration::from_secs(120);
 /// Enough for a handshake in a debug build (see `thread_stack_size`).
 const SMALL_STACK: usize = 256 * 1024;
 
@@ -145,6 +147,8 @@ fn two_thousand_idle_connections_on_small_stacks() {
         // Say "ready" once the handshake is done, then idle until the client
         // closes.
         counter.fetch_add(1, Ordering::SeqCst);
+        s.set_read_timeout(Some(IDLE_FOR_AT_MOST))?;
+        s.set_write_timeout(Some(IO_TIMEOUT))?;
         s.write_all(b"r")?;
         let mut buf = [0u8; 1];
         let clean = s.read(&mut buf).map(|n| n == 0).unwrap_or(false);

@@ -60,6 +60,7 @@ fn silent_and_half_hello_clients_do_not_delay_a_real_client() {
     // Serves until the test process ends.
     thread::spawn(move || {
         listener.serve(|mut s| {
+            with_timeouts(&mut s);
             let mut buf = [0u8; 4];
             s.read_exact(&mut buf)?;
             s.write_all(&buf)?;
