@@ -6,6 +6,8 @@
 //! ```text
 //! cargo bench --bench compare                  # the full run (1 GiB bulk)
 //! SECURENET_BENCH_SCALE=0.05 cargo bench --bench compare   # a quick run
+//! cargo bench --bench compare -- writes        # one group (bulk, writes, echo,
+//!                                              # handshakes, memory, websocket)
 //! ```
 
 use std::io::{IoSlice, Read, Write};
@@ -635,12 +637,28 @@ fn main() {
         scale(),
         thread::available_parallelism().map_or(1, |n| n.get())
     );
+    // `cargo bench --bench compare -- NAME` runs the groups whose name
+    // contains NAME (bulk, writes, echo, handshakes, memory, websocket).
+    let only = args.iter().skip(1).find(|a| !a.starts_with('-'));
+    let run = |group: &str| only.is_none_or(|o| group.contains(o.as_str()));
     let ecdsa = pki(false);
     let rsa = pki(true);
-    bulk(&ecdsa);
-    write_sizes(&ecdsa);
-    echo_latency(&ecdsa);
-    handshakes(&ecdsa, &rsa);
-    idle_memory();
-    websocket(&ecdsa);
+    if run("bulk") {
+        bulk(&ecdsa);
+    }
+    if run("writes") {
+        write_sizes(&ecdsa);
+    }
+    if run("echo") {
+        echo_latency(&ecdsa);
+    }
+    if run("handshakes") {
+        handshakes(&ecdsa, &rsa);
+    }
+    if run("memory") {
+        idle_memory();
+    }
+    if run("websocket") {
+        websocket(&ecdsa);
+    }
 }

@@ -166,7 +166,10 @@ impl SocketSettings {
                 )
             })?;
         }
-        socket.connect_timeout(&(*addr).into(), self.timeout)?;
+        // socket2 polls for whole milliseconds, truncated, and gives up when
+        // the poll does: one more millisecond keeps it from giving up before
+        // the timeout the user set.
+        socket.connect_timeout(&(*addr).into(), self.timeout + Duration::from_millis(1))?;
         socket.set_tcp_nodelay(self.nodelay)?;
         if let Some(idle) = self.keepalive {
             socket.set_tcp_keepalive(&TcpKeepalive::new().with_time(idle))?;

@@ -15,6 +15,9 @@ const BULK_CHUNK: usize = 64 * 1024;
 /// idle connection holds little more than rustls's own buffers.
 const SMALL_CHUNK: usize = 8 * 1024;
 
+/// The most rustls reads from a socket at once (its `READ_SIZE`).
+const RUSTLS_READ_SIZE: usize = 4096;
+
 /// What securenet can do to a transport beyond `Read + Write`. For a plain
 /// `Read + Write` stream (`ConnectOptions::secure`) these are no-ops, so
 /// timeouts cannot be enforced there.
@@ -93,13 +96,43 @@ impl<S: Read> Transport<S> {
         &self.buf[self.pos..self.end]
     }
 
-    /// Frees a small receive buffer once drained, so an idle connection
-    /// holds none; a bulk (64 KiB) buffer is kept while the bulk goes on.
+    /// Frees the receive buffer once drained, so an idle connection holds
+    /// none; the bulk (64 KiB) buffer is kept while the bulk goes on.
     pub(crate) fn release_if_idle(&mut self) {
-        if self.pos == self.end && self.buf.len() <= SMALL_CHUNK && !self.buf.is_empty() {
+        if self.pos == self.end && !self.in_bulk() && !self.buf.is_empty() {
             self.buf = Vec::new();
             self.pos = 0;
             self.end = 0;
+        }
+    }
+
+    /// Whether reads go through our 64 KiB buffer (a bulk transfer is under
+    /// way) rather than straight from the socket into rustls.
+    pub(crate) fn in_bulk(&self) -> bool {
+        self.next_size == BULK_CHUNK
+    }
+
+    /// Lets `read_tls` (rustls's, which reads at most 4 KiB) read the socket
+    /// directly: no buffer of ours, nothing to allocate or free. A read that
+    /// fills rustls's 4 KiB switches to bulk reads through our buffer.
+    /// `Ok(0)` is end of stream.
+    pub(crate) fn read_direct(
+        &mut self,
+        mut read_tls: impl FnMut(&mut S) -> io::Result<usize>,
+        phase: Phase,
+        after: Option<Duration>,
+    ) -> Result<usize, Error> {
+        loop {
+            match read_tls(&mut self.sock) {
+                Ok(n) => {
+                    if n >= RUSTLS_READ_SIZE {
+                        self.next_size = BULK_CHUNK;
+                    }
+                    return Ok(n);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(io_error(e, phase, after)),
+            }
         }
     }
 

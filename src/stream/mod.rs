@@ -353,17 +353,26 @@ impl<S: Read + Write> SecureStream<S> {
             }
             // Replies rustls queued (KeyUpdate, alerts) go out first.
             flush_tls(conn, &mut self.io.sock, Phase::Write, self.write_timeout)?;
-            if self.io.pending().is_empty() && self.io.fill(Phase::Read, self.read_timeout)? == 0 {
-                // End of stream: rustls decides between close_notify and truncation.
-                conn.read_tls(&mut io::empty())
+            if self.io.pending().is_empty() && !self.io.in_bulk() {
+                // Small reads: rustls reads the socket itself (a 0 is end of
+                // stream, which rustls records).
+                self.io
+                    .read_direct(|sock| conn.read_tls(sock), Phase::Read, self.read_timeout)?;
+            } else {
+                if self.io.pending().is_empty()
+                    && self.io.fill(Phase::Read, self.read_timeout)? == 0
+                {
+                    // End of stream: rustls decides between close_notify and truncation.
+                    conn.read_tls(&mut io::empty())
+                        .map_err(|e| Error::io("reading tls data failed", e))?;
+                    continue;
+                }
+                let mut pending = self.io.pending();
+                let n = conn
+                    .read_tls(&mut pending)
                     .map_err(|e| Error::io("reading tls data failed", e))?;
-                continue;
+                self.io.consume(n);
             }
-            let mut pending = self.io.pending();
-            let n = conn
-                .read_tls(&mut pending)
-                .map_err(|e| Error::io("reading tls data failed", e))?;
-            self.io.consume(n);
             if let Err(e) = conn.process_new_packets() {
                 let _ = conn.write_tls(&mut self.io.sock);
                 return Err(map_tls_error(e, false));
