@@ -507,7 +507,9 @@ impl SecureListener {
         let mut stream =
             SecureStream::new_server(Transport::new(sock, Ops::tcp(), &[]), setup, &self.options);
         stream.set_permit(permit);
-        stream.set_trace(self.options.trace_sink(), format!("server {peer}"));
+        if let Some(sink) = self.options.trace_sink() {
+            stream.set_trace(Some(sink), format!("server {peer}"));
+        }
         Ok((stream, peer))
     }
 

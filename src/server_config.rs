@@ -148,6 +148,14 @@ impl ServerSetup {
         }))
     }
 
+    /// The one configuration every client gets, when nothing in the
+    /// ClientHello can change it (no SNI routes, at most one ALPN
+    /// protocol): the server can then start without reading the hello
+    /// first.
+    pub(crate) fn single(&self) -> Option<Arc<ServerConfig>> {
+        (self.sni.is_none() && self.by_alpn.len() <= 1).then(|| self.base.clone())
+    }
+
     /// The configuration for a client: the setup its SNI name leads to, and
     /// in it the configuration whose only ALPN protocol is the client's most
     /// preferred one that we speak (else the base one).

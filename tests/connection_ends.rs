@@ -203,3 +203,30 @@ fn a_connection_cut_mid_record_is_an_error_on_the_server() {
     proxy.join().expect("proxy");
     server.join().expect("server");
 }
+
+#[test]
+fn a_server_closed_before_its_handshake_sends_nothing() {
+    // One configuration (the connection starts at once) and two ALPN
+    // protocols (the ClientHello is read first to choose): either way,
+    // close() before the handshake ends the connection without running it.
+    for options in [
+        BindOptions::new(),
+        BindOptions::new().supported_protocols(&["h2", "http/1.1"]),
+    ] {
+        let pki = common::pki();
+        let (port, server) = serve_one(options, &pki.server_context(), |mut s| {
+            let state = format!("{s:?}");
+            (state, s.close())
+        });
+        let err = client(pki.client_context())
+            .connect("127.0.0.1", port)
+            .expect_err("the server closed without a handshake");
+        let (state, closed) = server.join().expect("server");
+        assert!(state.contains("awaiting ClientHello"), "{state}");
+        closed.expect("close");
+        assert!(
+            matches!(err, Error::Handshake { .. } | Error::Io { .. }),
+            "{err:?}"
+        );
+    }
+}

@@ -58,6 +58,8 @@ pub struct SecureStream<S = TcpStream> {
 enum Tls {
     /// A server waiting for the ClientHello, to pick the configuration.
     Accepting(Box<(Acceptor, Arc<ServerSetup>)>),
+    /// A server with only one configuration to offer, handshake not begun.
+    Starting(Arc<rustls::ServerConfig>),
     Open(Box<Connection>),
     /// A handshake failed; the reason is kept for later calls.
     Failed(String),
@@ -93,9 +95,16 @@ impl<S: Read + Write> SecureStream<S> {
         setup: Arc<ServerSetup>,
         options: &BindOptions,
     ) -> Self {
+        // With one configuration for every client, the connection starts
+        // with it (as with rustls::ServerConnection::new); otherwise the
+        // ClientHello is read first to choose.
+        let tls = match setup.single() {
+            Some(config) => Tls::Starting(config),
+            None => Tls::Accepting(Box::new((Acceptor::default(), setup))),
+        };
         SecureStream {
             io,
-            tls: Tls::Accepting(Box::new((Acceptor::default(), setup))),
+            tls,
             handshake_timeout: options.handshake_timeout_value(),
             read_timeout: None,
             write_timeout: None,
@@ -161,32 +170,46 @@ impl<S: Read + Write> SecureStream<S> {
         let _ = (self.io.ops.set_write_timeout)(&self.io.sock, self.write_timeout);
         match result {
             Ok(()) => {
-                self.io.release_if_idle();
-                self.authorization_error = self.compute_authorization_error();
-                if let Some(t) = &self.trace {
-                    let na = |o: Option<String>| o.unwrap_or_else(|| "-".to_owned());
-                    t.line(&format!(
-                        "handshake complete: {} {} key exchange {} alpn {} resumed {}{}",
-                        na(self.protocol_version()),
-                        na(self.cipher_suite()),
-                        na(self.negotiated_group()),
-                        na(self.selected_protocol()),
-                        self.is_session_reused(),
-                        self.authorization_error
-                            .as_ref()
-                            .map_or_else(String::new, |e| format!(", unverified: {e}")),
-                    ));
-                }
+                self.handshake_done();
                 Ok(())
             }
-            Err(e) => {
-                if let Some(t) = &self.trace {
-                    t.line(&format!("handshake failed: {e}"));
-                }
-                self.tls = Tls::Failed(e.to_string());
-                Err(e)
-            }
+            Err(e) => Err(self.handshake_failed(e)),
         }
+    }
+
+    // The handshake's helpers that build large values (connections, trace
+    // lines, errors) are kept out of line: rustls's key exchange and
+    // signatures run below `drive_handshake`, and every byte of the frames
+    // above them is stack that each connection's thread keeps resident.
+
+    #[inline(never)]
+    fn handshake_done(&mut self) {
+        self.io.release_if_idle();
+        self.authorization_error = self.compute_authorization_error();
+        if let Some(t) = &self.trace {
+            let na = |o: Option<String>| o.unwrap_or_else(|| "-".to_owned());
+            t.line(&format!(
+                "handshake complete: {} {} key exchange {} alpn {} resumed {}{}",
+                na(self.protocol_version()),
+                na(self.cipher_suite()),
+                na(self.negotiated_group()),
+                na(self.selected_protocol()),
+                self.is_session_reused(),
+                self.authorization_error
+                    .as_ref()
+                    .map_or_else(String::new, |e| format!(", unverified: {e}")),
+            ));
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn handshake_failed(&mut self, e: Error) -> Error {
+        if let Some(t) = &self.trace {
+            t.line(&format!("handshake failed: {e}"));
+        }
+        self.tls = Tls::Failed(e.to_string());
+        e
     }
 
     fn remaining(&self, deadline: Instant) -> Result<Duration> {
@@ -202,9 +225,8 @@ impl<S: Read + Write> SecureStream<S> {
 
     fn drive_handshake(&mut self, deadline: Instant) -> Result<()> {
         let after = Some(self.handshake_timeout);
-        if let Tls::Accepting(_) = self.tls {
-            let conn = self.accept_client_hello(deadline)?;
-            self.tls = Tls::Open(Box::new(Connection::Server(conn)));
+        if matches!(self.tls, Tls::Accepting(_) | Tls::Starting(_)) {
+            self.tls = Tls::Open(self.start_server(deadline)?);
         }
         loop {
             let left = self.remaining(deadline)?;
@@ -250,6 +272,19 @@ impl<S: Read + Write> SecureStream<S> {
                 return Err(map_tls_error(e, true));
             }
         }
+    }
+
+    /// Server side: the connection, with the one configuration, or the one
+    /// the ClientHello leads to.
+    #[inline(never)]
+    fn start_server(&mut self, deadline: Instant) -> Result<Box<Connection>> {
+        let conn = match &self.tls {
+            Tls::Starting(config) => {
+                rustls::ServerConnection::new(config.clone()).map_err(|e| map_tls_error(e, true))?
+            }
+            _ => self.accept_client_hello(deadline)?,
+        };
+        Ok(Box::new(Connection::Server(conn)))
     }
 
     /// Server side: reads until the whole ClientHello is in, then picks the
@@ -421,7 +456,7 @@ impl<S: Read + Write> SecureStream<S> {
     /// stream that has not begun its handshake is closed without one.
     pub fn close(&mut self) -> Result<()> {
         let sent = match self.tls {
-            Tls::Accepting(_) | Tls::Failed(_) => Ok(()),
+            Tls::Accepting(_) | Tls::Starting(_) | Tls::Failed(_) => Ok(()),
             Tls::Open(_) => self.shutdown_write(),
         };
         let _ = (self.io.ops.shutdown)(&self.io.sock, Shutdown::Both);
@@ -497,7 +532,7 @@ impl<S: Read + Write> Write for SecureStream<S> {
 impl<S: fmt::Debug> fmt::Debug for SecureStream<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let state = match &self.tls {
-            Tls::Accepting(_) => "awaiting ClientHello",
+            Tls::Accepting(_) | Tls::Starting(_) => "awaiting ClientHello",
             Tls::Open(c) if c.is_handshaking() => "handshaking",
             Tls::Open(_) => "open",
             Tls::Failed(_) => "failed",

@@ -1,0 +1,58 @@
+//! securenet against raw rustls `StreamOwned` (and tungstenite over it),
+//! same configuration, same run, over loopback. Each figure is the median
+//! of several runs per side, alternating which side goes first, printed
+//! with the ratio ours/raw (for times, CPU and memory raw/ours, so above 1
+//! is better for us everywhere) and the runs' spread.
+//!
+//! ```text
+//! cargo bench --bench compare                  # the full run (1 GiB bulk)
+//! SECURENET_BENCH_SCALE=0.05 cargo bench --bench compare   # a quick run
+//! SECURENET_BENCH_REPEAT=5 cargo bench --bench compare     # more runs per figure
+//! cargo bench --bench compare -- writes        # one group (bulk, writes, echo,
+//!                                              # handshakes, memory, websocket)
+//! ```
+
+mod handshakes;
+mod memory;
+mod setup;
+mod transfer;
+mod websocket;
+
+use std::thread;
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if memory::run_child(&args) {
+        return;
+    }
+    println!(
+        "securenet vs rustls StreamOwned, scale {}, median of {} runs per side ({} cores)",
+        setup::scale(),
+        setup::repeats(),
+        thread::available_parallelism().map_or(1, |n| n.get())
+    );
+    // `cargo bench --bench compare -- NAME` runs the groups whose name
+    // contains NAME (bulk, writes, echo, handshakes, memory, websocket).
+    let only = args.iter().skip(1).find(|a| !a.starts_with('-'));
+    let run = |group: &str| only.is_none_or(|o| group.contains(o.as_str()));
+    let ecdsa = setup::pki(false);
+    let rsa = setup::pki(true);
+    if run("bulk") {
+        transfer::bulk(&ecdsa);
+    }
+    if run("writes") {
+        transfer::write_sizes(&ecdsa);
+    }
+    if run("echo") {
+        transfer::echo_latency(&ecdsa);
+    }
+    if run("handshakes") {
+        handshakes::handshakes(&ecdsa, &rsa);
+    }
+    if run("memory") {
+        memory::idle_memory(&ecdsa);
+    }
+    if run("websocket") {
+        websocket::websocket(&ecdsa);
+    }
+}

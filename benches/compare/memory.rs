@@ -1,0 +1,238 @@
+//! Resident memory per idle connection, each side measured in a fresh
+//! child process so neither reuses heap pages the other freed.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::Duration;
+
+use rustls::{ServerConnection, StreamOwned};
+use securenet::SecureListener;
+
+use crate::setup::{
+    DEFAULT, Pki, Who, compare, line, our_contexts, our_pair, raw_client, raw_configs, raw_pair,
+    scaled,
+};
+
+fn idle_count() -> usize {
+    scaled(1000).max(50)
+}
+
+fn rss_kib() -> f64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: f64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(f64::NAN);
+    pages * 4.0
+}
+
+fn read_figure(out: &mut dyn BufRead) -> f64 {
+    let mut l = String::new();
+    out.read_line(&mut l).expect("child output");
+    l.trim().parse().unwrap_or(f64::NAN)
+}
+
+/// Runs the bench binary as a child: `args`, then "raw" or "ours".
+/// `talk` reads the child's stdout and returns the figure.
+fn child(mode: &str, who: Who, pki: &Pki, talk: impl FnOnce(&mut dyn BufRead) -> f64) -> f64 {
+    let exe = std::env::current_exe().expect("exe");
+    let mut cmd = Command::new(exe);
+    cmd.arg(mode)
+        .arg(match who {
+            Who::Raw => "raw",
+            Who::Ours => "ours",
+        })
+        .stdout(Stdio::piped());
+    pki.to_env(&mut cmd);
+    let mut child = KillOnDrop(cmd.spawn().expect("child"));
+    let mut out = BufReader::new(child.0.stdout.take().expect("stdout"));
+    let figure = talk(&mut out);
+    let _ = child.0.wait();
+    figure
+}
+
+/// Ends the child if this side panics, rather than leaving it waiting.
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Handles a `--memory-*` child mode; false if `args` names none.
+pub fn run_child(args: &[String]) -> bool {
+    let Some(i) = args.iter().position(|a| a.starts_with("--memory-")) else {
+        return false;
+    };
+    let who = if args.get(i + 1).map(String::as_str) == Some("raw") {
+        Who::Raw
+    } else {
+        Who::Ours
+    };
+    match args[i].as_str() {
+        "--memory-server" => server_child(who),
+        _ => pairs_child(who),
+    }
+    true
+}
+
+pub fn idle_memory(pki: &Pki) {
+    let n = idle_count();
+    println!("\n== resident memory per idle connection (KiB, lower is better)");
+    let [server] = compare(|who| {
+        [child("--memory-server", who, pki, |out| {
+            let mut port = String::new();
+            out.read_line(&mut port).expect("port");
+            let addr: SocketAddr = format!("127.0.0.1:{}", port.trim()).parse().expect("port");
+            let (rc, _) = raw_configs(pki, DEFAULT);
+            // The same clients for both servers, held open until the child
+            // has measured; one more than counted, for the warm-up.
+            let mut clients = Vec::new();
+            for _ in 0..=n {
+                let mut c = raw_client(&rc, addr);
+                c.sock
+                    .set_read_timeout(Some(Duration::from_secs(60)))
+                    .expect("timeout");
+                c.write_all(b"ping").expect("ping");
+                c.read_exact(&mut [0u8; 4]).expect("pong");
+                clients.push(c);
+            }
+            read_figure(out)
+        })]
+    });
+    line(
+        &format!("server, thread per connection, {n} idle"),
+        server,
+        "KiB",
+        false,
+    );
+    let [pairs] = compare(|who| [child("--memory-pairs", who, pki, |out| read_figure(out))]);
+    line(
+        &format!("client + server state only, {n} idle pairs"),
+        pairs,
+        "KiB",
+        false,
+    );
+}
+
+/// Child: a thread-per-connection server. Prints its port, serves one
+/// warm-up connection, then `n` more that each answer one "ping" and stay
+/// open; prints resident KiB per connection once all `n` have answered.
+fn server_child(who: Who) {
+    let n = idle_count();
+    let pki = Pki::from_env().expect("the parent's PKI");
+    let (_, rs) = raw_configs(&pki, DEFAULT);
+    let (_, os) = our_contexts(&pki, DEFAULT);
+    let (answered, wait) = mpsc::channel::<()>();
+    let accept: Box<dyn FnMut() -> Box<dyn ReadWriteOnce + Send>> = match who {
+        Who::Raw => {
+            let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+            println!("{}", listener.local_addr().expect("addr").port());
+            Box::new(move || {
+                let (sock, _) = listener.accept().expect("accept");
+                let conn = ServerConnection::new(rs.clone()).expect("conn");
+                Box::new(StreamOwned::new(conn, sock))
+            })
+        }
+        Who::Ours => {
+            let listener = SecureListener::bind("127.0.0.1", 0, &os).expect("bind");
+            println!("{}", listener.port());
+            Box::new(move || Box::new(listener.accept().expect("accept").0))
+        }
+    };
+    let mut accept = accept;
+    let mut spawn = |answered: mpsc::Sender<()>| {
+        let mut s = accept();
+        thread::spawn(move || {
+            s.exchange();
+            let _ = answered.send(());
+            // Idle until the client closes (or the process ends).
+            s.park();
+        });
+    };
+    spawn(answered.clone());
+    let limit = Duration::from_secs(120);
+    wait.recv_timeout(limit).expect("warm-up");
+    let before = rss_kib();
+    for _ in 0..n {
+        spawn(answered.clone());
+    }
+    for _ in 0..n {
+        wait.recv_timeout(limit).expect("answered");
+    }
+    println!("{}", (rss_kib() - before) / n as f64);
+}
+
+/// What the idle server does with a connection, for either stream type.
+trait ReadWriteOnce {
+    fn exchange(&mut self);
+    fn park(&mut self);
+}
+
+impl<T: Read + Write + Timeouts> ReadWriteOnce for T {
+    fn exchange(&mut self) {
+        self.set_timeouts(Some(Duration::from_secs(60)));
+        self.read_exact(&mut [0u8; 4]).expect("ping");
+        self.write_all(b"pong").expect("pong");
+        self.flush().expect("flush");
+    }
+    fn park(&mut self) {
+        let _ = self.read(&mut [0u8; 1]);
+    }
+}
+
+trait Timeouts {
+    fn set_timeouts(&mut self, t: Option<Duration>);
+}
+
+impl Timeouts for StreamOwned<ServerConnection, TcpStream> {
+    fn set_timeouts(&mut self, t: Option<Duration>) {
+        self.sock.set_read_timeout(t).expect("timeout");
+        self.sock.set_write_timeout(t).expect("timeout");
+    }
+}
+
+impl Timeouts for securenet::SecureStream {
+    fn set_timeouts(&mut self, t: Option<Duration>) {
+        self.set_read_timeout(t).expect("timeout");
+        self.set_write_timeout(t).expect("timeout");
+    }
+}
+
+/// Child: `n` connected pairs in one process, no threads: the
+/// per-connection state of both ends and nothing else.
+fn pairs_child(who: Who) {
+    let pki = Pki::from_env().expect("the parent's PKI");
+    let n = idle_count();
+    let (rc, rs) = raw_configs(&pki, DEFAULT);
+    let (oc, os) = our_contexts(&pki, DEFAULT);
+    // Warm up: one pair of each, so one-time allocations are not counted.
+    drop(raw_pair(&rc, &rs));
+    drop(our_pair(&oc, &os));
+    let before = rss_kib();
+    let mut raw = Vec::new();
+    let mut ours = Vec::new();
+    for _ in 0..n {
+        match who {
+            Who::Raw => {
+                let (mut c, mut s) = raw_pair(&rc, &rs);
+                c.write_all(b"ping").expect("w");
+                s.read_exact(&mut [0u8; 4]).expect("r");
+                raw.push((c, s));
+            }
+            Who::Ours => {
+                let (mut c, mut s) = our_pair(&oc, &os);
+                c.write_all(b"ping").expect("w");
+                s.read_exact(&mut [0u8; 4]).expect("r");
+                ours.push((c, s));
+            }
+        }
+    }
+    println!("{}", (rss_kib() - before) / n as f64);
+}

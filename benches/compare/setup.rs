@@ -1,0 +1,312 @@
+//! What every group shares: the run's scale and repeats, the PKI, matching
+//! rustls and securenet configurations, connected pairs, and printing.
+
+use std::net::{TcpListener, TcpStream};
+use std::sync::Arc;
+use std::thread;
+
+use rcgen::{CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use rustls::{ClientConfig, ClientConnection, ServerConfig, ServerConnection, StreamOwned};
+use securenet::{ConnectOptions, SecureListener, SecurityContext};
+
+/// `SECURENET_BENCH_SCALE` (default 1): multiplies every count and size.
+pub fn scale() -> f64 {
+    std::env::var("SECURENET_BENCH_SCALE")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1.0)
+}
+
+pub fn scaled(n: usize) -> usize {
+    ((n as f64 * scale()) as usize).max(1)
+}
+
+/// `SECURENET_BENCH_REPEAT` (default 3): how many times each side of each
+/// figure is measured; the median is printed.
+pub fn repeats() -> usize {
+    std::env::var("SECURENET_BENCH_REPEAT")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(3usize)
+        .max(1)
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Who {
+    Raw,
+    Ours,
+}
+
+/// One figure for both sides: medians, and how far single runs strayed.
+#[derive(Clone, Copy)]
+pub struct Figure {
+    pub ours: f64,
+    pub raw: f64,
+    /// Half the range of the runs, relative to the median, the larger of
+    /// the two sides (0.05 = the runs lay within about ±5 %).
+    pub spread: f64,
+}
+
+/// `SECURENET_BENCH_SIDE=ours` (or `raw`) measures one side only, to
+/// profile it (`perf record`, `strace -c`); the other side prints NaN.
+fn only_side() -> Option<Who> {
+    match std::env::var("SECURENET_BENCH_SIDE").ok()?.as_str() {
+        "ours" => Some(Who::Ours),
+        "raw" => Some(Who::Raw),
+        _ => None,
+    }
+}
+
+/// Measures both sides `repeats()` times, alternating which side goes
+/// first so that drift in the machine's speed hits both alike, and returns
+/// the medians. `measure` returns `N` figures from one run.
+pub fn compare<const N: usize>(mut measure: impl FnMut(Who) -> [f64; N]) -> [Figure; N] {
+    let mut ours: Vec<[f64; N]> = Vec::new();
+    let mut raw: Vec<[f64; N]> = Vec::new();
+    let only = only_side();
+    for round in 0..repeats() {
+        let order = if round % 2 == 0 {
+            [Who::Raw, Who::Ours]
+        } else {
+            [Who::Ours, Who::Raw]
+        };
+        for who in order.into_iter().filter(|w| only.is_none_or(|o| o == *w)) {
+            let got = measure(who);
+            match who {
+                Who::Raw => raw.push(got),
+                Who::Ours => ours.push(got),
+            }
+        }
+    }
+    std::array::from_fn(|i| {
+        let mut o: Vec<f64> = ours.iter().map(|r| r[i]).collect();
+        let mut r: Vec<f64> = raw.iter().map(|r| r[i]).collect();
+        let (mo, so) = median_spread(&mut o);
+        let (mr, sr) = median_spread(&mut r);
+        Figure {
+            ours: mo,
+            raw: mr,
+            spread: so.max(sr),
+        }
+    })
+}
+
+fn median_spread(values: &mut [f64]) -> (f64, f64) {
+    if values.is_empty() {
+        return (f64::NAN, 0.0);
+    }
+    values.sort_by(f64::total_cmp);
+    let median = values[values.len() / 2];
+    let spread = (values[values.len() - 1] - values[0]) / 2.0 / median;
+    (median, spread)
+}
+
+/// Prints one figure; the ratio is ours/raw when higher is better and
+/// raw/ours otherwise, so above 1 is better for securenet everywhere.
+pub fn line(what: &str, f: Figure, unit: &str, higher_is_better: bool) {
+    let ratio = if higher_is_better {
+        f.ours / f.raw
+    } else {
+        f.raw / f.ours
+    };
+    println!(
+        "{what:<46} ours {:>10.1} {unit:<6} raw {:>10.1} {unit:<6} ratio {ratio:>6.2}  ±{:.0}%",
+        f.ours,
+        f.raw,
+        f.spread * 100.0
+    );
+}
+
+/// A CA and a server certificate for localhost, ECDSA P-256 or RSA-2048.
+pub struct Pki {
+    ca: String,
+    cert: String,
+    key: String,
+}
+
+const PKI_ENV: [&str; 3] = [
+    "SECURENET_BENCH_CA",
+    "SECURENET_BENCH_CERT",
+    "SECURENET_BENCH_KEY",
+];
+
+impl Pki {
+    /// Hands this PKI to a child process, so its server is trusted here.
+    pub fn to_env(&self, cmd: &mut std::process::Command) {
+        for (name, value) in PKI_ENV.iter().zip([&self.ca, &self.cert, &self.key]) {
+            cmd.env(name, value);
+        }
+    }
+
+    /// The PKI a parent handed over with [`Pki::to_env`], if any.
+    pub fn from_env() -> Option<Pki> {
+        let [ca, cert, key] = PKI_ENV.map(|n| std::env::var(n).ok());
+        Some(Pki {
+            ca: ca?,
+            cert: cert?,
+            key: key?,
+        })
+    }
+}
+
+pub fn pki(rsa: bool) -> Pki {
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("params");
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "bench CA");
+    ca_params.is_ca = IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca =
+        CertifiedIssuer::self_signed(ca_params, KeyPair::generate().expect("key")).expect("ca");
+    let key = if rsa {
+        KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, rcgen::RsaKeySize::_2048).expect("rsa")
+    } else {
+        KeyPair::generate().expect("key")
+    };
+    let params = CertificateParams::new(vec!["localhost".to_owned()]).expect("params");
+    let cert = params.signed_by(&key, &ca).expect("cert");
+    Pki {
+        ca: ca.pem(),
+        cert: cert.pem(),
+        key: key.serialize_pem(),
+    }
+}
+
+/// Provider restrictions shared by both sides of a comparison.
+#[derive(Clone, Copy)]
+pub struct Tuning {
+    pub suite: Option<&'static str>,
+    pub x25519_only: bool,
+}
+
+pub const DEFAULT: Tuning = Tuning {
+    suite: None,
+    x25519_only: false,
+};
+
+fn provider(t: Tuning) -> Arc<rustls::crypto::CryptoProvider> {
+    let mut p = rustls::crypto::aws_lc_rs::default_provider();
+    if let Some(name) = t.suite {
+        p.cipher_suites.retain(|s| s.suite().as_str() == Some(name));
+    }
+    if t.x25519_only {
+        p.kx_groups = vec![rustls::crypto::aws_lc_rs::kx_group::X25519];
+    }
+    Arc::new(p)
+}
+
+pub fn raw_configs(pki: &Pki, t: Tuning) -> (Arc<ClientConfig>, Arc<ServerConfig>) {
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(CertificateDer::from_pem_slice(pki.ca.as_bytes()).expect("ca"))
+        .expect("root");
+    let client = ClientConfig::builder_with_provider(provider(t))
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let server = ServerConfig::builder_with_provider(provider(t))
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![CertificateDer::from_pem_slice(pki.cert.as_bytes()).expect("cert")],
+            PrivateKeyDer::from_pem_slice(pki.key.as_bytes()).expect("key"),
+        )
+        .expect("server config");
+    (Arc::new(client), Arc::new(server))
+}
+
+pub fn our_contexts(pki: &Pki, t: Tuning) -> (SecurityContext, SecurityContext) {
+    let mut client = SecurityContext::empty();
+    client
+        .set_trusted_certificates_bytes(pki.ca.as_bytes())
+        .expect("trust");
+    let mut server = SecurityContext::empty();
+    server
+        .use_certificate_chain_bytes(pki.cert.as_bytes())
+        .expect("chain");
+    server
+        .use_private_key_bytes(pki.key.as_bytes())
+        .expect("key");
+    for ctx in [&mut client, &mut server] {
+        if let Some(s) = t.suite {
+            ctx.set_cipher_suites(&[s]).expect("suite");
+        }
+        if t.x25519_only {
+            ctx.set_key_exchange_groups(&["X25519"]).expect("group");
+        }
+    }
+    (client, server)
+}
+
+pub type RawClient = StreamOwned<ClientConnection, TcpStream>;
+pub type RawServer = StreamOwned<ServerConnection, TcpStream>;
+
+/// A raw rustls client over a new connection to `addr`, handshake not run.
+pub fn raw_client(config: &Arc<ClientConfig>, addr: std::net::SocketAddr) -> RawClient {
+    let sock = TcpStream::connect(addr).expect("connect");
+    sock.set_nodelay(true).expect("nodelay");
+    let name = ServerName::try_from("localhost").expect("name");
+    StreamOwned::new(
+        ClientConnection::new(config.clone(), name).expect("conn"),
+        sock,
+    )
+}
+
+/// A raw rustls pair: (client, server) with the handshake done.
+pub fn raw_pair(client: &Arc<ClientConfig>, server: &Arc<ServerConfig>) -> (RawClient, RawServer) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let server = server.clone();
+    let accept = thread::spawn(move || {
+        let (sock, _) = listener.accept().expect("accept");
+        sock.set_nodelay(true).expect("nodelay");
+        let mut s = StreamOwned::new(ServerConnection::new(server).expect("conn"), sock);
+        while s.conn.is_handshaking() {
+            s.conn.complete_io(&mut s.sock).expect("server handshake");
+        }
+        s
+    });
+    let mut c = raw_client(client, addr);
+    while c.conn.is_handshaking() {
+        c.conn.complete_io(&mut c.sock).expect("client handshake");
+    }
+    (c, accept.join().expect("server"))
+}
+
+/// Our client options for the bench's servers: the address is given, as
+/// the raw side's is, and "localhost" is the name checked.
+pub fn our_client(client: &SecurityContext) -> ConnectOptions {
+    ConnectOptions::new()
+        .context(client.clone())
+        .server_name("localhost")
+}
+
+/// A securenet pair: (client, server) with the handshake done.
+pub fn our_pair(
+    client: &SecurityContext,
+    server: &SecurityContext,
+) -> (securenet::SecureStream, securenet::SecureStream) {
+    let listener = SecureListener::bind("127.0.0.1", 0, server).expect("bind");
+    let port = listener.port();
+    let accept = thread::spawn(move || {
+        let (mut s, _) = listener.accept().expect("accept");
+        s.handshake().expect("server handshake");
+        s
+    });
+    let c = our_client(client)
+        .connect("127.0.0.1", port)
+        .expect("connect");
+    (c, accept.join().expect("server"))
+}
+
+/// CPU time this thread has run, from `/proc/thread-self/schedstat` (NaN
+/// where there is none).
+pub fn thread_cpu_secs() -> f64 {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<f64>().ok())
+        .map_or(f64::NAN, |ns| ns / 1e9)
+}

@@ -1,0 +1,185 @@
+//! Data over established connections: bulk, write sizes, write_vectored,
+//! echo round trips.
+
+use std::io::{IoSlice, Read, Write};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::setup::{
+    DEFAULT, Pki, Tuning, Who, compare, line, our_contexts, our_pair, raw_configs, raw_pair,
+    scaled, thread_cpu_secs,
+};
+
+/// One transfer of `total` bytes in `write_size` writes: (seconds until
+/// all is read, sender CPU seconds, receiver CPU seconds).
+fn transfer<C: Write + Send + 'static, S: Read + Send + 'static>(
+    mut c: C,
+    mut s: S,
+    total: usize,
+    write_size: usize,
+) -> (f64, f64, f64) {
+    let reader = thread::spawn(move || {
+        let cpu = thread_cpu_secs();
+        let mut buf = vec![0u8; 256 * 1024];
+        let mut got = 0;
+        while got < total {
+            let n = s.read(&mut buf).expect("read");
+            assert!(n > 0, "early end");
+            got += n;
+        }
+        (thread_cpu_secs() - cpu, s)
+    });
+    let chunk = vec![0x5au8; write_size];
+    let start = Instant::now();
+    let cpu = thread_cpu_secs();
+    let mut sent = 0;
+    while sent < total {
+        let n = write_size.min(total - sent);
+        c.write_all(&chunk[..n]).expect("write");
+        sent += n;
+    }
+    c.flush().expect("flush");
+    let sender_cpu = thread_cpu_secs() - cpu;
+    let (receiver_cpu, s) = reader.join().expect("reader");
+    let secs = start.elapsed().as_secs_f64();
+    drop(s);
+    (secs, sender_cpu, receiver_cpu)
+}
+
+/// A connected pair of either side, boxed so one closure serves both.
+fn pair(who: Who, t: Tuning, pki: &Pki) -> (Box<dyn Write + Send>, Box<dyn Read + Send>) {
+    match who {
+        Who::Raw => {
+            let (rc, rs) = raw_configs(pki, t);
+            let (c, s) = raw_pair(&rc, &rs);
+            (Box::new(c), Box::new(s))
+        }
+        Who::Ours => {
+            let (oc, os) = our_contexts(pki, t);
+            let (c, s) = our_pair(&oc, &os);
+            (Box::new(c), Box::new(s))
+        }
+    }
+}
+
+pub fn bulk(pki: &Pki) {
+    println!("\n== bulk client->server, 64 KiB writes (CPU: ms per GiB, lower is better)");
+    let total = scaled(1 << 30);
+    let gib = total as f64 / (1u64 << 30) as f64;
+    for suite in [
+        "TLS13_AES_128_GCM_SHA256",
+        "TLS13_AES_256_GCM_SHA384",
+        "TLS13_CHACHA20_POLY1305_SHA256",
+    ] {
+        let t = Tuning {
+            suite: Some(suite),
+            x25519_only: false,
+        };
+        let [rate, send, recv] = compare(|who| {
+            let (c, s) = pair(who, t, pki);
+            let (secs, send, recv) = transfer(c, s, total, 64 * 1024);
+            [
+                total as f64 / secs / 1e6,
+                send * 1e3 / gib,
+                recv * 1e3 / gib,
+            ]
+        });
+        line(&format!("{} MiB {suite}", total >> 20), rate, "MB/s", true);
+        line("  sender CPU", send, "ms/GiB", false);
+        line("  receiver CPU", recv, "ms/GiB", false);
+    }
+}
+
+pub fn write_sizes(pki: &Pki) {
+    println!("\n== throughput by write size (TLS13_AES_128_GCM_SHA256)");
+    let t = Tuning {
+        suite: Some("TLS13_AES_128_GCM_SHA256"),
+        x25519_only: false,
+    };
+    for size in [64usize, 1024, 16 * 1024, 1024 * 1024] {
+        let total = scaled((size * 100_000).min(256 << 20));
+        let [rate] = compare(|who| {
+            let (c, s) = pair(who, t, pki);
+            [total as f64 / transfer(c, s, total, size).0 / 1e6]
+        });
+        line(&format!("writes of {size} B"), rate, "MB/s", true);
+    }
+    // write_vectored of 256 x 64 B: ours packs them into full records;
+    // StreamOwned forwards only the first slice per call.
+    let rounds = scaled(20_000);
+    let total = rounds * 256 * 64;
+    let vectored = |w: &mut dyn Write| {
+        let slices: Vec<Vec<u8>> = (0..256).map(|i| vec![i as u8; 64]).collect();
+        for _ in 0..rounds {
+            let mut io: Vec<IoSlice<'_>> = slices.iter().map(|s| IoSlice::new(s)).collect();
+            let mut left: &mut [IoSlice<'_>] = &mut io;
+            while !left.is_empty() {
+                let n = w.write_vectored(left).expect("write_vectored");
+                IoSlice::advance_slices(&mut left, n);
+            }
+        }
+        w.flush().expect("flush");
+    };
+    let [rate] = compare(|who| {
+        let (mut c, mut s) = pair(who, t, pki);
+        let reader = thread::spawn(move || {
+            let mut buf = vec![0u8; 256 * 1024];
+            let mut got = 0;
+            while got < total {
+                got += s.read(&mut buf).expect("read");
+            }
+        });
+        let start = Instant::now();
+        vectored(&mut *c);
+        reader.join().expect("reader");
+        [total as f64 / start.elapsed().as_secs_f64() / 1e6]
+    });
+    line("write_vectored 256 x 64 B", rate, "MB/s", true);
+}
+
+trait ReadWrite: Read + Write + Send {}
+impl<T: Read + Write + Send> ReadWrite for T {}
+
+pub fn echo_latency(pki: &Pki) {
+    println!("\n== 64 B echo round trip (microseconds, lower is better)");
+    let rounds = scaled(20_000);
+    let measure = |mut c: Box<dyn ReadWrite>, mut s: Box<dyn ReadWrite>| {
+        let server = thread::spawn(move || {
+            let mut b = [0u8; 64];
+            for _ in 0..rounds {
+                s.read_exact(&mut b).expect("read");
+                s.write_all(&b).expect("write");
+            }
+        });
+        let mut times = Vec::with_capacity(rounds);
+        let mut b = [7u8; 64];
+        for _ in 0..rounds {
+            let t = Instant::now();
+            c.write_all(&b).expect("write");
+            c.read_exact(&mut b).expect("read");
+            times.push(t.elapsed());
+        }
+        server.join().expect("server");
+        times.sort();
+        let us = |d: Duration| d.as_secs_f64() * 1e6;
+        [
+            us(times[times.len() / 2]),
+            us(times[times.len() * 99 / 100]),
+        ]
+    };
+    let [p50, p99] = compare(|who| match who {
+        Who::Raw => {
+            let (rc, rs) = raw_configs(pki, DEFAULT);
+            let (c, s) = raw_pair(&rc, &rs);
+            measure(Box::new(c), Box::new(s))
+        }
+        Who::Ours => {
+            let (oc, os) = our_contexts(pki, DEFAULT);
+            let (c, s) = our_pair(&oc, &os);
+            measure(Box::new(c), Box::new(s))
+        }
+    });
+    line("p50", p50, "us", false);
+    line("p99", p99, "us", false);
+    println!("p50 difference ours - raw: {:+.2} us", p50.ours - p50.raw);
+}
