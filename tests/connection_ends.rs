@@ -230,3 +230,22 @@ fn a_server_closed_before_its_handshake_sends_nothing() {
         );
     }
 }
+
+#[test]
+fn a_client_that_leaves_before_its_hello_is_a_clear_server_error() {
+    // A port check: TCP connect, then close without a byte of TLS.
+    let pki = common::pki();
+    let (port, server) = serve_one(BindOptions::new(), &pki.server_context(), |mut s| {
+        s.handshake()
+    });
+    drop(TcpStream::connect(("127.0.0.1", port)).expect("connect"));
+    let err = server
+        .join()
+        .expect("server")
+        .expect_err("no handshake happened");
+    assert!(matches!(err, Error::Handshake { .. }), "{err:?}");
+    assert!(
+        err.to_string().contains("the client closed the connection"),
+        "{err}"
+    );
+}

@@ -252,10 +252,16 @@ impl<S: Read + Write> SecureStream<S> {
             if self.io.pending().is_empty() {
                 let _ = (self.io.ops.set_read_timeout)(&self.io.sock, Some(left));
                 if self.io.fill(Phase::Handshake, after)? == 0 {
-                    return Err(Error::handshake(
-                        "the peer closed the connection during the handshake: it may not speak \
-                         TLS on this port, or it rejected our hello",
-                    ));
+                    return Err(Error::handshake(match **conn {
+                        Connection::Client(_) => {
+                            "the server closed the connection during the handshake: it may not \
+                             speak TLS on this port, or it rejected our hello"
+                        }
+                        Connection::Server(_) => {
+                            "the client closed the connection during the handshake: it may not \
+                             speak TLS, or it gave up on our certificate"
+                        }
+                    }));
                 }
             }
             let mut pending = self.io.pending();
