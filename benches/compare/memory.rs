@@ -2,7 +2,7 @@
 //! child process so neither reuses heap pages the other freed.
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::thread;
@@ -12,8 +12,8 @@ use rustls::{ServerConnection, StreamOwned};
 use securenet::SecureListener;
 
 use crate::setup::{
-    DEFAULT, Pki, Who, compare, line, our_contexts, our_pair, raw_client, raw_configs, raw_pair,
-    scaled,
+    DEFAULT, Pki, ReadWrite, Who, compare, line, our_contexts, our_pair, raw_client, raw_configs,
+    raw_pair, scaled,
 };
 
 fn idle_count() -> usize {
@@ -130,12 +130,17 @@ fn server_child(who: Who) {
     let (_, rs) = raw_configs(&pki, DEFAULT);
     let (_, os) = our_contexts(&pki, DEFAULT);
     let (answered, wait) = mpsc::channel::<()>();
-    let accept: Box<dyn FnMut() -> Box<dyn ReadWriteOnce + Send>> = match who {
+    // Each accepted stream gets timeouts, so a lost client fails the run
+    // instead of hanging it.
+    let limit = Some(Duration::from_secs(60));
+    let mut accept: Box<dyn FnMut() -> Box<dyn ReadWrite>> = match who {
         Who::Raw => {
             let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
             println!("{}", listener.local_addr().expect("addr").port());
             Box::new(move || {
                 let (sock, _) = listener.accept().expect("accept");
+                sock.set_read_timeout(limit).expect("timeout");
+                sock.set_write_timeout(limit).expect("timeout");
                 let conn = ServerConnection::new(rs.clone()).expect("conn");
                 Box::new(StreamOwned::new(conn, sock))
             })
@@ -143,17 +148,23 @@ fn server_child(who: Who) {
         Who::Ours => {
             let listener = SecureListener::bind("127.0.0.1", 0, &os).expect("bind");
             println!("{}", listener.port());
-            Box::new(move || Box::new(listener.accept().expect("accept").0))
+            Box::new(move || {
+                let (mut s, _) = listener.accept().expect("accept");
+                s.set_read_timeout(limit).expect("timeout");
+                s.set_write_timeout(limit).expect("timeout");
+                Box::new(s)
+            })
         }
     };
-    let mut accept = accept;
     let mut spawn = |answered: mpsc::Sender<()>| {
         let mut s = accept();
         thread::spawn(move || {
-            s.exchange();
+            s.read_exact(&mut [0u8; 4]).expect("ping");
+            s.write_all(b"pong").expect("pong");
+            s.flush().expect("flush");
             let _ = answered.send(());
             // Idle until the client closes (or the process ends).
-            s.park();
+            let _ = s.read(&mut [0u8; 1]);
         });
     };
     spawn(answered.clone());
@@ -167,42 +178,6 @@ fn server_child(who: Who) {
         wait.recv_timeout(limit).expect("answered");
     }
     println!("{}", (rss_kib() - before) / n as f64);
-}
-
-/// What the idle server does with a connection, for either stream type.
-trait ReadWriteOnce {
-    fn exchange(&mut self);
-    fn park(&mut self);
-}
-
-impl<T: Read + Write + Timeouts> ReadWriteOnce for T {
-    fn exchange(&mut self) {
-        self.set_timeouts(Some(Duration::from_secs(60)));
-        self.read_exact(&mut [0u8; 4]).expect("ping");
-        self.write_all(b"pong").expect("pong");
-        self.flush().expect("flush");
-    }
-    fn park(&mut self) {
-        let _ = self.read(&mut [0u8; 1]);
-    }
-}
-
-trait Timeouts {
-    fn set_timeouts(&mut self, t: Option<Duration>);
-}
-
-impl Timeouts for StreamOwned<ServerConnection, TcpStream> {
-    fn set_timeouts(&mut self, t: Option<Duration>) {
-        self.sock.set_read_timeout(t).expect("timeout");
-        self.sock.set_write_timeout(t).expect("timeout");
-    }
-}
-
-impl Timeouts for securenet::SecureStream {
-    fn set_timeouts(&mut self, t: Option<Duration>) {
-        self.set_read_timeout(t).expect("timeout");
-        self.set_write_timeout(t).expect("timeout");
-    }
 }
 
 /// Child: `n` connected pairs in one process, no threads: the

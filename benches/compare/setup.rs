@@ -119,6 +119,10 @@ pub fn line(what: &str, f: Figure, unit: &str, higher_is_better: bool) {
     );
 }
 
+/// Either side's stream, boxed so one closure serves both.
+pub trait ReadWrite: std::io::Read + std::io::Write + Send {}
+impl<T: std::io::Read + std::io::Write + Send> ReadWrite for T {}
+
 /// A CA and a server certificate for localhost, ECDSA P-256 or RSA-2048.
 pub struct Pki {
     ca: String,

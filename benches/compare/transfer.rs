@@ -6,8 +6,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::setup::{
-    DEFAULT, Pki, Tuning, Who, compare, line, our_contexts, our_pair, raw_configs, raw_pair,
-    scaled, thread_cpu_secs,
+    DEFAULT, Pki, ReadWrite, Tuning, Who, compare, line, our_contexts, our_pair, raw_configs,
+    raw_pair, scaled, thread_cpu_secs,
 };
 
 /// One transfer of `total` bytes in `write_size` writes: (seconds until
@@ -136,9 +136,6 @@ pub fn write_sizes(pki: &Pki) {
     });
     line("write_vectored 256 x 64 B", rate, "MB/s", true);
 }
-
-trait ReadWrite: Read + Write + Send {}
-impl<T: Read + Write + Send> ReadWrite for T {}
 
 pub fn echo_latency(pki: &Pki) {
     println!("\n== 64 B echo round trip (microseconds, lower is better)");
