@@ -312,6 +312,18 @@ impl Error {
         Error::invalid_input(format!("{timeout:?}"), format!("{which} timeout: {e}"))
     }
 
+    /// The error of every write after one that failed (`reason`), perhaps
+    /// part-way through a record: nothing more may be written.
+    pub(crate) fn write_broken(reason: &str) -> Self {
+        Error::io(
+            format!(
+                "an earlier write failed ({reason}), perhaps part-way through a record: the \
+                 connection cannot carry more data; close it and connect again"
+            ),
+            io::ErrorKind::BrokenPipe.into(),
+        )
+    }
+
     pub(crate) fn handshake(reason: impl Into<String>) -> Self {
         Error::Handshake {
             reason: reason.into(),

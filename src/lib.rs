@@ -133,6 +133,6 @@ pub use session::TlsSession;
 pub use split::{ReadHalf, WriteHalf};
 pub use stream::SecureStream;
 pub use websocket::{
-    CompressionOptions, DEFAULT_CLOSE_TIMEOUT, DEFAULT_MAX_MESSAGE_SIZE, Message, ReadyState,
-    WebSocket, WebSocketOptions, WsReader, WsStream, WsWriter,
+    CompressionOptions, DEFAULT_CLOSE_TIMEOUT, DEFAULT_MAX_FRAME_SIZE, DEFAULT_MAX_MESSAGE_SIZE,
+    Message, ReadyState, WebSocket, WebSocketOptions, WsReader, WsStream, WsWriter,
 };

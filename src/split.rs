@@ -2,30 +2,33 @@
 //! that two threads use at once.
 //!
 //! rustls has no full-duplex mode, and an `Arc<Mutex<StreamOwned>>`
-//! deadlocks: a reader blocked in `recv` holds the lock the writer needs. Here
-//! no lock is ever held across a blocking socket call:
+//! deadlocks: a reader blocked in `recv` holds the lock the writer needs.
+//! Here the reader never waits for the writer:
 //!
-//! * `tls` guards the rustls connection. The reader reads the socket without
-//!   it, then takes it to decrypt; the writer takes it to encrypt.
+//! * `tls` guards the rustls connection and is never held across a socket
+//!   call. The reader reads the socket without it, then takes it to decrypt;
+//!   the writer takes it to encrypt.
 //! * `outbox` guards the write socket and the encrypted bytes not yet sent.
 //!   Records must reach the wire in the order they were encrypted, so whoever
 //!   encrypts moves the records into the outbox before letting go of `tls`
-//!   (locks are always taken in the order `tls`, then `outbox`), then sends
-//!   holding only `outbox`.
-//! * Records the read side must send (alerts, KeyUpdate replies) go out only
-//!   if the outbox is free (`try_lock`); otherwise the writer, which looks for
-//!   more records every time it has sent, takes them.
+//!   (locks are always taken in the order `tls`, then `outbox`). The writer
+//!   holds `outbox` across its blocking sends (bounded by the write timeout).
+//! * Records the read side must send (alerts, KeyUpdate replies, the answer
+//!   to `close_notify`) are queued in the outbox and sent by the reader only
+//!   if the outbox is free (`try_lock`) and only as far as the socket takes
+//!   them without blocking; the writer, which looks for more records every
+//!   time it has sent, sends the rest.
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rustls::Connection;
 
 use crate::error::{Error, Phase, Result};
 use crate::serve::Permit;
-use crate::transport::{Transport, io_error};
+use crate::transport::{Transport, deadline_after, io_error, time_left};
 use crate::verify::map_tls_error;
 
 struct Tls {
@@ -39,12 +42,38 @@ struct Outbox {
     bytes: Vec<u8>,
     sent: usize,
     write_timeout: Option<Duration>,
+    /// A send failed, perhaps part-way through a record: why. Nothing more
+    /// is written.
+    failed: Option<Box<str>>,
 }
 
 impl Outbox {
-    /// Sends what is queued. On a timeout the rest stays queued, in order.
-    fn send(&mut self) -> Result<()> {
+    /// Sends what is queued by `deadline`. A failure (a timeout included)
+    /// ends writing: every later send fails.
+    fn send(&mut self, deadline: Option<Instant>) -> Result<()> {
+        if let Some(reason) = &self.failed {
+            return Err(Error::write_broken(reason));
+        }
+        let mut armed = false;
+        let sent = self.send_by(deadline, &mut armed);
+        if armed {
+            let _ = self.sock.set_write_timeout(self.write_timeout);
+        }
+        if let Err(e) = &sent {
+            self.failed = Some(e.to_string().into());
+        }
+        sent
+    }
+
+    fn send_by(&mut self, deadline: Option<Instant>, armed: &mut bool) -> Result<()> {
+        let mut first = true;
         while self.sent < self.bytes.len() {
+            if let (false, Some(at)) = (first, deadline) {
+                let left = time_left(at, Phase::Write, self.write_timeout)?;
+                let _ = self.sock.set_write_timeout(Some(left));
+                *armed = true;
+            }
+            first = false;
             match self.sock.write(&self.bytes[self.sent..]) {
                 Ok(0) => {
                     return Err(Error::io(
@@ -60,6 +89,31 @@ impl Outbox {
         self.bytes.clear();
         self.sent = 0;
         Ok(())
+    }
+
+    /// Sends what the socket takes now without blocking; the rest stays
+    /// queued, in order, for the writer.
+    fn send_now(&mut self) {
+        if self.failed.is_some() || self.is_empty() || self.sock.set_nonblocking(true).is_err() {
+            return;
+        }
+        while self.sent < self.bytes.len() {
+            match self.sock.write(&self.bytes[self.sent..]) {
+                Ok(0) => break,
+                Ok(n) => self.sent += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) => {
+                    self.failed = Some(Error::io("write failed", e).to_string().into());
+                    break;
+                }
+            }
+        }
+        let _ = self.sock.set_nonblocking(false);
+        if self.is_empty() {
+            self.bytes.clear();
+            self.sent = 0;
+        }
     }
 
     fn is_empty(&self) -> bool {
@@ -79,34 +133,46 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Shared {
-    /// Moves every queued record into the outbox and sends it. With
-    /// `wait == false` it gives up at once if another thread is sending (that
-    /// thread will send these records too).
-    fn flush<'a>(&'a self, mut tls: MutexGuard<'a, Tls>, wait: bool) -> Result<()> {
+    /// The writer's way: moves every queued record into the outbox and
+    /// sends it by `deadline`.
+    fn flush<'a>(&'a self, mut tls: MutexGuard<'a, Tls>, deadline: Option<Instant>) -> Result<()> {
         loop {
             if !tls.conn.wants_write() {
                 return Ok(());
             }
-            let mut outbox = if wait {
-                lock(&self.outbox)
-            } else {
-                match self.outbox.try_lock() {
-                    Ok(g) => g,
-                    Err(TryLockError::Poisoned(e)) => e.into_inner(),
-                    Err(TryLockError::WouldBlock) => return Ok(()),
-                }
-            };
+            let mut outbox = lock(&self.outbox);
             while tls.conn.wants_write() {
                 tls.conn
                     .write_tls(&mut outbox.bytes)
                     .map_err(|e| Error::io("encrypting failed", e))?;
             }
             drop(tls);
-            outbox.send()?;
+            outbox.send(deadline)?;
             drop(outbox);
             // Records the other half queued while we were sending.
             tls = lock(&self.tls);
         }
+    }
+
+    /// The reader's way: queues the records and sends what the socket takes
+    /// now, if the writer is not sending; never blocks. Returns whether
+    /// everything went out.
+    fn flush_now(&self, tls: &mut Tls) -> bool {
+        if !tls.conn.wants_write() {
+            return true;
+        }
+        let mut outbox = match self.outbox.try_lock() {
+            Ok(g) => g,
+            Err(TryLockError::Poisoned(e)) => e.into_inner(),
+            Err(TryLockError::WouldBlock) => return false,
+        };
+        while tls.conn.wants_write() {
+            if tls.conn.write_tls(&mut outbox.bytes).is_err() {
+                break;
+            }
+        }
+        outbox.send_now();
+        outbox.is_empty() && outbox.failed.is_none()
     }
 }
 
@@ -161,6 +227,7 @@ pub(crate) fn split(
             bytes: Vec::new(),
             sent: 0,
             write_timeout,
+            failed: None,
         }),
         _permit: permit,
     });
@@ -180,6 +247,15 @@ impl ReadHalf {
         if buf.is_empty() {
             return Ok(0);
         }
+        let read = self.read_by(buf, deadline_after(self.read_timeout));
+        self.io.disarm(self.read_timeout, None);
+        read
+    }
+
+    /// Reads; every socket read after the first is bounded by what is left
+    /// of `deadline`.
+    fn read_by(&mut self, buf: &mut [u8], deadline: Option<Instant>) -> Result<usize> {
+        let mut first = true;
         loop {
             {
                 let mut tls = lock(&self.shared.tls);
@@ -188,8 +264,11 @@ impl ReadHalf {
                         if !tls.allow_half_open && !tls.close_sent {
                             tls.close_sent = true;
                             tls.conn.send_close_notify();
-                            let _ = self.shared.flush(tls, true);
-                            let _ = self.io.sock.shutdown(Shutdown::Write);
+                            // Our close_notify goes out now if the socket
+                            // takes it; else the writer sends it (or close).
+                            if self.shared.flush_now(&mut tls) {
+                                let _ = self.io.sock.shutdown(Shutdown::Write);
+                            }
                         }
                         return Ok(0);
                     }
@@ -216,22 +295,26 @@ impl ReadHalf {
                         .read_tls(&mut pending)
                         .map_err(|e| Error::io("reading tls data failed", e))?;
                     self.io.consume(n);
-                    if let Err(e) = tls.conn.process_new_packets() {
-                        let _ = self.shared.flush(tls, false);
-                        return Err(map_tls_error(e, false));
-                    }
-                    self.shared.flush(tls, false)?;
+                    let processed = tls.conn.process_new_packets();
+                    // Alerts and KeyUpdate replies: never block on them.
+                    self.shared.flush_now(&mut tls);
+                    processed.map_err(|e| map_tls_error(e, false))?;
                     continue;
                 }
             }
             // Block in the socket with no lock held.
+            if !first {
+                self.io.arm_read(deadline, Phase::Read, self.read_timeout)?;
+            }
+            first = false;
             if self.io.fill(Phase::Read, self.read_timeout)? == 0 {
                 self.eof = true;
             }
         }
     }
 
-    /// Bounds each read (`SO_RCVTIMEO`); `None` waits forever.
+    /// Bounds each read as a whole, however slowly the bytes come (`None`
+    /// waits forever); a read that times out leaves the half usable.
     pub fn set_read_timeout(&mut self, timeout: Option<Duration>) -> Result<()> {
         self.io
             .sock
@@ -255,28 +338,33 @@ impl Read for ReadHalf {
 
 impl WriteHalf {
     fn write_app(&mut self, buf: &[u8]) -> Result<usize> {
-        {
-            // Anything left from an earlier timeout goes first; an error here
-            // means none of `buf` was taken.
-            let mut outbox = lock(&self.shared.outbox);
-            if !outbox.is_empty() {
-                outbox.send()?;
-            }
-        }
+        let deadline = deadline_after(lock(&self.shared.outbox).write_timeout);
+        self.flush_by(deadline)?;
         let mut tls = lock(&self.shared.tls);
         let n = tls
             .conn
             .writer()
             .write(buf)
             .map_err(|e| Error::io("write failed", e))?;
-        match self.shared.flush(tls, true) {
-            // Taken and queued: it goes out with the next write or flush.
-            Err(e) if e.is_timeout() => Ok(n),
-            other => other.map(|()| n),
-        }
+        self.shared.flush(tls, deadline).map(|()| n)
     }
 
-    /// Bounds each write (`SO_SNDTIMEO`); `None` waits forever.
+    /// Sends what is queued (records the reader left, then any rustls has)
+    /// by `deadline`.
+    fn flush_by(&mut self, deadline: Option<Instant>) -> Result<()> {
+        {
+            let mut outbox = lock(&self.shared.outbox);
+            if !outbox.is_empty() || outbox.failed.is_some() {
+                outbox.send(deadline)?;
+            }
+        }
+        let tls = lock(&self.shared.tls);
+        self.shared.flush(tls, deadline)
+    }
+
+    /// Bounds each write or flush as a whole (`None` waits forever); a
+    /// write that fails or times out ends writing, as on a
+    /// [`SecureStream`](crate::SecureStream).
     pub fn set_write_timeout(&mut self, timeout: Option<Duration>) -> Result<()> {
         let mut outbox = lock(&self.shared.outbox);
         outbox
@@ -290,12 +378,17 @@ impl WriteHalf {
     /// Sends `close_notify` and shuts the socket's write side; the read half
     /// goes on reading.
     pub fn shutdown_write(&mut self) -> Result<()> {
-        let mut tls = lock(&self.shared.tls);
-        if !tls.close_sent {
-            tls.close_sent = true;
-            tls.conn.send_close_notify();
+        let deadline = deadline_after(lock(&self.shared.outbox).write_timeout);
+        let failed = lock(&self.shared.outbox).failed.is_some();
+        if !failed {
+            let mut tls = lock(&self.shared.tls);
+            if !tls.close_sent {
+                tls.close_sent = true;
+                tls.conn.send_close_notify();
+            }
+            drop(tls);
+            self.flush_by(deadline)?;
         }
-        self.shared.flush(tls, true)?;
         lock(&self.shared.outbox)
             .sock
             .shutdown(Shutdown::Write)
@@ -309,13 +402,7 @@ impl Write for WriteHalf {
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        {
-            let mut outbox = lock(&self.shared.outbox);
-            if !outbox.is_empty() {
-                outbox.send()?;
-            }
-        }
-        let tls = lock(&self.shared.tls);
-        self.shared.flush(tls, true).map_err(io::Error::from)
+        let deadline = deadline_after(lock(&self.shared.outbox).write_timeout);
+        self.flush_by(deadline).map_err(io::Error::from)
     }
 }

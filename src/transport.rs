@@ -4,7 +4,7 @@
 
 use std::io::{self, Read};
 use std::net::{Shutdown, TcpStream};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::error::{Error, Phase};
 
@@ -77,6 +77,28 @@ pub(crate) struct Transport<S> {
     /// The buffer size for the next read: grows to `BULK_CHUNK` after a read
     /// that filled the buffer, shrinks back after a small one.
     next_size: usize,
+    /// A call's deadline changed the socket's read (write) timeout from the
+    /// user's; [`Transport::disarm`] puts it back.
+    read_armed: bool,
+    write_armed: bool,
+}
+
+/// `now + d`, or `None` (no deadline) for `None` or a `d` too large to add.
+pub(crate) fn deadline_after(d: Option<Duration>) -> Option<Instant> {
+    d.and_then(|d| Instant::now().checked_add(d))
+}
+
+/// What is left until `deadline`, or the timeout error of `phase`.
+pub(crate) fn time_left(
+    deadline: Instant,
+    phase: Phase,
+    after: Option<Duration>,
+) -> Result<Duration, Error> {
+    let left = deadline.saturating_duration_since(Instant::now());
+    if left.is_zero() {
+        return Err(Error::Timeout { phase, after });
+    }
+    Ok(left)
 }
 
 impl<S: Read> Transport<S> {
@@ -88,6 +110,50 @@ impl<S: Read> Transport<S> {
             pos: 0,
             end: already_read.len(),
             next_size: SMALL_CHUNK,
+            read_armed: false,
+            write_armed: false,
+        }
+    }
+
+    /// Before a call's second and later reads: the socket's read timeout
+    /// becomes what is left of the call's `deadline`, so a peer that
+    /// trickles bytes cannot stretch the call past it.
+    pub(crate) fn arm_read(
+        &mut self,
+        deadline: Option<Instant>,
+        phase: Phase,
+        after: Option<Duration>,
+    ) -> Result<(), Error> {
+        if let Some(at) = deadline {
+            let left = time_left(at, phase, after)?;
+            let _ = (self.ops.set_read_timeout)(&self.sock, Some(left));
+            self.read_armed = true;
+        }
+        Ok(())
+    }
+
+    /// As [`arm_read`](Self::arm_read), for writes.
+    pub(crate) fn arm_write(
+        &mut self,
+        deadline: Option<Instant>,
+        phase: Phase,
+        after: Option<Duration>,
+    ) -> Result<(), Error> {
+        if let Some(at) = deadline {
+            let left = time_left(at, phase, after)?;
+            let _ = (self.ops.set_write_timeout)(&self.sock, Some(left));
+            self.write_armed = true;
+        }
+        Ok(())
+    }
+
+    /// Puts back the user's timeouts where a deadline changed them.
+    pub(crate) fn disarm(&mut self, read: Option<Duration>, write: Option<Duration>) {
+        if std::mem::take(&mut self.read_armed) {
+            let _ = (self.ops.set_read_timeout)(&self.sock, read);
+        }
+        if std::mem::take(&mut self.write_armed) {
+            let _ = (self.ops.set_write_timeout)(&self.sock, write);
         }
     }
 

@@ -20,7 +20,7 @@ use crate::listener::BindOptions;
 use crate::serve::Permit;
 use crate::server_config::ServerSetup;
 use crate::trace::{Tee, TraceFn, Tracer};
-use crate::transport::{Ops, Transport, io_error};
+use crate::transport::{Ops, Transport, deadline_after, io_error};
 use crate::verify::{ServerVerifier, map_tls_error};
 
 /// A TLS connection over a transport `S` (a [`TcpStream`] unless made with
@@ -50,6 +50,9 @@ pub struct SecureStream<S = TcpStream> {
     authorization_error: Option<String>,
     allow_half_open: bool,
     close_sent: bool,
+    /// A write failed (perhaps part-way through a record): why. Nothing
+    /// more is written, as in Go's crypto/tls.
+    write_failed: Option<Box<str>>,
     permit: Option<Permit>,
     sessions: Option<Arc<ClientSessionMemoryCache>>,
     trace: Option<Box<Tracer>>,
@@ -84,6 +87,7 @@ impl<S: Read + Write> SecureStream<S> {
             authorization_error: None,
             allow_half_open,
             close_sent: false,
+            write_failed: None,
             permit: None,
             sessions: Some(sessions),
             trace: None,
@@ -112,6 +116,7 @@ impl<S: Read + Write> SecureStream<S> {
             authorization_error: None,
             allow_half_open: options.allow_half_open_value(),
             close_sent: false,
+            write_failed: None,
             permit: None,
             sessions: None,
             trace: None,
@@ -235,16 +240,15 @@ impl<S: Read + Write> SecureStream<S> {
             };
             if conn.wants_write() {
                 let _ = (self.io.ops.set_write_timeout)(&self.io.sock, Some(left));
-                match &mut self.trace {
-                    Some(tracer) => {
-                        let mut tee = Tee {
-                            inner: &mut self.io.sock,
-                            tracer,
-                        };
-                        flush_tls(conn, &mut tee, Phase::Handshake, after)?;
-                    }
-                    None => flush_tls(conn, &mut self.io.sock, Phase::Handshake, after)?,
-                }
+                let trace = self.trace.as_deref_mut();
+                flush_tls(
+                    conn,
+                    &mut self.io,
+                    trace,
+                    Phase::Handshake,
+                    after,
+                    Some(deadline),
+                )?;
             }
             if !conn.is_handshaking() {
                 return Ok(());
@@ -369,17 +373,27 @@ impl<S: Read + Write> SecureStream<S> {
         if buf.is_empty() {
             return Ok(0);
         }
+        let read = self.read_by(buf, deadline_after(self.read_timeout));
+        self.io.disarm(self.read_timeout, self.write_timeout);
+        read
+    }
+
+    /// Reads, every socket read after the first bounded by what is left of
+    /// `deadline` (the read timeout bounds the call, not one system call).
+    fn read_by(&mut self, buf: &mut [u8], deadline: Option<Instant>) -> Result<usize> {
         let Tls::Open(conn) = &mut self.tls else {
             return Err(Error::handshake("the connection is not open"));
         };
+        let after = self.read_timeout;
+        let mut first = true;
         loop {
             match conn.reader().read(buf) {
                 Ok(0) => {
                     // close_notify: answer it unless half-open is allowed.
-                    if !self.allow_half_open && !self.close_sent {
+                    if !self.allow_half_open && !self.close_sent && self.write_failed.is_none() {
                         self.close_sent = true;
                         conn.send_close_notify();
-                        let _ = flush_tls(conn, &mut self.io.sock, Phase::Write, None);
+                        let _ = flush_tls(conn, &mut self.io, None, Phase::Write, None, None);
                         let _ = (self.io.ops.shutdown)(&self.io.sock, Shutdown::Write);
                     }
                     return Ok(0);
@@ -393,16 +407,27 @@ impl<S: Read + Write> SecureStream<S> {
                 Err(e) => return Err(Error::io("reading tls data failed", e)),
             }
             // Replies rustls queued (KeyUpdate, alerts) go out first.
-            flush_tls(conn, &mut self.io.sock, Phase::Write, self.write_timeout)?;
+            if conn.wants_write() {
+                if let Some(reason) = &self.write_failed {
+                    return Err(Error::write_broken(reason));
+                }
+                let wt = self.write_timeout;
+                if let Err(e) = flush_tls(conn, &mut self.io, None, Phase::Write, wt, None) {
+                    self.write_failed = Some(e.to_string().into());
+                    return Err(e);
+                }
+            }
+            if !first {
+                self.io.arm_read(deadline, Phase::Read, after)?;
+            }
+            first = false;
             if self.io.pending().is_empty() && !self.io.in_bulk() {
                 // Small reads: rustls reads the socket itself (a 0 is end of
                 // stream, which rustls records).
                 self.io
-                    .read_direct(|sock| conn.read_tls(sock), Phase::Read, self.read_timeout)?;
+                    .read_direct(|sock| conn.read_tls(sock), Phase::Read, after)?;
             } else {
-                if self.io.pending().is_empty()
-                    && self.io.fill(Phase::Read, self.read_timeout)? == 0
-                {
+                if self.io.pending().is_empty() && self.io.fill(Phase::Read, after)? == 0 {
                     // End of stream: rustls decides between close_notify and truncation.
                     conn.read_tls(&mut io::empty())
                         .map_err(|e| Error::io("reading tls data failed", e))?;
@@ -425,20 +450,35 @@ impl<S: Read + Write> SecureStream<S> {
         &mut self,
         write: impl FnOnce(&mut rustls::Writer<'_>) -> io::Result<usize>,
     ) -> Result<usize> {
-        let timeout = self.write_timeout;
+        if let Some(reason) = &self.write_failed {
+            return Err(Error::write_broken(reason));
+        }
         self.open()?;
         let Tls::Open(conn) = &mut self.tls else {
             return Err(Error::handshake("the connection is not open"));
         };
-        // Anything from an earlier call goes first: an error here means none
-        // of this call's data was taken.
-        flush_tls(conn, &mut self.io.sock, Phase::Write, timeout)?;
         let n = write(&mut conn.writer()).map_err(|e| Error::io("write failed", e))?;
-        match flush_tls(conn, &mut self.io.sock, Phase::Write, timeout) {
-            // The data is buffered and goes out with the next write or flush.
-            Err(e) if e.is_timeout() => Ok(n),
-            other => other.map(|()| n),
+        self.flush_by(deadline_after(self.write_timeout))
+            .map(|()| n)
+    }
+
+    /// Sends every queued record by `deadline`. A failure (a timeout
+    /// included) may leave a record half-written, so it ends writing: every
+    /// later write fails, and `close` sends no `close_notify`.
+    fn flush_by(&mut self, deadline: Option<Instant>) -> Result<()> {
+        if let Some(reason) = &self.write_failed {
+            return Err(Error::write_broken(reason));
         }
+        let Tls::Open(conn) = &mut self.tls else {
+            return Ok(());
+        };
+        let wt = self.write_timeout;
+        let flushed = flush_tls(conn, &mut self.io, None, Phase::Write, wt, deadline);
+        self.io.disarm(self.read_timeout, wt);
+        if let Err(e) = &flushed {
+            self.write_failed = Some(e.to_string().into());
+        }
+        flushed
     }
 
     /// Sends `close_notify` and shuts the transport's write side (TCP FIN);
@@ -447,10 +487,10 @@ impl<S: Read + Write> SecureStream<S> {
     pub fn shutdown_write(&mut self) -> Result<()> {
         let opened = self.open();
         if let (Ok(()), Tls::Open(conn)) = (&opened, &mut self.tls) {
-            if !self.close_sent {
+            if !self.close_sent && self.write_failed.is_none() {
                 self.close_sent = true;
                 conn.send_close_notify();
-                flush_tls(conn, &mut self.io.sock, Phase::Write, self.write_timeout)?;
+                self.flush_by(deadline_after(self.write_timeout))?;
             }
         }
         let shut = (self.io.ops.shutdown)(&self.io.sock, Shutdown::Write)
@@ -484,15 +524,31 @@ impl<S: Read + Write> SecureStream<S> {
     }
 }
 
-/// Writes every queued TLS record to the socket.
-fn flush_tls<S: Write>(
+/// Writes every queued TLS record to the socket (through the tracer, if
+/// any); each write after the first is bounded by what is left of
+/// `deadline`.
+fn flush_tls<S: Read + Write>(
     conn: &mut Connection,
-    sock: &mut S,
+    io: &mut Transport<S>,
+    mut trace: Option<&mut Tracer>,
     phase: Phase,
     after: Option<Duration>,
+    deadline: Option<Instant>,
 ) -> Result<()> {
+    let mut first = true;
     while conn.wants_write() {
-        match conn.write_tls(sock) {
+        if !first {
+            io.arm_write(deadline, phase, after)?;
+        }
+        first = false;
+        let written = match trace.as_deref_mut() {
+            Some(tracer) => conn.write_tls(&mut Tee {
+                inner: &mut io.sock,
+                tracer,
+            }),
+            None => conn.write_tls(&mut io.sock),
+        };
+        match written {
             Ok(0) => {
                 return Err(Error::io(
                     format!("{phase} failed"),
@@ -526,11 +582,8 @@ impl<S: Read + Write> Write for SecureStream<S> {
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        let timeout = self.write_timeout;
         self.open()?;
-        if let Tls::Open(conn) = &mut self.tls {
-            flush_tls(conn, &mut self.io.sock, Phase::Write, timeout)?;
-        }
+        self.flush_by(deadline_after(self.write_timeout))?;
         Ok(())
     }
 }

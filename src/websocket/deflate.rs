@@ -1,6 +1,9 @@
 //! permessage-deflate (RFC 7692): negotiation on both sides, and the
 //! per-message compressor and decompressor (flate2 on zlib-rs).
 
+use std::collections::VecDeque;
+use std::fmt;
+
 use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
 
 use super::options::CompressionOptions;
@@ -15,6 +18,8 @@ pub(crate) struct Agreed {
     pub(crate) reset_in: bool,
     /// Our compressor's window bits.
     pub(crate) out_bits: u8,
+    /// The peer's compressor's window bits.
+    pub(crate) in_bits: u8,
 }
 
 type Params = Vec<(String, Option<String>)>;
@@ -100,6 +105,7 @@ pub(crate) fn client_accept(
         reset_out: false,
         reset_in: false,
         out_bits: 15,
+        in_bits: 15,
     };
     let mut seen = Vec::new();
     for (k, v) in params {
@@ -117,6 +123,7 @@ pub(crate) fn client_accept(
                         "server_max_window_bits={b} is above our offer"
                     )));
                 }
+                agreed.in_bits = b;
             }
             "client_max_window_bits" => {
                 let b = bits(v).ok_or_else(|| bad(format!("bad client_max_window_bits {v:?}")))?;
@@ -194,6 +201,7 @@ pub(crate) fn server_accept(
         if let Some(b) = server_bits {
             response.push_str(&format!("; server_max_window_bits={b}"));
         }
+        let mut in_bits = 15;
         if client_bits_ok {
             let b = match (o.client_max_window_bits, client_bits) {
                 (Some(ours), Some(theirs)) => Some(ours.min(theirs)),
@@ -202,6 +210,7 @@ pub(crate) fn server_accept(
             };
             if let Some(b) = b {
                 response.push_str(&format!("; client_max_window_bits={b}"));
+                in_bits = b;
             }
         }
         return Some((
@@ -210,6 +219,7 @@ pub(crate) fn server_accept(
                 reset_out: server_nct,
                 reset_in: client_nct,
                 out_bits: server_bits.unwrap_or(15),
+                in_bits,
             },
         ));
     }
@@ -275,10 +285,30 @@ fn inflated_too_big(max: usize) -> Error {
     }
 }
 
-/// Decompresses messages, with a cap on the output.
+fn not_deflate(detail: impl fmt::Display) -> Error {
+    Error::WebSocket {
+        reason: format!("a compressed message is not valid deflate data: {detail}"),
+        close_code: Some(1007),
+    }
+}
+
+/// Decompresses messages as their frames arrive, with a cap on the output.
+///
+/// A peer may end a message's data with a final block (BFINAL, RFC 7692
+/// 7.2.3.4); the data after it (in this message or the next) is a new
+/// DEFLATE stream whose back-references still reach into the sliding window
+/// of what came before (7.2.2), so the inflater restarts with that window as
+/// its dictionary. Under context takeover it keeps the last window's worth
+/// of inflated bytes for that.
 pub(crate) struct Inflater {
     d: Decompress,
     reset: bool,
+    /// The peer's LZ77 window: how much history a back-reference can reach.
+    window_size: usize,
+    /// The last `window_size` bytes of earlier messages (context takeover).
+    history: VecDeque<u8>,
+    /// A stream ended at a final block and nothing was fed since.
+    restarted: bool,
 }
 
 impl Inflater {
@@ -287,51 +317,91 @@ impl Inflater {
         Inflater {
             d: Decompress::new_with_window_bits(false, 15),
             reset: agreed.reset_in,
+            window_size: 1 << agreed.in_bits.clamp(8, 15),
+            history: VecDeque::new(),
+            restarted: false,
         }
     }
 
-    /// Inflates one message; more than `max` bytes is an error (1009).
-    pub(crate) fn decompress(&mut self, data: &[u8], max: usize) -> Result<Vec<u8>> {
-        let mut out: Vec<u8> = Vec::with_capacity((data.len() * 2).clamp(64, max.max(64)));
-        for input in [data, &TAIL[..]] {
-            let start = self.d.total_in();
-            loop {
-                let consumed = (self.d.total_in() - start) as usize;
-                if consumed == input.len() && out.len() < out.capacity() {
-                    break;
-                }
-                if out.len() > max {
-                    return Err(inflated_too_big(max));
-                }
-                if out.capacity() - out.len() < 64 {
-                    let grow = out
-                        .capacity()
-                        .max(256)
-                        .min(max + 1 - out.len().min(max) + 64);
-                    out.reserve(grow);
-                }
-                let before_out = out.len();
-                let status = self
-                    .d
-                    .decompress_vec(&input[consumed..], &mut out, FlushDecompress::Sync)
-                    .map_err(|e| Error::WebSocket {
-                        reason: format!("a compressed message is not valid deflate data: {e}"),
-                        close_code: Some(1007),
-                    })?;
-                let progressed =
-                    (self.d.total_in() - start) as usize != consumed || out.len() != before_out;
-                if status == Status::StreamEnd || (!progressed && out.len() < out.capacity()) {
-                    break;
-                }
+    /// Inflates one piece of a message's compressed data onto `out`; more
+    /// than `max` bytes in all is an error (1009).
+    pub(crate) fn feed(&mut self, mut input: &[u8], out: &mut Vec<u8>, max: usize) -> Result<()> {
+        // One byte over the cap is enough to know it is over.
+        let limit = max.saturating_add(1);
+        loop {
+            if out.len() >= limit {
+                return Err(inflated_too_big(max));
             }
+            if out.capacity() - out.len() < 64 {
+                // Grow as output comes (doubling), but never past the cap.
+                let grow = out.capacity().max(4096).min(limit - out.len());
+                out.reserve_exact(grow);
+            }
+            let (in_before, out_before) = (self.d.total_in(), out.len());
+            let status = self
+                .d
+                .decompress_vec(input, out, FlushDecompress::Sync)
+                .map_err(not_deflate)?;
+            let consumed = usize::try_from(self.d.total_in() - in_before).unwrap_or(input.len());
+            input = input.get(consumed..).unwrap_or_default();
+            if consumed > 0 {
+                self.restarted = false;
+            }
+            if status == Status::StreamEnd {
+                self.restart(out)?;
+                continue;
+            }
+            let output_full = out.len() == out.capacity();
+            if input.is_empty() && !output_full {
+                return Ok(());
+            }
+            if consumed == 0 && out.len() == out_before && !output_full {
+                return Err(not_deflate(
+                    "the decoder stopped before the end of the data",
+                ));
+            }
+        }
+    }
+
+    /// Ends a message: the 0x00 0x00 0xff 0xff its sender took off (unless
+    /// its data ended with a final block), then the context reset or kept.
+    pub(crate) fn finish(&mut self, out: &mut Vec<u8>, max: usize) -> Result<()> {
+        if !self.restarted {
+            self.feed(&TAIL, out, max)?;
         }
         if out.len() > max {
             return Err(inflated_too_big(max));
         }
         if self.reset {
             self.d.reset(false);
+            self.restarted = false;
+        } else {
+            let keep = out.len().min(self.window_size);
+            self.history.extend(&out[out.len() - keep..]);
+            let excess = self.history.len().saturating_sub(self.window_size);
+            self.history.drain(..excess);
         }
-        Ok(out)
+        Ok(())
+    }
+
+    /// A stream ended at a final block: start a new one whose dictionary is
+    /// the window so far (earlier messages' history, then this one's).
+    fn restart(&mut self, out: &[u8]) -> Result<()> {
+        let from_out = out.len().min(self.window_size);
+        let from_history = if self.reset {
+            0
+        } else {
+            (self.window_size - from_out).min(self.history.len())
+        };
+        let mut window = Vec::with_capacity(from_history + from_out);
+        window.extend(self.history.range(self.history.len() - from_history..));
+        window.extend_from_slice(&out[out.len() - from_out..]);
+        self.d.reset(false);
+        if !window.is_empty() {
+            self.d.set_dictionary(&window).map_err(not_deflate)?;
+        }
+        self.restarted = true;
+        Ok(())
     }
 }
 
@@ -344,7 +414,121 @@ mod tests {
             reset_out: reset,
             reset_in: reset,
             out_bits: 15,
+            in_bits: 15,
         }
+    }
+
+    impl Inflater {
+        /// One whole message, in one piece.
+        fn decompress(&mut self, data: &[u8], max: usize) -> Result<Vec<u8>> {
+            let mut out = Vec::new();
+            self.feed(data, &mut out, max)?;
+            self.finish(&mut out, max)?;
+            Ok(out)
+        }
+    }
+
+    /// A peer that ends every message with a final block (RFC 7692
+    /// 7.2.3.4), keeping its window by starting each stream with the last
+    /// 32 KiB as its dictionary; `trailer` adds the RFC's 0x00 byte.
+    fn final_block_messages(messages: &[&[u8]], trailer: bool) -> Vec<Vec<u8>> {
+        let mut history: Vec<u8> = Vec::new();
+        let mut out = Vec::new();
+        for msg in messages {
+            let mut c = Compress::new_with_window_bits(Compression::default(), false, 15);
+            let keep = history.len().min(32 * 1024);
+            c.set_dictionary(&history[history.len() - keep..])
+                .expect("dictionary");
+            let mut data = Vec::with_capacity(msg.len() + 64);
+            while c
+                .compress_vec(
+                    &msg[c.total_in() as usize..],
+                    &mut data,
+                    FlushCompress::Finish,
+                )
+                .expect("compress")
+                != Status::StreamEnd
+            {
+                data.reserve(4096);
+            }
+            if trailer {
+                data.push(0x00);
+            }
+            history.extend_from_slice(msg);
+            out.push(data);
+        }
+        out
+    }
+
+    #[test]
+    fn a_final_block_does_not_end_the_messages_after_it() {
+        // RFC 7692 7.2.3.4: "Hello" in one block with BFINAL set, then 0x00;
+        // then 7.2.3.2's second "Hello", a back-reference into the window.
+        for reset in [false, true] {
+            let mut i = Inflater::new(&agreed(reset));
+            let rfc = [0xf3, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00, 0x00];
+            assert_eq!(i.decompress(&rfc, 100).expect("inflate"), b"Hello");
+            if !reset {
+                let again = [0xf2, 0x00, 0x11, 0x00, 0x00];
+                assert_eq!(i.decompress(&again, 100).expect("window"), b"Hello");
+            }
+            let mut d = Deflater::new(&agreed(true)).expect("deflater");
+            let fresh = d.compress(b"after a final block").expect("compress");
+            if reset {
+                assert_eq!(
+                    i.decompress(&fresh, 100).expect("inflate"),
+                    b"after a final block"
+                );
+            }
+        }
+        let big = "a long line that repeats, ".repeat(3000);
+        let messages: [&[u8]; 5] = [b"Hello", b"Hello", big.as_bytes(), b"", b"Hello again"];
+        for trailer in [true, false] {
+            let mut i = Inflater::new(&agreed(false));
+            for (data, msg) in final_block_messages(&messages, trailer)
+                .iter()
+                .zip(messages)
+            {
+                // In pieces of 7 bytes, as frames and reads may cut it.
+                let mut out = Vec::new();
+                for piece in data.chunks(7) {
+                    i.feed(piece, &mut out, 1 << 20).expect("feed");
+                }
+                i.finish(&mut out, 1 << 20).expect("finish");
+                assert_eq!(out, msg, "trailer {trailer}");
+            }
+        }
+    }
+
+    #[test]
+    fn garbage_is_1007_never_an_empty_message() {
+        let mut i = Inflater::new(&agreed(false));
+        let err = i
+            .decompress(&[0xff, 0xff, 0xff, 0xff], 100)
+            .expect_err("garbage");
+        assert!(
+            matches!(
+                err,
+                Error::WebSocket {
+                    close_code: Some(1007),
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn inflating_to_the_cap_stays_near_the_cap() {
+        let mut d = Deflater::new(&agreed(true)).expect("deflater");
+        let max = 3 << 20;
+        let data = d.compress(&vec![1u8; max]).expect("compress");
+        let mut i = Inflater::new(&agreed(true));
+        let mut out = Vec::new();
+        i.feed(&data, &mut out, max).expect("feed");
+        i.finish(&mut out, max).expect("finish");
+        assert_eq!(out.len(), max);
+        assert!(out.capacity() <= max + 1, "capacity {}", out.capacity());
     }
 
     #[test]
@@ -417,7 +601,8 @@ mod tests {
             Agreed {
                 reset_out: false,
                 reset_in: true,
-                out_bits: 10
+                out_bits: 10,
+                in_bits: 15,
             }
         );
         assert!(client_accept(&o, Some("x-webkit-deflate-frame")).is_err());

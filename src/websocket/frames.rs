@@ -37,15 +37,6 @@ impl Op {
     }
 }
 
-/// One frame, unmasked.
-#[derive(Debug)]
-pub(crate) struct Frame {
-    pub(crate) fin: bool,
-    pub(crate) rsv1: bool,
-    pub(crate) op: Op,
-    pub(crate) payload: Vec<u8>,
-}
-
 /// A protocol error: close with 1002.
 pub(crate) fn protocol(reason: impl Into<String>) -> Error {
     Error::WebSocket {
@@ -54,7 +45,17 @@ pub(crate) fn protocol(reason: impl Into<String>) -> Error {
     }
 }
 
-fn apply_mask(data: &mut [u8], mask: [u8; 4]) {
+/// XORs `data` with `mask`, `data` starting `offset` bytes into the payload.
+fn apply_mask(data: &mut [u8], mask: [u8; 4], offset: usize) {
+    let mask = {
+        let r = offset & 3;
+        [
+            mask[r],
+            mask[(r + 1) & 3],
+            mask[(r + 2) & 3],
+            mask[(r + 3) & 3],
+        ]
+    };
     // Eight bytes at a time (the compiler vectorises this), then the rest.
     let wide = u64::from_ne_bytes([
         mask[0], mask[1], mask[2], mask[3], mask[0], mask[1], mask[2], mask[3],
@@ -70,13 +71,36 @@ fn apply_mask(data: &mut [u8], mask: [u8; 4]) {
     }
 }
 
-/// Reads frames from a byte stream, buffering what it has read ahead.
+/// The first receive buffer; it doubles while a large payload streams in.
+const FIRST_CHUNK: usize = 8 * 1024;
+/// The largest receive buffer: payloads stream through it in pieces.
+const LAST_CHUNK: usize = 64 * 1024;
+
+/// A frame's header, checked.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Header {
+    pub(crate) fin: bool,
+    pub(crate) rsv1: bool,
+    pub(crate) op: Op,
+    /// The payload length, at most `max_frame_size`.
+    pub(crate) len: usize,
+    mask: Option<[u8; 4]>,
+}
+
+/// Reads frames from a byte stream. The payload is handed on in pieces as
+/// it arrives, so a frame costs what the peer has sent of it, never what its
+/// header announced; a read that times out keeps its place, and the next
+/// read goes on from there.
 pub(crate) struct FrameReader {
     buf: Vec<u8>,
     pos: usize,
     end: usize,
     /// Frames from a server are unmasked, from a client masked.
     expect_masked: bool,
+    /// The frame whose payload is being read, and how much was handed on.
+    current: Option<(Header, usize)>,
+    /// The last read filled the buffer: the next may grow it.
+    last_read_filled: bool,
 }
 
 impl FrameReader {
@@ -87,41 +111,66 @@ impl FrameReader {
             pos: 0,
             end,
             expect_masked,
+            current: None,
+            last_read_filled: false,
         }
     }
 
-    /// Reads the next frame; its payload may be at most `max` bytes.
-    pub(crate) fn read_frame<R: Read>(&mut self, r: &mut R, max: usize) -> Result<Frame> {
+    /// The header of the frame being read: the next one, or (after a timed
+    /// out read) the one whose payload is still coming. `true` with a
+    /// header read now, `false` for one read before.
+    pub(crate) fn header<R: Read>(
+        &mut self,
+        r: &mut R,
+        max_frame_size: usize,
+    ) -> Result<(Header, bool)> {
+        if let Some((header, _)) = self.current {
+            return Ok((header, false));
+        }
         loop {
             let mut cursor = Cursor::new(&self.buf[self.pos..self.end]);
             let parsed = FrameHeader::parse(&mut cursor)
                 .map_err(|e| protocol(format!("the peer sent an invalid frame header: {e}")))?;
-            let mut need = 14;
             if let Some((header, len)) = parsed {
                 let header_len = cursor.position() as usize;
-                let op = self.check(&header, len, max)?;
-                let len = len as usize;
-                if self.end - self.pos >= header_len + len {
-                    let start = self.pos + header_len;
-                    let mut payload = self.buf[start..start + len].to_vec();
-                    if let Some(mask) = header.mask {
-                        apply_mask(&mut payload, mask);
-                    }
-                    self.pos = start + len;
-                    return Ok(Frame {
-                        fin: header.is_final,
-                        rsv1: header.rsv1,
-                        op,
-                        payload,
-                    });
-                }
-                need = header_len + len;
+                let header = self.check(&header, len, max_frame_size)?;
+                self.pos += header_len;
+                self.current = Some((header, 0));
+                return Ok((header, true));
             }
-            self.fill(r, need)?;
+            self.fill(r, 14)?;
         }
     }
 
-    fn check(&self, header: &FrameHeader, len: u64, max: usize) -> Result<Op> {
+    /// Hands the current frame's payload, unmasked, to `sink` in pieces as
+    /// they arrive; returns when all of it was handed on.
+    pub(crate) fn payload<R: Read>(
+        &mut self,
+        r: &mut R,
+        mut sink: impl FnMut(&[u8]) -> Result<()>,
+    ) -> Result<()> {
+        let Some((header, mut done)) = self.current else {
+            return Ok(());
+        };
+        while done < header.len {
+            if self.pos == self.end {
+                self.fill(r, header.len - done)?;
+            }
+            let n = (self.end - self.pos).min(header.len - done);
+            let piece = &mut self.buf[self.pos..self.pos + n];
+            if let Some(mask) = header.mask {
+                apply_mask(piece, mask, done);
+            }
+            self.pos += n;
+            done += n;
+            self.current = Some((header, done));
+            sink(piece)?;
+        }
+        self.current = None;
+        Ok(())
+    }
+
+    fn check(&self, header: &FrameHeader, len: u64, max_frame_size: usize) -> Result<Header> {
         let op = match header.opcode {
             OpCode::Data(Data::Continue) => Op::Continue,
             OpCode::Data(Data::Text) => Op::Text,
@@ -158,44 +207,60 @@ impl FrameReader {
                 return Err(protocol("the peer set RSV1 on a control frame"));
             }
         }
-        if len > max as u64 {
-            return Err(Error::WebSocket {
-                reason: format!(
-                    "the peer sent a frame of {len} bytes, over max_message_size ({max})"
-                ),
-                close_code: Some(1009),
-            });
+        if len >> 63 != 0 {
+            // RFC 6455 5.2: the most significant bit must be 0.
+            return Err(protocol(format!(
+                "the peer sent a frame length with the top bit set ({len:#x})"
+            )));
         }
-        Ok(op)
+        let len = match usize::try_from(len) {
+            Ok(len) if len <= max_frame_size => len,
+            _ => {
+                return Err(too_big(format!(
+                    "the peer sent a frame of {len} bytes, over max_frame_size ({max_frame_size})"
+                )));
+            }
+        };
+        Ok(Header {
+            fin: header.is_final,
+            rsv1: header.rsv1,
+            op,
+            len,
+            mask: header.mask,
+        })
     }
 
-    /// Reads more bytes so that at least `need` are buffered.
-    fn fill<R: Read>(&mut self, r: &mut R, need: usize) -> Result<()> {
-        if self.pos > 0 {
+    /// Reads more bytes after those buffered. `want` is how many more are
+    /// awaited: the buffer doubles (from 8 KiB up to 64 KiB) only while
+    /// reads fill it and more is awaited, so it grows as bytes arrive.
+    fn fill<R: Read>(&mut self, r: &mut R, want: usize) -> Result<()> {
+        if self.pos == self.end {
+            self.pos = 0;
+            self.end = 0;
+        } else if self.pos > 0 {
             self.buf.copy_within(self.pos..self.end, 0);
             self.end -= self.pos;
             self.pos = 0;
         }
-        let want = need.max(self.end + 4096).max(8192);
-        if self.buf.len() < want {
-            self.buf.resize(want, 0);
+        let space = self.buf.len() - self.end;
+        if space == 0 || (self.last_read_filled && want > space && self.buf.len() < LAST_CHUNK) {
+            let grown = (self.buf.len() * 2).clamp(FIRST_CHUNK, LAST_CHUNK.max(self.buf.len()));
+            self.buf.resize(grown.max(self.end + 1), 0);
         }
         loop {
             match r.read(&mut self.buf[self.end..]) {
                 Ok(0) => {
-                    return Err(if self.end == 0 {
-                        Error::WebSocket {
-                            reason: "the connection closed without a close frame (1006)".into(),
-                            close_code: None,
-                        }
-                    } else {
-                        Error::WebSocket {
-                            reason: "the connection closed in the middle of a frame".into(),
-                            close_code: None,
-                        }
+                    return Err(Error::WebSocket {
+                        reason: if self.end == 0 && self.current.is_none() {
+                            "the connection closed without a close frame (1006)".into()
+                        } else {
+                            "the connection closed in the middle of a frame".into()
+                        },
+                        close_code: None,
                     });
                 }
                 Ok(n) => {
+                    self.last_read_filled = self.end + n == self.buf.len();
                     self.end += n;
                     return Ok(());
                 }
@@ -205,13 +270,22 @@ impl FrameReader {
         }
     }
 
-    /// Shrinks the buffer back after a large message.
+    /// Gives back a buffer grown for a large message, once drained.
     pub(crate) fn shrink(&mut self) {
-        if self.pos == self.end && self.buf.len() > 64 * 1024 {
+        if self.pos == self.end && self.buf.len() > FIRST_CHUNK {
             self.buf = Vec::new();
             self.pos = 0;
             self.end = 0;
+            self.last_read_filled = false;
         }
+    }
+}
+
+/// A message or frame over a size limit: close with 1009.
+pub(crate) fn too_big(reason: String) -> Error {
+    Error::WebSocket {
+        reason,
+        close_code: Some(1009),
     }
 }
 
@@ -263,7 +337,7 @@ pub(crate) fn write_frame<W: Write>(
     let start = out.len();
     out.extend_from_slice(payload);
     if let Some(m) = mask {
-        apply_mask(&mut out[start..], m);
+        apply_mask(&mut out[start..], m, 0);
     }
     w.write_all(&out).map_err(Error::from)?;
     w.flush().map_err(Error::from)
@@ -278,14 +352,22 @@ mod tests {
         let mask = [0x12, 0x34, 0x56, 0x78];
         for len in [0usize, 1, 3, 7, 8, 9, 15, 16, 17, 100] {
             let data: Vec<u8> = (0..len as u8).collect();
-            let mut fast = data.clone();
-            apply_mask(&mut fast, mask);
             let slow: Vec<u8> = data
                 .iter()
                 .enumerate()
                 .map(|(i, b)| b ^ mask[i % 4])
                 .collect();
+            let mut fast = data.clone();
+            apply_mask(&mut fast, mask, 0);
             assert_eq!(fast, slow, "length {len}");
+            // In two pieces, the second starting at any offset.
+            for cut in 0..=len {
+                let mut pieces = data.clone();
+                let (a, b) = pieces.split_at_mut(cut);
+                apply_mask(a, mask, 0);
+                apply_mask(b, mask, cut);
+                assert_eq!(pieces, slow, "length {len} cut at {cut}");
+            }
         }
     }
 }

@@ -4,7 +4,7 @@
 use std::io::Read;
 
 use super::deflate::Inflater;
-use super::frames::{FrameReader, Op, protocol};
+use super::frames::{FrameReader, Header, Op, protocol, too_big};
 use crate::error::{Error, Result};
 
 /// A WebSocket message.
@@ -44,10 +44,17 @@ pub(crate) enum Incoming {
     Close(Option<(u16, String)>),
 }
 
+/// A data message being reassembled.
 pub(crate) struct Partial {
     text: bool,
     compressed: bool,
+    /// The message so far (inflated, if compressed).
     data: Vec<u8>,
+    /// How much of `data` is known to be valid UTF-8 (text only), so each
+    /// fragment is checked once.
+    checked: usize,
+    /// Bytes received on the wire for this message.
+    wire: usize,
 }
 
 /// Reads messages.
@@ -55,92 +62,137 @@ pub(crate) struct Receiver {
     pub(crate) frames: FrameReader,
     pub(crate) inflater: Option<Inflater>,
     pub(crate) partial: Option<Partial>,
+    /// A control frame's payload while it arrives (at most 125 bytes).
+    pub(crate) control: Vec<u8>,
+    /// `max_message_size`: a message after reassembly and inflation.
     pub(crate) max: usize,
+    /// `max_frame_size`: one frame's payload.
+    pub(crate) max_frame: usize,
 }
 
-fn too_big(max: usize) -> Error {
-    Error::WebSocket {
-        reason: format!("a message is over max_message_size ({max} bytes)"),
-        close_code: Some(1009),
+fn too_big_message(max: usize) -> Error {
+    too_big(format!("a message is over max_message_size ({max} bytes)"))
+}
+
+/// Advances `checked` over the valid UTF-8 in `data`: an incomplete
+/// sequence at the end waits for more unless `complete`.
+fn check_utf8(data: &[u8], checked: &mut usize, complete: bool) -> Result<()> {
+    let rest = data.get(*checked..).unwrap_or_default();
+    match std::str::from_utf8(rest) {
+        Ok(_) => *checked = data.len(),
+        Err(e) if e.error_len().is_none() && !complete => *checked += e.valid_up_to(),
+        Err(_) => return Err(invalid_utf8()),
     }
+    Ok(())
 }
 
 impl Receiver {
+    /// Reads until a whole message or control frame is in. A read that
+    /// fails with a timeout keeps what arrived; calling again goes on.
     pub(crate) fn next<R: Read>(&mut self, r: &mut R) -> Result<Incoming> {
         loop {
-            let frame = self.frames.read_frame(r, self.max)?;
-            match frame.op {
-                Op::Ping => return Ok(Incoming::Ping(frame.payload)),
-                Op::Pong => return Ok(Incoming::Pong(frame.payload)),
-                Op::Close => return Ok(Incoming::Close(parse_close(&frame.payload)?)),
-                Op::Text | Op::Binary => {
-                    if self.partial.is_some() {
-                        return Err(protocol(
-                            "a new message began before the previous one was finished",
-                        ));
-                    }
-                    if frame.rsv1 && self.inflater.is_none() {
-                        return Err(protocol("RSV1 is set but permessage-deflate is not in use"));
-                    }
-                    let p = Partial {
-                        text: frame.op == Op::Text,
-                        compressed: frame.rsv1,
-                        data: frame.payload,
-                    };
-                    if frame.fin {
-                        return self.finish(p);
-                    }
-                    self.check_partial_utf8(&p)?;
-                    self.partial = Some(p);
-                }
-                Op::Continue => {
-                    let Some(mut p) = self.partial.take() else {
-                        return Err(protocol("a continuation frame with no message to continue"));
-                    };
-                    if frame.rsv1 {
-                        return Err(protocol("RSV1 is set on a continuation frame"));
-                    }
-                    if p.data.len() + frame.payload.len() > self.max {
-                        return Err(too_big(self.max));
-                    }
-                    p.data.extend_from_slice(&frame.payload);
-                    if frame.fin {
-                        return self.finish(p);
-                    }
-                    self.check_partial_utf8(&p)?;
-                    self.partial = Some(p);
-                }
+            let (header, fresh) = self.frames.header(r, self.max_frame)?;
+            if fresh {
+                self.begin(&header)?;
             }
+            if header.op.is_control() {
+                let control = &mut self.control;
+                self.frames.payload(r, |piece| {
+                    control.extend_from_slice(piece);
+                    Ok(())
+                })?;
+                let payload = std::mem::take(&mut self.control);
+                return Ok(match header.op {
+                    Op::Ping => Incoming::Ping(payload),
+                    Op::Pong => Incoming::Pong(payload),
+                    _ => Incoming::Close(parse_close(&payload)?),
+                });
+            }
+            let Receiver {
+                frames,
+                inflater,
+                partial,
+                max,
+                ..
+            } = self;
+            let Some(p) = partial.as_mut() else {
+                return Err(protocol("a continuation frame with no message to continue"));
+            };
+            let max = *max;
+            frames.payload(r, |piece| match (p.compressed, inflater.as_mut()) {
+                (true, Some(inflater)) => inflater.feed(piece, &mut p.data, max),
+                _ => {
+                    p.data.extend_from_slice(piece);
+                    Ok(())
+                }
+            })?;
+            if !header.fin {
+                if p.text {
+                    check_utf8(&p.data, &mut p.checked, false)?;
+                }
+                continue;
+            }
+            let p = partial
+                .take()
+                .ok_or_else(|| protocol("no message to finish"))?;
+            return self.finish(p);
         }
     }
 
-    /// Fails fast on an uncompressed text message whose fragments so far
-    /// cannot begin valid UTF-8.
-    fn check_partial_utf8(&self, p: &Partial) -> Result<()> {
-        if p.text && !p.compressed {
-            if let Err(e) = std::str::from_utf8(&p.data) {
-                if e.error_len().is_some() {
-                    return Err(invalid_utf8());
+    /// Checks a new frame against the message it begins or continues.
+    fn begin(&mut self, header: &Header) -> Result<()> {
+        match header.op {
+            Op::Text | Op::Binary => {
+                if self.partial.is_some() {
+                    return Err(protocol(
+                        "a new message began before the previous one was finished",
+                    ));
                 }
+                if header.rsv1 && self.inflater.is_none() {
+                    return Err(protocol("RSV1 is set but permessage-deflate is not in use"));
+                }
+                if header.len > self.max {
+                    return Err(too_big_message(self.max));
+                }
+                self.partial = Some(Partial {
+                    text: header.op == Op::Text,
+                    compressed: header.rsv1,
+                    data: Vec::new(),
+                    checked: 0,
+                    wire: header.len,
+                });
             }
+            Op::Continue => {
+                let Some(p) = self.partial.as_mut() else {
+                    return Err(protocol("a continuation frame with no message to continue"));
+                };
+                if header.rsv1 {
+                    return Err(protocol("RSV1 is set on a continuation frame"));
+                }
+                p.wire = p
+                    .wire
+                    .checked_add(header.len)
+                    .filter(|&w| w <= self.max)
+                    .ok_or_else(|| too_big_message(self.max))?;
+            }
+            Op::Close | Op::Ping | Op::Pong => self.control.clear(),
         }
         Ok(())
     }
 
-    fn finish(&mut self, p: Partial) -> Result<Incoming> {
-        let data = if p.compressed {
+    fn finish(&mut self, mut p: Partial) -> Result<Incoming> {
+        if p.compressed {
             match &mut self.inflater {
-                Some(inflater) => inflater.decompress(&p.data, self.max)?,
+                Some(inflater) => inflater.finish(&mut p.data, self.max)?,
                 None => return Err(protocol("a compressed message without permessage-deflate")),
             }
-        } else {
-            p.data
-        };
+        }
         self.frames.shrink();
         Ok(Incoming::Message(if p.text {
-            Message::Text(String::from_utf8(data).map_err(|_| invalid_utf8())?)
+            check_utf8(&p.data, &mut p.checked, true)?;
+            Message::Text(String::from_utf8(p.data).map_err(|_| invalid_utf8())?)
         } else {
-            Message::Binary(data)
+            Message::Binary(p.data)
         }))
     }
 }

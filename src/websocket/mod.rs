@@ -7,6 +7,7 @@
 //! between fragments, automatic pongs, the close handshake, UTF-8 checks,
 //! size caps and compression.
 
+mod deadline;
 mod deflate;
 mod frames;
 mod handshake;
@@ -21,11 +22,13 @@ use std::time::{Duration, Instant};
 
 pub use message::{Message, ReadyState};
 pub use options::{
-    CompressionOptions, DEFAULT_CLOSE_TIMEOUT, DEFAULT_MAX_MESSAGE_SIZE, WebSocketOptions,
+    CompressionOptions, DEFAULT_CLOSE_TIMEOUT, DEFAULT_MAX_FRAME_SIZE, DEFAULT_MAX_MESSAGE_SIZE,
+    WebSocketOptions,
 };
 pub use split::{WsReader, WsWriter};
 pub use stream::WsStream;
 
+use deadline::{Bounded, SetTimeout, deadline_after};
 use deflate::{Deflater, Inflater};
 use frames::{FrameReader, Op, write_frame};
 use message::{Incoming, Receiver, check_close_status, close_payload};
@@ -53,8 +56,20 @@ impl Sender {
 
 /// What a transport can do besides `Read + Write`.
 struct Hooks<S> {
-    set_read_timeout: fn(&mut S, Option<Duration>) -> Result<()>,
+    set_read_timeout: SetTimeout<S>,
+    set_write_timeout: SetTimeout<S>,
     shutdown: fn(&mut S),
+}
+
+impl<S> Hooks<S> {
+    /// A transport with no timeouts to set (the caller set its own).
+    fn none() -> Self {
+        Hooks {
+            set_read_timeout: |_, _| Ok(()),
+            set_write_timeout: |_, _| Ok(()),
+            shutdown: |_| {},
+        }
+    }
 }
 
 /// The ping schedule of `ping_interval`.
@@ -64,9 +79,37 @@ struct Pinger {
     awaiting_pong: bool,
 }
 
+/// The close reason we send with a close code: generic, so the peer learns
+/// nothing of our limits (the local error has the details).
+pub(crate) fn close_reason_for(code: u16) -> &'static str {
+    match code {
+        1001 => "going away",
+        1002 => "protocol error",
+        1007 => "invalid payload data",
+        1009 => "message too big",
+        _ => "",
+    }
+}
+
+/// A timeout of any layer as [`Error::Timeout`] of `phase`, after `after`.
+pub(crate) fn timeout_as(e: Error, phase: Phase, after: Option<Duration>) -> Error {
+    if e.is_timeout() || e.io_kind() == std::io::ErrorKind::WouldBlock {
+        Error::Timeout { phase, after }
+    } else {
+        e
+    }
+}
+
 /// A WebSocket connection over `S`: a [`WsStream`] for a client made by
 /// [`connect`](Self::connect), any `Read + Write` for
 /// [`accept`](Self::accept).
+///
+/// Timeouts are deadlines for the whole call: `read` returns within its
+/// read timeout however slowly the peer dribbles a message, a send within
+/// its write timeout, and `close` within the close timeout. A send that
+/// fails (a write timeout included) may have left a frame half-written, so
+/// it ends the connection: later sends fail with [`Error::Closed`] and
+/// [`ready_state`](Self::ready_state) is `Closed`.
 pub struct WebSocket<S = WsStream> {
     stream: S,
     recv: Receiver,
@@ -78,6 +121,8 @@ pub struct WebSocket<S = WsStream> {
     extensions: Option<String>,
     ping: Option<Pinger>,
     close_timeout: Duration,
+    read_timeout: Option<Duration>,
+    write_timeout: Option<Duration>,
     hooks: Hooks<S>,
 }
 
@@ -99,17 +144,30 @@ impl WebSocket {
     }
 
     /// Splits into a reader and a writer for two threads: one blocked in
-    /// `read` while the other sends. The reader answers pings and close
-    /// frames through the shared writer; `ping_interval` does not apply to
-    /// split halves.
+    /// `read` while the other sends. The reader never waits for the writer:
+    /// the pongs and close replies it owes are sent at once when the writer
+    /// is idle, and otherwise by the writer right after the frame it is
+    /// sending. `ping_interval` does not apply to split halves.
     pub fn split(self) -> Result<(WsReader, WsWriter)> {
         split::split(self)
     }
 
-    /// Bounds each read of a message (`None` waits forever). With
-    /// `ping_interval`, the ping schedule decides the waits instead.
+    /// Bounds each [`read`](Self::read) as a whole (`None` waits forever):
+    /// it fails with `TimedOut` when no whole message came in time, however
+    /// the bytes trickle in, and the connection stays usable. With
+    /// `ping_interval`, pings go out on schedule within the wait.
     pub fn set_read_timeout(&mut self, timeout: Option<Duration>) -> Result<()> {
-        self.stream.set_read_timeout(timeout)
+        self.stream.set_read_timeout(timeout)?;
+        self.read_timeout = timeout;
+        Ok(())
+    }
+
+    /// Bounds each send as a whole (`None` waits forever). A send that
+    /// times out ends the connection, as any failed send does.
+    pub fn set_write_timeout(&mut self, timeout: Option<Duration>) -> Result<()> {
+        self.stream.set_write_timeout(timeout)?;
+        self.write_timeout = timeout;
+        Ok(())
     }
 
     /// The underlying stream.
@@ -120,12 +178,13 @@ impl WebSocket {
 
 impl WebSocketOptions {
     /// Connects to a `ws://` or `wss://` URL: TCP (and TLS for `wss`) with
-    /// the connect options, then the HTTP upgrade, bounded by their
-    /// handshake timeout. The URL is checked before any I/O; user info in it
-    /// becomes `Authorization: Basic`.
+    /// the connect options, then the HTTP upgrade, all of it bounded by
+    /// their handshake timeout. The URL is checked before any I/O; user
+    /// info in it becomes `Authorization: Basic`.
     pub fn connect(&self, url: &str) -> Result<WebSocket> {
         let parsed = url::WsUrl::parse(url)?;
         let headers = self.checked_headers()?;
+        let limit = self.connect.handshake_timeout_value();
         let mut stream = if parsed.secure {
             let tls = self
                 .connect
@@ -136,28 +195,27 @@ impl WebSocketOptions {
         } else {
             WsStream::Plain(self.connect.connect_tcp(&parsed.host, parsed.port)?)
         };
-        let limit = self.connect.handshake_timeout_value();
-        stream.set_read_timeout(Some(limit))?;
-        stream.set_write_timeout(Some(limit))?;
-        let upgraded = handshake::client(&mut stream, &parsed, self, &headers).map_err(|e| {
-            if e.is_timeout() {
-                Error::Timeout {
-                    phase: Phase::Handshake,
-                    after: Some(limit),
-                }
-            } else {
-                e
-            }
-        })?;
-        stream.set_read_timeout(None)?;
-        stream.set_write_timeout(None)?;
+        let set_read: SetTimeout<WsStream> = |s, t| s.set_read_timeout(t);
+        let set_write: SetTimeout<WsStream> = |s, t| s.set_write_timeout(t);
+        let upgraded = {
+            let mut bounded = Bounded::new(
+                &mut stream,
+                deadline_after(Some(limit)),
+                (set_read, set_write),
+                (None, None),
+                false,
+            );
+            handshake::client(&mut bounded, &parsed, self, &headers)
+                .map_err(|e| timeout_as(e, Phase::Handshake, Some(limit)))?
+        };
         Ok(WebSocket::open(
             stream,
             upgraded,
             self,
             true,
             Hooks {
-                set_read_timeout: |s, t| s.set_read_timeout(t),
+                set_read_timeout: set_read,
+                set_write_timeout: set_write,
                 shutdown: WsStream::shutdown,
             },
         ))
@@ -168,7 +226,8 @@ impl WebSocketOptions {
     /// Runs the client's upgrade over an already connected stream (a
     /// `SecureStream` from [`ConnectOptions::secure`], a tunnel through a
     /// proxy...): `url` gives the path, `Host` and credentials; nothing is
-    /// connected. Timeouts are the stream's own, and `ping_interval` needs a
+    /// connected. Timeouts are the stream's own (each bounds one read or
+    /// write of it, not the whole upgrade), and `ping_interval` needs a
     /// transport with timeouts, so it is off here.
     ///
     /// [`ConnectOptions::secure`]: crate::ConnectOptions::secure
@@ -183,10 +242,7 @@ impl WebSocketOptions {
             upgraded,
             &options,
             true,
-            Hooks {
-                set_read_timeout: |_, _| Ok(()),
-                shutdown: |_| {},
-            },
+            Hooks::none(),
         ))
     }
 }
@@ -198,9 +254,11 @@ impl<S: Read + Write> WebSocket<S> {
     /// request, picks the client's first subprotocol that `options.protocols`
     /// has, negotiates permessage-deflate, answers 101 (or an error status
     /// on a bad request). For test harnesses and simple servers; set
-    /// timeouts on the stream itself, as `ping_interval` and the close
-    /// timeout need a transport with timeouts.
+    /// timeouts on the stream itself (each bounds one read or write of it),
+    /// as `ping_interval` and the close timeout need a transport with
+    /// timeouts.
     pub fn accept(mut stream: S, options: &WebSocketOptions) -> Result<WebSocket<S>> {
+        options.check_limits()?;
         options.compression.validate()?;
         let upgraded = handshake::server(&mut stream, options)?;
         let mut options = options.clone();
@@ -210,10 +268,7 @@ impl<S: Read + Write> WebSocket<S> {
             upgraded,
             &options,
             false,
-            Hooks {
-                set_read_timeout: |_, _| Ok(()),
-                shutdown: |_| {},
-            },
+            Hooks::none(),
         ))
     }
 
@@ -231,7 +286,9 @@ impl<S: Read + Write> WebSocket<S> {
                 frames: FrameReader::new(!client, upgraded.leftover),
                 inflater: deflate.as_ref().map(Inflater::new),
                 partial: None,
+                control: Vec::new(),
                 max: options.max_message_size,
+                max_frame: options.max_frame_size.min(options.max_message_size),
             },
             send: Sender {
                 deflater: deflate.as_ref().and_then(Deflater::new),
@@ -242,12 +299,16 @@ impl<S: Read + Write> WebSocket<S> {
             close_reason: None,
             protocol: upgraded.protocol,
             extensions: upgraded.extensions,
-            ping: options.ping_interval.map(|interval| Pinger {
-                interval,
-                next: Instant::now() + interval,
-                awaiting_pong: false,
+            ping: options.ping_interval.and_then(|interval| {
+                Some(Pinger {
+                    interval,
+                    next: Instant::now().checked_add(interval)?,
+                    awaiting_pong: false,
+                })
             }),
             close_timeout: options.close_timeout,
+            read_timeout: None,
+            write_timeout: None,
             hooks,
         }
     }
@@ -303,42 +364,80 @@ impl<S: Read + Write> WebSocket<S> {
         if self.state != ReadyState::Open {
             return Err(Error::Closed);
         }
-        let r = self.send.send(&mut self.stream, op, payload);
-        r.map_err(|e| self.fail(e))
+        self.send_frame(op, payload, deadline_after(self.write_timeout), true)
+    }
+
+    /// Sends one frame by `deadline`; a failure ends the connection.
+    fn send_frame(
+        &mut self,
+        op: Op,
+        payload: &[u8],
+        deadline: Option<Instant>,
+        first_is_bounded: bool,
+    ) -> Result<()> {
+        let mut io = Bounded::new(
+            &mut self.stream,
+            deadline,
+            (self.hooks.set_read_timeout, self.hooks.set_write_timeout),
+            (self.read_timeout, self.write_timeout),
+            first_is_bounded,
+        );
+        let sent = self.send.send(&mut io, op, payload);
+        drop(io);
+        sent.map_err(|e| {
+            let e = timeout_as(e, Phase::Write, self.write_timeout);
+            self.fail(e)
+        })
     }
 
     /// Reads the next message. Pings are answered before they are returned;
     /// a close frame is answered and returned as [`Message::Close`], after
     /// which `read` fails with [`Error::Closed`]. A protocol violation by the
     /// peer closes the connection with the fitting code (1002, 1007, 1009)
-    /// and is returned as [`Error::WebSocket`].
+    /// and is returned as [`Error::WebSocket`]. The read timeout bounds the
+    /// whole call; after a timeout, the next `read` goes on where it was.
     pub fn read(&mut self) -> Result<Message> {
         if self.state == ReadyState::Closed {
             return Err(Error::Closed);
         }
+        let user_deadline = deadline_after(self.read_timeout);
         loop {
-            if let Some(p) = &self.ping {
-                let wait = p
-                    .next
-                    .saturating_duration_since(Instant::now())
-                    .max(Duration::from_millis(1));
-                (self.hooks.set_read_timeout)(&mut self.stream, Some(wait))?;
-            }
-            let incoming = match self.recv.next(&mut self.stream) {
+            let ping_at = self.ping.as_ref().map(|p| p.next);
+            let deadline = match (user_deadline, ping_at) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            let mut io = Bounded::new(
+                &mut self.stream,
+                deadline,
+                (self.hooks.set_read_timeout, self.hooks.set_write_timeout),
+                (self.read_timeout, self.write_timeout),
+                ping_at.is_none(),
+            );
+            let incoming = self.recv.next(&mut io);
+            drop(io);
+            let incoming = match incoming {
                 Ok(incoming) => incoming,
-                Err(e) if e.is_timeout() && self.ping.is_some() => {
-                    self.ping_tick()?;
-                    continue;
+                Err(e) if e.is_timeout() || e.io_kind() == std::io::ErrorKind::WouldBlock => {
+                    let now = Instant::now();
+                    if ping_at.is_some_and(|at| at <= now)
+                        && user_deadline.is_none_or(|at| at > now)
+                    {
+                        self.ping_tick()?;
+                        continue;
+                    }
+                    return Err(Error::Timeout {
+                        phase: Phase::Read,
+                        after: self.read_timeout,
+                    });
                 }
-                Err(e) if e.is_timeout() => return Err(e),
                 Err(e) => return Err(self.fail(e)),
             };
             match incoming {
                 Incoming::Message(m) => return Ok(m),
                 Incoming::Ping(p) => {
                     if self.state == ReadyState::Open {
-                        let r = self.send.send(&mut self.stream, Op::Pong, &p);
-                        r.map_err(|e| self.fail(e))?;
+                        self.send_frame(Op::Pong, &p, deadline_after(self.write_timeout), true)?;
                     }
                     return Ok(Message::Ping(p));
                 }
@@ -368,9 +467,11 @@ impl<S: Read + Write> WebSocket<S> {
             return Err(self.fail(err));
         }
         p.awaiting_pong = true;
-        p.next = Instant::now() + p.interval;
-        let r = self.send.send(&mut self.stream, Op::Ping, b"");
-        r.map_err(|e| self.fail(e))
+        match Instant::now().checked_add(p.interval) {
+            Some(next) => p.next = next,
+            None => self.ping = None,
+        }
+        self.send_frame(Op::Ping, b"", deadline_after(self.write_timeout), true)
     }
 
     /// The peer's close frame: answer it (if we had not sent ours), then
@@ -381,7 +482,8 @@ impl<S: Read + Write> WebSocket<S> {
                 .as_ref()
                 .map(|(code, _)| close_payload(*code, ""))
                 .unwrap_or_default();
-            let _ = self.send.send(&mut self.stream, Op::Close, &payload);
+            let deadline = deadline_after(self.write_timeout.or(Some(self.close_timeout)));
+            let _ = self.send_frame(Op::Close, &payload, deadline, false);
         }
         if let Some((code, reason)) = status {
             self.close_code = Some(code);
@@ -389,45 +491,65 @@ impl<S: Read + Write> WebSocket<S> {
         } else if self.close_code.is_none() {
             self.close_code = Some(1005);
         }
+        self.end(deadline_after(Some(self.close_timeout)));
+    }
+
+    /// Ends the transport (TLS `close_notify` within what is left of
+    /// `deadline`, then the socket).
+    fn end(&mut self, deadline: Option<Instant>) {
         self.state = ReadyState::Closed;
+        if let Some(at) = deadline {
+            let left = at
+                .saturating_duration_since(Instant::now())
+                .max(Duration::from_millis(1));
+            let _ = (self.hooks.set_write_timeout)(&mut self.stream, Some(left));
+        }
         (self.hooks.shutdown)(&mut self.stream);
     }
 
     /// Ends the connection after an error, telling the peer why when the
-    /// error has a close code.
+    /// error has a close code (with a generic reason: the error itself has
+    /// the details).
     fn fail(&mut self, err: Error) -> Error {
         if let Error::WebSocket {
             close_code: Some(code),
-            reason,
+            ..
         } = &err
         {
             if self.state == ReadyState::Open {
-                let short: String = reason.chars().take(100).collect();
-                let _ = self
-                    .send
-                    .send(&mut self.stream, Op::Close, &close_payload(*code, &short));
+                self.state = ReadyState::Closing;
+                let payload = close_payload(*code, close_reason_for(*code));
+                let deadline = deadline_after(self.write_timeout.or(Some(self.close_timeout)));
+                let _ = self.send_frame(Op::Close, &payload, deadline, false);
             }
             self.close_code.get_or_insert(*code);
         }
-        self.state = ReadyState::Closed;
-        (self.hooks.shutdown)(&mut self.stream);
+        self.end(deadline_after(Some(self.close_timeout)));
         err
     }
 
     /// Starts the close handshake with `status` (code 1000 or 3000-4999,
-    /// reason at most 123 bytes; `None` sends no code), waits up to the
-    /// close timeout for the peer's close frame (data still arriving is
-    /// dropped), then closes the transport. Closing twice is fine.
+    /// reason at most 123 bytes; `None` sends no code), waits for the
+    /// peer's close frame (data still arriving is dropped), then closes the
+    /// transport. All of it takes at most the close timeout, however the
+    /// peer dribbles (with a close timeout of zero, the close frame is sent
+    /// within the write timeout and no answer is awaited). Closing twice is
+    /// fine.
     pub fn close(&mut self, status: Option<(u16, &str)>) -> Result<()> {
         if let Some((code, reason)) = status {
             check_close_status(code, reason)?;
         }
+        let deadline = deadline_after(Some(self.close_timeout));
         match self.state {
             ReadyState::Closed => return Ok(()),
             ReadyState::Open | ReadyState::Connecting => {
                 let payload = status.map_or_else(Vec::new, |(c, r)| close_payload(c, r));
-                let r = self.send.send(&mut self.stream, Op::Close, &payload);
-                r.map_err(|e| self.fail(e))?;
+                let send_by = if self.close_timeout.is_zero() {
+                    deadline_after(self.write_timeout)
+                } else {
+                    deadline
+                };
+                self.send_frame(Op::Close, &payload, send_by, false)?;
                 self.state = ReadyState::Closing;
                 if let Some((code, reason)) = status {
                     self.close_code = Some(code);
@@ -436,10 +558,15 @@ impl<S: Read + Write> WebSocket<S> {
             }
             ReadyState::Closing => {}
         }
-        let _ = (self.hooks.set_read_timeout)(&mut self.stream, Some(self.close_timeout));
-        let deadline = Instant::now() + self.close_timeout;
-        while Instant::now() < deadline {
-            match self.recv.next(&mut self.stream) {
+        let mut io = Bounded::new(
+            &mut self.stream,
+            deadline,
+            (self.hooks.set_read_timeout, self.hooks.set_write_timeout),
+            (self.read_timeout, self.write_timeout),
+            false,
+        );
+        loop {
+            match self.recv.next(&mut io) {
                 Ok(Incoming::Close(Some((code, reason)))) => {
                     self.close_code = Some(code);
                     self.close_reason = Some(reason);
@@ -449,8 +576,8 @@ impl<S: Read + Write> WebSocket<S> {
                 Ok(_) => {}
             }
         }
-        self.state = ReadyState::Closed;
-        (self.hooks.shutdown)(&mut self.stream);
+        drop(io);
+        self.end(deadline);
         Ok(())
     }
 

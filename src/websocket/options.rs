@@ -8,6 +8,8 @@ use crate::error::{Error, Result};
 
 /// The default cap on one message, after reassembly and inflation: 64 MiB.
 pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 64 * 1024 * 1024;
+/// The default cap on one frame's payload: 16 MiB (as tungstenite).
+pub const DEFAULT_MAX_FRAME_SIZE: usize = 16 * 1024 * 1024;
 /// The default bound on waiting for the peer's close frame: 10 seconds.
 pub const DEFAULT_CLOSE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -80,12 +82,14 @@ pub struct WebSocketOptions {
     pub(crate) connect: ConnectOptions,
     pub(crate) ping_interval: Option<Duration>,
     pub(crate) max_message_size: usize,
+    pub(crate) max_frame_size: usize,
     pub(crate) close_timeout: Duration,
 }
 
 impl Default for WebSocketOptions {
     /// No subprotocols or extra headers, permessage-deflate offered, the
-    /// default `ConnectOptions`, no pings, 64 MiB messages, 10 s to close.
+    /// default `ConnectOptions`, no pings, 64 MiB messages, 16 MiB frames,
+    /// 10 s to close.
     fn default() -> Self {
         WebSocketOptions {
             protocols: Vec::new(),
@@ -94,6 +98,7 @@ impl Default for WebSocketOptions {
             connect: ConnectOptions::new(),
             ping_interval: None,
             max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
+            max_frame_size: DEFAULT_MAX_FRAME_SIZE,
             close_timeout: DEFAULT_CLOSE_TIMEOUT,
         }
     }
@@ -154,7 +159,9 @@ impl WebSocketOptions {
 
     /// Sends a ping every `interval` while `read` waits; a pong not back
     /// within the next interval closes the connection with 1001 and fails
-    /// `read` (Dart `pingInterval`).
+    /// `read` (Dart `pingInterval`). An interval too large to schedule
+    /// (such as `Duration::MAX`) sends no pings; zero is an error at
+    /// `connect`.
     pub fn ping_interval(mut self, interval: Duration) -> Self {
         self.ping_interval = Some(interval);
         self
@@ -163,17 +170,54 @@ impl WebSocketOptions {
     /// The largest message accepted, after reassembly and inflation
     /// (default [`DEFAULT_MAX_MESSAGE_SIZE`]); a larger one closes the
     /// connection with 1009, so a compression bomb is an error, not an
-    /// out-of-memory.
+    /// out-of-memory. Memory grows with the bytes that arrive, never with
+    /// what a frame header announces, so `usize::MAX` means "no cap" and
+    /// costs nothing until a message comes. Zero is an error at `connect`
+    /// and `accept`.
     pub fn max_message_size(mut self, bytes: usize) -> Self {
         self.max_message_size = bytes;
         self
     }
 
-    /// How long `close` waits for the peer's close frame (default
-    /// [`DEFAULT_CLOSE_TIMEOUT`]).
+    /// The largest frame payload accepted (default
+    /// [`DEFAULT_MAX_FRAME_SIZE`], and never more than
+    /// [`max_message_size`](Self::max_message_size)); a larger frame closes
+    /// the connection with 1009. Zero is an error at `connect` and `accept`.
+    pub fn max_frame_size(mut self, bytes: usize) -> Self {
+        self.max_frame_size = bytes;
+        self
+    }
+
+    /// How long `close` may take in all: sending our close frame, waiting
+    /// for the peer's and ending the transport (default
+    /// [`DEFAULT_CLOSE_TIMEOUT`]). Zero sends the close frame and does not
+    /// wait for an answer.
     pub fn close_timeout(mut self, timeout: Duration) -> Self {
         self.close_timeout = timeout;
         self
+    }
+
+    /// Refuses sizes and intervals that could never work.
+    pub(crate) fn check_limits(&self) -> Result<()> {
+        if self.max_message_size == 0 {
+            return Err(Error::invalid_input(
+                "max_message_size(0)",
+                "no message but an empty one could be received: give at least 1 byte",
+            ));
+        }
+        if self.max_frame_size == 0 {
+            return Err(Error::invalid_input(
+                "max_frame_size(0)",
+                "no frame but an empty one could be received: give at least 1 byte",
+            ));
+        }
+        if self.ping_interval.is_some_and(|i| i.is_zero()) {
+            return Err(Error::invalid_input(
+                "ping_interval(Duration::ZERO)",
+                "a ping interval must be longer than zero",
+            ));
+        }
+        Ok(())
     }
 
     /// The user's headers, checked, without the controlled ones.
@@ -210,6 +254,7 @@ impl WebSocketOptions {
             }
         }
         self.compression.validate()?;
+        self.check_limits()?;
         Ok(out)
     }
 }
