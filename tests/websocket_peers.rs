@@ -7,69 +7,16 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::io::Write;
+use std::net::TcpStream;
 use std::sync::mpsc;
-use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
 use common::IO_TIMEOUT;
+use common::ws::*;
 use securenet::{
     CompressionOptions, ConnectOptions, Error, Message, Phase, WebSocket, WebSocketOptions,
 };
-
-/// Reads an HTTP head from `s`.
-fn read_request(s: &mut TcpStream) -> String {
-    let mut head = Vec::new();
-    let mut b = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        if s.read(&mut b).expect("read request") == 0 {
-            break;
-        }
-        head.push(b[0]);
-    }
-    String::from_utf8(head).expect("utf-8 request")
-}
-
-fn request_header<'a>(request: &'a str, name: &str) -> Vec<&'a str> {
-    request
-        .lines()
-        .filter_map(|l| l.split_once(':'))
-        .filter(|(n, _)| n.trim().eq_ignore_ascii_case(name))
-        .map(|(_, v)| v.trim())
-        .collect()
-}
-
-fn accept_key(request: &str) -> String {
-    let key = request_header(request, "sec-websocket-key")[0];
-    tungstenite::handshake::derive_accept_key(key.as_bytes())
-}
-
-/// A fake server: `respond(request, socket)` does the rest.
-fn fake<T: Send + 'static>(
-    respond: impl FnOnce(String, &mut TcpStream) -> T + Send + 'static,
-) -> (String, JoinHandle<T>) {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let url = format!(
-        "ws://127.0.0.1:{}/path?x=1",
-        listener.local_addr().expect("addr").port()
-    );
-    let handle = thread::spawn(move || {
-        let (mut s, _) = listener.accept().expect("accept");
-        common::tcp_timeouts(&s);
-        let request = read_request(&mut s);
-        respond(request, &mut s)
-    });
-    (url, handle)
-}
-
-fn upgrade(request: &str, extra: &str) -> String {
-    format!(
-        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-         Sec-WebSocket-Accept: {}\r\n{extra}\r\n",
-        accept_key(request)
-    )
-}
 
 fn options() -> WebSocketOptions {
     WebSocketOptions::new()
@@ -272,65 +219,6 @@ fn a_silent_server_is_a_handshake_timeout() {
     );
     tx.send(()).expect("release");
     server.join().expect("server");
-}
-
-/// A server frame: FIN + opcode, unmasked unless `mask` is set.
-fn frame(first: u8, payload: &[u8], mask: bool) -> Vec<u8> {
-    let mut f = vec![first];
-    let m = if mask { 0x80 } else { 0 };
-    if payload.len() < 126 {
-        f.push(m | payload.len() as u8);
-    } else {
-        f.push(m | 126);
-        f.extend_from_slice(&(payload.len() as u16).to_be_bytes());
-    }
-    if mask {
-        f.extend_from_slice(&[0, 0, 0, 0]);
-    }
-    f.extend_from_slice(payload);
-    f
-}
-
-/// Upgrades, sends `frames`, then returns the close frame the client sent.
-fn hostile(frames: Vec<u8>, extensions: &'static str) -> (Result<Vec<Message>, Error>, Vec<u8>) {
-    let (url, server) = fake(move |req, s| {
-        let _ = s.write_all(upgrade(&req, extensions).as_bytes());
-        let _ = s.write_all(&frames);
-        let mut back = Vec::new();
-        let _ = s.read_to_end(&mut back);
-        back
-    });
-    let mut ws = WebSocketOptions::new()
-        .max_message_size(1 << 20)
-        .connect(&url)
-        .expect("connect");
-    let mut got = Vec::new();
-    let result = loop {
-        match ws.read() {
-            Ok(Message::Close(c)) => {
-                got.push(Message::Close(c));
-                break Ok(got);
-            }
-            Ok(m) => got.push(m),
-            Err(e) => break Err(e),
-        }
-    };
-    drop(ws);
-    (result, server.join().expect("server"))
-}
-
-/// The close code in the (masked) close frame the client sent.
-fn close_code_sent(bytes: &[u8]) -> Option<u16> {
-    let i = bytes.iter().position(|b| *b == 0x88)?;
-    let len = (bytes.get(i + 1)? & 0x7f) as usize;
-    if len < 2 {
-        return None;
-    }
-    let mask = bytes.get(i + 2..i + 6)?;
-    Some(u16::from_be_bytes([
-        bytes[i + 6] ^ mask[0],
-        bytes[i + 7] ^ mask[1],
-    ]))
 }
 
 #[test]

@@ -2,6 +2,9 @@
 //! time, loopback servers on port 0, and timeouts on every socket.
 #![allow(dead_code)]
 
+pub mod fault;
+pub mod ws;
+
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
