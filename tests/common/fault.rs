@@ -99,6 +99,9 @@ pub struct FaultProxy {
     pub port: u16,
     /// Bytes forwarded each way: (client to server, server to client).
     pub forwarded: Arc<Mutex<(usize, usize)>>,
+    /// While false, pieces and delays are not applied (cuts and pauses
+    /// still are): set it false for a quick handshake, then true.
+    pub faulty: Arc<AtomicBool>,
     pub handle: JoinHandle<()>,
 }
 
@@ -108,7 +111,8 @@ pub fn fault_proxy(target: u16, up: Fault, down: Fault) -> FaultProxy {
     let (listener, port) = tcp_listener();
     let forwarded = Arc::new(Mutex::new((0, 0)));
     let stop = Arc::new(AtomicBool::new(false));
-    let (f, st) = (forwarded.clone(), stop.clone());
+    let faulty = Arc::new(AtomicBool::new(true));
+    let (f, st, fy) = (forwarded.clone(), stop.clone(), faulty.clone());
     let handle = thread::spawn(move || {
         let (client, _) = listener.accept().expect("proxy accept");
         let server = TcpStream::connect(("127.0.0.1", target)).expect("proxy connect");
@@ -124,17 +128,17 @@ pub fn fault_proxy(target: u16, up: Fault, down: Fault) -> FaultProxy {
             client.try_clone().expect("clone"),
             server.try_clone().expect("clone"),
         );
-        let (f2, st2) = (f.clone(), st.clone());
+        let (f2, st2, fy2) = (f.clone(), st.clone(), fy.clone());
         let ends2 = [
             client.try_clone().expect("clone"),
             server.try_clone().expect("clone"),
         ];
         let upward = thread::spawn(move || {
-            pump(c2, s2, up, &ends2, &st2, |n| {
+            pump(c2, s2, up, &ends2, (&st2, &fy2), |n| {
                 f2.lock().expect("count").0 += n
             })
         });
-        pump(server, client, down, &ends, &st, |n| {
+        pump(server, client, down, &ends, (&st, &fy), |n| {
             f.lock().expect("count").1 += n
         });
         let _ = upward.join();
@@ -142,6 +146,7 @@ pub fn fault_proxy(target: u16, up: Fault, down: Fault) -> FaultProxy {
     FaultProxy {
         port,
         forwarded,
+        faulty,
         handle,
     }
 }
@@ -151,7 +156,7 @@ fn pump(
     mut to: TcpStream,
     fault: Fault,
     ends: &[TcpStream; 2],
-    stop: &AtomicBool,
+    (stop, faulty): (&AtomicBool, &AtomicBool),
     mut count: impl FnMut(usize),
 ) {
     let mut rng = Rng::new(fault.seed);
@@ -171,11 +176,12 @@ fn pump(
         let mut i = 0;
         while i < n {
             if stop.load(Ordering::Relaxed) {
-                return;
+                return drain(&mut from, &mut buf);
             }
             if let Some((at, cut)) = fault.cut {
                 if done >= at {
-                    return end(cut, ends, stop);
+                    end(cut, ends, stop);
+                    return drain(&mut from, &mut buf);
                 }
             }
             if let (Some((at, pause)), false) = (fault.pause, paused) {
@@ -184,11 +190,20 @@ fn pump(
                     thread::sleep(pause);
                 }
             }
-            let mut piece = rng.range(fault.piece.0, fault.piece.1).min(n - i);
+            let on = faulty.load(Ordering::Relaxed);
+            let mut piece = if on {
+                rng.range(fault.piece.0, fault.piece.1).min(n - i)
+            } else {
+                n - i
+            };
             if let Some((at, _)) = fault.cut {
                 piece = piece.min(at - done).max(1);
             }
-            let delay = rng.range(fault.delay_us.0, fault.delay_us.1);
+            let delay = if on {
+                rng.range(fault.delay_us.0, fault.delay_us.1)
+            } else {
+                0
+            };
             if delay > 0 {
                 thread::sleep(Duration::from_micros(delay as u64));
             }
@@ -202,13 +217,23 @@ fn pump(
     }
 }
 
+/// After a cut: reads and drops what comes until the peer closes, so no
+/// unread data turns a FIN into a RST.
+fn drain(from: &mut TcpStream, buf: &mut [u8]) {
+    while let Ok(n) = from.read(buf) {
+        if n == 0 {
+            return;
+        }
+    }
+}
+
 /// Cuts the connection: nothing more is forwarded either way.
 fn end(cut: Cut, ends: &[TcpStream; 2], stop: &AtomicBool) {
     stop.store(true, Ordering::Relaxed);
     match cut {
         Cut::Fin => {
             for s in ends {
-                let _ = s.shutdown(Shutdown::Both);
+                let _ = s.shutdown(Shutdown::Write);
             }
         }
         Cut::Rst => {
