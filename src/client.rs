@@ -233,7 +233,9 @@ impl ConnectOptions {
 
     /// TCP keepalive: `Some(idle)` turns it on, with the first probe after
     /// `idle` without traffic (Node `keepAlive`, `keepAliveInitialDelay`);
-    /// `None` (the default) leaves it off.
+    /// `None` (the default) leaves it off. The kernel counts whole seconds,
+    /// so `idle` is taken as 1 s to about 9 hours (32,767 s); zero is an
+    /// error at `connect`.
     pub fn keepalive(mut self, idle: Option<Duration>) -> Self {
         self.socket.keepalive = idle;
         self
@@ -363,6 +365,7 @@ impl ConnectOptions {
 
     /// TCP only, with these options' socket settings (for `ws://`).
     pub(crate) fn connect_tcp(&self, host: &str, port: u16) -> Result<std::net::TcpStream> {
+        self.check_waits()?;
         let addrs = self.socket.resolve(host, port)?;
         self.socket.connect_any(&addrs, host, port)
     }
@@ -388,11 +391,22 @@ impl ConnectOptions {
 
     /// Runs TLS over an already connected stream (Dart
     /// `SecureSocket.secure`, Node's `socket` option; STARTTLS), checking the
-    /// certificate against `server_name`. The stream's own timeouts apply;
-    /// `handshake_timeout` cannot be enforced on a plain `Read + Write`.
-    pub fn secure<S: Read + Write>(&self, stream: S, server_name: &str) -> Result<SecureStream<S>> {
+    /// certificate against `server_name`.
+    ///
+    /// Over a `TcpStream` or a `UnixStream`, the handshake timeout bounds
+    /// the whole handshake and `set_read_timeout`/`set_write_timeout` bound
+    /// whole calls, as for [`connect`](Self::connect). Any other transport
+    /// (a proxy tunnel, an in-memory pipe) has no timeouts securenet can
+    /// set: nothing it does is bounded but by the transport itself, the
+    /// handshake included, and the stream's `set_read_timeout` fails with
+    /// `Unsupported`.
+    pub fn secure<S: Read + Write + 'static>(
+        &self,
+        stream: S,
+        server_name: &str,
+    ) -> Result<SecureStream<S>> {
         let name = self.verify_name(server_name)?;
-        self.start(Transport::new(stream, Ops::none(), &[]), name)
+        self.start(Transport::new(stream, Ops::detect(), &[]), name)
     }
 
     /// The name the certificate is checked against (and SNI, for DNS names).
@@ -414,6 +428,7 @@ impl ConnectOptions {
 
     /// Rejects unusable settings before any I/O.
     fn check_settings(&self) -> Result<()> {
+        self.check_waits()?;
         if self.min_dh_size == 0 {
             return Err(Error::invalid_input(
                 "min_dh_size(0)",
@@ -421,6 +436,24 @@ impl ConnectOptions {
             ));
         }
         self.alpn_bytes().map(|_| ())
+    }
+
+    /// Refuses waits that could never succeed; any other duration works
+    /// (one too large to add to the clock is no limit).
+    fn check_waits(&self) -> Result<()> {
+        for (name, d) in [
+            ("timeout", Some(self.socket.timeout)),
+            ("handshake_timeout", Some(self.handshake_timeout)),
+            ("keepalive", self.socket.keepalive),
+        ] {
+            if d.is_some_and(|d| d.is_zero()) {
+                return Err(Error::invalid_input(
+                    format!("ConnectOptions::{name}(Duration::ZERO)"),
+                    "nothing can be done in no time: give a positive duration",
+                ));
+            }
+        }
+        Ok(())
     }
 
     fn alpn_bytes(&self) -> Result<Vec<Vec<u8>>> {

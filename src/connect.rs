@@ -169,9 +169,14 @@ impl SocketSettings {
         // socket2 polls for whole milliseconds, truncated, and gives up when
         // the poll does: one more millisecond keeps it from giving up before
         // the timeout the user set.
-        socket.connect_timeout(&(*addr).into(), self.timeout + Duration::from_millis(1))?;
+        socket.connect_timeout(
+            &(*addr).into(),
+            self.timeout.saturating_add(Duration::from_millis(1)),
+        )?;
         socket.set_tcp_nodelay(self.nodelay)?;
         if let Some(idle) = self.keepalive {
+            // Linux takes whole seconds from 1 to 32767 (MAX_TCP_KEEPIDLE).
+            let idle = idle.clamp(Duration::from_secs(1), Duration::from_secs(32767));
             socket.set_tcp_keepalive(&TcpKeepalive::new().with_time(idle))?;
         }
         Ok(socket.into())

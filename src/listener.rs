@@ -24,6 +24,10 @@ use crate::verify::BadCertificateFn;
 /// the kernel caps it at `net.core.somaxconn`.
 const SYSTEM_BACKLOG: i32 = 4096;
 
+/// The smallest and largest `thread_stack_size` accepted.
+const MIN_STACK: usize = 64 * 1024;
+const MAX_STACK: usize = 1 << 30;
+
 /// An address to listen on: an [`IpAddr`] (or `Ipv4Addr`/`Ipv6Addr`), or a
 /// string holding a numeric address or a name, of which the first lookup
 /// result is used (as Dart does).
@@ -282,6 +286,7 @@ impl BindOptions {
     /// bytes (the default is Rust's, 2 MiB). A small stack lets one process
     /// hold thousands of idle connections; the handshake itself needs about
     /// 256 KiB in a debug build (less optimised), so do not go below that.
+    /// Outside 64 KiB to 1 GiB, `bind` fails with `InvalidInput`.
     pub fn thread_stack_size(mut self, bytes: usize) -> Self {
         self.serve.stack_size = Some(bytes);
         self
@@ -348,6 +353,36 @@ impl BindOptions {
         self.allow_half_open
     }
 
+    /// Refuses values that could never work; any other works (a huge
+    /// backlog is capped by the kernel, a huge timeout is no limit).
+    fn check_limits(&self) -> Result<()> {
+        if self.serve.max_connections == Some(0) {
+            return Err(Error::invalid_input(
+                "max_connections(0)",
+                "no connection could ever be accepted: give at least 1",
+            ));
+        }
+        if self.handshake_timeout.is_zero() {
+            return Err(Error::invalid_input(
+                "BindOptions::handshake_timeout(Duration::ZERO)",
+                "no handshake can finish in no time: give a positive duration",
+            ));
+        }
+        if let Some(size) = self.serve.stack_size {
+            if !(MIN_STACK..=MAX_STACK).contains(&size) {
+                return Err(Error::invalid_input(
+                    format!("thread_stack_size({size})"),
+                    format!(
+                        "give {} KiB to {} MiB: a handshake needs about 256 KiB in a debug build",
+                        MIN_STACK / 1024,
+                        MAX_STACK >> 20
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// Makes the socket (`socket(2)`), sets its options, `bind(2)`s it to
     /// `address:port` (port 0 picks a free port) and `listen(2)`s.
     pub fn bind(
@@ -356,12 +391,7 @@ impl BindOptions {
         port: u16,
         context: &SecurityContext,
     ) -> Result<SecureListener> {
-        if self.serve.max_connections == Some(0) {
-            return Err(Error::invalid_input(
-                "max_connections(0)",
-                "no connection could ever be accepted: give at least 1",
-            ));
-        }
+        self.check_limits()?;
         let setup = ServerSetup::new(context, self)?;
         let ip = address.to_ip_addr()?;
         let addr = SocketAddr::new(ip, port);

@@ -2,6 +2,7 @@
 //! its timeouts and shut it down (where the transport has them), and the
 //! receive buffer that reads the socket in large chunks.
 
+use std::any::Any;
 use std::io::{self, Read};
 use std::net::{Shutdown, TcpStream};
 use std::time::{Duration, Instant};
@@ -18,9 +19,9 @@ const SMALL_CHUNK: usize = 8 * 1024;
 /// The most rustls reads from a socket at once (its `READ_SIZE`).
 const RUSTLS_READ_SIZE: usize = 4096;
 
-/// What securenet can do to a transport beyond `Read + Write`. For a plain
-/// `Read + Write` stream (`ConnectOptions::secure`) these are no-ops, so
-/// timeouts cannot be enforced there.
+/// What securenet can do to a transport beyond `Read + Write`: set its
+/// timeouts (each call's deadline is enforced through them) and shut it
+/// down. See [`Ops::detect`] for transports given to `secure`.
 pub(crate) struct Ops<S> {
     pub(crate) set_read_timeout: fn(&S, Option<Duration>) -> io::Result<()>,
     pub(crate) set_write_timeout: fn(&S, Option<Duration>) -> io::Result<()>,
@@ -57,12 +58,70 @@ impl Ops<std::os::unix::net::UnixStream> {
     }
 }
 
-impl<S> Ops<S> {
-    pub(crate) fn none() -> Self {
+/// The transport as a socket with timeouts, if it is one.
+enum Socket<'a> {
+    Tcp(&'a TcpStream),
+    #[cfg(unix)]
+    Unix(&'a std::os::unix::net::UnixStream),
+}
+
+fn socket_of<S: 'static>(s: &S) -> Option<Socket<'_>> {
+    let any = s as &dyn Any;
+    if let Some(tcp) = any.downcast_ref::<TcpStream>() {
+        return Some(Socket::Tcp(tcp));
+    }
+    #[cfg(unix)]
+    if let Some(unix) = any.downcast_ref::<std::os::unix::net::UnixStream>() {
+        return Some(Socket::Unix(unix));
+    }
+    None
+}
+
+/// What a transport without timeouts says when asked for one.
+fn no_timeouts() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::Unsupported,
+        "this transport has no timeouts of its own to set: set them on the transport before \
+         securing it (each then bounds one of its reads or writes, not a whole call)",
+    )
+}
+
+fn any_read_timeout<S: 'static>(s: &S, t: Option<Duration>) -> io::Result<()> {
+    match socket_of(s) {
+        Some(Socket::Tcp(s)) => s.set_read_timeout(t),
+        #[cfg(unix)]
+        Some(Socket::Unix(s)) => s.set_read_timeout(t),
+        None => Err(no_timeouts()),
+    }
+}
+
+fn any_write_timeout<S: 'static>(s: &S, t: Option<Duration>) -> io::Result<()> {
+    match socket_of(s) {
+        Some(Socket::Tcp(s)) => s.set_write_timeout(t),
+        #[cfg(unix)]
+        Some(Socket::Unix(s)) => s.set_write_timeout(t),
+        None => Err(no_timeouts()),
+    }
+}
+
+fn any_shutdown<S: 'static>(s: &S, how: Shutdown) -> io::Result<()> {
+    match socket_of(s) {
+        Some(Socket::Tcp(s)) => s.shutdown(how),
+        #[cfg(unix)]
+        Some(Socket::Unix(s)) => s.shutdown(how),
+        None => Ok(()),
+    }
+}
+
+impl<S: 'static> Ops<S> {
+    /// The hooks for `S`, found at run time: a `TcpStream` or `UnixStream`
+    /// has timeouts and a shutdown; any other transport has none (setting
+    /// a timeout fails with `Unsupported`, and shutting down does nothing).
+    pub(crate) fn detect() -> Self {
         Ops {
-            set_read_timeout: |_, _| Ok(()),
-            set_write_timeout: |_, _| Ok(()),
-            shutdown: |_, _| Ok(()),
+            set_read_timeout: any_read_timeout::<S>,
+            set_write_timeout: any_write_timeout::<S>,
+            shutdown: any_shutdown::<S>,
         }
     }
 }

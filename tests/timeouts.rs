@@ -194,3 +194,40 @@ fn a_write_timeout_ends_writing_and_loses_nothing_accepted() {
         "no close_notify: truncation"
     );
 }
+
+/// `secure` and `secure_server` over a `TcpStream` bound the handshake
+/// (they used to leave it to the stream's own timeouts, none by default).
+#[test]
+fn secure_and_secure_server_over_tcp_bound_the_handshake() {
+    let pki = common::pki();
+    let (listener, port) = common::tcp_listener();
+    let (done_tx, done_rx) = mpsc::channel::<()>();
+    let silent = thread::spawn(move || {
+        let held: Vec<_> = (0..2).map(|_| listener.accept().expect("accept")).collect();
+        let _ = done_rx.recv_timeout(IO_TIMEOUT);
+        drop(held);
+    });
+    let tcp = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    let start = Instant::now();
+    let err = ConnectOptions::new()
+        .context(pki.trust_context())
+        .handshake_timeout(SET)
+        .secure(tcp, "localhost")
+        .expect_err("the server never answers");
+    assert_fired(&err, Phase::Handshake, start.elapsed());
+
+    // The server side of a socket whose client never speaks.
+    let tcp = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    let mut s = securenet::SecureStream::secure_server(
+        tcp,
+        &pki.server_context(),
+        &BindOptions::new().handshake_timeout(SET),
+        &[],
+    )
+    .expect("secure_server");
+    let start = Instant::now();
+    let err = s.handshake().expect_err("the client never speaks");
+    assert_fired(&err, Phase::Handshake, start.elapsed());
+    done_tx.send(()).expect("done");
+    silent.join().expect("silent");
+}

@@ -2,6 +2,7 @@
 
 mod info;
 mod tcp;
+mod timeouts;
 
 use std::fmt;
 use std::io::{self, IoSlice, Read, Write};
@@ -66,6 +67,31 @@ enum Tls {
     Open(Box<Connection>),
     /// A handshake failed; the reason is kept for later calls.
     Failed(String),
+}
+
+impl<S: Read + Write + 'static> SecureStream<S> {
+    /// Wraps an accepted transport as the server side of TLS (Dart
+    /// `SecureSocket.secureServer`): `already_read` holds bytes already read
+    /// from it (Dart's `bufferedData`), such as a ClientHello read while
+    /// sniffing the protocol. The handshake runs on first use. Timeouts are
+    /// enforced as for [`ConnectOptions::secure`](crate::ConnectOptions::secure):
+    /// over a `TcpStream` or `UnixStream` the handshake timeout bounds the
+    /// whole handshake; over another transport nothing is bounded but by it.
+    pub fn secure_server(
+        stream: S,
+        context: &SecurityContext,
+        options: &BindOptions,
+        already_read: &[u8],
+    ) -> Result<SecureStream<S>> {
+        let setup = ServerSetup::new(context, options)?;
+        let mut secured = SecureStream::new_server(
+            Transport::new(stream, Ops::detect(), already_read),
+            setup,
+            options,
+        );
+        secured.set_trace(options.trace_sink(), "server".to_owned());
+        Ok(secured)
+    }
 }
 
 impl<S: Read + Write> SecureStream<S> {
@@ -133,26 +159,6 @@ impl<S: Read + Write> SecureStream<S> {
         self.permit = permit;
     }
 
-    /// Wraps an accepted transport as the server side of TLS (Dart
-    /// `SecureSocket.secureServer`): `already_read` holds bytes already read
-    /// from it (Dart's `bufferedData`), such as a ClientHello read while
-    /// sniffing the protocol. The handshake runs on first use.
-    pub fn secure_server(
-        stream: S,
-        context: &SecurityContext,
-        options: &BindOptions,
-        already_read: &[u8],
-    ) -> Result<SecureStream<S>> {
-        let setup = ServerSetup::new(context, options)?;
-        let mut secured = SecureStream::new_server(
-            Transport::new(stream, Ops::none(), already_read),
-            setup,
-            options,
-        );
-        secured.set_trace(options.trace_sink(), "server".to_owned());
-        Ok(secured)
-    }
-
     /// Completes the TLS handshake now, if it has not run yet.
     ///
     /// Reads and writes do this on their own; call it to see handshake
@@ -168,7 +174,12 @@ impl<S: Read + Write> SecureStream<S> {
             }
             _ => {}
         }
-        let deadline = Instant::now() + self.handshake_timeout;
+        let now = Instant::now();
+        // A timeout too large to add to the clock: as good as none.
+        let deadline = now
+            .checked_add(self.handshake_timeout)
+            .or_else(|| now.checked_add(Duration::from_secs(u32::MAX.into())))
+            .unwrap_or(now);
         let result = self.drive_handshake(deadline);
         // Put the user's timeouts back.
         let _ = (self.io.ops.set_read_timeout)(&self.io.sock, self.read_timeout);

@@ -3,7 +3,6 @@
 
 use std::io;
 use std::net::{SocketAddr, TcpStream};
-use std::time::Duration;
 
 use super::{SecureStream, Tls};
 use crate::error::{Error, Result};
@@ -49,38 +48,6 @@ impl SecureStream<TcpStream> {
     /// The peer's address.
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
         self.io.sock.peer_addr()
-    }
-
-    /// Bounds each read (`SO_RCVTIMEO`); `None` waits forever. A read that
-    /// times out fails with kind `TimedOut` and the stream stays usable.
-    /// `Some(Duration::ZERO)` is an error, as in `std`.
-    pub fn set_read_timeout(&mut self, timeout: Option<Duration>) -> Result<()> {
-        self.io
-            .sock
-            .set_read_timeout(timeout)
-            .map_err(|e| Error::bad_timeout("read", timeout, e))?;
-        self.read_timeout = timeout;
-        Ok(())
-    }
-
-    /// Bounds each write (`SO_SNDTIMEO`); `None` waits forever.
-    pub fn set_write_timeout(&mut self, timeout: Option<Duration>) -> Result<()> {
-        self.io
-            .sock
-            .set_write_timeout(timeout)
-            .map_err(|e| Error::bad_timeout("write", timeout, e))?;
-        self.write_timeout = timeout;
-        Ok(())
-    }
-
-    /// The read timeout.
-    pub fn read_timeout(&self) -> Option<Duration> {
-        self.read_timeout
-    }
-
-    /// The write timeout.
-    pub fn write_timeout(&self) -> Option<Duration> {
-        self.write_timeout
     }
 
     /// Sets `TCP_NODELAY` (on by default, as in Dart).
