@@ -107,6 +107,7 @@ mod connect;
 mod context;
 mod error;
 mod keys;
+mod limiter;
 mod listener;
 mod params;
 mod pem;
@@ -114,6 +115,7 @@ mod serve;
 mod server_config;
 mod session;
 mod split;
+mod stop;
 mod stream;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -127,10 +129,12 @@ pub use client::{ConnectOptions, DEFAULT_CONNECT_TIMEOUT, DEFAULT_HANDSHAKE_TIME
 pub use connect::IpFamily;
 pub use context::SecurityContext;
 pub use error::{CertificateProblem, Error, Phase, Result};
-pub use listener::{BindOptions, Incoming, ListenAddress, SecureListener};
+pub use listener::{BindOptions, ListenAddress, SecureListener};
 pub use params::TlsVersion;
+pub use serve::Incoming;
 pub use session::TlsSession;
 pub use split::{ReadHalf, WriteHalf};
+pub use stop::StopHandle;
 pub use stream::SecureStream;
 pub use websocket::{
     CompressionOptions, DEFAULT_CLOSE_TIMEOUT, DEFAULT_MAX_FRAME_SIZE, DEFAULT_MAX_MESSAGE_SIZE,

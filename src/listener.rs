@@ -13,8 +13,10 @@ use crate::certificate::X509Certificate;
 use crate::client::DEFAULT_HANDSHAKE_TIMEOUT;
 use crate::context::{SecurityContext, callback_key};
 use crate::error::{Error, Result};
-use crate::serve::{Limiter, ServeSettings};
+use crate::limiter::Limiter;
+use crate::serve::ServeSettings;
 use crate::server_config::{ServerSetup, SniFn};
+use crate::stop::{Stop, StopHandle};
 use crate::stream::SecureStream;
 use crate::trace::{TraceFn, stderr_sink};
 use crate::transport::{Ops, Transport};
@@ -303,6 +305,17 @@ impl BindOptions {
         self
     }
 
+    /// Receives what makes accepting fail for a while in
+    /// [`SecureListener::serve`] and [`SecureListener::incoming`]: running
+    /// out of descriptors (`EMFILE`, `ENFILE`) or memory (`ENOBUFS`,
+    /// `ENOMEM`). Accepting backs off (5 ms, doubling to 1 s) and goes on
+    /// once the resource is free again; this is called once per burst of
+    /// such failures (by default they are printed to standard error).
+    pub fn on_accept_error(mut self, callback: impl Fn(&Error) + Send + Sync + 'static) -> Self {
+        self.serve.on_accept_error = Some(Arc::new(callback));
+        self
+    }
+
     /// `true` traces each connection's handshake to standard error (Node
     /// `enableTrace`); see `ConnectOptions::enable_trace`.
     pub fn enable_trace(mut self, enabled: bool) -> Self {
@@ -428,11 +441,14 @@ impl BindOptions {
         socket
             .listen(backlog)
             .map_err(|e| fail("cannot listen on", e))?;
+        let listener: TcpListener = socket.into();
+        let limiter = self.serve.max_connections.map(Limiter::new);
         Ok(SecureListener {
-            listener: socket.into(),
+            stop: Stop::new(&listener, limiter.clone()),
+            listener,
             setup: RwLock::new(setup),
             options: self.clone(),
-            limiter: self.serve.max_connections.map(Limiter::new),
+            limiter,
         })
     }
 }
@@ -487,6 +503,7 @@ pub struct SecureListener {
     setup: RwLock<Arc<ServerSetup>>,
     options: BindOptions,
     limiter: Option<Arc<Limiter>>,
+    stop: Arc<Stop>,
 }
 
 impl fmt::Debug for SecureListener {
@@ -521,36 +538,83 @@ impl SecureListener {
     /// Waits for a TCP connection (`accept(2)`) and returns it at once, with
     /// its TLS handshake pending: the handshake runs in whichever thread
     /// first uses the stream, bounded by the handshake timeout, so a client
-    /// that never speaks cannot stall `accept`.
+    /// that never speaks cannot stall `accept`. A connection that fails
+    /// before it is handed out (reset at once) is skipped.
     ///
     /// With [`BindOptions::max_connections`], it first waits until fewer
-    /// than that many streams from this listener are alive.
+    /// than that many streams from this listener are alive. Once the
+    /// listener is stopped ([`stop_handle`](Self::stop_handle)), it fails
+    /// with kind `NotConnected`.
     pub fn accept(&self) -> Result<(SecureStream, SocketAddr)> {
-        let permit = self.limiter.as_ref().map(Limiter::acquire);
-        let (sock, peer) = self
-            .listener
-            .accept()
-            .map_err(|e| Error::io("accept failed", e))?;
-        sock.set_nodelay(true)
-            .map_err(|e| Error::io("setting TCP_NODELAY failed", e))?;
-        let setup = self.setup.read().unwrap_or_else(|e| e.into_inner()).clone();
-        let mut stream =
-            SecureStream::new_server(Transport::new(sock, Ops::tcp(), &[]), setup, &self.options);
-        stream.set_permit(permit);
-        if let Some(sink) = self.options.trace_sink() {
-            stream.set_trace(Some(sink), format!("server {peer}"));
+        self.accept_one(false).map_err(|e| match e {
+            Accepted::Stopped => stopped(),
+            Accepted::Failed(e) => Error::io("accept failed", e),
+        })
+    }
+
+    /// One accepted connection. With `evict` (for `serve`), the connection
+    /// is accepted first, and then, while `max_connections` are alive, the
+    /// oldest connection still in its handshake is dropped to make room for
+    /// it; without, accepting waits for a free place.
+    pub(crate) fn accept_one(
+        &self,
+        evict: bool,
+    ) -> std::result::Result<(SecureStream, SocketAddr), Accepted> {
+        let mut permit = None;
+        if let (Some(l), false) = (&self.limiter, evict) {
+            permit = Some(l.acquire(false).ok_or(Accepted::Stopped)?);
         }
-        Ok((stream, peer))
+        loop {
+            if self.stop.is_stopped() {
+                return Err(Accepted::Stopped);
+            }
+            let (sock, peer) = match self.listener.accept() {
+                Ok(a) => a,
+                Err(_) if self.stop.is_stopped() => return Err(Accepted::Stopped),
+                Err(e) => return Err(Accepted::Failed(e)),
+            };
+            if self.stop.is_stopped() {
+                return Err(Accepted::Stopped);
+            }
+            if sock.set_nodelay(true).is_err() {
+                // Reset before we got to it: that connection only.
+                continue;
+            }
+            if let (Some(l), true) = (&self.limiter, evict) {
+                permit = Some(l.acquire(true).ok_or(Accepted::Stopped)?);
+            }
+            let setup = self.setup.read().unwrap_or_else(|e| e.into_inner()).clone();
+            let mut stream = SecureStream::new_server(
+                Transport::new(sock, Ops::tcp(), &[]),
+                setup,
+                &self.options,
+            );
+            stream.set_permit(permit);
+            if let Some(sink) = self.options.trace_sink() {
+                stream.set_trace(Some(sink), format!("server {peer}"));
+            }
+            return Ok((stream, peer));
+        }
     }
 
     pub(crate) fn serve_settings(&self) -> &ServeSettings {
         &self.options.serve
     }
 
-    /// An endless iterator over accepted streams, as
-    /// [`TcpListener::incoming`].
-    pub fn incoming(&self) -> Incoming<'_> {
-        Incoming { listener: self }
+    pub(crate) fn limiter(&self) -> Option<&Arc<Limiter>> {
+        self.limiter.as_ref()
+    }
+
+    pub(crate) fn stop_state(&self) -> &Arc<Stop> {
+        &self.stop
+    }
+
+    /// A handle that stops [`serve`](Self::serve) and
+    /// [`incoming`](Self::incoming) from another thread.
+    pub fn stop_handle(&self) -> StopHandle {
+        StopHandle {
+            stop: self.stop.clone(),
+        }
     }
 
     /// Replaces the certificate (and client authorities) for connections
@@ -564,18 +628,20 @@ impl SecureListener {
     }
 }
 
-/// The iterator of [`SecureListener::incoming`].
-#[derive(Debug)]
-pub struct Incoming<'a> {
-    listener: &'a SecureListener,
+/// Why no connection was accepted.
+pub(crate) enum Accepted {
+    /// The listener was stopped.
+    Stopped,
+    /// `accept(2)` failed.
+    Failed(std::io::Error),
 }
 
-impl Iterator for Incoming<'_> {
-    type Item = Result<SecureStream>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        Some(self.listener.accept().map(|(s, _)| s))
-    }
+/// The error of `accept` on a stopped listener.
+pub(crate) fn stopped() -> Error {
+    Error::io(
+        "the listener was stopped (StopHandle::stop): it accepts no more connections",
+        std::io::ErrorKind::NotConnected.into(),
+    )
 }
 
 #[cfg(test)]

@@ -1,19 +1,23 @@
-//! Thread-per-connection serving: `SecureListener::serve`, the
-//! `max_connections` bound on live streams, and per-connection error
-//! reporting.
+//! Thread-per-connection serving: `SecureListener::serve` and `incoming`,
+//! which survive running out of descriptors or memory (backing off and
+//! reporting once per burst), make room under `max_connections` by dropping
+//! connections stuck in their handshake, and end on a `StopHandle`.
 
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::Arc;
 use std::thread;
+use std::time::Duration;
 
 use crate::error::{Error, Result};
-use crate::listener::SecureListener;
+use crate::listener::{Accepted, SecureListener};
 use crate::stream::SecureStream;
 
 /// `on_client_error`: a connection's handshake or handler failed.
 pub(crate) type ClientErrorFn = Arc<dyn Fn(&Error, SocketAddr) + Send + Sync>;
+/// `on_accept_error`: accepting fails for a while (no descriptors, no memory).
+pub(crate) type AcceptErrorFn = Arc<dyn Fn(&Error) + Send + Sync>;
 
 /// The serving settings of `BindOptions`.
 #[derive(Clone, Default)]
@@ -21,6 +25,7 @@ pub(crate) struct ServeSettings {
     pub(crate) max_connections: Option<usize>,
     pub(crate) stack_size: Option<usize>,
     pub(crate) on_client_error: Option<ClientErrorFn>,
+    pub(crate) on_accept_error: Option<AcceptErrorFn>,
 }
 
 impl fmt::Debug for ServeSettings {
@@ -29,51 +34,8 @@ impl fmt::Debug for ServeSettings {
             .field("max_connections", &self.max_connections)
             .field("thread_stack_size", &self.stack_size)
             .field("on_client_error", &self.on_client_error.is_some())
+            .field("on_accept_error", &self.on_accept_error.is_some())
             .finish()
-    }
-}
-
-/// Counts the live streams of a listener with `max_connections`.
-pub(crate) struct Limiter {
-    live: Mutex<usize>,
-    freed: Condvar,
-    max: usize,
-}
-
-/// Held by each stream; dropping it frees a place (no I/O).
-pub(crate) struct Permit(Arc<Limiter>);
-
-impl Limiter {
-    pub(crate) fn new(max: usize) -> Arc<Limiter> {
-        Arc::new(Limiter {
-            live: Mutex::new(0),
-            freed: Condvar::new(),
-            max,
-        })
-    }
-
-    /// Waits until fewer than `max` streams are alive, then takes a place.
-    pub(crate) fn acquire(self: &Arc<Self>) -> Permit {
-        let mut live = self.live.lock().unwrap_or_else(|e| e.into_inner());
-        while *live >= self.max {
-            live = self.freed.wait(live).unwrap_or_else(|e| e.into_inner());
-        }
-        *live += 1;
-        Permit(self.clone())
-    }
-}
-
-impl Drop for Permit {
-    fn drop(&mut self) {
-        let mut live = self.0.live.lock().unwrap_or_else(|e| e.into_inner());
-        *live = live.saturating_sub(1);
-        self.0.freed.notify_one();
-    }
-}
-
-impl fmt::Debug for Permit {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Permit")
     }
 }
 
@@ -84,15 +46,136 @@ fn report(on_error: &Option<ClientErrorFn>, err: &Error, peer: SocketAddr) {
     }
 }
 
+/// What an `accept(2)` failure means for a server loop.
+enum Failure {
+    /// Out of descriptors or memory: wait for some to be freed.
+    Exhausted,
+    /// That connection only (aborted, reset, a network hiccup): go on.
+    Transient,
+    /// The listening socket itself is broken.
+    Fatal,
+}
+
+fn classify(e: &io::Error) -> Failure {
+    #[cfg(unix)]
+    if let Some(code) = e.raw_os_error() {
+        if [libc::EMFILE, libc::ENFILE, libc::ENOBUFS, libc::ENOMEM].contains(&code) {
+            return Failure::Exhausted;
+        }
+        // accept(2) on Linux passes on these network errors of the pending
+        // connection; they are to be treated like EAGAIN.
+        if [
+            libc::ECONNABORTED,
+            libc::EPROTO,
+            libc::EPERM,
+            libc::ENETDOWN,
+            libc::ENETUNREACH,
+            libc::EHOSTUNREACH,
+            libc::EHOSTDOWN,
+            libc::ENOPROTOOPT,
+            libc::EOPNOTSUPP,
+            libc::ETIMEDOUT,
+        ]
+        .contains(&code)
+        {
+            return Failure::Transient;
+        }
+    }
+    match e.kind() {
+        io::ErrorKind::OutOfMemory => Failure::Exhausted,
+        io::ErrorKind::ConnectionAborted
+        | io::ErrorKind::ConnectionReset
+        | io::ErrorKind::Interrupted
+        | io::ErrorKind::WouldBlock
+        | io::ErrorKind::TimedOut => Failure::Transient,
+        _ => Failure::Fatal,
+    }
+}
+
+/// The first wait after a failure for want of descriptors or memory, and
+/// the longest: it doubles in between.
+const FIRST_BACKOFF: Duration = Duration::from_millis(5);
+const LAST_BACKOFF: Duration = Duration::from_secs(1);
+
+/// The state of a server loop's waits after failed accepts.
+#[derive(Debug)]
+pub(crate) struct Backoff {
+    delay: Duration,
+    reported: bool,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Backoff {
+            delay: FIRST_BACKOFF,
+            reported: false,
+        }
+    }
+}
+
 impl SecureListener {
-    /// Serves forever, one thread per connection: each accepted stream's
-    /// handshake runs in its own thread, then `handler` gets the stream. A
-    /// failed handshake or a handler's error goes to
+    /// The next connection for a server loop: failures of one connection
+    /// are skipped, and running out of descriptors or memory waits (backing
+    /// off, reported once per burst) until accepting works again. `None`
+    /// once stopped; an error only if the listening socket is broken.
+    fn accept_next(
+        &self,
+        evict: bool,
+        backoff: &mut Backoff,
+    ) -> Option<Result<(SecureStream, SocketAddr)>> {
+        loop {
+            match self.accept_one(evict) {
+                Ok(accepted) => {
+                    *backoff = Backoff::default();
+                    return Some(Ok(accepted));
+                }
+                Err(Accepted::Stopped) => return None,
+                Err(Accepted::Failed(e)) => match classify(&e) {
+                    Failure::Transient => {}
+                    Failure::Fatal => return Some(Err(Error::io("accept failed", e))),
+                    Failure::Exhausted => {
+                        if !backoff.reported {
+                            backoff.reported = true;
+                            let err = Error::io(
+                                "accept failed; retrying with backoff until it works again \
+                                 (raise the descriptor limit, `ulimit -n`, or lower \
+                                 max_connections)",
+                                e,
+                            );
+                            match &self.serve_settings().on_accept_error {
+                                Some(f) => f(&err),
+                                None => eprintln!("securenet: {err}"),
+                            }
+                        }
+                        self.stop_state().nap(backoff.delay);
+                        backoff.delay = (backoff.delay * 2).min(LAST_BACKOFF);
+                    }
+                },
+            }
+        }
+    }
+
+    /// Serves until stopped, one thread per connection: each accepted
+    /// stream's handshake runs in its own thread, then `handler` gets the
+    /// stream. A failed handshake or a handler's error goes to
     /// [`BindOptions::on_client_error`](crate::BindOptions::on_client_error)
-    /// (or standard error) and serving goes on. With
-    /// [`max_connections`](crate::BindOptions::max_connections), accepting
-    /// waits while that many streams are alive. Returns only if accepting
-    /// fails for good (not for an aborted or reset connection).
+    /// (or standard error) and serving goes on.
+    ///
+    /// It survives what a server in front of the internet meets: a
+    /// connection reset before it was accepted is skipped; running out of
+    /// descriptors or memory backs off and goes on when they are freed
+    /// ([`on_accept_error`](crate::BindOptions::on_accept_error) hears of
+    /// it once per burst). With
+    /// [`max_connections`](crate::BindOptions::max_connections), a new
+    /// connection waits while that many streams are alive, but first the
+    /// connection that has been in its handshake longest is dropped, so
+    /// clients that stall their handshake cannot keep out one that would
+    /// complete it (at most one connection beyond the limit is held, not
+    /// yet served).
+    ///
+    /// Returns `Ok(())` once a [`StopHandle`](crate::StopHandle) from
+    /// [`stop_handle`](Self::stop_handle) is stopped, and an error only if
+    /// the listening socket itself fails.
     pub fn serve<F, E>(&self, handler: F) -> Result<()>
     where
         F: Fn(SecureStream) -> std::result::Result<(), E> + Send + Sync + 'static,
@@ -100,43 +183,71 @@ impl SecureListener {
     {
         let handler = Arc::new(handler);
         let settings = self.serve_settings().clone();
+        let mut backoff = Backoff::default();
         loop {
-            let (mut stream, peer) = match self.accept() {
-                Ok(accepted) => accepted,
-                Err(Error::Io { source, .. })
-                    if matches!(
-                        source.kind(),
-                        io::ErrorKind::ConnectionAborted
-                            | io::ErrorKind::ConnectionReset
-                            | io::ErrorKind::Interrupted
-                    ) =>
-                {
-                    continue;
-                }
-                Err(e) => return Err(e),
+            let (mut stream, peer) = match self.accept_next(true, &mut backoff) {
+                None => return Ok(()),
+                Some(accepted) => accepted?,
             };
+            let limiter = self.limiter().cloned();
+            let pending = limiter
+                .as_ref()
+                .and_then(|l| l.handshake_started(stream.get_ref()));
             let handler = handler.clone();
             let on_error = settings.on_client_error.clone();
+            let running = self.stop_state().handler_started();
             let mut builder = thread::Builder::new().name(format!("securenet {peer}"));
             if let Some(size) = settings.stack_size {
                 builder = builder.stack_size(size);
             }
-            let on_spawn_error = settings.on_client_error.clone();
             let spawned = builder.spawn(move || {
-                let result = stream
-                    .handshake()
-                    .and_then(|()| handler(stream).map_err(Into::into));
-                if let Err(e) = result {
+                let _running = running;
+                let shaken = stream.handshake();
+                if let (Some(l), Some(id)) = (&limiter, pending) {
+                    l.handshake_over(id);
+                }
+                if let Err(e) = shaken.and_then(|()| handler(stream).map_err(Into::into)) {
                     report(&on_error, &e, peer);
                 }
             });
             if let Err(e) = spawned {
                 report(
-                    &on_spawn_error,
+                    &settings.on_client_error,
                     &Error::io("cannot start a thread for the connection", e),
                     peer,
                 );
             }
         }
+    }
+
+    /// An iterator over accepted streams, as [`TcpListener::incoming`], that
+    /// survives as [`serve`](Self::serve) does: failures of one connection
+    /// are skipped and running out of descriptors or memory backs off. It
+    /// ends once the listener is stopped, and yields an error only if the
+    /// listening socket itself fails.
+    ///
+    /// [`TcpListener::incoming`]: std::net::TcpListener::incoming
+    pub fn incoming(&self) -> Incoming<'_> {
+        Incoming {
+            listener: self,
+            backoff: Backoff::default(),
+        }
+    }
+}
+
+/// The iterator of [`SecureListener::incoming`].
+#[derive(Debug)]
+pub struct Incoming<'a> {
+    listener: &'a SecureListener,
+    backoff: Backoff,
+}
+
+impl Iterator for Incoming<'_> {
+    type Item = Result<SecureStream>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.listener
+            .accept_next(false, &mut self.backoff)
+            .map(|r| r.map(|(s, _)| s))
     }
 }

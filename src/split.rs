@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 use rustls::Connection;
 
 use crate::error::{Error, Phase, Result};
-use crate::serve::Permit;
+use crate::limiter::Permit;
 use crate::transport::{Transport, deadline_after, io_error, time_left};
 use crate::verify::map_tls_error;
 

@@ -17,8 +17,8 @@ use rustls::server::Acceptor;
 
 use crate::context::SecurityContext;
 use crate::error::{Error, Phase, Result};
+use crate::limiter::Permit;
 use crate::listener::BindOptions;
-use crate::serve::Permit;
 use crate::server_config::ServerSetup;
 use crate::trace::{Tee, TraceFn, Tracer};
 use crate::transport::{Ops, Transport, deadline_after, io_error};
