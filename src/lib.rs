@@ -101,6 +101,7 @@
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod address;
 mod certificate;
 mod client;
 mod connect;
@@ -124,12 +125,13 @@ mod transport;
 mod verify;
 mod websocket;
 
+pub use address::ListenAddress;
 pub use certificate::X509Certificate;
 pub use client::{ConnectOptions, DEFAULT_CONNECT_TIMEOUT, DEFAULT_HANDSHAKE_TIMEOUT};
 pub use connect::IpFamily;
 pub use context::SecurityContext;
 pub use error::{CertificateProblem, Error, Phase, Result};
-pub use listener::{BindOptions, ListenAddress, SecureListener};
+pub use listener::{BindOptions, SecureListener};
 pub use params::TlsVersion;
 pub use serve::Incoming;
 pub use session::TlsSession;

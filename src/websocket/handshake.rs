@@ -3,7 +3,7 @@
 
 use std::io::{self, Read, Write};
 
-use super::deflate::{self, Agreed};
+use super::negotiate::{self, Agreed};
 use super::options::WebSocketOptions;
 use super::url::WsUrl;
 use crate::certificate::base64;
@@ -100,7 +100,7 @@ pub(crate) fn client<S: Read + Write>(
             options.protocols.join(", ")
         ));
     }
-    if let Some(offer) = deflate::client_offer(&options.compression) {
+    if let Some(offer) = negotiate::client_offer(&options.compression) {
         req.push_str(&format!("Sec-WebSocket-Extensions: {offer}\r\n"));
     }
     let user_auth = headers
@@ -174,7 +174,7 @@ pub(crate) fn client<S: Read + Write>(
         }
     }
     let extensions = header_list(headers, "sec-websocket-extensions");
-    let agreed = deflate::client_accept(&options.compression, extensions.as_deref())?;
+    let agreed = negotiate::client_accept(&options.compression, extensions.as_deref())?;
     Ok(Upgraded {
         protocol,
         extensions: extensions.filter(|e| !e.is_empty()),
@@ -267,7 +267,7 @@ pub(crate) fn server<S: Read + Write>(
         .map(str::trim)
         .find(|p| options.protocols.iter().any(|o| o == p))
         .map(str::to_owned);
-    let extension = deflate::server_accept(
+    let extension = negotiate::server_accept(
         &options.compression,
         header_list(headers, "sec-websocket-extensions").as_deref(),
     );

@@ -12,6 +12,7 @@ mod deflate;
 mod frames;
 mod handshake;
 mod message;
+mod negotiate;
 mod options;
 mod split;
 mod stream;
