@@ -373,7 +373,7 @@ impl BindOptions {
         socket
             .listen(backlog)
             .map_err(|e| fail("cannot listen on", e))?;
-        let listener: TcpListener = socket.into();
+        let listener = Arc::new(TcpListener::from(socket));
         let limiter = self.serve.max_connections.map(Limiter::new);
         Ok(SecureListener {
             stop: Stop::new(&listener, limiter.clone()),
@@ -431,7 +431,7 @@ fn set_shared(_socket: &Socket) -> std::io::Result<()> {
 /// # Ok(()) }
 /// ```
 pub struct SecureListener {
-    listener: TcpListener,
+    listener: Arc<TcpListener>,
     setup: RwLock<Arc<ServerSetup>>,
     options: BindOptions,
     limiter: Option<Arc<Limiter>>,

@@ -4,7 +4,7 @@
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
 use crate::limiter::Limiter;
@@ -18,8 +18,9 @@ pub(crate) struct Stop {
     /// Handler threads of `serve` still running.
     running: Mutex<usize>,
     finished: Condvar,
-    /// The listening socket (a second handle on it), to wake `accept`.
-    listener: Option<TcpListener>,
+    /// The listening socket, to wake `accept` (while the listener lives:
+    /// a stop handle does not keep the port bound).
+    listener: Weak<TcpListener>,
     limiter: Option<Arc<Limiter>>,
 }
 
@@ -48,14 +49,14 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Stop {
-    pub(crate) fn new(listener: &TcpListener, limiter: Option<Arc<Limiter>>) -> Arc<Stop> {
+    pub(crate) fn new(listener: &Arc<TcpListener>, limiter: Option<Arc<Limiter>>) -> Arc<Stop> {
         Arc::new(Stop {
             stopped: AtomicBool::new(false),
             nap: Mutex::new(()),
             woken: Condvar::new(),
             running: Mutex::new(0),
             finished: Condvar::new(),
-            listener: listener.try_clone().ok(),
+            listener: Arc::downgrade(listener),
             limiter,
         })
     }
@@ -73,10 +74,10 @@ impl Stop {
         }
         drop(lock(&self.nap));
         self.woken.notify_all();
-        if let Some(l) = &self.listener {
+        if let Some(l) = self.listener.upgrade() {
             // Linux wakes a blocked accept(2) when its socket is shut down;
             // elsewhere, a connection to it does.
-            let _ = socket2::SockRef::from(l).shutdown(Shutdown::Read);
+            let _ = socket2::SockRef::from(&*l).shutdown(Shutdown::Read);
             if let Ok(addr) = l.local_addr() {
                 let ip = match addr.ip() {
                     IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),

@@ -183,12 +183,7 @@ impl<S: Read> Transport<S> {
         phase: Phase,
         after: Option<Duration>,
     ) -> Result<(), Error> {
-        if let Some(at) = deadline {
-            let left = time_left(at, phase, after)?;
-            let _ = (self.ops.set_read_timeout)(&self.sock, Some(left));
-            self.read_armed = true;
-        }
-        Ok(())
+        self.arm(false, deadline, phase, after)
     }
 
     /// As [`arm_read`](Self::arm_read), for writes.
@@ -198,11 +193,27 @@ impl<S: Read> Transport<S> {
         phase: Phase,
         after: Option<Duration>,
     ) -> Result<(), Error> {
-        if let Some(at) = deadline {
-            let left = time_left(at, phase, after)?;
-            let _ = (self.ops.set_write_timeout)(&self.sock, Some(left));
-            self.write_armed = true;
-        }
+        self.arm(true, deadline, phase, after)
+    }
+
+    fn arm(
+        &mut self,
+        write: bool,
+        deadline: Option<Instant>,
+        phase: Phase,
+        after: Option<Duration>,
+    ) -> Result<(), Error> {
+        let Some(at) = deadline else {
+            return Ok(());
+        };
+        let left = time_left(at, phase, after)?;
+        let (set, armed) = if write {
+            (self.ops.set_write_timeout, &mut self.write_armed)
+        } else {
+            (self.ops.set_read_timeout, &mut self.read_armed)
+        };
+        let _ = set(&self.sock, Some(left));
+        *armed = true;
         Ok(())
     }
 

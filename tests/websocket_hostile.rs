@@ -54,8 +54,9 @@ fn final_block_messages(messages: &[&[u8]], trailer: bool) -> Vec<Vec<u8>> {
 }
 
 /// RFC 7692's own bytes, then messages after final blocks: a text, a
-/// fragmented binary, an empty text; with `mask` for a client's frames.
-fn after_final_blocks(mask: Option<[u8; 4]>) -> (Vec<u8>, Vec<Message>) {
+/// fragmented binary, an empty text; with `mask` for a client's frames, and
+/// with or without the RFC's 0x00 after each final block.
+fn after_final_blocks(mask: Option<[u8; 4]>, trailer: bool) -> (Vec<u8>, Vec<Message>) {
     // 7.2.3.4: "Hello" in a block with BFINAL set, then 0x00; then 7.2.3.2's
     // second "Hello", a back-reference into the sliding window.
     let mut wire = frame_with(
@@ -70,7 +71,7 @@ fn after_final_blocks(mask: Option<[u8; 4]>) -> (Vec<u8>, Vec<Message>) {
     // The test's compressor must know the two RFC messages as history.
     let mut all: Vec<&[u8]> = vec![b"HelloHello"];
     all.extend_from_slice(&later);
-    let compressed = final_block_messages(&all, true);
+    let compressed = final_block_messages(&all, trailer);
     wire.extend(frame_with(0xc1, &compressed[1], mask));
     let (a, b) = compressed[2].split_at(compressed[2].len() / 2);
     wire.extend(frame_with(0x42, a, mask)); // RSV1 + binary, not final
@@ -90,14 +91,16 @@ fn after_final_blocks(mask: Option<[u8; 4]>) -> (Vec<u8>, Vec<Message>) {
 
 #[test]
 fn messages_after_a_final_deflate_block_arrive_whole_on_the_client() {
-    let (wire, expected) = after_final_blocks(None);
-    let (got, _) = hostile(wire, DEFLATE);
-    assert_eq!(got.expect("messages"), expected);
+    for trailer in [true, false] {
+        let (wire, expected) = after_final_blocks(None, trailer);
+        let (got, _) = hostile(wire, DEFLATE);
+        assert_eq!(got.expect("messages"), expected, "trailer {trailer}");
+    }
 }
 
 #[test]
 fn messages_after_a_final_deflate_block_arrive_whole_on_the_server() {
-    let (wire, expected) = after_final_blocks(Some(MASK));
+    let (wire, expected) = after_final_blocks(Some(MASK), false);
     let offer = "Sec-WebSocket-Extensions: permessage-deflate\r\n";
     let (got, back) = accept_hostile(WebSocketOptions::new(), offer, wire);
     assert!(
