@@ -1,7 +1,8 @@
 //! TLS streams through a fault proxy: bytes dribbled one at a time, a slow
 //! reader, full duplex through a choppy link, connections cut with FIN, RST
-//! or silence at random offsets; and a split reader that owes a KeyUpdate
-//! reply while the write side is full.
+//! or silence at random offsets; a split reader that owes a KeyUpdate reply
+//! while the write side is full; WebSocket messages of random sizes (with
+//! and without permessage-deflate) through a choppy link.
 
 mod common;
 
@@ -340,4 +341,74 @@ fn a_split_reader_that_owes_a_key_update_reply_does_not_block_on_a_full_socket()
     let _ = go_tx.send(());
     drop((r, w));
     server.join().expect("server");
+}
+
+/// A WebSocket echo server over plain TCP for one connection.
+fn ws_echo_server(options: securenet::WebSocketOptions) -> (u16, JoinHandle<usize>) {
+    use securenet::{Message, WebSocket};
+    let (listener, port) = common::tcp_listener();
+    let handle = thread::spawn(move || {
+        let (s, _) = listener.accept().expect("accept");
+        common::tcp_timeouts(&s);
+        let mut ws = WebSocket::accept(s, &options).expect("upgrade");
+        let mut echoed = 0;
+        loop {
+            match ws.read().expect("read") {
+                Message::Binary(b) => ws.send_binary(&b).expect("echo"),
+                Message::Text(t) => ws.send_text(&t).expect("echo"),
+                Message::Close(_) => return echoed,
+                _ => continue,
+            }
+            echoed += 1;
+        }
+    });
+    (port, handle)
+}
+
+#[test]
+fn websocket_messages_of_random_sizes_cross_a_choppy_link_intact() {
+    use securenet::{CompressionOptions, Message, WebSocketOptions};
+    for compression in [
+        CompressionOptions::disabled(),
+        CompressionOptions::default(),
+    ] {
+        let options = WebSocketOptions::new().compression(compression);
+        let (port, server) = ws_echo_server(options.clone());
+        let proxy = fault_proxy(
+            port,
+            Fault::choppy(8 * 1024, 20, 3),
+            Fault::choppy(8 * 1024, 20, 4),
+        );
+        let mut ws = options
+            .connect(&format!("ws://127.0.0.1:{}/", proxy.port))
+            .expect("connect through the proxy");
+        ws.set_read_timeout(Some(IO_TIMEOUT)).expect("timeout");
+        ws.set_write_timeout(Some(IO_TIMEOUT)).expect("timeout");
+        let mut rng = Rng::new(if compression.enabled { 11 } else { 12 });
+        let mut sizes = vec![0, 1, 125, 126, 65_535, 65_536, 2 << 20];
+        sizes.extend((0..13).map(|_| rng.range(0, 2 << 20)));
+        for (i, &size) in sizes.iter().enumerate() {
+            // Half random (incompressible), half text (compressible).
+            if i % 2 == 0 {
+                let data = rng.bytes(size);
+                ws.send_binary(&data).expect("send");
+                assert_eq!(
+                    ws.read().expect("echo"),
+                    Message::Binary(data),
+                    "{size} bytes"
+                );
+            } else {
+                let text = "é and more ".repeat(size / 12 + 1);
+                ws.send_text(&text).expect("send");
+                assert_eq!(
+                    ws.read().expect("echo"),
+                    Message::Text(text),
+                    "{size} bytes"
+                );
+            }
+        }
+        ws.close(Some((1000, "done"))).expect("close");
+        assert_eq!(server.join().expect("server"), sizes.len());
+        proxy.handle.join().expect("proxy");
+    }
 }
