@@ -107,14 +107,14 @@ impl fmt::Display for CertificateProblem {
             Expired { not_after } => {
                 write!(f, "the certificate has expired")?;
                 if let Some(t) = not_after {
-                    write!(f, " (not after {})", crate::certificate::format_time(*t))?;
+                    write!(f, " (not after {})", crate::time::format_time(*t))?;
                 }
                 write!(f, ": the peer must renew it")
             }
             NotYetValid { not_before } => {
                 write!(f, "the certificate is not valid yet")?;
                 if let Some(t) = not_before {
-                    write!(f, " (not before {})", crate::certificate::format_time(*t))?;
+                    write!(f, " (not before {})", crate::time::format_time(*t))?;
                 }
                 write!(f, ": check the clocks of both hosts")
             }

@@ -7,11 +7,7 @@ use pkcs8::EncryptedPrivateKeyInfoRef;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
 use crate::error::{Error, Result};
-
-/// The command that turns a legacy OpenSSL encrypted key into PKCS#8.
-pub(crate) const TOPK8_HINT: &str = "convert it with `openssl pkcs8 -topk8 -in KEY -out key.pem` \
-     (it asks for the old and a new password), then load key.pem with \
-     use_private_key_with_password";
+use crate::pem::TOPK8_HINT;
 
 /// Decrypts an encrypted PKCS#8 key (PEM or DER). An unencrypted key in any
 /// format is returned as it is, as Node ignores a passphrase it does not need.

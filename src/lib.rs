@@ -113,6 +113,7 @@ mod listener;
 mod params;
 mod pem;
 mod serve;
+mod serve_settings;
 mod server_config;
 mod session;
 mod split;
@@ -120,6 +121,7 @@ mod stop;
 mod stream;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod time;
 mod trace;
 mod transport;
 mod verify;

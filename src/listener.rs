@@ -15,7 +15,7 @@ use crate::client::DEFAULT_HANDSHAKE_TIMEOUT;
 use crate::context::{SecurityContext, callback_key};
 use crate::error::{Error, Result};
 use crate::limiter::Limiter;
-use crate::serve::ServeSettings;
+use crate::serve_settings::ServeSettings;
 use crate::server_config::{ServerSetup, SniFn};
 use crate::stop::{Stop, StopHandle};
 use crate::stream::SecureStream;

@@ -3,6 +3,11 @@
 
 use std::path::Path;
 
+/// The command that turns a legacy OpenSSL encrypted key into PKCS#8.
+pub(crate) const TOPK8_HINT: &str = "convert it with `openssl pkcs8 -topk8 -in KEY -out key.pem` \
+     (it asks for the old and a new password), then load key.pem with \
+     use_private_key_with_password";
+
 use rustls::RootCertStore;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -86,7 +91,7 @@ pub(crate) fn parse_private_key(bytes: &[u8], label: &str) -> Result<PrivateKeyD
                 label,
                 format!(
                     "the private key uses OpenSSL's legacy encryption, which is not supported: {}",
-                    crate::keys::TOPK8_HINT
+                    TOPK8_HINT
                 ),
             ));
         }

@@ -3,7 +3,6 @@
 //! reporting once per burst), make room under `max_connections` by dropping
 //! connections stuck in their handshake, and end on a `StopHandle`.
 
-use std::fmt;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -12,32 +11,8 @@ use std::time::Duration;
 
 use crate::error::{Error, Result};
 use crate::listener::{Accepted, SecureListener};
+use crate::serve_settings::ClientErrorFn;
 use crate::stream::SecureStream;
-
-/// `on_client_error`: a connection's handshake or handler failed.
-pub(crate) type ClientErrorFn = Arc<dyn Fn(&Error, SocketAddr) + Send + Sync>;
-/// `on_accept_error`: accepting fails for a while (no descriptors, no memory).
-pub(crate) type AcceptErrorFn = Arc<dyn Fn(&Error) + Send + Sync>;
-
-/// The serving settings of `BindOptions`.
-#[derive(Clone, Default)]
-pub(crate) struct ServeSettings {
-    pub(crate) max_connections: Option<usize>,
-    pub(crate) stack_size: Option<usize>,
-    pub(crate) on_client_error: Option<ClientErrorFn>,
-    pub(crate) on_accept_error: Option<AcceptErrorFn>,
-}
-
-impl fmt::Debug for ServeSettings {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ServeSettings")
-            .field("max_connections", &self.max_connections)
-            .field("thread_stack_size", &self.stack_size)
-            .field("on_client_error", &self.on_client_error.is_some())
-            .field("on_accept_error", &self.on_accept_error.is_some())
-            .finish()
-    }
-}
 
 fn report(on_error: &Option<ClientErrorFn>, err: &Error, peer: SocketAddr) {
     match on_error {

@@ -9,9 +9,10 @@ use rcgen::{
     KeyPair, KeyUsagePurpose,
 };
 
-use crate::certificate::{X509Certificate, format_time};
+use crate::certificate::X509Certificate;
 use crate::context::SecurityContext;
 use crate::error::{Error, Result};
+use crate::time::format_time;
 
 /// A CA with a server and a client certificate, made with rcgen (ECDSA
 /// P-256), valid from the start of last year to the end of next year.

@@ -1,0 +1,33 @@
+//! The serving settings that `BindOptions` holds for `serve`: limits,
+//! thread stacks and the error callbacks.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use crate::error::Error;
+
+/// `on_client_error`: a connection's handshake or handler failed.
+pub(crate) type ClientErrorFn = Arc<dyn Fn(&Error, SocketAddr) + Send + Sync>;
+/// `on_accept_error`: accepting fails for a while (no descriptors, no memory).
+pub(crate) type AcceptErrorFn = Arc<dyn Fn(&Error) + Send + Sync>;
+
+/// The serving settings of `BindOptions`.
+#[derive(Clone, Default)]
+pub(crate) struct ServeSettings {
+    pub(crate) max_connections: Option<usize>,
+    pub(crate) stack_size: Option<usize>,
+    pub(crate) on_client_error: Option<ClientErrorFn>,
+    pub(crate) on_accept_error: Option<AcceptErrorFn>,
+}
+
+impl fmt::Debug for ServeSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServeSettings")
+            .field("max_connections", &self.max_connections)
+            .field("thread_stack_size", &self.stack_size)
+            .field("on_client_error", &self.on_client_error.is_some())
+            .field("on_accept_error", &self.on_accept_error.is_some())
+            .finish()
+    }
+}
