@@ -14,6 +14,8 @@ struct State {
     /// Connections counted in `live` whose handshake is still running, the
     /// oldest first, with a handle on each socket to shut it.
     pending: VecDeque<(u64, TcpStream)>,
+    /// Pending connections shut down to make room, not yet told.
+    evicted: Vec<u64>,
     next_id: u64,
 }
 
@@ -34,6 +36,7 @@ impl Limiter {
                 live: 0,
                 stopped: false,
                 pending: VecDeque::new(),
+                evicted: Vec::new(),
                 next_id: 0,
             }),
             freed: Condvar::new(),
@@ -52,9 +55,10 @@ impl Limiter {
         let mut state = self.lock();
         while state.live >= self.max && !state.stopped {
             if evict {
-                if let Some((_, oldest)) = state.pending.pop_front() {
+                if let Some((id, oldest)) = state.pending.pop_front() {
                     // Its handshake fails at once and frees its place.
                     let _ = oldest.shutdown(Shutdown::Both);
+                    state.evicted.push(id);
                 }
             }
             state = self.freed.wait(state).unwrap_or_else(|e| e.into_inner());
@@ -77,8 +81,17 @@ impl Limiter {
         Some(id)
     }
 
-    pub(crate) fn handshake_over(&self, id: u64) {
-        self.lock().pending.retain(|(i, _)| *i != id);
+    /// The handshake `id` is over; `true` if it was cut short to make room.
+    pub(crate) fn handshake_over(&self, id: u64) -> bool {
+        let mut state = self.lock();
+        state.pending.retain(|(i, _)| *i != id);
+        let before = state.evicted.len();
+        state.evicted.retain(|i| *i != id);
+        state.evicted.len() != before
+    }
+
+    pub(crate) fn max(&self) -> usize {
+        self.max
     }
 
     /// Wakes every wait in `acquire`, for good.

@@ -177,9 +177,15 @@ impl SecureListener {
             }
             let spawned = builder.spawn(move || {
                 let _running = running;
-                let shaken = stream.handshake();
+                let mut shaken = stream.handshake();
                 if let (Some(l), Some(id)) = (&limiter, pending) {
-                    l.handshake_over(id);
+                    if l.handshake_over(id) && shaken.is_err() {
+                        shaken = Err(Error::handshake(format!(
+                            "dropped while still in its handshake, to make room for a new \
+                             connection under max_connections({}): the client was too slow",
+                            l.max()
+                        )));
+                    }
                 }
                 if let Err(e) = shaken.and_then(|()| handler(stream).map_err(Into::into)) {
                     report(&on_error, &e, peer);
