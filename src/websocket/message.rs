@@ -119,17 +119,19 @@ impl Receiver {
                 return Err(protocol("a continuation frame with no message to continue"));
             };
             let max = *max;
-            frames.payload(r, |piece| match (p.compressed, inflater.as_mut()) {
-                (true, Some(inflater)) => inflater.feed(piece, &mut p.data, max),
-                _ => {
-                    p.data.extend_from_slice(piece);
-                    Ok(())
+            frames.payload(r, |piece| {
+                match (p.compressed, inflater.as_mut()) {
+                    (true, Some(inflater)) => inflater.feed(piece, &mut p.data, max)?,
+                    _ => p.data.extend_from_slice(piece),
                 }
-            })?;
-            if !header.fin {
+                // Text fails fast, as each piece arrives (each byte is
+                // checked once).
                 if p.text {
                     check_utf8(&p.data, &mut p.checked, false)?;
                 }
+                Ok(())
+            })?;
+            if !header.fin {
                 continue;
             }
             let p = partial
