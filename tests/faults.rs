@@ -1,5 +1,5 @@
 //! TLS streams through a fault proxy: bytes dribbled one at a time, a slow
-//! reader, full duplex through a choppy link, connections cut with FIN, RST
+//! reader, full duplex through a choppy link that pauses, connections cut with FIN, RST
 //! or silence at random offsets; a split reader that owes a KeyUpdate reply
 //! while the write side is full; WebSocket messages of random sizes (with
 //! and without permessage-deflate) through a choppy link.
@@ -164,12 +164,11 @@ fn eight_mib_each_way_through_a_choppy_link_arrive_intact() {
         let (r, w) = s.split().expect("split");
         duplex(r, w, to_client)
     });
-    // Pieces of 1 byte to 16 KiB, so records arrive split anywhere.
-    let proxy = fault_proxy(
-        port,
-        Fault::choppy(16 * 1024, 50, 1),
-        Fault::choppy(16 * 1024, 50, 2),
-    );
+    // Pieces of 1 byte to 16 KiB, so records arrive split anywhere, and a
+    // pause halfway one way.
+    let mut down = Fault::choppy(16 * 1024, 50, 2);
+    down.pause = Some((SIZE / 2, Duration::from_millis(200)));
+    let proxy = fault_proxy(port, Fault::choppy(16 * 1024, 50, 1), down);
     let c = connect_via(&proxy, &pki);
     let (r, w) = c.split().expect("split");
     assert_eq!(duplex(r, w, to_server), want_client, "client got it all");

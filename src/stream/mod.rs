@@ -1,5 +1,6 @@
 //! `SecureStream`: a TLS stream over a socket, `Read + Write`, blocking.
 
+mod handshake;
 mod info;
 mod tcp;
 mod timeouts;
@@ -12,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use rustls::Connection;
 use rustls::client::ClientSessionMemoryCache;
-use rustls::pki_types::{ServerName, UnixTime};
+use rustls::pki_types::ServerName;
 use rustls::server::Acceptor;
 
 use crate::context::SecurityContext;
@@ -30,8 +31,10 @@ use crate::verify::{ServerVerifier, map_tls_error};
 /// It is `Read + Write` like a `TcpStream`. A clean TLS close
 /// (`close_notify`) reads as `Ok(0)`; a peer that closes the connection
 /// without one gives an error of kind `UnexpectedEof` ([`Error::Truncated`]),
-/// never `Ok(0)`. A read or write timeout gives `TimedOut` and leaves the
-/// stream usable. Errors from `Read` and `Write` are `io::Error`s whose inner
+/// never `Ok(0)`. Timeouts bound whole calls and give `TimedOut`: after a
+/// read timeout the stream stays usable; a write that fails or times out
+/// ends writing (see [`set_write_timeout`](Self::set_write_timeout)).
+/// Errors from `Read` and `Write` are `io::Error`s whose inner
 /// error is a [`securenet::Error`](Error): `Error::from(io_error)` recovers it.
 ///
 /// A client stream has finished its handshake when `connect` returns. A
@@ -157,211 +160,6 @@ impl<S: Read + Write> SecureStream<S> {
     /// Ties a `max_connections` place to this stream's life.
     pub(crate) fn set_permit(&mut self, permit: Option<Permit>) {
         self.permit = permit;
-    }
-
-    /// Completes the TLS handshake now, if it has not run yet.
-    ///
-    /// Reads and writes do this on their own; call it to see handshake
-    /// errors (a bad client certificate, no common protocol) at a known
-    /// point. The whole handshake is bounded by the handshake timeout.
-    pub fn handshake(&mut self) -> Result<()> {
-        match &self.tls {
-            Tls::Open(c) if !c.is_handshaking() => return Ok(()),
-            Tls::Failed(reason) => {
-                return Err(Error::handshake(format!(
-                    "an earlier handshake failed: {reason}"
-                )));
-            }
-            _ => {}
-        }
-        let now = Instant::now();
-        // A timeout too large to add to the clock: as good as none.
-        let deadline = now
-            .checked_add(self.handshake_timeout)
-            .or_else(|| now.checked_add(Duration::from_secs(u32::MAX.into())))
-            .unwrap_or(now);
-        let result = self.drive_handshake(deadline);
-        // Put the user's timeouts back.
-        let _ = (self.io.ops.set_read_timeout)(&self.io.sock, self.read_timeout);
-        let _ = (self.io.ops.set_write_timeout)(&self.io.sock, self.write_timeout);
-        match result {
-            Ok(()) => {
-                self.handshake_done();
-                Ok(())
-            }
-            Err(e) => Err(self.handshake_failed(e)),
-        }
-    }
-
-    // The handshake's helpers that build large values (connections, trace
-    // lines, errors) are kept out of line: rustls's key exchange and
-    // signatures run below `drive_handshake`, and every byte of the frames
-    // above them is stack that each connection's thread keeps resident.
-
-    #[inline(never)]
-    fn handshake_done(&mut self) {
-        self.io.release_if_idle();
-        self.authorization_error = self.compute_authorization_error();
-        if let Some(t) = &self.trace {
-            let na = |o: Option<String>| o.unwrap_or_else(|| "-".to_owned());
-            t.line(&format!(
-                "handshake complete: {} {} key exchange {} alpn {} resumed {}{}",
-                na(self.protocol_version()),
-                na(self.cipher_suite()),
-                na(self.negotiated_group()),
-                na(self.selected_protocol()),
-                self.is_session_reused(),
-                self.authorization_error
-                    .as_ref()
-                    .map_or_else(String::new, |e| format!(", unverified: {e}")),
-            ));
-        }
-    }
-
-    #[cold]
-    #[inline(never)]
-    fn handshake_failed(&mut self, e: Error) -> Error {
-        if let Some(t) = &self.trace {
-            t.line(&format!("handshake failed: {e}"));
-        }
-        self.tls = Tls::Failed(e.to_string());
-        e
-    }
-
-    fn remaining(&self, deadline: Instant) -> Result<Duration> {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Err(Error::Timeout {
-                phase: Phase::Handshake,
-                after: Some(self.handshake_timeout),
-            });
-        }
-        Ok(left)
-    }
-
-    fn drive_handshake(&mut self, deadline: Instant) -> Result<()> {
-        let after = Some(self.handshake_timeout);
-        if matches!(self.tls, Tls::Accepting(_) | Tls::Starting(_)) {
-            self.tls = Tls::Open(self.start_server(deadline)?);
-        }
-        loop {
-            let left = self.remaining(deadline)?;
-            let Tls::Open(conn) = &mut self.tls else {
-                return Err(Error::handshake("the connection is not open"));
-            };
-            if conn.wants_write() {
-                let _ = (self.io.ops.set_write_timeout)(&self.io.sock, Some(left));
-                let trace = self.trace.as_deref_mut();
-                flush_tls(
-                    conn,
-                    &mut self.io,
-                    trace,
-                    Phase::Handshake,
-                    after,
-                    Some(deadline),
-                )?;
-            }
-            if !conn.is_handshaking() {
-                return Ok(());
-            }
-            if self.io.pending().is_empty() {
-                let _ = (self.io.ops.set_read_timeout)(&self.io.sock, Some(left));
-                if self.io.fill(Phase::Handshake, after)? == 0 {
-                    return Err(Error::handshake(match **conn {
-                        Connection::Client(_) => {
-                            "the server closed the connection during the handshake: it may not \
-                             speak TLS on this port, or it rejected our hello"
-                        }
-                        Connection::Server(_) => {
-                            "the client closed the connection during the handshake: it may not \
-                             speak TLS, or it gave up on our certificate"
-                        }
-                    }));
-                }
-            }
-            let mut pending = self.io.pending();
-            let n = conn
-                .read_tls(&mut pending)
-                .map_err(|e| Error::io("tls handshake failed", e))?;
-            if let Some(t) = &mut self.trace {
-                t.received(&self.io.pending()[..n]);
-            }
-            self.io.consume(n);
-            if let Err(e) = conn.process_new_packets() {
-                // Tell the peer why (rustls queued an alert).
-                let _ = conn.write_tls(&mut self.io.sock);
-                return Err(map_tls_error(e, true));
-            }
-        }
-    }
-
-    /// Server side: the connection, with the one configuration, or the one
-    /// the ClientHello leads to.
-    #[inline(never)]
-    fn start_server(&mut self, deadline: Instant) -> Result<Box<Connection>> {
-        let conn = match &self.tls {
-            Tls::Starting(config) => {
-                rustls::ServerConnection::new(config.clone()).map_err(|e| map_tls_error(e, true))?
-            }
-            _ => self.accept_client_hello(deadline)?,
-        };
-        Ok(Box::new(Connection::Server(conn)))
-    }
-
-    /// Server side: reads until the whole ClientHello is in, then picks the
-    /// configuration (ALPN choice) and starts the connection.
-    fn accept_client_hello(&mut self, deadline: Instant) -> Result<rustls::ServerConnection> {
-        let after = Some(self.handshake_timeout);
-        loop {
-            if self.io.pending().is_empty() {
-                let left = self.remaining(deadline)?;
-                let _ = (self.io.ops.set_read_timeout)(&self.io.sock, Some(left));
-                if self.io.fill(Phase::Handshake, after)? == 0 {
-                    return Err(Error::handshake(
-                        "the client closed the connection before sending a ClientHello",
-                    ));
-                }
-            }
-            let Tls::Accepting(acc) = &mut self.tls else {
-                return Err(Error::handshake("the connection is not accepting"));
-            };
-            let (acceptor, setup) = &mut **acc;
-            let mut pending = self.io.pending();
-            let n = acceptor.read_tls(&mut pending).map_err(|e| {
-                Error::handshake(format!("the client's first message is not TLS: {e}"))
-            })?;
-            if let Some(t) = &mut self.trace {
-                t.received(&self.io.pending()[..n]);
-            }
-            self.io.consume(n);
-            match acceptor.accept() {
-                Ok(None) => continue,
-                Ok(Some(accepted)) => {
-                    let config = setup.choose(&accepted.client_hello())?;
-                    return accepted.into_connection(config).map_err(|(e, mut alert)| {
-                        let _ = alert.write_all(&mut self.io.sock);
-                        map_tls_error(e, true)
-                    });
-                }
-                Err((e, mut alert)) => {
-                    let _ = alert.write_all(&mut self.io.sock);
-                    return Err(map_tls_error(e, true));
-                }
-            }
-        }
-    }
-
-    fn compute_authorization_error(&self) -> Option<String> {
-        let (verifier, name) = self.check.as_ref()?;
-        if !verifier.may_accept_bad() {
-            return None;
-        }
-        let chain = self.conn()?.peer_certificates()?;
-        let (leaf, rest) = chain.split_first()?;
-        verifier
-            .check(leaf, rest, name, UnixTime::now())
-            .err()
-            .map(|p| p.to_string())
     }
 
     fn conn(&self) -> Option<&Connection> {

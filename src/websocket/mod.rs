@@ -63,6 +63,24 @@ struct Hooks<S> {
 }
 
 impl<S> Hooks<S> {
+    /// `stream` with every read and write ending by `deadline` (see
+    /// [`Bounded`]), the user's `timeouts` put back afterwards.
+    fn bound<'a>(
+        &self,
+        stream: &'a mut S,
+        timeouts: (Option<Duration>, Option<Duration>),
+        deadline: Option<Instant>,
+        first_is_bounded: bool,
+    ) -> Bounded<'a, S> {
+        Bounded::new(
+            stream,
+            deadline,
+            (self.set_read_timeout, self.set_write_timeout),
+            timeouts,
+            first_is_bounded,
+        )
+    }
+
     /// A transport with no timeouts to set (the caller set its own).
     fn none() -> Self {
         Hooks {
@@ -179,9 +197,9 @@ impl WebSocket {
 
 impl WebSocketOptions {
     /// Connects to a `ws://` or `wss://` URL: TCP (and TLS for `wss`) with
-    /// the connect options, then the HTTP upgrade, all of it bounded by
-    /// their handshake timeout. The URL is checked before any I/O; user
-    /// info in it becomes `Authorization: Basic`.
+    /// the connect options and their timeouts, then the HTTP upgrade, which
+    /// their handshake timeout bounds as a whole. The URL is checked before
+    /// any I/O; user info in it becomes `Authorization: Basic`.
     pub fn connect(&self, url: &str) -> Result<WebSocket> {
         let parsed = url::WsUrl::parse(url)?;
         let headers = self.checked_headers()?;
@@ -376,11 +394,10 @@ impl<S: Read + Write> WebSocket<S> {
         deadline: Option<Instant>,
         first_is_bounded: bool,
     ) -> Result<()> {
-        let mut io = Bounded::new(
+        let mut io = self.hooks.bound(
             &mut self.stream,
-            deadline,
-            (self.hooks.set_read_timeout, self.hooks.set_write_timeout),
             (self.read_timeout, self.write_timeout),
+            deadline,
             first_is_bounded,
         );
         let sent = self.send.send(&mut io, op, payload);
@@ -408,18 +425,17 @@ impl<S: Read + Write> WebSocket<S> {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
             };
-            let mut io = Bounded::new(
+            let mut io = self.hooks.bound(
                 &mut self.stream,
-                deadline,
-                (self.hooks.set_read_timeout, self.hooks.set_write_timeout),
                 (self.read_timeout, self.write_timeout),
+                deadline,
                 ping_at.is_none(),
             );
             let incoming = self.recv.next(&mut io);
             drop(io);
             let incoming = match incoming {
                 Ok(incoming) => incoming,
-                Err(e) if e.is_timeout() || e.io_kind() == std::io::ErrorKind::WouldBlock => {
+                Err(e) if e.is_timeout() => {
                     let now = Instant::now();
                     if ping_at.is_some_and(|at| at <= now)
                         && user_deadline.is_none_or(|at| at > now)
@@ -559,11 +575,10 @@ impl<S: Read + Write> WebSocket<S> {
             }
             ReadyState::Closing => {}
         }
-        let mut io = Bounded::new(
+        let mut io = self.hooks.bound(
             &mut self.stream,
-            deadline,
-            (self.hooks.set_read_timeout, self.hooks.set_write_timeout),
             (self.read_timeout, self.write_timeout),
+            deadline,
             false,
         );
         loop {

@@ -271,7 +271,7 @@ impl WsReader {
         drop(io);
         let incoming = match incoming {
             Ok(i) => i,
-            Err(e) if e.is_timeout() || e.io_kind() == io::ErrorKind::WouldBlock => {
+            Err(e) if e.is_timeout() => {
                 return Err(timeout_as(e, Phase::Read, timeout));
             }
             Err(e) => {

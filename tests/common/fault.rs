@@ -5,8 +5,8 @@
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
@@ -97,8 +97,6 @@ impl Fault {
 /// The running proxy.
 pub struct FaultProxy {
     pub port: u16,
-    /// Bytes forwarded each way: (client to server, server to client).
-    pub forwarded: Arc<Mutex<(usize, usize)>>,
     /// While false, pieces and delays are not applied (cuts and pauses
     /// still are): set it false for a quick handshake, then true.
     pub faulty: Arc<AtomicBool>,
@@ -109,10 +107,9 @@ pub struct FaultProxy {
 /// client's bytes suffer, `down` the server's.
 pub fn fault_proxy(target: u16, up: Fault, down: Fault) -> FaultProxy {
     let (listener, port) = tcp_listener();
-    let forwarded = Arc::new(Mutex::new((0, 0)));
     let stop = Arc::new(AtomicBool::new(false));
     let faulty = Arc::new(AtomicBool::new(true));
-    let (f, st, fy) = (forwarded.clone(), stop.clone(), faulty.clone());
+    let (st, fy) = (stop.clone(), faulty.clone());
     let handle = thread::spawn(move || {
         let (client, _) = listener.accept().expect("proxy accept");
         let server = TcpStream::connect(("127.0.0.1", target)).expect("proxy connect");
@@ -128,24 +125,17 @@ pub fn fault_proxy(target: u16, up: Fault, down: Fault) -> FaultProxy {
             client.try_clone().expect("clone"),
             server.try_clone().expect("clone"),
         );
-        let (f2, st2, fy2) = (f.clone(), st.clone(), fy.clone());
+        let (st2, fy2) = (st.clone(), fy.clone());
         let ends2 = [
             client.try_clone().expect("clone"),
             server.try_clone().expect("clone"),
         ];
-        let upward = thread::spawn(move || {
-            pump(c2, s2, up, &ends2, (&st2, &fy2), |n| {
-                f2.lock().expect("count").0 += n
-            })
-        });
-        pump(server, client, down, &ends, (&st, &fy), |n| {
-            f.lock().expect("count").1 += n
-        });
+        let upward = thread::spawn(move || pump(c2, s2, up, &ends2, (&st2, &fy2)));
+        pump(server, client, down, &ends, (&st, &fy));
         let _ = upward.join();
     });
     FaultProxy {
         port,
-        forwarded,
         faulty,
         handle,
     }
@@ -157,7 +147,6 @@ fn pump(
     fault: Fault,
     ends: &[TcpStream; 2],
     (stop, faulty): (&AtomicBool, &AtomicBool),
-    mut count: impl FnMut(usize),
 ) {
     let mut rng = Rng::new(fault.seed);
     let mut buf = vec![0u8; 64 * 1024];
@@ -210,7 +199,6 @@ fn pump(
             if to.write_all(&buf[i..i + piece]).is_err() {
                 return;
             }
-            count(piece);
             i += piece;
             done += piece;
         }

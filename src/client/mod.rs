@@ -7,30 +7,29 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use rustls::client::{ClientConnection, Resumption};
+use rustls::client::ClientConnection;
 use rustls::pki_types::ServerName;
-use rustls::sign::SingleCertAndKey;
-use rustls::{ClientConfig, KeyLog};
 
-use crate::certificate::{X509Certificate, hex};
+use crate::certificate::X509Certificate;
 use crate::connect::{IpFamily, SocketSettings};
-use crate::context::{SecurityContext, alpn_wire, callback_key};
+use crate::context::{SecurityContext, alpn_wire};
 use crate::error::{Error, Result};
 use crate::session::TlsSession;
 use crate::stream::SecureStream;
 use crate::trace::{TraceFn, stderr_sink};
 use crate::transport::{Ops, Transport};
-use crate::verify::{BadCertificateFn, IdentityFn, ServerVerifier, map_tls_error};
+use crate::verify::{BadCertificateFn, IdentityFn, map_tls_error};
 
 /// The default bound on the TCP connect, per address tried: 30 seconds.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 /// The default bound on a whole TLS handshake, client or server: 30 seconds.
 pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
 
-type KeyLogFn = Arc<dyn Fn(&str) + Send + Sync>;
-/// A client configuration and its verifier, cached in the context.
-pub(crate) type CachedConfig = (Arc<ClientConfig>, Arc<ServerVerifier>);
+mod config;
 
+pub(crate) use config::{CachedConfig, ConfigKey};
+
+type KeyLogFn = Arc<dyn Fn(&str) + Send + Sync>;
 /// Options for a client connection, `std::fs::OpenOptions`-style: make one
 /// with [`new`](Self::new), chain setters, end with [`connect`](Self::connect).
 ///
@@ -121,31 +120,6 @@ impl fmt::Debug for ConnectOptions {
             .field("min_dh_size", &self.min_dh_size)
             .field("resume_sessions", &self.resume_sessions)
             .finish()
-    }
-}
-
-/// What a cached client configuration depends on besides the context.
-#[derive(PartialEq)]
-pub(crate) struct ConfigKey {
-    sni: bool,
-    reject_unauthorized: bool,
-    on_bad: usize,
-    identity: usize,
-    key_log: usize,
-    resume: bool,
-}
-
-struct KeyLogger(KeyLogFn);
-
-impl fmt::Debug for KeyLogger {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("KeyLogger")
-    }
-}
-
-impl KeyLog for KeyLogger {
-    fn log(&self, label: &str, client_random: &[u8], secret: &[u8]) {
-        (self.0)(&format!("{label} {} {}", hex(client_random), hex(secret)));
     }
 }
 
@@ -495,66 +469,6 @@ impl ConnectOptions {
             .as_ref()
             .unwrap_or_else(|| SecurityContext::shared_default())
     }
-
-    /// The rustls configuration for these options on `ctx`, built once and
-    /// kept in the context.
-    fn config_for(&self, ctx: &SecurityContext) -> Result<CachedConfig> {
-        let key = ConfigKey {
-            sni: self.sni,
-            reject_unauthorized: self.reject_unauthorized,
-            on_bad: callback_key(&self.on_bad_certificate),
-            identity: callback_key(&self.check_server_identity),
-            key_log: callback_key(&self.key_log),
-            resume: self.resume_sessions,
-        };
-        SecurityContext::cached(&ctx.inner().client_configs, key, || self.build_config(ctx))
-    }
-
-    fn build_config(&self, ctx: &SecurityContext) -> Result<CachedConfig> {
-        let inner = ctx.inner();
-        let data = &inner.data;
-        let verifier = Arc::new(ServerVerifier::new(
-            data.roots.clone(),
-            &data.crls,
-            self.on_bad_certificate.clone(),
-            self.check_server_identity.clone(),
-            self.reject_unauthorized,
-        )?);
-        let builder = ClientConfig::builder_with_provider(data.params.provider())
-            .with_protocol_versions(data.params.versions())
-            .map_err(|e| data.params.builder_error(e))?
-            .dangerous()
-            .with_custom_certificate_verifier(verifier.clone());
-        let mut config = match (&data.certified, &data.chain, &data.key) {
-            (Some(ck), _, _) => {
-                builder.with_client_cert_resolver(Arc::new(SingleCertAndKey::from(ck.clone())))
-            }
-            (None, Some((_, label)), None) => {
-                return Err(Error::credentials(
-                    label,
-                    "the context has a certificate chain but no private key: call use_private_key",
-                ));
-            }
-            (None, None, Some((_, label))) => {
-                return Err(Error::credentials(
-                    label,
-                    "the context has a private key but no certificate chain: call \
-                     use_certificate_chain",
-                ));
-            }
-            _ => builder.with_no_client_auth(),
-        };
-        config.enable_sni = self.sni;
-        config.resumption = if self.resume_sessions {
-            Resumption::store(inner.client_sessions.clone())
-        } else {
-            Resumption::disabled()
-        };
-        if let Some(log) = &self.key_log {
-            config.key_log = Arc::new(KeyLogger(log.clone()));
-        }
-        Ok((Arc::new(config), verifier))
-    }
 }
 
 /// Fails if the key exchange was finite-field DH smaller than `min` bits.
@@ -603,22 +517,5 @@ mod tests {
             .connect("localhost", 1)
             .expect_err("zero");
         assert!(matches!(err, Error::InvalidInput { .. }));
-    }
-
-    #[test]
-    fn one_config_per_context_and_settings() {
-        let ctx = SecurityContext::empty();
-        let opts = ConnectOptions::new().context(ctx.clone());
-        let (a, _) = opts.config_for(&ctx).expect("config");
-        let (b, _) = opts
-            .clone()
-            .timeout(Duration::from_secs(1))
-            .config_for(&ctx)
-            .expect("config");
-        assert!(Arc::ptr_eq(&a, &b), "built once, shared by every connect");
-        let (c, _) = opts.clone().sni(false).config_for(&ctx).expect("config");
-        assert!(!Arc::ptr_eq(&a, &c), "different settings, different config");
-        let (d, _) = opts.config_for(&ctx.clone()).expect("config");
-        assert!(Arc::ptr_eq(&a, &d), "clones of a context share it");
     }
 }
