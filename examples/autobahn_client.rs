@@ -19,10 +19,7 @@ const AGENT: &str = "securenet";
 
 fn options(no_context_takeover: bool) -> WebSocketOptions {
     WebSocketOptions::new()
-        .compression(CompressionOptions {
-            client_no_context_takeover: no_context_takeover,
-            ..CompressionOptions::default()
-        })
+        .compression(CompressionOptions::default().client_no_context_takeover(no_context_takeover))
         .max_message_size(64 << 20)
         .close_timeout(Duration::from_secs(5))
         .connect_options(ConnectOptions::new().handshake_timeout(Duration::from_secs(10)))

@@ -28,7 +28,7 @@ fn echo<S: std::io::Read + std::io::Write>(mut ws: WebSocket<S>) -> securenet::R
             }
             Message::Binary(b) => ws.send_binary(&b)?,
             Message::Close(_) => return Ok(()),
-            Message::Ping(_) | Message::Pong(_) => {}
+            _ => {}
         }
     }
 }

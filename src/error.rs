@@ -186,7 +186,37 @@ impl fmt::Display for CertificateProblem {
     }
 }
 
+/// How a WebSocket failed (see [`Error::WebSocket`]).
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum WebSocketErrorKind {
+    /// The upgrade request or response was not a WebSocket handshake: a
+    /// missing or wrong `Sec-WebSocket-Accept`, `Upgrade` or `Connection`
+    /// header, a malformed head (a refused upgrade with a status is
+    /// [`Error::HttpStatus`]).
+    Upgrade,
+    /// The subprotocol or extension the peer chose is not one we offered,
+    /// or its parameters are not valid.
+    Negotiation,
+    /// The peer broke the framing or message rules: a bad frame, invalid
+    /// UTF-8, data that does not inflate, a frame or message over the size
+    /// limits.
+    Protocol,
+    /// The peer went away: the connection ended without a close frame
+    /// (close code 1006), perhaps in the middle of a frame, or stopped
+    /// answering pings.
+    PeerGone,
+    /// Something on our side failed: no randomness for a mask, the
+    /// compressor.
+    Local,
+}
+
 /// Everything that can go wrong in securenet.
+///
+/// Wrapped sources (the `rustls::Error` inside a handshake failure, the
+/// system's `io::Error`) are reachable through
+/// [`source()`](std::error::Error::source) for diagnostics, but their
+/// types are not part of securenet's API: they may change in any release.
 ///
 /// Every variant converts into an [`io::Error`] with a fitting
 /// [`io::ErrorKind`] (see [`Error::io_kind`]), and an `io::Error` made that
@@ -195,6 +225,7 @@ impl fmt::Display for CertificateProblem {
 #[derive(Debug)]
 pub enum Error {
     /// An argument was not usable: a port, a host, an ALPN name, a setting.
+    #[non_exhaustive]
     InvalidInput {
         /// The argument, as given.
         input: String,
@@ -202,6 +233,7 @@ pub enum Error {
         reason: String,
     },
     /// A file could not be read.
+    #[non_exhaustive]
     File {
         /// The file's path.
         path: PathBuf,
@@ -210,6 +242,7 @@ pub enum Error {
     },
     /// Certificate or key material could not be used: no certificate in a
     /// file, an encrypted key, a key that does not match the chain.
+    #[non_exhaustive]
     Credentials {
         /// Which input: a file path, or what the bytes were for.
         input: String,
@@ -217,6 +250,7 @@ pub enum Error {
         reason: String,
     },
     /// The peer's certificate failed verification.
+    #[non_exhaustive]
     Certificate {
         /// Why it failed.
         problem: CertificateProblem,
@@ -224,6 +258,7 @@ pub enum Error {
     /// The TLS handshake failed for a reason other than the peer's
     /// certificate: no common protocol version, cipher suite or ALPN
     /// protocol, an alert from the peer, a peer that is not speaking TLS.
+    #[non_exhaustive]
     Handshake {
         /// What failed and what to do.
         reason: String,
@@ -231,6 +266,7 @@ pub enum Error {
         source: Option<Box<dyn StdError + Send + Sync>>,
     },
     /// The peer violated the protocol after the handshake, or sent a fatal alert.
+    #[non_exhaustive]
     Protocol {
         /// What happened.
         reason: String,
@@ -238,6 +274,7 @@ pub enum Error {
         source: Option<Box<dyn StdError + Send + Sync>>,
     },
     /// A bounded step did not finish in time.
+    #[non_exhaustive]
     Timeout {
         /// Which step.
         phase: Phase,
@@ -248,6 +285,7 @@ pub enum Error {
     /// may have been cut short by an attacker or a crash.
     Truncated,
     /// A socket operation failed.
+    #[non_exhaustive]
     Io {
         /// What was being done, e.g. "connect to example.com:443 (93.184.216.34:443)".
         context: String,
@@ -256,6 +294,7 @@ pub enum Error {
     },
     /// The WebSocket server answered the upgrade with another status than
     /// 101: 401, 403, 404... with the body it sent (up to 64 KiB).
+    #[non_exhaustive]
     HttpStatus {
         /// The HTTP status code.
         status: u16,
@@ -264,10 +303,13 @@ pub enum Error {
         /// The response body, if any.
         body: Vec<u8>,
     },
-    /// The WebSocket peer broke the protocol (bad handshake response, bad
-    /// frame, invalid UTF-8, a message over the size limit); where it
-    /// applies, securenet closed the connection with `close_code`.
+    /// A WebSocket failed: [`kind`](WebSocketErrorKind) says how (the
+    /// upgrade, the negotiation, the peer's frames, or the peer went away);
+    /// where it applies, securenet closed the connection with `close_code`.
+    #[non_exhaustive]
     WebSocket {
+        /// What kind of failure.
+        kind: WebSocketErrorKind,
         /// What was wrong.
         reason: String,
         /// The close code sent to the peer (1002, 1007, 1009...), if any.
@@ -277,6 +319,7 @@ pub enum Error {
     /// connection failed earlier.
     Closed,
     /// The operation is not supported on this platform or by rustls.
+    #[non_exhaustive]
     Unsupported {
         /// What was asked for.
         what: String,
@@ -324,6 +367,34 @@ impl Error {
         )
     }
 
+    pub(crate) fn websocket(
+        kind: WebSocketErrorKind,
+        reason: impl Into<String>,
+        close_code: Option<u16>,
+    ) -> Self {
+        Error::WebSocket {
+            kind,
+            reason: reason.into(),
+            close_code,
+        }
+    }
+
+    /// The close code a WebSocket failure was closed with, if any.
+    pub fn close_code(&self) -> Option<u16> {
+        match self {
+            Error::WebSocket { close_code, .. } => *close_code,
+            _ => None,
+        }
+    }
+
+    /// How a WebSocket failed, if this is a WebSocket failure.
+    pub fn websocket_kind(&self) -> Option<WebSocketErrorKind> {
+        match self {
+            Error::WebSocket { kind, .. } => Some(*kind),
+            _ => None,
+        }
+    }
+
     pub(crate) fn handshake(reason: impl Into<String>) -> Self {
         Error::Handshake {
             reason: reason.into(),
@@ -332,8 +403,9 @@ impl Error {
     }
 
     /// The [`io::ErrorKind`] this error takes when converted to an `io::Error`:
-    /// timeouts are `TimedOut`, truncation is `UnexpectedEof`, TLS and
-    /// certificate failures are `InvalidData`, bad arguments `InvalidInput`.
+    /// timeouts are `TimedOut`, truncation (and a WebSocket peer that went
+    /// away) is `UnexpectedEof`, TLS, certificate and WebSocket failures are
+    /// `InvalidData`, bad arguments `InvalidInput`.
     pub fn io_kind(&self) -> io::ErrorKind {
         match self {
             Error::InvalidInput { .. } => io::ErrorKind::InvalidInput,
@@ -342,8 +414,12 @@ impl Error {
             | Error::Certificate { .. }
             | Error::Handshake { .. }
             | Error::Protocol { .. }
-            | Error::HttpStatus { .. }
-            | Error::WebSocket { .. } => io::ErrorKind::InvalidData,
+            | Error::HttpStatus { .. } => io::ErrorKind::InvalidData,
+            Error::WebSocket {
+                kind: WebSocketErrorKind::PeerGone,
+                ..
+            } => io::ErrorKind::UnexpectedEof,
+            Error::WebSocket { .. } => io::ErrorKind::InvalidData,
             Error::Closed => io::ErrorKind::NotConnected,
             Error::Timeout { .. } => io::ErrorKind::TimedOut,
             Error::Truncated => io::ErrorKind::UnexpectedEof,
@@ -422,7 +498,9 @@ impl fmt::Display for Error {
                 }
                 Ok(())
             }
-            Error::WebSocket { reason, close_code } => {
+            Error::WebSocket {
+                reason, close_code, ..
+            } => {
                 write!(f, "websocket failed: {reason}")?;
                 if let Some(code) = close_code {
                     write!(f, " (closed with {code})")?;
@@ -450,6 +528,22 @@ impl StdError for Error {
             } => Some(s.as_ref()),
             _ => None,
         }
+    }
+}
+
+/// Whether a socket call's error is its timeout expiring: `WouldBlock` on
+/// Unix, `TimedOut` on Windows.
+pub(crate) fn is_socket_timeout(kind: io::ErrorKind) -> bool {
+    matches!(kind, io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut)
+}
+
+/// Maps a socket error: a socket timeout becomes [`Error::Timeout`] of
+/// `phase` (after `after`), anything else [`Error::Io`] naming the phase.
+pub(crate) fn io_error(e: io::Error, phase: Phase, after: Option<Duration>) -> Error {
+    if is_socket_timeout(e.kind()) {
+        Error::Timeout { phase, after }
+    } else {
+        Error::io(format!("{phase} failed"), e)
     }
 }
 

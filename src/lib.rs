@@ -101,45 +101,33 @@
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-mod address;
-mod certificate;
 mod client;
-mod connect;
-mod context;
 mod error;
-mod keys;
-mod limiter;
-mod listener;
-mod params;
-mod pem;
-mod serve;
-mod serve_settings;
-mod server_config;
-mod session;
-mod split;
-mod stop;
+mod net;
+mod server;
 mod stream;
+mod sync;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod time;
-mod trace;
-mod transport;
-mod verify;
+mod tls;
 mod websocket;
 
-pub use address::ListenAddress;
-pub use certificate::X509Certificate;
-pub use client::{ConnectOptions, DEFAULT_CONNECT_TIMEOUT, DEFAULT_HANDSHAKE_TIMEOUT};
-pub use connect::IpFamily;
-pub use context::SecurityContext;
-pub use error::{CertificateProblem, Error, Phase, Result};
-pub use listener::{BindOptions, SecureListener};
-pub use params::TlsVersion;
-pub use serve::Incoming;
-pub use session::TlsSession;
-pub use split::{ReadHalf, WriteHalf};
-pub use stop::StopHandle;
+pub use client::{ConnectOptions, DEFAULT_CONNECT_TIMEOUT};
+pub use error::{CertificateProblem, Error, Phase, Result, WebSocketErrorKind};
+pub use net::address::ListenAddress;
+pub use net::connect::IpFamily;
+pub use server::listener::SecureListener;
+pub use server::options::BindOptions;
+pub use server::serve::Incoming;
+pub use server::stop::StopHandle;
 pub use stream::SecureStream;
+pub use stream::split::{ReadHalf, WriteHalf};
+pub use tls::certificate::X509Certificate;
+pub use tls::context::SecurityContext;
+pub use tls::params::TlsVersion;
+pub use tls::session::TlsSession;
+pub use tls::settings::DEFAULT_HANDSHAKE_TIMEOUT;
 pub use websocket::{
     CompressionOptions, DEFAULT_CLOSE_TIMEOUT, DEFAULT_MAX_FRAME_SIZE, DEFAULT_MAX_MESSAGE_SIZE,
     Message, ReadyState, WebSocket, WebSocketOptions, WsReader, WsStream, WsWriter,

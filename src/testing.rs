@@ -2,17 +2,15 @@
 //! certificate for the names you give, and a client certificate, as ready
 //! [`SecurityContext`]s. For tests and harnesses; never for production.
 
-use std::time::SystemTime;
-
 use rcgen::{
     BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa,
     KeyPair, KeyUsagePurpose,
 };
 
-use crate::certificate::X509Certificate;
-use crate::context::SecurityContext;
 use crate::error::{Error, Result};
-use crate::time::format_time;
+use crate::time::year_and_month;
+use crate::tls::certificate::X509Certificate;
+use crate::tls::context::SecurityContext;
 
 /// A CA with a server and a client certificate, made with rcgen (ECDSA
 /// P-256), valid from the start of last year to the end of next year.
@@ -71,10 +69,7 @@ fn leaf_validity(params: &mut CertificateParams) {
 
 /// Today's year and month (UTC).
 fn today() -> (i32, u8) {
-    let now = format_time(SystemTime::now());
-    let year = now.get(..4).and_then(|y| y.parse().ok()).unwrap_or(2026);
-    let month = now.get(5..7).and_then(|m| m.parse().ok()).unwrap_or(1);
-    (year, month)
+    year_and_month()
 }
 
 impl TestPki {

@@ -75,6 +75,7 @@ fn server_name_sets_sni_and_the_name_checked() {
                     expected,
                     presented,
                 },
+            ..
         } => {
             assert_eq!(expected, "127.0.0.1");
             assert_eq!(presented, vec!["api.example.test"]);
@@ -136,7 +137,8 @@ fn on_bad_certificate_is_asked_only_on_failure_and_decides() {
     assert_eq!(seen.lock().expect("seen").as_deref(), Some("CN=localhost"));
     let why = stream
         .authorization_error()
-        .expect("the failure is reported");
+        .expect("the failure is reported")
+        .to_string();
     assert!(why.contains("chain"), "{why}");
 
     // `false`: the connect fails with the verification error.
@@ -312,7 +314,7 @@ fn reject_unauthorized_false_connects_and_reports_why() {
     );
     let stream = c.expect("connects anyway");
     s.expect("server");
-    let why = stream.authorization_error().expect("reported");
+    let why = stream.authorization_error().expect("reported").to_string();
     assert!(why.contains("expired"), "{why}");
     assert_eq!(
         stream

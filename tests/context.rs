@@ -21,7 +21,7 @@ fn temp_file(name: &str, contents: &[u8]) -> std::path::PathBuf {
 
 fn credentials_reason(e: Error) -> (String, String) {
     match e {
-        Error::Credentials { input, reason } => (input, reason),
+        Error::Credentials { input, reason, .. } => (input, reason),
         other => panic!("expected a credentials error, got {other:?}"),
     }
 }

@@ -211,10 +211,7 @@ fn serve_reports_client_errors_and_keeps_serving() {
             let mut b = [0u8; 4];
             s.read_exact(&mut b)?;
             if &b == b"fail" {
-                return Err(Error::Unsupported {
-                    what: "fail".into(),
-                    reason: "the handler refused".into(),
-                });
+                return Err(Error::from(std::io::Error::other("the handler refused")));
             }
             s.write_all(&b)?;
             s.close()

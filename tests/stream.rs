@@ -175,10 +175,14 @@ fn negotiated_parameters_are_reported() {
 
 #[test]
 fn errors_round_trip_through_io_error() {
-    let err = Error::Timeout {
-        phase: Phase::Handshake,
-        after: Some(Duration::from_secs(1)),
-    };
+    // A server that accepts TCP (the kernel does) and never answers.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = silent.local_addr().expect("addr").port();
+    let err = client(common::pki().trust_context())
+        .handshake_timeout(Duration::from_secs(1))
+        .connect("localhost", port)
+        .expect_err("no answer");
+    assert!(err.is_timeout(), "{err:?}");
     let io: std::io::Error = err.into();
     assert_eq!(io.kind(), ErrorKind::TimedOut);
     assert!(
@@ -189,6 +193,7 @@ fn errors_round_trip_through_io_error() {
         Error::Timeout {
             phase: Phase::Handshake,
             after,
+            ..
         } => {
             assert_eq!(after, Some(Duration::from_secs(1)));
         }

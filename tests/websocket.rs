@@ -94,12 +94,10 @@ fn messages_round_trip_with_and_without_compression() {
 #[test]
 fn every_context_takeover_combination_round_trips() {
     for (client_nct, server_nct) in [(false, false), (true, false), (false, true), (true, true)] {
-        let compression = CompressionOptions {
-            client_no_context_takeover: client_nct,
-            server_no_context_takeover: server_nct,
-            client_max_window_bits: Some(10),
-            ..CompressionOptions::default()
-        };
+        let compression = CompressionOptions::default()
+            .client_no_context_takeover(client_nct)
+            .server_no_context_takeover(server_nct)
+            .client_max_window_bits(Some(10));
         let (url, pki, server) = wss_echo(WebSocketOptions::new());
         let mut ws = client_options(&pki)
             .compression(compression)
@@ -253,10 +251,7 @@ fn bad_input_is_refused_before_any_io() {
         .expect_err("bad protocol");
     assert!(matches!(err, Error::InvalidInput { .. }), "{err:?}");
     let err = WebSocketOptions::new()
-        .compression(CompressionOptions {
-            client_max_window_bits: Some(16),
-            ..CompressionOptions::default()
-        })
+        .compression(CompressionOptions::default().client_max_window_bits(Some(16)))
         .connect("ws://127.0.0.1:1/")
         .expect_err("bad window");
     assert!(err.to_string().contains("8 to 15"), "{err}");

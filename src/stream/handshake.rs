@@ -10,8 +10,8 @@ use rustls::Connection;
 use rustls::pki_types::UnixTime;
 
 use super::{SecureStream, Tls, flush_tls};
-use crate::error::{Error, Phase, Result};
-use crate::verify::map_tls_error;
+use crate::error::{CertificateProblem, Error, Phase, Result};
+use crate::tls::verify::map_tls_error;
 
 impl<S: Read + Write> SecureStream<S> {
     /// Completes the TLS handshake now, if it has not run yet.
@@ -206,16 +206,13 @@ impl<S: Read + Write> SecureStream<S> {
         }
     }
 
-    fn compute_authorization_error(&self) -> Option<String> {
+    fn compute_authorization_error(&self) -> Option<CertificateProblem> {
         let (verifier, name) = self.check.as_ref()?;
         if !verifier.may_accept_bad() {
             return None;
         }
         let chain = self.conn()?.peer_certificates()?;
         let (leaf, rest) = chain.split_first()?;
-        verifier
-            .check(leaf, rest, name, UnixTime::now())
-            .err()
-            .map(|p| p.to_string())
+        verifier.check(leaf, rest, name, UnixTime::now()).err()
     }
 }

@@ -6,9 +6,9 @@ use std::io::{Read, Write};
 use rustls::{Connection, HandshakeKind};
 
 use super::SecureStream;
-use crate::certificate::X509Certificate;
-use crate::error::{Error, Result};
-use crate::session::TlsSession;
+use crate::error::{CertificateProblem, Error, Result};
+use crate::tls::certificate::X509Certificate;
+use crate::tls::session::TlsSession;
 
 impl<S: Read + Write> SecureStream<S> {
     /// The peer's end-entity certificate, once the handshake is done. `None`
@@ -77,9 +77,10 @@ impl<S: Read + Write> SecureStream<S> {
 
     /// Why the server's certificate failed verification, on a connection
     /// that went ahead anyway (`reject_unauthorized(false)`, or an
-    /// `on_bad_certificate` that said yes). `None` if it verified.
-    pub fn authorization_error(&self) -> Option<String> {
-        self.authorization_error.clone()
+    /// `on_bad_certificate` that said yes). `None` if it verified. Its
+    /// `Display` is the message an error would have had.
+    pub fn authorization_error(&self) -> Option<&CertificateProblem> {
+        self.authorization_error.as_ref()
     }
 
     /// On a client, takes this session's newest resumption ticket (or its

@@ -2,6 +2,8 @@
 
 mod handshake;
 mod info;
+mod records;
+pub(crate) mod split;
 mod tcp;
 mod timeouts;
 
@@ -16,14 +18,14 @@ use rustls::client::ClientSessionMemoryCache;
 use rustls::pki_types::ServerName;
 use rustls::server::Acceptor;
 
-use crate::context::SecurityContext;
-use crate::error::{Error, Phase, Result};
-use crate::limiter::Permit;
-use crate::listener::BindOptions;
-use crate::server_config::ServerSetup;
-use crate::trace::{Tee, TraceFn, Tracer};
-use crate::transport::{Ops, Transport, deadline_after, io_error};
-use crate::verify::{ServerVerifier, map_tls_error};
+use crate::error::io_error;
+use crate::error::{CertificateProblem, Error, Phase, Result};
+use crate::net::limiter::Permit;
+use crate::net::transport::{Transport, deadline_after};
+use crate::tls::server_config::ServerSetup;
+use crate::tls::trace::{Tee, TraceFn, Tracer};
+use crate::tls::verify::ServerVerifier;
+use records::{Plain, decrypt, feed_end, feed_pending, take_plaintext};
 
 /// A TLS connection over a transport `S` (a [`TcpStream`] unless made with
 /// [`ConnectOptions::secure`](crate::ConnectOptions::secure)).
@@ -51,7 +53,7 @@ pub struct SecureStream<S = TcpStream> {
     read_timeout: Option<Duration>,
     write_timeout: Option<Duration>,
     check: Option<(Arc<ServerVerifier>, ServerName<'static>)>,
-    authorization_error: Option<String>,
+    authorization_error: Option<CertificateProblem>,
     allow_half_open: bool,
     close_sent: bool,
     /// A write failed (perhaps part-way through a record): why. Nothing
@@ -70,31 +72,6 @@ enum Tls {
     Open(Box<Connection>),
     /// A handshake failed; the reason is kept for later calls.
     Failed(String),
-}
-
-impl<S: Read + Write + 'static> SecureStream<S> {
-    /// Wraps an accepted transport as the server side of TLS (Dart
-    /// `SecureSocket.secureServer`): `already_read` holds bytes already read
-    /// from it (Dart's `bufferedData`), such as a ClientHello read while
-    /// sniffing the protocol. The handshake runs on first use. Timeouts are
-    /// enforced as for [`ConnectOptions::secure`](crate::ConnectOptions::secure):
-    /// over a `TcpStream` or `UnixStream` the handshake timeout bounds the
-    /// whole handshake; over another transport nothing is bounded but by it.
-    pub fn secure_server(
-        stream: S,
-        context: &SecurityContext,
-        options: &BindOptions,
-        already_read: &[u8],
-    ) -> Result<SecureStream<S>> {
-        let setup = ServerSetup::new(context, options)?;
-        let mut secured = SecureStream::new_server(
-            Transport::new(stream, Ops::detect(), already_read),
-            setup,
-            options,
-        );
-        secured.set_trace(options.trace_sink(), "server".to_owned());
-        Ok(secured)
-    }
 }
 
 impl<S: Read + Write> SecureStream<S> {
@@ -126,7 +103,8 @@ impl<S: Read + Write> SecureStream<S> {
     pub(crate) fn new_server(
         io: Transport<S>,
         setup: Arc<ServerSetup>,
-        options: &BindOptions,
+        handshake_timeout: Duration,
+        allow_half_open: bool,
     ) -> Self {
         // With one configuration for every client, the connection starts
         // with it (as with rustls::ServerConnection::new); otherwise the
@@ -138,12 +116,12 @@ impl<S: Read + Write> SecureStream<S> {
         SecureStream {
             io,
             tls,
-            handshake_timeout: options.handshake_timeout_value(),
+            handshake_timeout,
             read_timeout: None,
             write_timeout: None,
             check: None,
             authorization_error: None,
-            allow_half_open: options.allow_half_open_value(),
+            allow_half_open,
             close_sent: false,
             write_failed: None,
             permit: None,
@@ -196,8 +174,8 @@ impl<S: Read + Write> SecureStream<S> {
         let after = self.read_timeout;
         let mut first = true;
         loop {
-            match conn.reader().read(buf) {
-                Ok(0) => {
+            match take_plaintext(conn, buf)? {
+                Plain::Closed => {
                     // close_notify: answer it unless half-open is allowed.
                     if !self.allow_half_open && !self.close_sent && self.write_failed.is_none() {
                         self.close_sent = true;
@@ -207,13 +185,11 @@ impl<S: Read + Write> SecureStream<S> {
                     }
                     return Ok(0);
                 }
-                Ok(n) => {
+                Plain::Data(n) => {
                     self.io.release_if_idle();
                     return Ok(n);
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Err(Error::Truncated),
-                Err(e) => return Err(Error::io("reading tls data failed", e)),
+                Plain::Empty => {}
             }
             // Replies rustls queued (KeyUpdate, alerts) go out first.
             if conn.wants_write() {
@@ -235,22 +211,16 @@ impl<S: Read + Write> SecureStream<S> {
                 // stream, which rustls records).
                 self.io
                     .read_direct(|sock| conn.read_tls(sock), Phase::Read, after)?;
+            } else if self.io.pending().is_empty() && self.io.fill(Phase::Read, after)? == 0 {
+                feed_end(conn)?;
+                continue;
             } else {
-                if self.io.pending().is_empty() && self.io.fill(Phase::Read, after)? == 0 {
-                    // End of stream: rustls decides between close_notify and truncation.
-                    conn.read_tls(&mut io::empty())
-                        .map_err(|e| Error::io("reading tls data failed", e))?;
-                    continue;
-                }
-                let mut pending = self.io.pending();
-                let n = conn
-                    .read_tls(&mut pending)
-                    .map_err(|e| Error::io("reading tls data failed", e))?;
-                self.io.consume(n);
+                feed_pending(conn, &mut self.io)?;
             }
-            if let Err(e) = conn.process_new_packets() {
+            if let Err(e) = decrypt(conn) {
+                // Tell the peer why (rustls queued an alert).
                 let _ = conn.write_tls(&mut self.io.sock);
-                return Err(map_tls_error(e, false));
+                return Err(e);
             }
         }
     }

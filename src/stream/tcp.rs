@@ -6,7 +6,7 @@ use std::net::{SocketAddr, TcpStream};
 
 use super::{SecureStream, Tls};
 use crate::error::{Error, Result};
-use crate::split::{ReadHalf, WriteHalf};
+use crate::stream::split::{ReadHalf, WriteHalf};
 
 impl SecureStream<TcpStream> {
     /// Splits the stream into a [`ReadHalf`] and a [`WriteHalf`] that two
@@ -29,7 +29,7 @@ impl SecureStream<TcpStream> {
         let Tls::Open(conn) = tls else {
             return Err(Error::handshake("the connection is not open"));
         };
-        crate::split::split(
+        crate::stream::split::split(
             *conn,
             io,
             read_timeout,

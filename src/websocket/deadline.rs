@@ -12,7 +12,7 @@ use std::io::{self, Read, Write};
 use std::time::{Duration, Instant};
 
 use crate::error::Result;
-pub(crate) use crate::transport::deadline_after;
+pub(crate) use crate::net::transport::deadline_after;
 
 /// Sets a transport's read or write timeout.
 pub(crate) type SetTimeout<S> = fn(&mut S, Option<Duration>) -> Result<()>;

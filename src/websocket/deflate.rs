@@ -7,7 +7,7 @@ use std::fmt;
 use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
 
 use super::negotiate::Agreed;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, WebSocketErrorKind};
 
 const TAIL: [u8; 4] = [0, 0, 0xff, 0xff];
 
@@ -37,9 +37,12 @@ impl Deflater {
             let consumed = (self.c.total_in() - start) as usize;
             self.c
                 .compress_vec(&data[consumed..], &mut out, FlushCompress::Sync)
-                .map_err(|e| Error::WebSocket {
-                    reason: format!("compression failed: {e}"),
-                    close_code: None,
+                .map_err(|e| {
+                    Error::websocket(
+                        WebSocketErrorKind::Local,
+                        format!("compression failed: {e}"),
+                        None,
+                    )
                 })?;
             let consumed = (self.c.total_in() - start) as usize;
             if consumed == data.len() && out.len() < out.capacity() {
@@ -63,19 +66,19 @@ impl Deflater {
 
 /// A message that inflates past the cap: closed with 1009.
 fn inflated_too_big(max: usize) -> Error {
-    Error::WebSocket {
-        reason: format!(
-            "a compressed message inflates to more than max_message_size ({max} bytes)"
-        ),
-        close_code: Some(1009),
-    }
+    Error::websocket(
+        WebSocketErrorKind::Protocol,
+        format!("a compressed message inflates to more than max_message_size ({max} bytes)"),
+        Some(1009),
+    )
 }
 
 fn not_deflate(detail: impl fmt::Display) -> Error {
-    Error::WebSocket {
-        reason: format!("a compressed message is not valid deflate data: {detail}"),
-        close_code: Some(1007),
-    }
+    Error::websocket(
+        WebSocketErrorKind::Protocol,
+        format!("a compressed message is not valid deflate data: {detail}"),
+        Some(1007),
+    )
 }
 
 /// Decompresses messages as their frames arrive, with a cap on the output.

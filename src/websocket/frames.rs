@@ -7,7 +7,7 @@ use std::io::{self, Cursor, Read, Write};
 use tungstenite::protocol::frame::FrameHeader;
 use tungstenite::protocol::frame::coding::{Control, Data, OpCode};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, WebSocketErrorKind, is_socket_timeout};
 
 /// Frame opcodes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,10 +39,7 @@ impl Op {
 
 /// A protocol error: close with 1002.
 pub(crate) fn protocol(reason: impl Into<String>) -> Error {
-    Error::WebSocket {
-        reason: reason.into(),
-        close_code: Some(1002),
-    }
+    Error::websocket(WebSocketErrorKind::Protocol, reason, Some(1002))
 }
 
 /// XORs `data` with `mask`, `data` starting `offset` bytes into the payload.
@@ -250,14 +247,12 @@ impl FrameReader {
         loop {
             match r.read(&mut self.buf[self.end..]) {
                 Ok(0) => {
-                    return Err(Error::WebSocket {
-                        reason: if self.end == 0 && self.current.is_none() {
-                            "the connection closed without a close frame (1006)".into()
-                        } else {
-                            "the connection closed in the middle of a frame".into()
-                        },
-                        close_code: None,
-                    });
+                    let reason = if self.end == 0 && self.current.is_none() {
+                        "the connection closed without a close frame (1006)"
+                    } else {
+                        "the connection closed in the middle of a frame"
+                    };
+                    return Err(Error::websocket(WebSocketErrorKind::PeerGone, reason, None));
                 }
                 Ok(n) => {
                     self.last_read_filled = self.end + n == self.buf.len();
@@ -283,23 +278,17 @@ impl FrameReader {
 
 /// A message or frame over a size limit: close with 1009.
 pub(crate) fn too_big(reason: String) -> Error {
-    Error::WebSocket {
-        reason,
-        close_code: Some(1009),
-    }
+    Error::websocket(WebSocketErrorKind::Protocol, reason, Some(1009))
 }
 
-/// A read error: a plain socket's timeout (`WouldBlock`/`TimedOut`) becomes
-/// [`Error::Timeout`]; a `SecureStream`'s error is recovered as it is.
+/// A read error: a plain socket's timeout becomes [`Error::Timeout`]; a
+/// `SecureStream`'s error is recovered as it is.
 pub(crate) fn read_error(e: io::Error) -> Error {
-    let kind = e.kind();
     match Error::from(e) {
-        Error::Io { .. } if matches!(kind, io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
-            Error::Timeout {
-                phase: crate::error::Phase::Read,
-                after: None,
-            }
-        }
+        Error::Io { source, .. } if is_socket_timeout(source.kind()) => Error::Timeout {
+            phase: crate::error::Phase::Read,
+            after: None,
+        },
         other => other,
     }
 }
@@ -314,9 +303,12 @@ pub(crate) fn write_frame<W: Write>(
 ) -> Result<()> {
     let mask = if client {
         let mut m = [0u8; 4];
-        aws_lc_rs::rand::fill(&mut m).map_err(|_| Error::WebSocket {
-            reason: "no randomness for the frame mask".into(),
-            close_code: None,
+        aws_lc_rs::rand::fill(&mut m).map_err(|_| {
+            Error::websocket(
+                WebSocketErrorKind::Local,
+                "no randomness for the frame mask",
+                None,
+            )
         })?;
         Some(m)
     } else {

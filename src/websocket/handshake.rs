@@ -3,11 +3,12 @@
 
 use std::io::{self, Read, Write};
 
+use base64ct::{Base64, Encoding};
+
 use super::negotiate::{self, Agreed};
 use super::options::WebSocketOptions;
 use super::url::WsUrl;
-use crate::certificate::base64;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, WebSocketErrorKind};
 
 /// The most header bytes accepted from the peer.
 const MAX_HEAD: usize = 16 * 1024;
@@ -24,10 +25,7 @@ pub(crate) struct Upgraded {
 }
 
 fn ws_error(reason: impl Into<String>) -> Error {
-    Error::WebSocket {
-        reason: reason.into(),
-        close_code: None,
-    }
+    Error::websocket(WebSocketErrorKind::Upgrade, reason, None)
 }
 
 /// Reads up to the blank line ending an HTTP head.
@@ -107,7 +105,7 @@ pub(crate) fn client<S: Read + Write>(
         .iter()
         .any(|(n, _)| n.eq_ignore_ascii_case("authorization"));
     if let (Some((user, pass)), false) = (&url.credentials, user_auth) {
-        let token = base64(format!("{user}:{pass}").as_bytes());
+        let token = Base64::encode_string(format!("{user}:{pass}").as_bytes());
         req.push_str(&format!("Authorization: Basic {token}\r\n"));
     }
     for (name, value) in headers {

@@ -5,10 +5,11 @@ use std::io::Read;
 
 use super::deflate::Inflater;
 use super::frames::{FrameReader, Header, Op, protocol, too_big};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, WebSocketErrorKind};
 
-/// A WebSocket message.
+/// A WebSocket message. More kinds may be added: match with a `_` arm.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Message {
     /// A text message (valid UTF-8).
     Text(String),
@@ -200,10 +201,11 @@ impl Receiver {
 }
 
 fn invalid_utf8() -> Error {
-    Error::WebSocket {
-        reason: "a text message is not valid UTF-8".into(),
-        close_code: Some(1007),
-    }
+    Error::websocket(
+        WebSocketErrorKind::Protocol,
+        "a text message is not valid UTF-8",
+        Some(1007),
+    )
 }
 
 /// Close codes a peer may send (RFC 6455 7.4, as the Autobahn test suite

@@ -15,6 +15,7 @@ mod message;
 mod negotiate;
 mod options;
 mod split;
+mod state;
 mod stream;
 mod url;
 
@@ -33,8 +34,9 @@ use deadline::{Bounded, SetTimeout, deadline_after};
 use deflate::{Deflater, Inflater};
 use frames::{FrameReader, Op, write_frame};
 use message::{Incoming, Receiver, check_close_status, close_payload};
+use state::{Reply, Status};
 
-use crate::error::{Error, Phase, Result};
+use crate::error::{Error, Phase, Result, WebSocketErrorKind, is_socket_timeout};
 
 /// Sends frames: compresses data messages when permessage-deflate is on,
 /// masks when it is the client.
@@ -98,21 +100,9 @@ struct Pinger {
     awaiting_pong: bool,
 }
 
-/// The close reason we send with a close code: generic, so the peer learns
-/// nothing of our limits (the local error has the details).
-pub(crate) fn close_reason_for(code: u16) -> &'static str {
-    match code {
-        1001 => "going away",
-        1002 => "protocol error",
-        1007 => "invalid payload data",
-        1009 => "message too big",
-        _ => "",
-    }
-}
-
 /// A timeout of any layer as [`Error::Timeout`] of `phase`, after `after`.
 pub(crate) fn timeout_as(e: Error, phase: Phase, after: Option<Duration>) -> Error {
-    if e.is_timeout() || e.io_kind() == std::io::ErrorKind::WouldBlock {
+    if is_socket_timeout(e.io_kind()) {
         Error::Timeout { phase, after }
     } else {
         e
@@ -133,9 +123,7 @@ pub struct WebSocket<S = WsStream> {
     stream: S,
     recv: Receiver,
     send: Sender,
-    state: ReadyState,
-    close_code: Option<u16>,
-    close_reason: Option<String>,
+    status: Status,
     protocol: Option<String>,
     extensions: Option<String>,
     ping: Option<Pinger>,
@@ -148,7 +136,7 @@ pub struct WebSocket<S = WsStream> {
 impl<S> std::fmt::Debug for WebSocket<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("WebSocket")
-            .field("state", &self.state)
+            .field("state", &self.status.state)
             .field("protocol", &self.protocol)
             .field("extensions", &self.extensions)
             .finish()
@@ -203,7 +191,7 @@ impl WebSocketOptions {
     pub fn connect(&self, url: &str) -> Result<WebSocket> {
         let parsed = url::WsUrl::parse(url)?;
         let headers = self.checked_headers()?;
-        let limit = self.connect.handshake_timeout_value();
+        let limit = self.connect.handshake_limit();
         let mut stream = if parsed.secure {
             let tls = self
                 .connect
@@ -313,9 +301,7 @@ impl<S: Read + Write> WebSocket<S> {
                 deflater: deflate.as_ref().and_then(Deflater::new),
                 client,
             },
-            state: ReadyState::Open,
-            close_code: None,
-            close_reason: None,
+            status: Status::open(),
             protocol: upgraded.protocol,
             extensions: upgraded.extensions,
             ping: options.ping_interval.and_then(|interval| {
@@ -345,17 +331,17 @@ impl<S: Read + Write> WebSocket<S> {
 
     /// Connecting, open, closing or closed.
     pub fn ready_state(&self) -> ReadyState {
-        self.state
+        self.status.state
     }
 
     /// The close code the peer sent (or we sent, if the peer sent none), once closing.
     pub fn close_code(&self) -> Option<u16> {
-        self.close_code
+        self.status.close_code
     }
 
     /// The close reason that came with [`close_code`](Self::close_code).
     pub fn close_reason(&self) -> Option<&str> {
-        self.close_reason.as_deref()
+        self.status.close_reason.as_deref()
     }
 
     /// Sends a text message.
@@ -380,7 +366,7 @@ impl<S: Read + Write> WebSocket<S> {
     }
 
     fn send_op(&mut self, op: Op, payload: &[u8]) -> Result<()> {
-        if self.state != ReadyState::Open {
+        if self.status.state != ReadyState::Open {
             return Err(Error::Closed);
         }
         self.send_frame(op, payload, deadline_after(self.write_timeout), true)
@@ -415,7 +401,7 @@ impl<S: Read + Write> WebSocket<S> {
     /// and is returned as [`Error::WebSocket`]. The read timeout bounds the
     /// whole call; after a timeout, the next `read` goes on where it was.
     pub fn read(&mut self) -> Result<Message> {
-        if self.state == ReadyState::Closed {
+        if self.status.state == ReadyState::Closed {
             return Err(Error::Closed);
         }
         let user_deadline = deadline_after(self.read_timeout);
@@ -450,25 +436,12 @@ impl<S: Read + Write> WebSocket<S> {
                 }
                 Err(e) => return Err(self.fail(e)),
             };
-            match incoming {
-                Incoming::Message(m) => return Ok(m),
-                Incoming::Ping(p) => {
-                    if self.state == ReadyState::Open {
-                        self.send_frame(Op::Pong, &p, deadline_after(self.write_timeout), true)?;
-                    }
-                    return Ok(Message::Ping(p));
-                }
-                Incoming::Pong(p) => {
-                    if let Some(ping) = &mut self.ping {
-                        ping.awaiting_pong = false;
-                    }
-                    return Ok(Message::Pong(p));
-                }
-                Incoming::Close(status) => {
-                    self.on_close(status.clone());
-                    return Ok(Message::Close(status));
-                }
+            if let (Incoming::Pong(_), Some(ping)) = (&incoming, &mut self.ping) {
+                ping.awaiting_pong = false;
             }
+            let (message, reply) = self.status.received(incoming);
+            self.carry_out(reply)?;
+            return Ok(message);
         }
     }
 
@@ -477,10 +450,11 @@ impl<S: Read + Write> WebSocket<S> {
             return Ok(());
         };
         if p.awaiting_pong {
-            let err = Error::WebSocket {
-                reason: format!("no pong within the ping interval ({:?})", p.interval),
-                close_code: Some(1001),
-            };
+            let err = Error::websocket(
+                WebSocketErrorKind::PeerGone,
+                format!("no pong within the ping interval ({:?})", p.interval),
+                Some(1001),
+            );
             return Err(self.fail(err));
         }
         p.awaiting_pong = true;
@@ -491,30 +465,32 @@ impl<S: Read + Write> WebSocket<S> {
         self.send_frame(Op::Ping, b"", deadline_after(self.write_timeout), true)
     }
 
-    /// The peer's close frame: answer it (if we had not sent ours), then
-    /// end the connection.
-    fn on_close(&mut self, status: Option<(u16, String)>) {
-        if self.state == ReadyState::Open {
-            let payload = status
-                .as_ref()
-                .map(|(code, _)| close_payload(*code, ""))
-                .unwrap_or_default();
-            let deadline = deadline_after(self.write_timeout.or(Some(self.close_timeout)));
-            let _ = self.send_frame(Op::Close, &payload, deadline, false);
+    /// Sends what the state machine says a frame or a failure calls for.
+    /// A pong that cannot be sent fails the read; a close frame is sent on a
+    /// best-effort basis (the connection ends either way).
+    fn carry_out(&mut self, reply: Reply) -> Result<()> {
+        match reply {
+            Reply::Nothing => Ok(()),
+            Reply::Pong(p) => {
+                self.send_frame(Op::Pong, &p, deadline_after(self.write_timeout), true)
+            }
+            Reply::Close(payload) => {
+                let deadline = deadline_after(self.write_timeout.or(Some(self.close_timeout)));
+                let _ = self.send_frame(Op::Close, &payload, deadline, false);
+                self.end(deadline_after(Some(self.close_timeout)));
+                Ok(())
+            }
+            Reply::End => {
+                self.end(deadline_after(Some(self.close_timeout)));
+                Ok(())
+            }
         }
-        if let Some((code, reason)) = status {
-            self.close_code = Some(code);
-            self.close_reason = Some(reason);
-        } else if self.close_code.is_none() {
-            self.close_code = Some(1005);
-        }
-        self.end(deadline_after(Some(self.close_timeout)));
     }
 
     /// Ends the transport (TLS `close_notify` within what is left of
     /// `deadline`, then the socket).
     fn end(&mut self, deadline: Option<Instant>) {
-        self.state = ReadyState::Closed;
+        self.status.state = ReadyState::Closed;
         if let Some(at) = deadline {
             let left = at
                 .saturating_duration_since(Instant::now())
@@ -525,23 +501,10 @@ impl<S: Read + Write> WebSocket<S> {
     }
 
     /// Ends the connection after an error, telling the peer why when the
-    /// error has a close code (with a generic reason: the error itself has
-    /// the details).
+    /// error has a close code.
     fn fail(&mut self, err: Error) -> Error {
-        if let Error::WebSocket {
-            close_code: Some(code),
-            ..
-        } = &err
-        {
-            if self.state == ReadyState::Open {
-                self.state = ReadyState::Closing;
-                let payload = close_payload(*code, close_reason_for(*code));
-                let deadline = deadline_after(self.write_timeout.or(Some(self.close_timeout)));
-                let _ = self.send_frame(Op::Close, &payload, deadline, false);
-            }
-            self.close_code.get_or_insert(*code);
-        }
-        self.end(deadline_after(Some(self.close_timeout)));
+        let reply = self.status.failed(&err);
+        let _ = self.carry_out(reply);
         err
     }
 
@@ -557,7 +520,7 @@ impl<S: Read + Write> WebSocket<S> {
             check_close_status(code, reason)?;
         }
         let deadline = deadline_after(Some(self.close_timeout));
-        match self.state {
+        match self.status.state {
             ReadyState::Closed => return Ok(()),
             ReadyState::Open | ReadyState::Connecting => {
                 let payload = status.map_or_else(Vec::new, |(c, r)| close_payload(c, r));
@@ -567,11 +530,7 @@ impl<S: Read + Write> WebSocket<S> {
                     deadline
                 };
                 self.send_frame(Op::Close, &payload, send_by, false)?;
-                self.state = ReadyState::Closing;
-                if let Some((code, reason)) = status {
-                    self.close_code = Some(code);
-                    self.close_reason = Some(reason.to_owned());
-                }
+                self.status.closing(status);
             }
             ReadyState::Closing => {}
         }
@@ -583,9 +542,8 @@ impl<S: Read + Write> WebSocket<S> {
         );
         loop {
             match self.recv.next(&mut io) {
-                Ok(Incoming::Close(Some((code, reason)))) => {
-                    self.close_code = Some(code);
-                    self.close_reason = Some(reason);
+                Ok(Incoming::Close(Some(status))) => {
+                    self.status.peer_closed(Some(status));
                     break;
                 }
                 Ok(Incoming::Close(None)) | Err(_) => break,

@@ -2,7 +2,7 @@
 //! the client's offer and its check of the answer, the server's choice.
 
 use super::options::CompressionOptions;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, WebSocketErrorKind};
 
 /// What was agreed, from one endpoint's point of view.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,10 +71,7 @@ pub(crate) fn client_offer(o: &CompressionOptions) -> Option<String> {
 }
 
 fn bad(reason: String) -> Error {
-    Error::WebSocket {
-        reason,
-        close_code: None,
-    }
+    Error::websocket(WebSocketErrorKind::Negotiation, reason, None)
 }
 
 /// Checks the server's `Sec-WebSocket-Extensions` against our offer.

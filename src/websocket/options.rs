@@ -17,7 +17,19 @@ pub const DEFAULT_CLOSE_TIMEOUT: Duration = Duration::from_secs(10);
 ///
 /// The default offers compression with context takeover both ways and the
 /// full 15-bit windows, as Dart's `CompressionOptions.compressionDefault`.
+/// The fields can be read; set them with the methods of the same names, so
+/// that settings added later do not break your code:
+///
+/// ```
+/// use securenet::CompressionOptions;
+///
+/// let small = CompressionOptions::default()
+///     .client_no_context_takeover(true)
+///     .client_max_window_bits(Some(10));
+/// assert_eq!(small.client_max_window_bits, Some(10));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct CompressionOptions {
     /// Offer (client) or accept (server) permessage-deflate.
     pub enabled: bool,
@@ -50,6 +62,38 @@ impl CompressionOptions {
             enabled: false,
             ..CompressionOptions::default()
         }
+    }
+
+    /// Offer (client) or accept (server) permessage-deflate.
+    pub fn enabled(mut self, enabled: bool) -> Self {
+        self.enabled = enabled;
+        self
+    }
+
+    /// The client resets its compression context after each message.
+    pub fn client_no_context_takeover(mut self, reset: bool) -> Self {
+        self.client_no_context_takeover = reset;
+        self
+    }
+
+    /// The server resets its compression context after each message.
+    pub fn server_no_context_takeover(mut self, reset: bool) -> Self {
+        self.server_no_context_takeover = reset;
+        self
+    }
+
+    /// The client's LZ77 window, 8 to 15 bits (`None`: 15); others fail
+    /// when the options are used.
+    pub fn client_max_window_bits(mut self, bits: Option<u8>) -> Self {
+        self.client_max_window_bits = bits;
+        self
+    }
+
+    /// The server's LZ77 window, 8 to 15 bits (`None`: 15); others fail
+    /// when the options are used.
+    pub fn server_max_window_bits(mut self, bits: Option<u8>) -> Self {
+        self.server_max_window_bits = bits;
+        self
     }
 
     pub(crate) fn validate(&self) -> Result<()> {

@@ -7,96 +7,29 @@
 //! writer's lock is held across a send, bounded by the write timeout.
 
 use std::collections::VecDeque;
-use std::io::{self, Read, Write};
-use std::net::{Shutdown, TcpStream};
-use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
+use std::sync::{Arc, Mutex, TryLockError};
 use std::time::Duration;
 
 use super::deadline::{Bounded, deadline_after};
 use super::frames::Op;
-use super::message::{Incoming, Receiver, check_close_status, close_payload};
-use super::{Message, ReadyState, Sender, WebSocket, WsStream, close_reason_for, timeout_as};
+use super::message::{Receiver, check_close_status, close_payload};
+use super::state::{Reply, Status};
+use super::stream::{WsRead, WsWrite};
+use super::{Message, ReadyState, Sender, WebSocket, timeout_as};
 use crate::error::{Error, Phase, Result};
-use crate::split::{ReadHalf, WriteHalf};
+use crate::sync::lock;
 
-enum ReadSide {
-    Plain(TcpStream),
-    Tls(ReadHalf),
-}
-
-enum WriteSide {
-    Plain(TcpStream),
-    Tls(WriteHalf),
-}
-
-impl Read for ReadSide {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self {
-            ReadSide::Plain(s) => s.read(buf),
-            ReadSide::Tls(s) => s.read(buf),
-        }
-    }
-}
-
-impl Write for WriteSide {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self {
-            WriteSide::Plain(s) => s.write(buf),
-            WriteSide::Tls(s) => s.write(buf),
-        }
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        match self {
-            WriteSide::Plain(s) => s.flush(),
-            WriteSide::Tls(s) => s.flush(),
-        }
-    }
-}
-
-impl ReadSide {
-    fn set_read_timeout(&mut self, t: Option<Duration>) -> Result<()> {
-        match self {
-            ReadSide::Plain(s) => s
-                .set_read_timeout(t)
-                .map_err(|e| Error::bad_timeout("read", t, e)),
-            ReadSide::Tls(s) => s.set_read_timeout(t),
-        }
-    }
-}
-
-impl WriteSide {
-    fn set_write_timeout(&mut self, t: Option<Duration>) -> Result<()> {
-        match self {
-            WriteSide::Plain(s) => s
-                .set_write_timeout(t)
-                .map_err(|e| Error::bad_timeout("write", t, e)),
-            WriteSide::Tls(s) => s.set_write_timeout(t),
-        }
-    }
-}
-
-/// A frame the reader owes the peer, sent by whoever holds the writer.
-enum Owed {
-    Pong(Vec<u8>),
-    /// A close frame, after which the transport ends.
-    Close(Vec<u8>),
-    /// The transport ends (the close handshake is over, or the connection failed).
-    End,
-}
-
-/// The state both halves see. Its lock is never held across I/O.
-struct Status {
-    state: ReadyState,
-    close_code: Option<u16>,
-    close_reason: Option<String>,
-    owed: VecDeque<Owed>,
+/// The state both halves see, and what the reader owes the peer (sent by
+/// whoever holds the writer). Its lock is never held across I/O.
+struct Shared {
+    status: Mutex<(Status, VecDeque<Reply>)>,
+    writer: Mutex<WriteEnd>,
 }
 
 /// The writing end: held across blocking sends, by the writer or (only
 /// when it is free) by the reader paying what it owes.
 struct WriteEnd {
-    side: WriteSide,
+    side: Box<dyn WsWrite>,
     send: Sender,
     write_timeout: Option<Duration>,
 }
@@ -107,7 +40,10 @@ impl WriteEnd {
         let mut io = Bounded::new(
             &mut self.side,
             deadline_after(timeout),
-            (|_, _| Ok(()), |s: &mut WriteSide, t| s.set_write_timeout(t)),
+            (
+                |_, _| Ok(()),
+                |s: &mut Box<dyn WsWrite>, t| s.set_write_timeout(t),
+            ),
             (None, timeout),
             true,
         );
@@ -117,37 +53,22 @@ impl WriteEnd {
     }
 
     fn end(&mut self) {
-        match &mut self.side {
-            WriteSide::Plain(s) => {
-                let _ = s.shutdown(Shutdown::Both);
-            }
-            WriteSide::Tls(s) => {
-                let _ = s.shutdown_write();
-            }
-        }
+        self.side.end();
     }
-}
-
-struct Shared {
-    status: Mutex<Status>,
-    writer: Mutex<WriteEnd>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl Shared {
     /// Sends what the reader owes, holding the writer.
     fn pay(&self, w: &mut WriteEnd) {
         loop {
-            let Some(owed) = lock(&self.status).owed.pop_front() else {
+            let Some(owed) = lock(&self.status).1.pop_front() else {
                 return;
             };
             let sent = match owed {
-                Owed::Pong(p) => w.send_frame(Op::Pong, &p),
-                Owed::Close(p) => w.send_frame(Op::Close, &p).and(Err(Error::Closed)),
-                Owed::End => Err(Error::Closed),
+                Reply::Nothing => Ok(()),
+                Reply::Pong(p) => w.send_frame(Op::Pong, &p),
+                Reply::Close(p) => w.send_frame(Op::Close, &p).and(Err(Error::Closed)),
+                Reply::End => Err(Error::Closed),
             };
             if sent.is_err() {
                 self.broken(w);
@@ -160,8 +81,8 @@ impl Shared {
     fn broken(&self, w: &mut WriteEnd) {
         {
             let mut status = lock(&self.status);
-            status.state = ReadyState::Closed;
-            status.owed.clear();
+            status.0.state = ReadyState::Closed;
+            status.1.clear();
         }
         w.end();
     }
@@ -176,21 +97,28 @@ impl Shared {
                 Err(TryLockError::WouldBlock) => return,
             }
             // Owed after we let go, while the writer was not looking.
-            if lock(&self.status).owed.is_empty() {
+            if lock(&self.status).1.is_empty() {
                 return;
             }
         }
     }
 
-    fn owe(&self, owed: Owed) {
-        lock(&self.status).owed.push_back(owed);
+    fn owe(&self, owed: Reply) {
+        if matches!(owed, Reply::Nothing) {
+            return;
+        }
+        lock(&self.status).1.push_back(owed);
         self.pay_if_idle();
+    }
+
+    fn state(&self) -> ReadyState {
+        lock(&self.status).0.state
     }
 }
 
 /// The reading half of a split [`WebSocket`].
 pub struct WsReader {
-    side: ReadSide,
+    side: Box<dyn WsRead>,
     recv: Receiver,
     shared: Arc<Shared>,
     read_timeout: Option<Duration>,
@@ -214,25 +142,9 @@ impl std::fmt::Debug for WsWriter {
 }
 
 pub(crate) fn split(ws: WebSocket) -> Result<(WsReader, WsWriter)> {
-    let (read, write) = match ws.stream {
-        WsStream::Plain(s) => {
-            let r = s
-                .try_clone()
-                .map_err(|e| Error::io("cloning the socket for split failed", e))?;
-            (ReadSide::Plain(r), WriteSide::Plain(s))
-        }
-        WsStream::Tls(s) => {
-            let (r, w) = s.split()?;
-            (ReadSide::Tls(r), WriteSide::Tls(w))
-        }
-    };
+    let (read, write) = ws.stream.split()?;
     let shared = Arc::new(Shared {
-        status: Mutex::new(Status {
-            state: ws.state,
-            close_code: ws.close_code,
-            close_reason: ws.close_reason,
-            owed: VecDeque::new(),
-        }),
+        status: Mutex::new((ws.status, VecDeque::new())),
         writer: Mutex::new(WriteEnd {
             side: write,
             send: ws.send,
@@ -256,14 +168,17 @@ impl WsReader {
     /// reply it owes is sent at once if the writer is idle (within the
     /// write timeout), and otherwise by the writer after its current frame.
     pub fn read(&mut self) -> Result<Message> {
-        if lock(&self.shared.status).state == ReadyState::Closed {
+        if self.shared.state() == ReadyState::Closed {
             return Err(Error::Closed);
         }
         let timeout = self.read_timeout;
         let mut io = Bounded::new(
             &mut self.side,
             deadline_after(timeout),
-            (|s: &mut ReadSide, t| s.set_read_timeout(t), |_, _| Ok(())),
+            (
+                |s: &mut Box<dyn WsRead>, t| s.set_read_timeout(t),
+                |_, _| Ok(()),
+            ),
             (timeout, None),
             true,
         );
@@ -275,59 +190,14 @@ impl WsReader {
                 return Err(timeout_as(e, Phase::Read, timeout));
             }
             Err(e) => {
-                let open = {
-                    let mut status = lock(&self.shared.status);
-                    let open = status.state == ReadyState::Open;
-                    status.state = ReadyState::Closed;
-                    open
-                };
-                match &e {
-                    Error::WebSocket {
-                        close_code: Some(code),
-                        ..
-                    } if open => {
-                        let payload = close_payload(*code, close_reason_for(*code));
-                        self.shared.owe(Owed::Close(payload));
-                    }
-                    _ => self.shared.owe(Owed::End),
-                }
+                let reply = lock(&self.shared.status).0.failed(&e);
+                self.shared.owe(reply);
                 return Err(e);
             }
         };
-        match incoming {
-            Incoming::Message(m) => Ok(m),
-            Incoming::Pong(p) => Ok(Message::Pong(p)),
-            Incoming::Ping(p) => {
-                if lock(&self.shared.status).state == ReadyState::Open {
-                    self.shared.owe(Owed::Pong(p.clone()));
-                }
-                Ok(Message::Ping(p))
-            }
-            Incoming::Close(status) => {
-                let open = {
-                    let mut shared = lock(&self.shared.status);
-                    let open = shared.state == ReadyState::Open;
-                    if let Some((code, reason)) = &status {
-                        shared.close_code = Some(*code);
-                        shared.close_reason = Some(reason.clone());
-                    } else if shared.close_code.is_none() {
-                        shared.close_code = Some(1005);
-                    }
-                    shared.state = ReadyState::Closed;
-                    open
-                };
-                if open {
-                    let payload = status
-                        .as_ref()
-                        .map(|(c, _)| close_payload(*c, ""))
-                        .unwrap_or_default();
-                    self.shared.owe(Owed::Close(payload));
-                } else {
-                    self.shared.owe(Owed::End);
-                }
-                Ok(Message::Close(status))
-            }
-        }
+        let (message, reply) = lock(&self.shared.status).0.received(incoming);
+        self.shared.owe(reply);
+        Ok(message)
     }
 
     /// Bounds each [`read`](Self::read) as a whole; `None` waits forever.
@@ -342,7 +212,7 @@ impl WsWriter {
     fn send(&mut self, op: Op, payload: &[u8]) -> Result<()> {
         let mut w = lock(&self.shared.writer);
         self.shared.pay(&mut w);
-        if lock(&self.shared.status).state != ReadyState::Open {
+        if self.shared.state() != ReadyState::Open {
             return Err(Error::Closed);
         }
         let sent = w.send_frame(op, payload);
@@ -353,7 +223,7 @@ impl WsWriter {
         }
         self.shared.pay(&mut w);
         drop(w);
-        if !lock(&self.shared.status).owed.is_empty() {
+        if !lock(&self.shared.status).1.is_empty() {
             self.shared.pay_if_idle();
         }
         Ok(())
@@ -389,7 +259,7 @@ impl WsWriter {
         }
         let mut w = lock(&self.shared.writer);
         self.shared.pay(&mut w);
-        if lock(&self.shared.status).state != ReadyState::Open {
+        if self.shared.state() != ReadyState::Open {
             return Ok(());
         }
         let payload = status.map_or_else(Vec::new, |(c, r)| close_payload(c, r));
@@ -397,12 +267,7 @@ impl WsWriter {
             self.shared.broken(&mut w);
             return Err(e);
         }
-        let mut shared = lock(&self.shared.status);
-        shared.state = ReadyState::Closing;
-        if let Some((code, reason)) = status {
-            shared.close_code = Some(code);
-            shared.close_reason = Some(reason.to_owned());
-        }
+        lock(&self.shared.status).0.closing(status);
         Ok(())
     }
 
@@ -417,11 +282,11 @@ impl WsWriter {
 
     /// The connection's state.
     pub fn ready_state(&self) -> ReadyState {
-        lock(&self.shared.status).state
+        self.shared.state()
     }
 
     /// The close code, once closing.
     pub fn close_code(&self) -> Option<u16> {
-        lock(&self.shared.status).close_code
+        lock(&self.shared.status).0.close_code
     }
 }

@@ -10,26 +10,20 @@ use std::time::Duration;
 use rustls::client::ClientConnection;
 use rustls::pki_types::ServerName;
 
-use crate::certificate::X509Certificate;
-use crate::connect::{IpFamily, SocketSettings};
-use crate::context::{SecurityContext, alpn_wire};
 use crate::error::{Error, Result};
-use crate::session::TlsSession;
+use crate::net::connect::{IpFamily, SocketSettings, unbracket};
+use crate::net::transport::{Ops, Transport};
 use crate::stream::SecureStream;
-use crate::trace::{TraceFn, stderr_sink};
-use crate::transport::{Ops, Transport};
-use crate::verify::{BadCertificateFn, IdentityFn, map_tls_error};
+use crate::tls::certificate::X509Certificate;
+use crate::tls::client_config::{CachedConfig, ClientTls};
+use crate::tls::context::SecurityContext;
+use crate::tls::session::TlsSession;
+use crate::tls::settings::{Common, alpn_wire, common_setters};
+use crate::tls::verify::map_tls_error;
 
 /// The default bound on the TCP connect, per address tried: 30 seconds.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
-/// The default bound on a whole TLS handshake, client or server: 30 seconds.
-pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
 
-mod config;
-
-pub(crate) use config::{CachedConfig, ConfigKey};
-
-type KeyLogFn = Arc<dyn Fn(&str) + Send + Sync>;
 /// Options for a client connection, `std::fs::OpenOptions`-style: make one
 /// with [`new`](Self::new), chain setters, end with [`connect`](Self::connect).
 ///
@@ -55,20 +49,13 @@ type KeyLogFn = Arc<dyn Fn(&str) + Send + Sync>;
 #[derive(Clone)]
 pub struct ConnectOptions {
     context: Option<SecurityContext>,
-    on_bad_certificate: Option<BadCertificateFn>,
-    key_log: Option<KeyLogFn>,
-    alpn: Vec<String>,
+    common: Common,
+    tls: ClientTls,
     socket: SocketSettings,
-    handshake_timeout: Duration,
     server_name: Option<String>,
-    sni: bool,
-    reject_unauthorized: bool,
-    check_server_identity: Option<IdentityFn>,
     allow_half_open: bool,
     session: Option<TlsSession>,
-    trace: Option<TraceFn>,
     min_dh_size: u32,
-    resume_sessions: bool,
 }
 
 /// Node's default `minDHSize`, in bits.
@@ -80,45 +67,36 @@ impl Default for ConnectOptions {
     fn default() -> Self {
         ConnectOptions {
             context: None,
-            on_bad_certificate: None,
-            key_log: None,
-            alpn: Vec::new(),
+            common: Common::default(),
+            tls: ClientTls::default(),
             socket: SocketSettings::new(DEFAULT_CONNECT_TIMEOUT),
-            handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
             server_name: None,
-            sni: true,
-            reject_unauthorized: true,
-            check_server_identity: None,
             allow_half_open: false,
             session: None,
-            trace: None,
             min_dh_size: DEFAULT_MIN_DH_SIZE,
-            resume_sessions: true,
         }
     }
 }
 
 impl fmt::Debug for ConnectOptions {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let tls = &self.tls;
         f.debug_struct("ConnectOptions")
             .field("context", &self.context)
-            .field("supported_protocols", &self.alpn)
+            .field("common", &self.common)
             .field("socket", &self.socket)
-            .field("handshake_timeout", &self.handshake_timeout)
             .field("server_name", &self.server_name)
-            .field("sni", &self.sni)
-            .field("reject_unauthorized", &self.reject_unauthorized)
-            .field("on_bad_certificate", &self.on_bad_certificate.is_some())
+            .field("sni", &tls.sni)
+            .field("reject_unauthorized", &tls.reject_unauthorized)
+            .field("on_bad_certificate", &tls.on_bad_certificate.is_some())
             .field(
                 "check_server_identity",
-                &self.check_server_identity.is_some(),
+                &tls.check_server_identity.is_some(),
             )
-            .field("key_log", &self.key_log.is_some())
             .field("allow_half_open", &self.allow_half_open)
             .field("session", &self.session)
-            .field("trace", &self.trace.is_some())
             .field("min_dh_size", &self.min_dh_size)
-            .field("resume_sessions", &self.resume_sessions)
+            .field("resume_sessions", &tls.resume_sessions)
             .finish()
     }
 }
@@ -146,16 +124,7 @@ impl ConnectOptions {
         mut self,
         callback: impl Fn(&X509Certificate) -> bool + Send + Sync + 'static,
     ) -> Self {
-        self.on_bad_certificate = Some(Arc::new(callback));
-        self
-    }
-
-    /// Receives each TLS secret of the session as a line of the NSS key log
-    /// format (`LABEL client_random secret`, hex, no newline), the lines
-    /// `SSLKEYLOGFILE` and `openssl -keylogfile` write, so Wireshark can
-    /// decrypt a capture. For debugging only. Dart `keyLog`.
-    pub fn key_log(mut self, callback: impl Fn(&str) + Send + Sync + 'static) -> Self {
-        self.key_log = Some(Arc::new(callback));
+        self.tls.on_bad_certificate = Some(Arc::new(callback));
         self
     }
 
@@ -163,7 +132,7 @@ impl ConnectOptions {
     /// `supportedProtocols`, Node `ALPNProtocols`). Each must be 1 to 255
     /// bytes. The choice is [`SecureStream::selected_protocol`].
     pub fn supported_protocols<P: AsRef<str>>(mut self, protocols: &[P]) -> Self {
-        self.alpn = protocols.iter().map(|p| p.as_ref().to_owned()).collect();
+        self.common.alpn = protocols.iter().map(|p| p.as_ref().to_owned()).collect();
         self
     }
 
@@ -221,12 +190,6 @@ impl ConnectOptions {
         self
     }
 
-    /// Bounds the whole TLS handshake. Default [`DEFAULT_HANDSHAKE_TIMEOUT`].
-    pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
-        self.handshake_timeout = timeout;
-        self
-    }
-
     /// The name to send in SNI and to check the certificate against, instead
     /// of the host connected to (Node `servername`).
     pub fn server_name(mut self, name: &str) -> Self {
@@ -237,7 +200,7 @@ impl ConnectOptions {
     /// Whether to send SNI (default `true`; Node's `tls.connect` sends none
     /// unless `servername` is set). SNI is never sent for an IP address.
     pub fn sni(mut self, enabled: bool) -> Self {
-        self.sni = enabled;
+        self.tls.sni = enabled;
         self
     }
 
@@ -246,7 +209,7 @@ impl ConnectOptions {
     /// (Node `rejectUnauthorized`). Default `true`. Handshake signatures are
     /// still checked.
     pub fn reject_unauthorized(mut self, reject: bool) -> Self {
-        self.reject_unauthorized = reject;
+        self.tls.reject_unauthorized = reject;
         self
     }
 
@@ -260,7 +223,7 @@ impl ConnectOptions {
         + Sync
         + 'static,
     ) -> Self {
-        self.check_server_identity = Some(Arc::new(callback));
+        self.tls.check_server_identity = Some(Arc::new(callback));
         self
     }
 
@@ -272,21 +235,7 @@ impl ConnectOptions {
         self
     }
 
-    /// `true` traces the handshake to standard error: each TLS record sent
-    /// and received (TLS 1.3 encrypts most of the handshake, so those show as
-    /// encrypted records), then the negotiated parameters or the failure.
-    /// Node `enableTrace`.
-    pub fn enable_trace(mut self, enabled: bool) -> Self {
-        self.trace = enabled.then(stderr_sink);
-        self
-    }
-
-    /// Like [`enable_trace`](Self::enable_trace), to a callback that gets
-    /// each trace line.
-    pub fn trace(mut self, callback: impl Fn(&str) + Send + Sync + 'static) -> Self {
-        self.trace = Some(Arc::new(callback));
-        self
-    }
+    common_setters!(common);
 
     /// The smallest finite-field Diffie-Hellman group accepted, in bits
     /// (Node `minDHSize`, default 1024). rustls's default providers offer no
@@ -301,7 +250,7 @@ impl ConnectOptions {
     /// `false` never resumes a session: every connect does a full handshake
     /// (default `true`: sessions cached in the context are resumed).
     pub fn resume_sessions(mut self, resume: bool) -> Self {
-        self.resume_sessions = resume;
+        self.tls.resume_sessions = resume;
         self
     }
 
@@ -317,10 +266,7 @@ impl ConnectOptions {
     /// without brackets) on `port`, trying each resolved address in turn, and
     /// completes the TLS handshake.
     pub fn connect(&self, host: &str, port: u16) -> Result<SecureStream> {
-        let bare = host
-            .strip_prefix('[')
-            .and_then(|h| h.strip_suffix(']'))
-            .unwrap_or(host);
+        let bare = unbracket(host);
         if port == 0 {
             return Err(Error::invalid_input(
                 "0",
@@ -344,8 +290,15 @@ impl ConnectOptions {
         self.socket.connect_any(&addrs, host, port)
     }
 
-    pub(crate) fn handshake_timeout_value(&self) -> Duration {
-        self.handshake_timeout
+    /// The bound on the whole TLS handshake.
+    pub(crate) fn handshake_limit(&self) -> Duration {
+        self.common.handshake_timeout
+    }
+
+    /// The rustls configuration for these options on `ctx`, built once and
+    /// kept in the context.
+    fn config_for(&self, ctx: &SecurityContext) -> Result<CachedConfig> {
+        self.tls.config_for(ctx, &self.common)
     }
 
     /// Connects to a Unix domain socket and runs TLS over it, checking the
@@ -409,7 +362,7 @@ impl ConnectOptions {
                 "give a size in bits, such as 2048 (Node's default is 1024)",
             ));
         }
-        self.alpn_bytes().map(|_| ())
+        self.common.check("ConnectOptions")
     }
 
     /// Refuses waits that could never succeed; any other duration works
@@ -417,7 +370,7 @@ impl ConnectOptions {
     fn check_waits(&self) -> Result<()> {
         for (name, d) in [
             ("timeout", Some(self.socket.timeout)),
-            ("handshake_timeout", Some(self.handshake_timeout)),
+            ("handshake_timeout", Some(self.common.handshake_timeout)),
             ("keepalive", self.socket.keepalive),
         ] {
             if d.is_some_and(|d| d.is_zero()) {
@@ -430,17 +383,13 @@ impl ConnectOptions {
         Ok(())
     }
 
-    fn alpn_bytes(&self) -> Result<Vec<Vec<u8>>> {
-        alpn_wire(&self.alpn)
-    }
-
     fn start<S: Read + Write>(
         &self,
         io: Transport<S>,
         name: ServerName<'static>,
     ) -> Result<SecureStream<S>> {
         self.check_settings()?;
-        let alpn = self.alpn_bytes()?;
+        let alpn = alpn_wire(&self.common.alpn)?;
         let ctx = self.context_in_use();
         let (config, verifier) = self.config_for(ctx)?;
         if let Some(session) = &self.session {
@@ -452,12 +401,12 @@ impl ConnectOptions {
         let mut stream = SecureStream::new_client(
             io,
             conn,
-            self.handshake_timeout,
+            self.common.handshake_timeout,
             Some((verifier, name)),
             self.allow_half_open,
             ctx.inner().client_sessions.clone(),
         );
-        stream.set_trace(self.trace.clone(), label);
+        stream.set_trace(self.common.trace.clone(), label);
         stream.handshake()?;
         check_dh_size(stream.negotiated_group().as_deref(), self.min_dh_size)?;
         Ok(stream)

@@ -50,7 +50,7 @@ impl TlsSession {
     /// Whether it can still resume a connection (a TLS 1.3 ticket is spent
     /// by its first use).
     pub fn is_resumable(&self) -> bool {
-        match &*self.saved.lock().unwrap_or_else(|e| e.into_inner()) {
+        match &*crate::sync::lock(&self.saved) {
             Saved::Tls13(t) => t.is_some(),
             Saved::Tls12(_) => true,
         }
@@ -75,7 +75,7 @@ impl TlsSession {
     /// Puts the session into `store` for `name`, where the next connection
     /// to `name` finds it first.
     pub(crate) fn put_into(&self, store: &ClientSessionMemoryCache, name: &ServerName<'static>) {
-        match &mut *self.saved.lock().unwrap_or_else(|e| e.into_inner()) {
+        match &mut *crate::sync::lock(&self.saved) {
             Saved::Tls13(ticket) => {
                 if let Some(t) = ticket.take() {
                     store.insert_tls13_ticket(name.clone(), t);

@@ -10,8 +10,8 @@ use std::thread;
 use std::time::Duration;
 
 use crate::error::{Error, Result};
-use crate::listener::{Accepted, SecureListener};
-use crate::serve_settings::ClientErrorFn;
+use crate::server::listener::{Accepted, SecureListener};
+use crate::server::settings::ClientErrorFn;
 use crate::stream::SecureStream;
 
 fn report(on_error: &Option<ClientErrorFn>, err: &Error, peer: SocketAddr) {

@@ -8,18 +8,37 @@ use rustls::ServerConfig;
 use rustls::server::{ClientHello, ServerSessionMemoryCache};
 use rustls::sign::SingleCertAndKey;
 
-use crate::context::{SESSION_CACHE, SecurityContext, alpn_wire};
 use crate::error::{Error, Result};
-use crate::listener::BindOptions;
-use crate::verify::ClientVerifier;
+use crate::tls::context::SecurityContext;
+use crate::tls::settings::{Common, SESSION_CACHE, alpn_wire, callback_key};
+use crate::tls::verify::{BadCertificateFn, ClientVerifier};
+
+/// The server's settings that shape its rustls configurations: the shared
+/// ones, client certificates and SNI routes.
+#[derive(Clone, Default)]
+pub(crate) struct ServerTls {
+    pub(crate) common: Common,
+    pub(crate) request_client_certificate: bool,
+    pub(crate) require_client_certificate: bool,
+    pub(crate) sni_contexts: Vec<(String, SecurityContext)>,
+    pub(crate) on_sni: Option<SniFn>,
+    pub(crate) on_bad_client_certificate: Option<BadCertificateFn>,
+}
+
+impl ServerTls {
+    fn requests_client_certificate(&self) -> bool {
+        self.request_client_certificate || self.require_client_certificate
+    }
+}
 
 /// What a cached server setup depends on besides the context.
 #[derive(PartialEq)]
-pub(crate) struct ConfigKey {
+struct ConfigKey {
     request: bool,
     require: bool,
     alpn: Vec<String>,
     on_bad_client: usize,
+    key_log: usize,
 }
 
 /// `on_sni`: the context for a name, or `None` for the default.
@@ -30,7 +49,7 @@ pub(crate) type SniFn = Arc<dyn Fn(&str) -> Option<SecurityContext> + Send + Syn
 struct SniRoutes {
     names: Vec<(String, Arc<ServerSetup>)>,
     callback: Option<SniFn>,
-    options: BindOptions,
+    options: ServerTls,
 }
 
 /// The server configurations for one context and options.
@@ -44,9 +63,9 @@ pub(crate) struct ServerSetup {
 impl ServerSetup {
     /// The setup for a listener: the context's, plus the SNI routes of
     /// `options`.
-    pub(crate) fn new(ctx: &SecurityContext, options: &BindOptions) -> Result<Arc<ServerSetup>> {
+    pub(crate) fn new(ctx: &SecurityContext, options: &ServerTls) -> Result<Arc<ServerSetup>> {
         let plain = ServerSetup::plain(ctx, options)?;
-        let (names, callback) = options.sni_routes();
+        let (names, callback) = (&options.sni_contexts, &options.on_sni);
         if names.is_empty() && callback.is_none() {
             return Ok(plain);
         }
@@ -68,22 +87,23 @@ impl ServerSetup {
 
     /// The setup for one context, without SNI routes; built once per
     /// context and options and kept in the context.
-    fn plain(ctx: &SecurityContext, options: &BindOptions) -> Result<Arc<ServerSetup>> {
-        let wire = alpn_wire(options.alpn())?;
+    fn plain(ctx: &SecurityContext, options: &ServerTls) -> Result<Arc<ServerSetup>> {
+        let wire = alpn_wire(&options.common.alpn)?;
         let key = ConfigKey {
             request: options.requests_client_certificate(),
-            require: options.requires_client_certificate(),
-            alpn: options.alpn().to_vec(),
-            on_bad_client: options.on_bad_client_ptr(),
+            require: options.require_client_certificate,
+            alpn: options.common.alpn.clone(),
+            on_bad_client: callback_key(&options.on_bad_client_certificate),
+            key_log: callback_key(&options.common.key_log),
         };
-        SecurityContext::cached(&ctx.inner().server_configs, key, || {
-            ServerSetup::build(ctx, options, wire)
-        })
+        ctx.inner()
+            .derived
+            .get_or_build(key, || ServerSetup::build(ctx, options, wire))
     }
 
     fn build(
         ctx: &SecurityContext,
-        options: &BindOptions,
+        options: &ServerTls,
         alpn: Vec<Vec<u8>>,
     ) -> Result<Arc<ServerSetup>> {
         let inner = ctx.inner();
@@ -116,18 +136,17 @@ impl ServerSetup {
             builder.with_client_cert_verifier(Arc::new(ClientVerifier::new(
                 roots,
                 &data.crls,
-                options.requires_client_certificate(),
-                options.on_bad_client_certificate_fn(),
+                options.require_client_certificate,
+                options.on_bad_client_certificate.clone(),
             )?))
         } else {
             builder.with_no_client_auth()
         };
         let mut base = builder.with_cert_resolver(Arc::new(SingleCertAndKey::from(certified)));
-        base.alpn_protocols = options
-            .alpn()
-            .iter()
-            .map(|p| p.as_bytes().to_vec())
-            .collect();
+        base.alpn_protocols = alpn.clone();
+        if let Some(log) = options.common.key_logger() {
+            base.key_log = log;
+        }
         // Sessions are kept per setup, never per context: rustls resumes a
         // session without re-checking the client-certificate policy, so a
         // session from a listener that asks for no certificate must not be

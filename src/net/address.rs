@@ -1,13 +1,17 @@
 //! [`ListenAddress`]: what `bind` takes as the address to listen on.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, ToSocketAddrs};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use crate::error::{Error, Result};
+use crate::net::connect::{lookup, unbracket};
 
 /// An address to listen on: an [`IpAddr`] (or `Ipv4Addr`/`Ipv6Addr`), or a
 /// string holding a numeric address or a name, of which the first lookup
 /// result is used (as Dart does).
-pub trait ListenAddress {
+///
+/// The trait is sealed: these are the types it is for, and more may be
+/// added without breaking anyone.
+pub trait ListenAddress: sealed::Sealed {
     /// The IP address to bind.
     fn to_ip_addr(&self) -> Result<IpAddr>;
 }
@@ -32,10 +36,7 @@ impl ListenAddress for Ipv6Addr {
 
 impl ListenAddress for str {
     fn to_ip_addr(&self) -> Result<IpAddr> {
-        let bare = self
-            .strip_prefix('[')
-            .and_then(|h| h.strip_suffix(']'))
-            .unwrap_or(self);
+        let bare = unbracket(self);
         if bare.is_empty() {
             return Err(Error::invalid_input(
                 self,
@@ -45,11 +46,8 @@ impl ListenAddress for str {
         if let Ok(ip) = bare.parse::<IpAddr>() {
             return Ok(ip);
         }
-        let mut addrs = (bare, 0)
-            .to_socket_addrs()
-            .map_err(|e| Error::io(format!("cannot resolve the bind address '{bare}'"), e))?;
-        addrs
-            .next()
+        lookup(bare, 0, "the bind address ")?
+            .first()
             .map(|a| a.ip())
             .ok_or_else(|| Error::invalid_input(self, "the name resolved to no address"))
     }
@@ -71,4 +69,16 @@ impl ListenAddress for &String {
     fn to_ip_addr(&self) -> Result<IpAddr> {
         self.as_str().to_ip_addr()
     }
+}
+
+mod sealed {
+    /// Only this crate's types are listen addresses.
+    pub trait Sealed {}
+    impl Sealed for std::net::IpAddr {}
+    impl Sealed for std::net::Ipv4Addr {}
+    impl Sealed for std::net::Ipv6Addr {}
+    impl Sealed for str {}
+    impl Sealed for &str {}
+    impl Sealed for String {}
+    impl Sealed for &String {}
 }

@@ -17,8 +17,8 @@ use rustls::{
     RootCertStore, SignatureScheme,
 };
 
-use crate::certificate::X509Certificate;
 use crate::error::{CertificateProblem, Error};
+use crate::tls::certificate::X509Certificate;
 
 /// `on_bad_certificate`: asked about a certificate that failed verification.
 pub(crate) type BadCertificateFn = Arc<dyn Fn(&X509Certificate) -> bool + Send + Sync>;
@@ -72,7 +72,7 @@ impl ServerVerifier {
         identity: Option<IdentityFn>,
         reject_unauthorized: bool,
     ) -> Result<ServerVerifier, Error> {
-        let provider = crate::context::provider();
+        let provider = crate::tls::params::provider();
         let webpki = if roots.is_empty() {
             None
         } else {
@@ -214,7 +214,7 @@ impl ClientVerifier {
         mandatory: bool,
         on_bad: Option<BadCertificateFn>,
     ) -> Result<ClientVerifier, Error> {
-        let provider = crate::context::provider();
+        let provider = crate::tls::params::provider();
         let inner = if roots.is_empty() && on_bad.is_some() {
             // Every certificate goes to the callback.
             None

@@ -4,10 +4,11 @@
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Condvar, Mutex, Weak};
 use std::time::{Duration, Instant};
 
-use crate::limiter::Limiter;
+use crate::net::limiter::Limiter;
+use crate::sync::lock;
 
 /// What a listener and its stop handles share.
 pub(crate) struct Stop {
@@ -42,10 +43,6 @@ impl fmt::Debug for StopHandle {
             .field("stopped", &self.is_stopped())
             .finish()
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl Stop {

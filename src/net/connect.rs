@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use socket2::{Domain, Protocol, Socket, TcpKeepalive, Type};
 
-use crate::error::{Error, Phase, Result};
+use crate::error::{Error, Phase, Result, is_socket_timeout};
 
 /// An IP address family, to restrict name resolution (Node `family`).
 #[non_exhaustive]
@@ -74,17 +74,16 @@ impl SocketSettings {
         }
     }
 
-    /// The addresses to try for `host:port`, in order.
+    /// The addresses to try for `host:port` (brackets around an IPv6
+    /// literal allowed), in order.
     pub(crate) fn resolve(&self, host: &str, port: u16) -> Result<Vec<SocketAddr>> {
+        let host = unbracket(host);
         let mut addrs: Vec<SocketAddr> = match host.parse::<IpAddr>() {
             Ok(ip) => vec![SocketAddr::new(ip, port)],
             Err(_) => match &self.resolver {
                 Some(resolve) => resolve(host, port)
                     .map_err(|e| Error::io(format!("the resolver failed for '{host}'"), e))?,
-                None => (host, port)
-                    .to_socket_addrs()
-                    .map_err(|e| Error::io(format!("cannot resolve '{host}'"), e))?
-                    .collect(),
+                None => lookup(host, port, "")?,
             },
         };
         if let Some(family) = self.family {
@@ -130,17 +129,10 @@ impl SocketSettings {
             }
         }
         Err(match last {
-            Some((_, e))
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock
-                ) =>
-            {
-                Error::Timeout {
-                    phase: Phase::Connect,
-                    after: Some(self.timeout),
-                }
-            }
+            Some((_, e)) if is_socket_timeout(e.kind()) => Error::Timeout {
+                phase: Phase::Connect,
+                after: Some(self.timeout),
+            },
             Some((addr, e)) => Error::io(format!("cannot connect to {host}:{port} ({addr})"), e),
             None => Error::invalid_input(host, "the name resolved to no address"),
         })
@@ -181,6 +173,22 @@ impl SocketSettings {
         }
         Ok(socket.into())
     }
+}
+
+/// `host` without the brackets of an IPv6 literal (`[::1]` is `::1`).
+pub(crate) fn unbracket(host: &str) -> &str {
+    host.strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host)
+}
+
+/// The system resolver's addresses for `host:port` (`getaddrinfo(3)`);
+/// `what` says what the name is for in the error ("" or "the bind address ").
+pub(crate) fn lookup(host: &str, port: u16, what: &str) -> Result<Vec<SocketAddr>> {
+    (host, port)
+        .to_socket_addrs()
+        .map(Iterator::collect)
+        .map_err(|e| Error::io(format!("cannot resolve {what}'{host}'"), e))
 }
 
 #[cfg(test)]

@@ -4,13 +4,19 @@
 
 use std::fmt;
 use std::str::FromStr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use rustls::crypto::{CryptoProvider, SupportedKxGroup};
 use rustls::{SupportedCipherSuite, SupportedProtocolVersion};
 
-use crate::context::provider;
 use crate::error::{Error, Result};
+
+/// The crypto provider: rustls's default aws-lc-rs provider, which prefers the
+/// post-quantum X25519MLKEM768 key exchange.
+pub(crate) fn provider() -> &'static Arc<CryptoProvider> {
+    static PROVIDER: OnceLock<Arc<CryptoProvider>> = OnceLock::new();
+    PROVIDER.get_or_init(|| Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
+}
 
 /// A TLS protocol version.
 #[non_exhaustive]

@@ -1,25 +1,45 @@
-//! The rustls client configuration for a `ConnectOptions` on a context:
-//! built once per set of settings and kept in the context's cache.
+//! The rustls client configuration for a context and a set of client
+//! settings: built once per combination and kept with the context.
 
-use std::fmt;
 use std::sync::Arc;
 
+use rustls::ClientConfig;
 use rustls::client::Resumption;
 use rustls::sign::SingleCertAndKey;
-use rustls::{ClientConfig, KeyLog};
 
-use super::{ConnectOptions, KeyLogFn};
-use crate::certificate::hex;
-use crate::context::{SecurityContext, callback_key};
 use crate::error::{Error, Result};
-use crate::verify::ServerVerifier;
+use crate::tls::context::SecurityContext;
+use crate::tls::settings::{Common, callback_key};
+use crate::tls::verify::{BadCertificateFn, IdentityFn, ServerVerifier};
 
 /// A client configuration and its verifier, cached in the context.
 pub(crate) type CachedConfig = (Arc<ClientConfig>, Arc<ServerVerifier>);
 
+/// The client's settings that shape its rustls configuration.
+#[derive(Clone)]
+pub(crate) struct ClientTls {
+    pub(crate) sni: bool,
+    pub(crate) reject_unauthorized: bool,
+    pub(crate) on_bad_certificate: Option<BadCertificateFn>,
+    pub(crate) check_server_identity: Option<IdentityFn>,
+    pub(crate) resume_sessions: bool,
+}
+
+impl Default for ClientTls {
+    fn default() -> Self {
+        ClientTls {
+            sni: true,
+            reject_unauthorized: true,
+            on_bad_certificate: None,
+            check_server_identity: None,
+            resume_sessions: true,
+        }
+    }
+}
+
 /// What a cached client configuration depends on besides the context.
 #[derive(PartialEq)]
-pub(crate) struct ConfigKey {
+struct ConfigKey {
     sni: bool,
     reject_unauthorized: bool,
     on_bad: usize,
@@ -28,36 +48,28 @@ pub(crate) struct ConfigKey {
     resume: bool,
 }
 
-struct KeyLogger(KeyLogFn);
-
-impl fmt::Debug for KeyLogger {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("KeyLogger")
-    }
-}
-
-impl KeyLog for KeyLogger {
-    fn log(&self, label: &str, client_random: &[u8], secret: &[u8]) {
-        (self.0)(&format!("{label} {} {}", hex(client_random), hex(secret)));
-    }
-}
-
-impl ConnectOptions {
-    /// The rustls configuration for these options on `ctx`, built once and
+impl ClientTls {
+    /// The rustls configuration for these settings on `ctx`, built once and
     /// kept in the context.
-    pub(super) fn config_for(&self, ctx: &SecurityContext) -> Result<CachedConfig> {
+    pub(crate) fn config_for(
+        &self,
+        ctx: &SecurityContext,
+        common: &Common,
+    ) -> Result<CachedConfig> {
         let key = ConfigKey {
             sni: self.sni,
             reject_unauthorized: self.reject_unauthorized,
             on_bad: callback_key(&self.on_bad_certificate),
             identity: callback_key(&self.check_server_identity),
-            key_log: callback_key(&self.key_log),
+            key_log: callback_key(&common.key_log),
             resume: self.resume_sessions,
         };
-        SecurityContext::cached(&ctx.inner().client_configs, key, || self.build_config(ctx))
+        ctx.inner()
+            .derived
+            .get_or_build(key, || self.build(ctx, common))
     }
 
-    fn build_config(&self, ctx: &SecurityContext) -> Result<CachedConfig> {
+    fn build(&self, ctx: &SecurityContext, common: &Common) -> Result<CachedConfig> {
         let inner = ctx.inner();
         let data = &inner.data;
         let verifier = Arc::new(ServerVerifier::new(
@@ -97,8 +109,8 @@ impl ConnectOptions {
         } else {
             Resumption::disabled()
         };
-        if let Some(log) = &self.key_log {
-            config.key_log = Arc::new(KeyLogger(log.clone()));
+        if let Some(log) = common.key_logger() {
+            config.key_log = log;
         }
         Ok((Arc::new(config), verifier))
     }
@@ -113,17 +125,22 @@ mod tests {
     #[test]
     fn one_config_per_context_and_settings() {
         let ctx = SecurityContext::empty();
-        let opts = ConnectOptions::new().context(ctx.clone());
-        let (a, _) = opts.config_for(&ctx).expect("config");
-        let (b, _) = opts
-            .clone()
-            .timeout(Duration::from_secs(1))
-            .config_for(&ctx)
-            .expect("config");
+        let tls = ClientTls::default();
+        let common = Common::default();
+        let (a, _) = tls.config_for(&ctx, &common).expect("config");
+        let slower = Common {
+            handshake_timeout: Duration::from_secs(1),
+            ..Common::default()
+        };
+        let (b, _) = tls.config_for(&ctx, &slower).expect("config");
         assert!(Arc::ptr_eq(&a, &b), "built once, shared by every connect");
-        let (c, _) = opts.clone().sni(false).config_for(&ctx).expect("config");
+        let no_sni = ClientTls {
+            sni: false,
+            ..ClientTls::default()
+        };
+        let (c, _) = no_sni.config_for(&ctx, &common).expect("config");
         assert!(!Arc::ptr_eq(&a, &c), "different settings, different config");
-        let (d, _) = opts.config_for(&ctx.clone()).expect("config");
+        let (d, _) = tls.config_for(&ctx.clone(), &common).expect("config");
         assert!(Arc::ptr_eq(&a, &d), "clones of a context share it");
     }
 }

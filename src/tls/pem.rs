@@ -12,8 +12,8 @@ use rustls::RootCertStore;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
-use crate::certificate::X509Certificate;
 use crate::error::{Error, Result};
+use crate::tls::certificate::X509Certificate;
 
 pub(crate) fn read_file(path: &Path) -> Result<Vec<u8>> {
     std::fs::read(path).map_err(|source| Error::File {

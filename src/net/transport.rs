@@ -7,7 +7,7 @@ use std::io::{self, Read};
 use std::net::{Shutdown, TcpStream};
 use std::time::{Duration, Instant};
 
-use crate::error::{Error, Phase};
+use crate::error::{Error, Phase, io_error};
 
 /// The receive buffer in bulk transfers: rustls alone reads 4 KiB per
 /// `read(2)`, which costs 16 times the system calls of a 64 KiB read.
@@ -302,14 +302,5 @@ impl<S: Read> Transport<S> {
                 Err(e) => return Err(io_error(e, phase, after)),
             }
         }
-    }
-}
-
-/// Maps a socket error: `WouldBlock`/`TimedOut` from a socket timeout become
-/// [`Error::Timeout`], anything else [`Error::Io`] naming the phase.
-pub(crate) fn io_error(e: io::Error, phase: Phase, after: Option<Duration>) -> Error {
-    match e.kind() {
-        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => Error::Timeout { phase, after },
-        _ => Error::io(format!("{phase} failed"), e),
     }
 }

@@ -26,10 +26,12 @@ use std::time::{Duration, Instant};
 
 use rustls::Connection;
 
+use super::records::{Plain, decrypt, feed_end, feed_pending, take_plaintext};
+use crate::error::io_error;
 use crate::error::{Error, Phase, Result};
-use crate::limiter::Permit;
-use crate::transport::{Transport, deadline_after, io_error, time_left};
-use crate::verify::map_tls_error;
+use crate::net::limiter::Permit;
+use crate::net::transport::{Transport, deadline_after, time_left};
+use crate::sync::lock;
 
 struct Tls {
     conn: Connection,
@@ -126,10 +128,6 @@ struct Shared {
     outbox: Mutex<Outbox>,
     /// A `max_connections` place, freed when both halves are dropped.
     _permit: Option<Permit>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl Shared {
@@ -259,8 +257,8 @@ impl ReadHalf {
         loop {
             {
                 let mut tls = lock(&self.shared.tls);
-                match tls.conn.reader().read(buf) {
-                    Ok(0) => {
+                match take_plaintext(&mut tls.conn, buf)? {
+                    Plain::Closed => {
                         if !tls.allow_half_open && !tls.close_sent {
                             tls.close_sent = true;
                             tls.conn.send_close_notify();
@@ -272,33 +270,22 @@ impl ReadHalf {
                         }
                         return Ok(0);
                     }
-                    Ok(n) => {
+                    Plain::Data(n) => {
                         self.io.release_if_idle();
                         return Ok(n);
                     }
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                    Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
-                        return Err(Error::Truncated);
-                    }
-                    Err(e) => return Err(Error::io("reading tls data failed", e)),
+                    Plain::Empty => {}
                 }
                 if self.eof {
-                    tls.conn
-                        .read_tls(&mut io::empty())
-                        .map_err(|e| Error::io("reading tls data failed", e))?;
+                    feed_end(&mut tls.conn)?;
                     continue;
                 }
                 if !self.io.pending().is_empty() {
-                    let mut pending = self.io.pending();
-                    let n = tls
-                        .conn
-                        .read_tls(&mut pending)
-                        .map_err(|e| Error::io("reading tls data failed", e))?;
-                    self.io.consume(n);
-                    let processed = tls.conn.process_new_packets();
+                    feed_pending(&mut tls.conn, &mut self.io)?;
+                    let decrypted = decrypt(&mut tls.conn);
                     // Alerts and KeyUpdate replies: never block on them.
                     self.shared.flush_now(&mut tls);
-                    processed.map_err(|e| map_tls_error(e, false))?;
+                    decrypted?;
                     continue;
                 }
             }

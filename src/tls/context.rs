@@ -1,37 +1,26 @@
 //! `SecurityContext`: trust anchors, our own certificate chain and key, the
-//! CAs client certificates must chain to, and the rustls configurations built
-//! from them (Dart's `SecurityContext`, Node's `secureContext`).
+//! CAs client certificates must chain to and revocation lists (Dart's
+//! `SecurityContext`, Node's `secureContext`). The rustls configurations
+//! built from it live in its [`Derived`] cache, which knows nothing of them.
 
 use std::fmt;
 use std::path::Path;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 
 use rustls::RootCertStore;
 use rustls::client::ClientSessionMemoryCache;
-use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer};
 use rustls::sign::CertifiedKey;
 
-use crate::certificate::X509Certificate;
 use crate::error::{Error, Result};
-use crate::params::{Params, TlsVersion};
-use crate::pem::{add_anchors, looks_like_pem, parse_certificates, parse_private_key, read_file};
-
-/// How many distinct rustls configurations one context keeps (one per
-/// combination of options used with it).
-const CONFIG_CACHE: usize = 16;
-/// TLS sessions remembered for resumption: per context on the client (rustls
-/// resumes a session only under the verifier that accepted it), per server
-/// setup on the server.
-pub(crate) const SESSION_CACHE: usize = 256;
-
-/// The crypto provider: rustls's default aws-lc-rs provider, which prefers the
-/// post-quantum X25519MLKEM768 key exchange.
-pub(crate) fn provider() -> &'static Arc<CryptoProvider> {
-    static PROVIDER: OnceLock<Arc<CryptoProvider>> = OnceLock::new();
-    PROVIDER.get_or_init(|| Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
-}
+use crate::tls::cache::Derived;
+use crate::tls::certificate::X509Certificate;
+use crate::tls::params::{Params, TlsVersion, provider};
+use crate::tls::pem::{
+    add_anchors, looks_like_pem, parse_certificates, parse_private_key, read_file,
+};
+use crate::tls::settings::SESSION_CACHE;
 
 /// Trust anchors, our own certificate and key, and client-certificate CAs.
 ///
@@ -54,13 +43,8 @@ pub struct SecurityContext {
 
 pub(crate) struct Inner {
     pub(crate) data: Data,
-    pub(crate) client_configs: Mutex<Vec<(crate::client::ConfigKey, crate::client::CachedConfig)>>,
-    pub(crate) server_configs: Mutex<
-        Vec<(
-            crate::server_config::ConfigKey,
-            Arc<crate::server_config::ServerSetup>,
-        )>,
-    >,
+    /// The client and server configurations built from `data`.
+    pub(crate) derived: Derived,
     pub(crate) client_sessions: Arc<ClientSessionMemoryCache>,
 }
 
@@ -149,8 +133,7 @@ impl SecurityContext {
         SecurityContext {
             inner: Arc::new(Inner {
                 data,
-                client_configs: Mutex::new(Vec::new()),
-                server_configs: Mutex::new(Vec::new()),
+                derived: Derived::default(),
                 client_sessions: Arc::new(ClientSessionMemoryCache::new(SESSION_CACHE)),
             }),
         }
@@ -255,7 +238,7 @@ impl SecurityContext {
         let path = path.as_ref();
         let bytes = read_file(path)?;
         let label = path.display().to_string();
-        let key = crate::keys::decrypt_private_key(&bytes, password, &label)?;
+        let key = crate::tls::keys::decrypt_private_key(&bytes, password, &label)?;
         self.set_key_der(key, label)
     }
 
@@ -267,7 +250,7 @@ impl SecurityContext {
         password: &str,
     ) -> Result<()> {
         let label = "private key (bytes)".to_owned();
-        let key = crate::keys::decrypt_private_key(pem_or_der, password, &label)?;
+        let key = crate::tls::keys::decrypt_private_key(pem_or_der, password, &label)?;
         self.set_key_der(key, label)
     }
 
@@ -289,11 +272,12 @@ impl SecurityContext {
     }
 
     fn set_pkcs12_identity(&mut self, bytes: &[u8], password: &str, label: String) -> Result<()> {
-        let bundle = crate::keys::open_pkcs12(bytes, password, &label)?;
+        let bundle = crate::tls::keys::open_pkcs12(bytes, password, &label)?;
         let Some((chain, key)) = bundle.identity else {
             return Err(Error::credentials(
                 &label,
-                "the bundle holds no private key with a certificate: use                  set_trusted_certificates_pkcs12 for a bundle of CA certificates",
+                "the bundle holds no private key with a certificate: use \
+                 set_trusted_certificates_pkcs12 for a bundle of CA certificates",
             ));
         };
         provider()
@@ -332,7 +316,7 @@ impl SecurityContext {
     }
 
     fn add_pkcs12_trust(&mut self, bytes: &[u8], password: &str, label: &str) -> Result<()> {
-        let bundle = crate::keys::open_pkcs12(bytes, password, label)?;
+        let bundle = crate::tls::keys::open_pkcs12(bytes, password, label)?;
         if bundle.certificates.is_empty() {
             return Err(Error::credentials(label, "the bundle holds no certificate"));
         }
@@ -434,7 +418,7 @@ impl SecurityContext {
     /// `maxVersion`); the default is TLS 1.2 and 1.3. TLS 1.0 and 1.1 are
     /// [`Error::Unsupported`]: rustls does not implement them.
     pub fn set_protocol_versions(&mut self, min: TlsVersion, max: TlsVersion) -> Result<()> {
-        let versions = crate::params::versions(min, max)?;
+        let versions = crate::tls::params::versions(min, max)?;
         self.update(|d| {
             d.params.versions = Some(versions);
             Ok(())
@@ -448,7 +432,7 @@ impl SecurityContext {
     /// by `:` as in Node's `ciphers`. An unknown name is an error that lists
     /// the supported ones.
     pub fn set_cipher_suites<S: AsRef<str>>(&mut self, names: &[S]) -> Result<()> {
-        let suites = crate::params::cipher_suites(names)?;
+        let suites = crate::tls::params::cipher_suites(names)?;
         self.update(|d| {
             d.params.suites = Some(suites);
             Ok(())
@@ -460,7 +444,7 @@ impl SecurityContext {
     /// `secp256r1` (`P-256`), `secp384r1` (`P-384`), `MLKEM768`, `MLKEM1024`.
     /// The default prefers X25519MLKEM768, then X25519, P-256, P-384.
     pub fn set_key_exchange_groups<S: AsRef<str>>(&mut self, names: &[S]) -> Result<()> {
-        let groups = crate::params::kx_groups(names)?;
+        let groups = crate::tls::params::kx_groups(names)?;
         self.update(|d| {
             d.params.groups = Some(groups);
             Ok(())
@@ -477,49 +461,6 @@ impl SecurityContext {
             .filter_map(|c| X509Certificate::from_der(c).ok())
             .collect()
     }
-
-    /// Looks up or builds a configuration in one of this context's caches.
-    pub(crate) fn cached<K: PartialEq, V: Clone>(
-        cache: &Mutex<Vec<(K, V)>>,
-        key: K,
-        build: impl FnOnce() -> Result<V>,
-    ) -> Result<V> {
-        let mut entries = cache.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((_, v)) = entries.iter().find(|(k, _)| *k == key) {
-            return Ok(v.clone());
-        }
-        let v = build()?;
-        if entries.len() >= CONFIG_CACHE {
-            entries.remove(0);
-        }
-        entries.push((key, v.clone()));
-        Ok(v)
-    }
-}
-
-/// A callback's address, for configuration cache keys (0 for none). A cached
-/// configuration holds the callback, so its address cannot be reused while
-/// the entry lives.
-pub(crate) fn callback_key<T: ?Sized>(f: &Option<Arc<T>>) -> usize {
-    f.as_ref()
-        .map_or(0, |f| Arc::as_ptr(f).cast::<()>() as usize)
-}
-
-/// ALPN protocol names in wire form, each checked to be 1 to 255 bytes.
-pub(crate) fn alpn_wire(protocols: &[String]) -> Result<Vec<Vec<u8>>> {
-    protocols
-        .iter()
-        .map(|p| {
-            if p.is_empty() || p.len() > 255 {
-                Err(Error::invalid_input(
-                    p,
-                    "an ALPN protocol name must be 1 to 255 bytes, e.g. \"h2\" or \"http/1.1\"",
-                ))
-            } else {
-                Ok(p.as_bytes().to_vec())
-            }
-        })
-        .collect()
 }
 
 /// Pairs chain and key once both are set, checking that they match.

@@ -7,7 +7,7 @@ use pkcs8::EncryptedPrivateKeyInfoRef;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
 use crate::error::{Error, Result};
-use crate::pem::TOPK8_HINT;
+use crate::tls::pem::TOPK8_HINT;
 
 /// Decrypts an encrypted PKCS#8 key (PEM or DER). An unencrypted key in any
 /// format is returned as it is, as Node ignores a passphrase it does not need.
@@ -30,13 +30,13 @@ pub(crate) fn decrypt_private_key(
             .map_err(|e| Error::credentials(label, format!("malformed PEM: {e}")))?;
         der
     } else if text.contains("-----BEGIN") {
-        return crate::pem::parse_private_key(bytes, label);
+        return crate::tls::pem::parse_private_key(bytes, label);
     } else {
         bytes.to_vec()
     };
     let Ok(info) = EncryptedPrivateKeyInfoRef::try_from(der.as_slice()) else {
         // Not encrypted DER: an ordinary key, or an error naming it.
-        return crate::pem::parse_private_key(bytes, label);
+        return crate::tls::pem::parse_private_key(bytes, label);
     };
     check_kdf_cost(&info.encryption_algorithm, label)?;
     let plain = info.decrypt(password).map_err(|e| {

@@ -1,0 +1,8 @@
+//! Sockets: name resolution and connecting, listen addresses, the
+//! transport a TLS stream runs over (per-call deadlines, buffering), and
+//! connection slots for `max_connections`. Nothing here knows TLS.
+
+pub(crate) mod address;
+pub(crate) mod connect;
+pub(crate) mod limiter;
+pub(crate) mod transport;

@@ -1,0 +1,235 @@
+//! `SecureListener`: a TLS server socket that accepts connections and
+//! hands out streams whose handshake runs in the thread that uses them.
+
+use std::borrow::Borrow;
+use std::fmt;
+use std::net::{SocketAddr, TcpListener};
+use std::sync::{Arc, RwLock};
+
+use super::options::BindOptions;
+use super::settings::ServeSettings;
+use super::stop::{Stop, StopHandle};
+use crate::error::{Error, Result};
+use crate::net::address::ListenAddress;
+use crate::net::limiter::Limiter;
+use crate::net::transport::{Ops, Transport};
+use crate::stream::SecureStream;
+use crate::sync;
+use crate::tls::context::SecurityContext;
+use crate::tls::server_config::ServerSetup;
+
+/// A TLS server socket: accepts TCP connections and hands out
+/// [`SecureStream`]s whose handshake runs on first use, so each can be moved
+/// to its own thread before any TLS work happens.
+///
+/// ```
+/// use std::io::{Read, Write};
+/// use securenet::{ConnectOptions, SecureListener, testing::TestPki};
+///
+/// # fn main() -> securenet::Result<()> {
+/// let pki = TestPki::new(&["localhost"])?;
+/// let listener = SecureListener::bind("127.0.0.1", 0, &pki.server_context())?;
+/// let port = listener.port();
+/// let server = std::thread::spawn(move || -> securenet::Result<()> {
+///     let (mut stream, _peer) = listener.accept()?;
+///     let mut buf = [0u8; 5];
+///     stream.read_exact(&mut buf)?;
+///     stream.write_all(&buf)?;
+///     stream.close()
+/// });
+/// let mut client = ConnectOptions::new()
+///     .context(pki.client_context())
+///     .connect("localhost", port)?;
+/// client.write_all(b"hello")?;
+/// let mut echo = String::new();
+/// client.read_to_string(&mut echo)?;
+/// assert_eq!(echo, "hello");
+/// server.join().expect("server thread")?;
+/// # Ok(()) }
+/// ```
+pub struct SecureListener {
+    listener: Arc<TcpListener>,
+    setup: RwLock<Arc<ServerSetup>>,
+    options: BindOptions,
+    limiter: Option<Arc<Limiter>>,
+    stop: Arc<Stop>,
+}
+
+impl fmt::Debug for SecureListener {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SecureListener")
+            .field("listener", &self.listener)
+            .field("options", &self.options)
+            .finish()
+    }
+}
+
+impl BindOptions {
+    /// Makes the socket (`socket(2)`), sets its options, `bind(2)`s it to
+    /// `address:port` (port 0 picks a free port) and `listen(2)`s.
+    pub fn bind(
+        &self,
+        address: impl ListenAddress,
+        port: u16,
+        context: &SecurityContext,
+    ) -> Result<SecureListener> {
+        let (listener, setup) = self.listen(address, port, context)?;
+        let listener = Arc::new(listener);
+        let limiter = self.serve.max_connections.map(Limiter::new);
+        Ok(SecureListener {
+            stop: Stop::new(&listener, limiter.clone()),
+            listener,
+            setup: RwLock::new(setup),
+            options: self.clone(),
+            limiter,
+        })
+    }
+}
+
+impl SecureListener {
+    /// Binds with the default [`BindOptions`] (Dart `SecureServerSocket.bind`).
+    pub fn bind(
+        address: impl ListenAddress,
+        port: u16,
+        context: &SecurityContext,
+    ) -> Result<SecureListener> {
+        BindOptions::new().bind(address, port, context)
+    }
+
+    /// The port listened on (useful after binding port 0).
+    pub fn port(&self) -> u16 {
+        self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
+    }
+
+    /// The address listened on.
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Waits for a TCP connection (`accept(2)`) and returns it at once, with
+    /// its TLS handshake pending: the handshake runs in whichever thread
+    /// first uses the stream, bounded by the handshake timeout, so a client
+    /// that never speaks cannot stall `accept`. A connection that fails
+    /// before it is handed out (reset at once) is skipped.
+    ///
+    /// With [`BindOptions::max_connections`], it first waits until fewer
+    /// than that many streams from this listener are alive. Once the
+    /// listener is stopped ([`stop_handle`](Self::stop_handle)), it fails
+    /// with kind `NotConnected`.
+    pub fn accept(&self) -> Result<(SecureStream, SocketAddr)> {
+        self.accept_one(false).map_err(|e| match e {
+            Accepted::Stopped => stopped(),
+            Accepted::Failed(e) => Error::io("accept failed", e),
+        })
+    }
+
+    /// One accepted connection. With `evict` (for `serve`), the connection
+    /// is accepted first, and then, while `max_connections` are alive, the
+    /// oldest connection still in its handshake is dropped to make room for
+    /// it; without, accepting waits for a free place.
+    pub(crate) fn accept_one(
+        &self,
+        evict: bool,
+    ) -> std::result::Result<(SecureStream, SocketAddr), Accepted> {
+        let mut permit = None;
+        if let (Some(l), false) = (&self.limiter, evict) {
+            permit = Some(l.acquire(false).ok_or(Accepted::Stopped)?);
+        }
+        loop {
+            if self.stop.is_stopped() {
+                return Err(Accepted::Stopped);
+            }
+            let (sock, peer) = match self.listener.accept() {
+                Ok(a) => a,
+                Err(_) if self.stop.is_stopped() => return Err(Accepted::Stopped),
+                Err(e) => return Err(Accepted::Failed(e)),
+            };
+            if self.stop.is_stopped() {
+                return Err(Accepted::Stopped);
+            }
+            if sock.set_nodelay(true).is_err() {
+                // Reset before we got to it: that connection only.
+                continue;
+            }
+            if let (Some(l), true) = (&self.limiter, evict) {
+                permit = Some(l.acquire(true).ok_or(Accepted::Stopped)?);
+            }
+            let setup = sync::read(&self.setup).clone();
+            let io = Transport::new(sock, Ops::tcp(), &[]);
+            let mut stream = self
+                .options
+                .server_stream(io, setup, || format!("server {peer}"));
+            stream.set_permit(permit);
+            return Ok((stream, peer));
+        }
+    }
+
+    pub(crate) fn serve_settings(&self) -> &ServeSettings {
+        &self.options.serve
+    }
+
+    pub(crate) fn limiter(&self) -> Option<&Arc<Limiter>> {
+        self.limiter.as_ref()
+    }
+
+    pub(crate) fn stop_state(&self) -> &Arc<Stop> {
+        &self.stop
+    }
+
+    /// A handle that stops [`serve`](Self::serve) and
+    /// [`incoming`](Self::incoming) from another thread.
+    pub fn stop_handle(&self) -> StopHandle {
+        StopHandle {
+            stop: self.stop.clone(),
+        }
+    }
+
+    /// Replaces the certificate (and client authorities) for connections
+    /// accepted from now on; existing connections keep theirs. For
+    /// certificate rotation (Node `setSecureContext`). Fails, changing
+    /// nothing, if the context has no usable certificate.
+    pub fn set_context(&self, context: impl Borrow<SecurityContext>) -> Result<()> {
+        let setup = ServerSetup::new(context.borrow(), &self.options.tls)?;
+        *sync::write(&self.setup) = setup;
+        Ok(())
+    }
+}
+
+/// Why no connection was accepted.
+pub(crate) enum Accepted {
+    /// The listener was stopped.
+    Stopped,
+    /// `accept(2)` failed.
+    Failed(std::io::Error),
+}
+
+/// The error of `accept` on a stopped listener.
+pub(crate) fn stopped() -> Error {
+    Error::io(
+        "the listener was stopped (StopHandle::stop): it accepts no more connections",
+        std::io::ErrorKind::NotConnected.into(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_server_setup_per_context_and_options() {
+        let pki = crate::testing::TestPki::new(&["localhost"]).expect("pki");
+        let ctx = pki.server_context();
+        let a = ServerSetup::new(&ctx, &BindOptions::new().tls).expect("setup");
+        let b = ServerSetup::new(&ctx.clone(), &BindOptions::new().backlog(7).tls).expect("setup");
+        assert!(
+            Arc::ptr_eq(&a, &b),
+            "built once, shared by listeners of the context"
+        );
+        let c = ServerSetup::new(
+            &ctx,
+            &BindOptions::new().require_client_certificate(true).tls,
+        )
+        .expect("setup");
+        assert!(!Arc::ptr_eq(&a, &c));
+    }
+}

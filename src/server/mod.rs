@@ -1,0 +1,8 @@
+//! The server side: `BindOptions`, `SecureListener`, the `serve` loop and
+//! `incoming`, and stopping a listener.
+
+pub(crate) mod listener;
+pub(crate) mod options;
+pub(crate) mod serve;
+pub(crate) mod settings;
+pub(crate) mod stop;

@@ -1,0 +1,361 @@
+//! `BindOptions`: how a server socket is made and what its connections
+//! get (Dart `SecureServerSocket.bind` / `RawSecureServerSocket.bind`), and
+//! `SecureStream::secure_server` for transports accepted elsewhere.
+
+use std::fmt;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+
+use socket2::{Domain, Protocol, Socket, Type};
+
+use super::settings::ServeSettings;
+use crate::error::{Error, Result};
+use crate::net::address::ListenAddress;
+use crate::net::transport::{Ops, Transport};
+use crate::stream::SecureStream;
+use crate::tls::certificate::X509Certificate;
+use crate::tls::context::SecurityContext;
+use crate::tls::server_config::{ServerSetup, ServerTls};
+use crate::tls::settings::common_setters;
+
+/// The backlog passed to `listen(2)` for `backlog(0)`: the largest, which
+/// every system caps at its own maximum. Linux caps it at
+/// `net.core.somaxconn` (4096 by default), macOS and the BSDs at
+/// `kern.ipc.somaxconn`, and Winsock's own `SOMAXCONN` is this value, "a
+/// reasonable maximum" of its choosing. `libc::SOMAXCONN` would be wrong in
+/// both directions: musl's says 128 where the kernel allows 4096, and none
+/// follows an administrator who raised the limit.
+const SYSTEM_BACKLOG: i32 = i32::MAX;
+
+/// The smallest and largest `thread_stack_size` accepted.
+const MIN_STACK: usize = 64 * 1024;
+const MAX_STACK: usize = 1 << 30;
+
+/// Options for a listener, `OpenOptions`-style, ending in
+/// [`bind`](Self::bind). The names are Dart's `SecureServerSocket.bind`
+/// parameters in snake case; options are `Clone + Send + Sync`.
+#[derive(Clone)]
+pub struct BindOptions {
+    backlog: u32,
+    v6_only: bool,
+    shared: bool,
+    allow_half_open: bool,
+    pub(crate) tls: ServerTls,
+    pub(crate) serve: ServeSettings,
+}
+
+impl fmt::Debug for BindOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let tls = &self.tls;
+        f.debug_struct("BindOptions")
+            .field("backlog", &self.backlog)
+            .field("v6_only", &self.v6_only)
+            .field(
+                "request_client_certificate",
+                &tls.request_client_certificate,
+            )
+            .field(
+                "require_client_certificate",
+                &tls.require_client_certificate,
+            )
+            .field("shared", &self.shared)
+            .field("allow_half_open", &self.allow_half_open)
+            .field("common", &tls.common)
+            .field(
+                "sni_contexts",
+                &tls.sni_contexts.iter().map(|(n, _)| n).collect::<Vec<_>>(),
+            )
+            .field("on_sni", &tls.on_sni.is_some())
+            .field(
+                "on_bad_client_certificate",
+                &tls.on_bad_client_certificate.is_some(),
+            )
+            .field("serve", &self.serve)
+            .finish()
+    }
+}
+
+impl Default for BindOptions {
+    /// Dart's defaults: backlog 0 (the system's), not v6-only, no client
+    /// certificates, no ALPN, not shared; handshakes bounded by
+    /// [`DEFAULT_HANDSHAKE_TIMEOUT`](crate::DEFAULT_HANDSHAKE_TIMEOUT).
+    fn default() -> Self {
+        BindOptions {
+            backlog: 0,
+            v6_only: false,
+            shared: false,
+            allow_half_open: false,
+            tls: ServerTls::default(),
+            serve: ServeSettings::default(),
+        }
+    }
+}
+
+impl BindOptions {
+    /// The defaults (see [`Default`]).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The `listen(2)` backlog: how many connections the kernel queues before
+    /// `accept`. 0 (the default) lets the system choose its maximum.
+    pub fn backlog(mut self, backlog: u32) -> Self {
+        self.backlog = backlog;
+        self
+    }
+
+    /// On an IPv6 address, whether to refuse IPv4 clients (`IPV6_V6ONLY`).
+    /// Default `false`: `::` accepts both.
+    pub fn v6_only(mut self, v6_only: bool) -> Self {
+        self.v6_only = v6_only;
+        self
+    }
+
+    /// Asks clients for a certificate; a client without one still connects
+    /// and its stream's `peer_certificate()` is `None`. A certificate that is
+    /// sent must chain to the context's client authorities.
+    pub fn request_client_certificate(mut self, request: bool) -> Self {
+        self.tls.request_client_certificate = request;
+        self
+    }
+
+    /// Requires a client certificate chaining to the context's client
+    /// authorities (or, if none were set, its trusted certificates); implies
+    /// [`request_client_certificate`](Self::request_client_certificate).
+    pub fn require_client_certificate(mut self, require: bool) -> Self {
+        self.tls.require_client_certificate = require;
+        self
+    }
+
+    /// The ALPN protocols this server speaks. It picks the client's most
+    /// preferred one among them; a client that offers only others is refused
+    /// with a `no_application_protocol` alert.
+    pub fn supported_protocols<P: AsRef<str>>(mut self, protocols: &[P]) -> Self {
+        self.tls.common.alpn = protocols.iter().map(|p| p.as_ref().to_owned()).collect();
+        self
+    }
+
+    /// Lets several listeners bind the same address and port and share its
+    /// connections (`SO_REUSEPORT`; Unix only, elsewhere `bind` fails with
+    /// [`Error::Unsupported`]).
+    pub fn shared(mut self, shared: bool) -> Self {
+        self.shared = shared;
+        self
+    }
+
+    /// `false` (the default, as Node's `net.Server`) answers a client's
+    /// `close_notify` with ours and shuts the write side; `true` keeps
+    /// writing possible until `shutdown_write` or `close`.
+    pub fn allow_half_open(mut self, allow: bool) -> Self {
+        self.allow_half_open = allow;
+        self
+    }
+
+    /// Serves `ctx`'s certificate to clients that ask for `name` in SNI (an
+    /// exact name, or `*.example.com` for one label); others get the
+    /// listener's context. Repeat for more names. Node's `SNICallback` with a
+    /// table, Go's `GetCertificate`.
+    pub fn sni_context(mut self, name: &str, ctx: SecurityContext) -> Self {
+        self.tls.sni_contexts.push((name.to_owned(), ctx));
+        self
+    }
+
+    /// Asked with the SNI name when no [`sni_context`](Self::sni_context)
+    /// matches: `Some(ctx)` serves that context's certificate, `None` the
+    /// listener's. Runs in the handshake's thread; each context's
+    /// configuration is built once and kept in it.
+    pub fn on_sni(
+        mut self,
+        callback: impl Fn(&str) -> Option<SecurityContext> + Send + Sync + 'static,
+    ) -> Self {
+        self.tls.on_sni = Some(Arc::new(callback));
+        self
+    }
+
+    /// Asked, with the client's leaf certificate, only when a client
+    /// certificate fails verification (untrusted, self-signed, expired...):
+    /// `true` accepts it (its handshake signature is still checked). The
+    /// server-side counterpart of `ConnectOptions::on_bad_certificate`; with
+    /// it, `require_client_certificate` works without client authorities.
+    pub fn on_bad_client_certificate(
+        mut self,
+        callback: impl Fn(&X509Certificate) -> bool + Send + Sync + 'static,
+    ) -> Self {
+        self.tls.on_bad_client_certificate = Some(Arc::new(callback));
+        self
+    }
+
+    /// Bounds the streams from this listener alive at once: `accept` (and
+    /// so [`SecureListener::serve`]) waits, rather than accepting without
+    /// bound, while `n` are alive. A stream counts until it (or both its
+    /// split halves) is dropped.
+    pub fn max_connections(mut self, n: usize) -> Self {
+        self.serve.max_connections = Some(n);
+        self
+    }
+
+    /// The stack size of the threads [`SecureListener::serve`] starts, in
+    /// bytes (the default is Rust's, 2 MiB). A small stack lets one process
+    /// hold thousands of idle connections; the handshake itself needs about
+    /// 256 KiB in a debug build (less optimised), so do not go below that.
+    /// Outside 64 KiB to 1 GiB, `bind` fails with `InvalidInput`.
+    pub fn thread_stack_size(mut self, bytes: usize) -> Self {
+        self.serve.stack_size = Some(bytes);
+        self
+    }
+
+    /// Receives each connection's failed handshake or handler error in
+    /// [`SecureListener::serve`], with the peer's address (by default they
+    /// are printed to standard error). Node's `tlsClientError`.
+    pub fn on_client_error(
+        mut self,
+        callback: impl Fn(&Error, SocketAddr) + Send + Sync + 'static,
+    ) -> Self {
+        self.serve.on_client_error = Some(Arc::new(callback));
+        self
+    }
+
+    /// Receives what makes accepting fail for a while in
+    /// [`SecureListener::serve`] and [`SecureListener::incoming`]: running
+    /// out of descriptors (`EMFILE`, `ENFILE`) or memory (`ENOBUFS`,
+    /// `ENOMEM`). Accepting backs off (5 ms, doubling to 1 s) and goes on
+    /// once the resource is free again; this is called once per burst of
+    /// such failures (by default they are printed to standard error).
+    pub fn on_accept_error(mut self, callback: impl Fn(&Error) + Send + Sync + 'static) -> Self {
+        self.serve.on_accept_error = Some(Arc::new(callback));
+        self
+    }
+
+    common_setters!(tls.common);
+
+    /// Refuses values that could never work; any other works (a huge
+    /// backlog is capped by the kernel, a huge timeout is no limit).
+    fn check_limits(&self) -> Result<()> {
+        if self.serve.max_connections == Some(0) {
+            return Err(Error::invalid_input(
+                "max_connections(0)",
+                "no connection could ever be accepted: give at least 1",
+            ));
+        }
+        self.tls.common.check("BindOptions")?;
+        if let Some(size) = self.serve.stack_size {
+            if !(MIN_STACK..=MAX_STACK).contains(&size) {
+                return Err(Error::invalid_input(
+                    format!("thread_stack_size({size})"),
+                    format!(
+                        "give {} KiB to {} MiB: a handshake needs about 256 KiB in a debug build",
+                        MIN_STACK / 1024,
+                        MAX_STACK >> 20
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// `bind`'s work below the listener: checks the options, builds the
+    /// server configurations, makes the socket (`socket(2)`), sets its
+    /// options, `bind(2)`s it and `listen(2)`s.
+    pub(crate) fn listen(
+        &self,
+        address: impl ListenAddress,
+        port: u16,
+        context: &SecurityContext,
+    ) -> Result<(TcpListener, Arc<ServerSetup>)> {
+        self.check_limits()?;
+        let setup = ServerSetup::new(context, &self.tls)?;
+        let ip = address.to_ip_addr()?;
+        let addr = SocketAddr::new(ip, port);
+        let fail = |what: &str, e: std::io::Error| Error::io(format!("{what} {addr}"), e);
+        let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))
+            .map_err(|e| fail("cannot make a socket for", e))?;
+        #[cfg(unix)]
+        socket
+            .set_reuse_address(true)
+            .map_err(|e| fail("cannot set SO_REUSEADDR on", e))?;
+        if ip.is_ipv6() {
+            socket
+                .set_only_v6(self.v6_only)
+                .map_err(|e| fail("cannot set IPV6_V6ONLY on", e))?;
+        }
+        if self.shared {
+            set_shared(&socket).map_err(|e| match e.kind() {
+                std::io::ErrorKind::Unsupported => Error::Unsupported {
+                    what: "shared(true)".to_owned(),
+                    reason: "SO_REUSEPORT is not available on this platform: run one listener \
+                             and hand accepted streams to worker threads"
+                        .to_owned(),
+                },
+                _ => fail("cannot set SO_REUSEPORT on", e),
+            })?;
+        }
+        socket
+            .bind(&addr.into())
+            .map_err(|e| fail("cannot bind", e))?;
+        let backlog = match self.backlog {
+            0 => SYSTEM_BACKLOG,
+            n => i32::try_from(n).unwrap_or(i32::MAX),
+        };
+        socket
+            .listen(backlog)
+            .map_err(|e| fail("cannot listen on", e))?;
+        Ok((TcpListener::from(socket), setup))
+    }
+
+    /// A stream for an accepted transport, its handshake to run on first use.
+    pub(crate) fn server_stream<S: Read + Write>(
+        &self,
+        io: Transport<S>,
+        setup: Arc<ServerSetup>,
+        label: impl FnOnce() -> String,
+    ) -> SecureStream<S> {
+        let mut stream = SecureStream::new_server(
+            io,
+            setup,
+            self.tls.common.handshake_timeout,
+            self.allow_half_open,
+        );
+        if let Some(sink) = &self.tls.common.trace {
+            stream.set_trace(Some(sink.clone()), label());
+        }
+        stream
+    }
+}
+
+#[cfg(all(
+    unix,
+    not(any(target_os = "solaris", target_os = "illumos", target_os = "cygwin"))
+))]
+fn set_shared(socket: &Socket) -> std::io::Result<()> {
+    socket.set_reuse_port(true)
+}
+
+#[cfg(not(all(
+    unix,
+    not(any(target_os = "solaris", target_os = "illumos", target_os = "cygwin"))
+)))]
+fn set_shared(_socket: &Socket) -> std::io::Result<()> {
+    Err(std::io::ErrorKind::Unsupported.into())
+}
+
+impl<S: Read + Write + 'static> SecureStream<S> {
+    /// Wraps an accepted transport as the server side of TLS (Dart
+    /// `SecureSocket.secureServer`): `already_read` holds bytes already read
+    /// from it (Dart's `bufferedData`), such as a ClientHello read while
+    /// sniffing the protocol. The handshake runs on first use. Timeouts are
+    /// enforced as for [`ConnectOptions::secure`](crate::ConnectOptions::secure):
+    /// over a `TcpStream` or `UnixStream` the handshake timeout bounds the
+    /// whole handshake; over another transport nothing is bounded but by it.
+    pub fn secure_server(
+        stream: S,
+        context: &SecurityContext,
+        options: &BindOptions,
+        already_read: &[u8],
+    ) -> Result<SecureStream<S>> {
+        options.tls.common.check("BindOptions")?;
+        let setup = ServerSetup::new(context, &options.tls)?;
+        let io = Transport::new(stream, Ops::detect(), already_read);
+        Ok(options.server_stream(io, setup, || "server".to_owned()))
+    }
+}

@@ -1,0 +1,19 @@
+//! The TLS layer below any socket: certificates, PEM and keys, TLS
+//! parameters, the trust material a [`SecurityContext`](context::SecurityContext)
+//! holds, certificate verifiers, and the rustls client and server
+//! configurations built from them (cached with their context).
+//!
+//! Arrows point down the list: each file uses only those above it.
+
+pub(crate) mod cache;
+pub(crate) mod certificate;
+pub(crate) mod client_config;
+pub(crate) mod context;
+pub(crate) mod keys;
+pub(crate) mod params;
+pub(crate) mod pem;
+pub(crate) mod server_config;
+pub(crate) mod session;
+pub(crate) mod settings;
+pub(crate) mod trace;
+pub(crate) mod verify;
