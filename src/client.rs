@@ -128,14 +128,6 @@ impl ConnectOptions {
         self
     }
 
-    /// The ALPN protocols to offer, most preferred first (Dart
-    /// `supportedProtocols`, Node `ALPNProtocols`). Each must be 1 to 255
-    /// bytes. The choice is [`SecureStream::selected_protocol`].
-    pub fn supported_protocols<P: AsRef<str>>(mut self, protocols: &[P]) -> Self {
-        self.common.alpn = protocols.iter().map(|p| p.as_ref().to_owned()).collect();
-        self
-    }
-
     /// Bounds the TCP connect to each address tried. Default
     /// [`DEFAULT_CONNECT_TIMEOUT`]. Name resolution is not bounded by it.
     pub fn timeout(mut self, timeout: Duration) -> Self {
@@ -235,7 +227,12 @@ impl ConnectOptions {
         self
     }
 
-    common_setters!(common);
+    common_setters!(
+        common,
+        "The ALPN protocols to offer, most preferred first (Dart \
+         `supportedProtocols`, Node `ALPNProtocols`). Each must be 1 to 255 \
+         bytes. The choice is [`SecureStream::selected_protocol`]."
+    );
 
     /// The smallest finite-field Diffie-Hellman group accepted, in bits
     /// (Node `minDHSize`, default 1024). rustls's default providers offer no
@@ -290,9 +287,31 @@ impl ConnectOptions {
         self.socket.connect_any(&addrs, host, port)
     }
 
-    /// The bound on the whole TLS handshake.
-    pub(crate) fn handshake_limit(&self) -> Duration {
-        self.common.handshake_timeout
+    /// The context given with [`context`](Self::context), if any (else
+    /// connections use Mozilla's roots).
+    pub fn get_context(&self) -> Option<&SecurityContext> {
+        self.context.as_ref()
+    }
+
+    /// The bound on each TCP connect ([`timeout`](Self::timeout)).
+    pub fn get_timeout(&self) -> Duration {
+        self.socket.timeout
+    }
+
+    /// The name given with [`server_name`](Self::server_name), if any.
+    pub fn get_server_name(&self) -> Option<&str> {
+        self.server_name.as_deref()
+    }
+
+    /// Whether SNI is sent ([`sni`](Self::sni)).
+    pub fn get_sni(&self) -> bool {
+        self.tls.sni
+    }
+
+    /// Whether a certificate that fails verification fails the connect
+    /// ([`reject_unauthorized`](Self::reject_unauthorized)).
+    pub fn get_reject_unauthorized(&self) -> bool {
+        self.tls.reject_unauthorized
     }
 
     /// The rustls configuration for these options on `ctx`, built once and

@@ -11,6 +11,10 @@
 //!   thread-per-connection server.
 //! * [`X509Certificate`]: a parsed certificate (subject, issuer, validity,
 //!   fingerprints, subjectAltNames).
+//! * [`WebSocket`] and [`WebSocketOptions`]: a WebSocket client for `ws://`
+//!   and `wss://` URLs (Dart's `WebSocket.connect`), with permessage-deflate,
+//!   pings, the close handshake and [`split`](WebSocket::split) halves; and
+//!   [`WebSocket::accept`], the server side over any accepted stream.
 //! * [`Error`]: typed errors that say what failed and what to do, and that
 //!   travel through `std::io::Error` and back.
 //!
@@ -91,12 +95,30 @@
 //! # Ok(()) }
 //! ```
 //!
+//! # A WebSocket
+//!
+//! ```no_run
+//! use securenet::{Message, WebSocket};
+//!
+//! # fn main() -> securenet::Result<()> {
+//! let mut ws = WebSocket::connect("wss://echo.example.com/chat")?;
+//! ws.send_text("hello")?;
+//! if let Message::Text(reply) = ws.read()? {
+//!     println!("{reply}");
+//! }
+//! ws.close(Some((1000, "bye")))?;
+//! # Ok(()) }
+//! ```
+//!
 //! # Errors
 //!
 //! Every fallible call returns [`Result`]; `Read` and `Write` return
 //! `std::io::Error`s that carry the [`Error`] (`Error::from(io_err)` gets it
 //! back). Timeouts have kind `TimedOut`, a connection cut without a TLS
 //! `close_notify` `UnexpectedEof`, TLS and certificate failures `InvalidData`.
+//! Errors and the WebSocket enums are `#[non_exhaustive]`, so they can grow
+//! without breaking your matches; the types of wrapped sources (the
+//! `rustls::Error` behind a handshake failure) are not part of the API.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]

@@ -95,7 +95,10 @@ fn server_side() -> (Vec<WebSocket<TcpStream>>, Vec<TcpStream>) {
 #[test]
 fn fifty_peers_announcing_60_mib_commit_almost_nothing() {
     let Some(before) = resident_kib() else {
-        eprintln!("skipped: no /proc/self/status here to read resident memory from");
+        common::skip(
+            "fifty_peers_announcing_60_mib_commit_almost_nothing",
+            "no /proc/self/status here to read resident memory from",
+        );
         return;
     };
     let clients = client_side();

@@ -180,7 +180,10 @@ fn serve_survives_running_out_of_descriptors() {
         return emfile_child();
     }
     if !cfg!(target_os = "linux") {
-        eprintln!("skipped: the descriptor limit is lowered with the Linux shell's ulimit");
+        common::skip(
+            "serve_survives_running_out_of_descriptors",
+            "the descriptor limit is lowered with the Linux shell's ulimit",
+        );
         return;
     }
     let dir = std::env::temp_dir().join(format!("securenet-emfile-{}", std::process::id()));

@@ -259,3 +259,58 @@ fn websocket_durations_and_sizes() {
         );
     }
 }
+
+#[test]
+fn getters_read_back_what_was_set() {
+    let connect = ConnectOptions::new()
+        .timeout(Duration::from_secs(3))
+        .handshake_timeout(Duration::from_secs(4))
+        .supported_protocols(&["h2", "http/1.1"])
+        .server_name("example.com")
+        .sni(false)
+        .reject_unauthorized(false);
+    assert_eq!(connect.get_timeout(), Duration::from_secs(3));
+    assert_eq!(connect.get_handshake_timeout(), Duration::from_secs(4));
+    assert_eq!(connect.get_supported_protocols(), ["h2", "http/1.1"]);
+    assert_eq!(connect.get_server_name(), Some("example.com"));
+    assert!(!connect.get_sni());
+    assert!(!connect.get_reject_unauthorized());
+    assert!(connect.get_context().is_none());
+    let defaults = ConnectOptions::new();
+    assert_eq!(
+        defaults.get_handshake_timeout(),
+        securenet::DEFAULT_HANDSHAKE_TIMEOUT
+    );
+    assert_eq!(defaults.get_timeout(), securenet::DEFAULT_CONNECT_TIMEOUT);
+
+    let bind = BindOptions::new()
+        .backlog(7)
+        .max_connections(9)
+        .require_client_certificate(true)
+        .handshake_timeout(Duration::from_secs(5))
+        .supported_protocols(&["echo/1"]);
+    assert_eq!(bind.get_backlog(), 7);
+    assert_eq!(bind.get_max_connections(), Some(9));
+    assert!(bind.get_require_client_certificate());
+    assert_eq!(bind.get_handshake_timeout(), Duration::from_secs(5));
+    assert_eq!(bind.get_supported_protocols(), ["echo/1"]);
+
+    let ws = WebSocketOptions::new()
+        .protocols(&["chat"])
+        .compression(CompressionOptions::disabled())
+        .ping_interval(Duration::from_secs(6))
+        .max_message_size(1000)
+        .max_frame_size(100)
+        .close_timeout(Duration::from_secs(2))
+        .connect_options(connect);
+    assert_eq!(ws.get_protocols(), ["chat"]);
+    assert!(!ws.get_compression().enabled);
+    assert_eq!(ws.get_ping_interval(), Some(Duration::from_secs(6)));
+    assert_eq!(ws.get_max_message_size(), 1000);
+    assert_eq!(ws.get_max_frame_size(), 100);
+    assert_eq!(ws.get_close_timeout(), Duration::from_secs(2));
+    assert_eq!(
+        ws.get_connect_options().get_server_name(),
+        Some("example.com")
+    );
+}

@@ -106,12 +106,26 @@ fn a_blocked_reader_does_not_stop_the_writer() {
         .expect("connect");
     common::with_timeouts(&mut c);
     let (mut r, mut w) = c.split().expect("split");
+    let (tid_tx, tid_rx) = mpsc::channel();
     let reader = thread::spawn(move || {
+        tid_tx.send(common::blocked::this_thread()).expect("tid");
         let mut got = Vec::new();
         r.read_to_end(&mut got).expect("read");
         got
     });
-    // The reader is blocked in read now (or soon); writing must not wait for it.
+    // Write only once the reader is blocked in the socket: writing must not
+    // wait for it.
+    let tid = tid_rx.recv_timeout(IO_TIMEOUT).expect("reader started");
+    match tid
+        .as_deref()
+        .and_then(common::blocked::wait_until_blocked_in_read)
+    {
+        Some(blocked) => assert!(blocked, "the reader never blocked in read"),
+        None => common::skip(
+            "a_blocked_reader_does_not_stop_the_writer",
+            "cannot see where the reader blocks (no /proc): written without waiting",
+        ),
+    }
     w.write_all(b"hello")
         .expect("write while the reader blocks");
     done_tx.send(()).expect("done");

@@ -120,7 +120,11 @@ fn every_context_takeover_combination_round_trips() {
             assert_eq!(ws.read().expect("echo"), Message::Text(msg));
         }
         ws.close(None).expect("close");
-        let _ = server.join();
+        assert_eq!(
+            server.join().expect("server"),
+            None,
+            "the close the server saw"
+        );
     }
 }
 
@@ -133,7 +137,11 @@ fn the_server_picks_the_clients_first_protocol_it_speaks() {
         .expect("connect");
     assert_eq!(ws.protocol(), Some("chat.v1"));
     ws.close(Some((1000, ""))).expect("close");
-    let _ = server.join();
+    assert_eq!(
+        server.join().expect("server"),
+        Some((1000, String::new())),
+        "the close the server saw"
+    );
 
     // No common protocol: no pick, which is allowed.
     let (url, pki, server) = wss_echo(WebSocketOptions::new().protocols(&["other"]));
@@ -143,7 +151,11 @@ fn the_server_picks_the_clients_first_protocol_it_speaks() {
         .expect("connect");
     assert_eq!(ws.protocol(), None);
     ws.close(None).expect("close");
-    let _ = server.join();
+    assert_eq!(
+        server.join().expect("server"),
+        None,
+        "the close the server saw"
+    );
 }
 
 #[test]
@@ -158,7 +170,11 @@ fn pings_are_answered_and_pongs_returned() {
     let err = ws.ping(&[0u8; 126]).expect_err("too long");
     assert!(matches!(err, Error::InvalidInput { .. }));
     ws.close(None).expect("close");
-    let _ = server.join();
+    assert_eq!(
+        server.join().expect("server"),
+        None,
+        "the close the server saw"
+    );
 }
 
 #[test]
@@ -221,7 +237,11 @@ fn split_reads_in_one_thread_while_another_sends() {
         Some((1000, String::new())),
         "the server echoed our close code"
     );
-    let _ = server.join();
+    assert_eq!(
+        server.join().expect("server"),
+        Some((1000, "all sent".to_owned())),
+        "the close the server saw"
+    );
 }
 
 #[test]
@@ -272,5 +292,9 @@ fn close_codes_are_checked() {
     );
     assert_eq!(ws.ready_state(), ReadyState::Open, "nothing was sent");
     ws.close(Some((1000, "ok"))).expect("close");
-    let _ = server.join();
+    assert_eq!(
+        server.join().expect("server"),
+        Some((1000, "ok".to_owned())),
+        "the close the server saw"
+    );
 }

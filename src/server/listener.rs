@@ -102,8 +102,10 @@ impl SecureListener {
     }
 
     /// The address listened on.
-    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
-        self.listener.local_addr()
+    pub fn local_addr(&self) -> Result<SocketAddr> {
+        self.listener
+            .local_addr()
+            .map_err(|e| Error::io("getsockname failed", e))
     }
 
     /// Waits for a TCP connection (`accept(2)`) and returns it at once, with

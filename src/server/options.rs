@@ -128,14 +128,6 @@ impl BindOptions {
         self
     }
 
-    /// The ALPN protocols this server speaks. It picks the client's most
-    /// preferred one among them; a client that offers only others is refused
-    /// with a `no_application_protocol` alert.
-    pub fn supported_protocols<P: AsRef<str>>(mut self, protocols: &[P]) -> Self {
-        self.tls.common.alpn = protocols.iter().map(|p| p.as_ref().to_owned()).collect();
-        self
-    }
-
     /// Lets several listeners bind the same address and port and share its
     /// connections (`SO_REUSEPORT`; Unix only, elsewhere `bind` fails with
     /// [`Error::Unsupported`]).
@@ -187,7 +179,7 @@ impl BindOptions {
     }
 
     /// Bounds the streams from this listener alive at once: `accept` (and
-    /// so [`SecureListener::serve`]) waits, rather than accepting without
+    /// so [`SecureListener::serve`](crate::SecureListener::serve)) waits, rather than accepting without
     /// bound, while `n` are alive. A stream counts until it (or both its
     /// split halves) is dropped.
     pub fn max_connections(mut self, n: usize) -> Self {
@@ -195,7 +187,7 @@ impl BindOptions {
         self
     }
 
-    /// The stack size of the threads [`SecureListener::serve`] starts, in
+    /// The stack size of the threads [`SecureListener::serve`](crate::SecureListener::serve) starts, in
     /// bytes (the default is Rust's, 2 MiB). A small stack lets one process
     /// hold thousands of idle connections; the handshake itself needs about
     /// 256 KiB in a debug build (less optimised), so do not go below that.
@@ -206,7 +198,7 @@ impl BindOptions {
     }
 
     /// Receives each connection's failed handshake or handler error in
-    /// [`SecureListener::serve`], with the peer's address (by default they
+    /// [`SecureListener::serve`](crate::SecureListener::serve), with the peer's address (by default they
     /// are printed to standard error). Node's `tlsClientError`.
     pub fn on_client_error(
         mut self,
@@ -217,7 +209,7 @@ impl BindOptions {
     }
 
     /// Receives what makes accepting fail for a while in
-    /// [`SecureListener::serve`] and [`SecureListener::incoming`]: running
+    /// [`SecureListener::serve`](crate::SecureListener::serve) and [`SecureListener::incoming`](crate::SecureListener::incoming): running
     /// out of descriptors (`EMFILE`, `ENFILE`) or memory (`ENOBUFS`,
     /// `ENOMEM`). Accepting backs off (5 ms, doubling to 1 s) and goes on
     /// once the resource is free again; this is called once per burst of
@@ -227,7 +219,30 @@ impl BindOptions {
         self
     }
 
-    common_setters!(tls.common);
+    common_setters!(
+        tls.common,
+        "The ALPN protocols this server speaks, each 1 to 255 bytes. It picks \
+         the client's most preferred one among them; a client that offers only \
+         others is refused with a `no_application_protocol` alert."
+    );
+
+    /// The `listen(2)` backlog ([`backlog`](Self::backlog); 0 is the
+    /// system's maximum).
+    pub fn get_backlog(&self) -> u32 {
+        self.backlog
+    }
+
+    /// The bound on live streams
+    /// ([`max_connections`](Self::max_connections)), if any.
+    pub fn get_max_connections(&self) -> Option<usize> {
+        self.serve.max_connections
+    }
+
+    /// Whether clients must send a certificate
+    /// ([`require_client_certificate`](Self::require_client_certificate)).
+    pub fn get_require_client_certificate(&self) -> bool {
+        self.tls.require_client_certificate
+    }
 
     /// Refuses values that could never work; any other works (a huge
     /// backlog is capped by the kernel, a huge timeout is no limit).

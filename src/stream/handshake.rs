@@ -183,7 +183,9 @@ impl<S: Read + Write> SecureStream<S> {
             let (acceptor, setup) = &mut **acc;
             let mut pending = self.io.pending();
             let n = acceptor.read_tls(&mut pending).map_err(|e| {
-                Error::handshake(format!("the client's first message is not TLS: {e}"))
+                Error::handshake(format!(
+                    "the client's first message is not valid TLS ({e}): is it a TLS client?"
+                ))
             })?;
             if let Some(t) = &mut self.trace {
                 t.received(&self.io.pending()[..n]);

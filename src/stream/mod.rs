@@ -27,8 +27,11 @@ use crate::tls::trace::{Tee, TraceFn, Tracer};
 use crate::tls::verify::ServerVerifier;
 use records::{Plain, decrypt, feed_end, feed_pending, take_plaintext};
 
-/// A TLS connection over a transport `S` (a [`TcpStream`] unless made with
-/// [`ConnectOptions::secure`](crate::ConnectOptions::secure)).
+/// A TLS connection over a transport `S`: a [`TcpStream`], a `UnixStream`
+/// from [`ConnectOptions::connect_unix`](crate::ConnectOptions::connect_unix),
+/// or any `Read + Write` given to
+/// [`ConnectOptions::secure`](crate::ConnectOptions::secure) or
+/// [`SecureStream::secure_server`].
 ///
 /// It is `Read + Write` like a `TcpStream`. A clean TLS close
 /// (`close_notify`) reads as `Ok(0)`; a peer that closes the connection

@@ -312,8 +312,11 @@ impl ReadHalf {
     }
 
     /// The peer's address.
-    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
-        self.io.sock.peer_addr()
+    pub fn peer_addr(&self) -> Result<SocketAddr> {
+        self.io
+            .sock
+            .peer_addr()
+            .map_err(|e| Error::io("getpeername failed", e))
     }
 }
 

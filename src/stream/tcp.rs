@@ -1,7 +1,7 @@
-//! What a `SecureStream` over TCP adds: addresses, timeouts, TCP_NODELAY,
-//! and the full-duplex `split`.
+//! What a `SecureStream` over TCP adds: addresses, TCP_NODELAY, and the
+//! full-duplex `split`. Like every fallible call of the crate, these return
+//! [`securenet::Result`](crate::Result).
 
-use std::io;
 use std::net::{SocketAddr, TcpStream};
 
 use super::{SecureStream, Tls};
@@ -40,23 +40,35 @@ impl SecureStream<TcpStream> {
         )
     }
 
-    /// The local address of the socket.
-    pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.io.sock.local_addr()
+    /// The local address of the socket (`getsockname(2)`).
+    pub fn local_addr(&self) -> Result<SocketAddr> {
+        self.io
+            .sock
+            .local_addr()
+            .map_err(|e| Error::io("getsockname failed", e))
     }
 
-    /// The peer's address.
-    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
-        self.io.sock.peer_addr()
+    /// The peer's address (`getpeername(2)`).
+    pub fn peer_addr(&self) -> Result<SocketAddr> {
+        self.io
+            .sock
+            .peer_addr()
+            .map_err(|e| Error::io("getpeername failed", e))
     }
 
     /// Sets `TCP_NODELAY` (on by default, as in Dart).
-    pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
-        self.io.sock.set_nodelay(nodelay)
+    pub fn set_nodelay(&self, nodelay: bool) -> Result<()> {
+        self.io
+            .sock
+            .set_nodelay(nodelay)
+            .map_err(|e| Error::io("setting TCP_NODELAY failed", e))
     }
 
     /// Whether `TCP_NODELAY` is set.
-    pub fn nodelay(&self) -> io::Result<bool> {
-        self.io.sock.nodelay()
+    pub fn nodelay(&self) -> Result<bool> {
+        self.io
+            .sock
+            .nodelay()
+            .map_err(|e| Error::io("reading TCP_NODELAY failed", e))
     }
 }

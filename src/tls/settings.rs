@@ -115,10 +115,29 @@ impl KeyLog for KeyLogger {
     }
 }
 
-/// The setters of [`Common`] on a builder, given the path to its `Common`
-/// field: written once for `ConnectOptions` and `BindOptions`.
+/// The setters and getters of [`Common`] on a builder, given the path to
+/// its `Common` field: written once for `ConnectOptions` and `BindOptions`.
+/// (Getters take `get_`: the plain names are the setters.)
 macro_rules! common_setters {
-    ($($field:ident).+) => {
+    ($($field:ident).+, $alpn_doc:literal) => {
+        #[doc = $alpn_doc]
+        pub fn supported_protocols<P: AsRef<str>>(mut self, protocols: &[P]) -> Self {
+            self.$($field).+.alpn = protocols.iter().map(|p| p.as_ref().to_owned()).collect();
+            self
+        }
+
+        /// The bound on a whole TLS handshake
+        /// ([`handshake_timeout`](Self::handshake_timeout)).
+        pub fn get_handshake_timeout(&self) -> std::time::Duration {
+            self.$($field).+.handshake_timeout
+        }
+
+        /// The ALPN protocols
+        /// ([`supported_protocols`](Self::supported_protocols)).
+        pub fn get_supported_protocols(&self) -> &[String] {
+            &self.$($field).+.alpn
+        }
+
         /// Bounds the whole TLS handshake, every read and write in it.
         /// Default
         /// [`DEFAULT_HANDSHAKE_TIMEOUT`](crate::DEFAULT_HANDSHAKE_TIMEOUT);

@@ -37,6 +37,17 @@ impl Op {
     }
 }
 
+/// A ping we send carries at most 125 bytes (RFC 6455 section 5.5).
+pub(crate) fn check_ping(payload: &[u8]) -> Result<()> {
+    if payload.len() > 125 {
+        return Err(Error::invalid_input(
+            format!("{} bytes", payload.len()),
+            "a ping carries at most 125 bytes",
+        ));
+    }
+    Ok(())
+}
+
 /// A protocol error: close with 1002.
 pub(crate) fn protocol(reason: impl Into<String>) -> Error {
     Error::websocket(WebSocketErrorKind::Protocol, reason, Some(1002))

@@ -32,7 +32,7 @@ pub use stream::WsStream;
 
 use deadline::{Bounded, SetTimeout, deadline_after};
 use deflate::{Deflater, Inflater};
-use frames::{FrameReader, Op, write_frame};
+use frames::{FrameReader, Op, check_ping, write_frame};
 use message::{Incoming, Receiver, check_close_status, close_payload};
 use state::{Reply, Status};
 
@@ -191,7 +191,7 @@ impl WebSocketOptions {
     pub fn connect(&self, url: &str) -> Result<WebSocket> {
         let parsed = url::WsUrl::parse(url)?;
         let headers = self.checked_headers()?;
-        let limit = self.connect.handshake_limit();
+        let limit = self.connect.get_handshake_timeout();
         let mut stream = if parsed.secure {
             let tls = self
                 .connect
@@ -356,12 +356,7 @@ impl<S: Read + Write> WebSocket<S> {
 
     /// Sends a ping (at most 125 bytes); its pong comes back from `read`.
     pub fn ping(&mut self, payload: &[u8]) -> Result<()> {
-        if payload.len() > 125 {
-            return Err(Error::invalid_input(
-                format!("{} bytes", payload.len()),
-                "a ping carries at most 125 bytes",
-            ));
-        }
+        check_ping(payload)?;
         self.send_op(Op::Ping, payload)
     }
 

@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use http::{HeaderName, HeaderValue};
+
 use crate::client::ConnectOptions;
 use crate::error::{Error, Result};
 
@@ -157,10 +159,10 @@ const CONTROLLED: [&str; 5] = [
     "upgrade",
 ];
 
+/// An HTTP token (RFC 9110 section 5.6.2), as header names and
+/// subprotocols must be: what `http::HeaderName` takes.
 fn is_token(s: &str) -> bool {
-    !s.is_empty()
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+    HeaderName::from_bytes(s.as_bytes()).is_ok()
 }
 
 impl WebSocketOptions {
@@ -242,6 +244,42 @@ impl WebSocketOptions {
     }
 
     /// Refuses sizes and intervals that could never work.
+    /// The subprotocols offered ([`protocols`](Self::protocols)).
+    pub fn get_protocols(&self) -> &[String] {
+        &self.protocols
+    }
+
+    /// The permessage-deflate settings ([`compression`](Self::compression)).
+    pub fn get_compression(&self) -> CompressionOptions {
+        self.compression
+    }
+
+    /// The options of the TCP and TLS connection
+    /// ([`connect_options`](Self::connect_options)).
+    pub fn get_connect_options(&self) -> &ConnectOptions {
+        &self.connect
+    }
+
+    /// The ping interval ([`ping_interval`](Self::ping_interval)), if any.
+    pub fn get_ping_interval(&self) -> Option<Duration> {
+        self.ping_interval
+    }
+
+    /// The cap on a message ([`max_message_size`](Self::max_message_size)).
+    pub fn get_max_message_size(&self) -> usize {
+        self.max_message_size
+    }
+
+    /// The cap on a frame ([`max_frame_size`](Self::max_frame_size)).
+    pub fn get_max_frame_size(&self) -> usize {
+        self.max_frame_size
+    }
+
+    /// The bound on closing ([`close_timeout`](Self::close_timeout)).
+    pub fn get_close_timeout(&self) -> Duration {
+        self.close_timeout
+    }
+
     pub(crate) fn check_limits(&self) -> Result<()> {
         if self.max_message_size == 0 {
             return Err(Error::invalid_input(
@@ -274,9 +312,9 @@ impl WebSocketOptions {
                     "not a valid HTTP header name (letters, digits and !#$%&'*+-.^_`|~ only)",
                 ));
             }
-            if value.bytes().any(|b| {
-                b == b'\r' || b == b'\n' || b == 0 || (b < 0x20 && b != b'\t') || b == 0x7f
-            }) {
+            // Text, spaces and tabs (RFC 9110's field-value, obs-text
+            // included); no line breaks or other controls.
+            if HeaderValue::from_bytes(value.as_bytes()).is_err() {
                 return Err(Error::invalid_input(
                     value,
                     format!(

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex, TryLockError};
 use std::time::Duration;
 
 use super::deadline::{Bounded, deadline_after};
-use super::frames::Op;
+use super::frames::{Op, check_ping};
 use super::message::{Receiver, check_close_status, close_payload};
 use super::state::{Reply, Status};
 use super::stream::{WsRead, WsWrite};
@@ -242,12 +242,7 @@ impl WsWriter {
 
     /// Sends a ping (at most 125 bytes).
     pub fn ping(&mut self, payload: &[u8]) -> Result<()> {
-        if payload.len() > 125 {
-            return Err(Error::invalid_input(
-                format!("{} bytes", payload.len()),
-                "a ping carries at most 125 bytes",
-            ));
-        }
+        check_ping(payload)?;
         self.send(Op::Ping, payload)
     }
 

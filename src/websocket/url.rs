@@ -1,6 +1,9 @@
 //! Parsing `ws://` and `wss://` URLs, before any I/O.
 
+use http::Uri;
+
 use crate::error::{Error, Result};
+use crate::net::connect::unbracket;
 
 /// A parsed WebSocket URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,6 +20,10 @@ pub(crate) struct WsUrl {
     pub(crate) host_header: String,
 }
 
+/// Percent-decodes the user info. Written here rather than taken from the
+/// `percent-encoding` crate, which nothing in the dependency tree pulls in:
+/// it is the one place a URL is decoded, and `%` must be followed by two
+/// hex digits (which `http::Uri` has already checked).
 fn percent_decode(s: &str, url: &str) -> Result<String> {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
@@ -45,10 +52,40 @@ fn percent_decode(s: &str, url: &str) -> Result<String> {
 }
 
 impl WsUrl {
+    /// Splits the URL with `http::Uri` (RFC 3986), then applies RFC 6455's
+    /// rules: a `ws` or `wss` scheme, a host, no fragment, a port of 1 to
+    /// 65535.
     pub(crate) fn parse(url: &str) -> Result<WsUrl> {
-        let (scheme, rest) = url.split_once("://").ok_or_else(|| {
-            Error::invalid_input(url, "not a URL: expected ws://host/path or wss://host/path")
+        if url.contains('#') {
+            // http::Uri drops a fragment without a word.
+            return Err(Error::invalid_input(
+                url,
+                "a WebSocket URL must not have a fragment (#...): RFC 6455 section 3",
+            ));
+        }
+        let uri: Uri = url.parse().map_err(|e| {
+            let Some((_, rest)) = url.split_once("://") else {
+                return Error::invalid_input(
+                    url,
+                    "not a URL: expected ws://host/path or wss://host/path",
+                );
+            };
+            let authority = rest.split(['/', '?']).next().unwrap_or("");
+            let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+            if host.is_empty() || host.starts_with(':') {
+                return Error::invalid_input(url, "the URL has no host");
+            }
+            Error::invalid_input(
+                url,
+                format!("not a URL ({e}): percent-encode spaces and control characters"),
+            )
         })?;
+        let (Some(scheme), Some(authority)) = (uri.scheme_str(), uri.authority()) else {
+            return Err(Error::invalid_input(
+                url,
+                "not a URL with a host: expected ws://host/path or wss://host/path",
+            ));
+        };
         let secure = match scheme.to_ascii_lowercase().as_str() {
             "ws" => false,
             "wss" => true,
@@ -59,70 +96,37 @@ impl WsUrl {
                 ));
             }
         };
-        if rest.contains('#') {
-            return Err(Error::invalid_input(
-                url,
-                "a WebSocket URL must not have a fragment (#...): RFC 6455 section 3",
-            ));
-        }
-        let (authority, target) = match rest.find(['/', '?']) {
-            Some(i) => (&rest[..i], &rest[i..]),
-            None => (rest, "/"),
+        let target = match uri.path_and_query().map(|p| p.as_str()) {
+            None | Some("") => "/".to_owned(),
+            Some(p) if p.starts_with('?') => format!("/{p}"),
+            Some(p) => p.to_owned(),
         };
-        let target = if target.starts_with('?') {
-            format!("/{target}")
-        } else {
-            target.to_owned()
-        };
-        if target.bytes().any(|b| b <= b' ' || b == 0x7f) {
-            return Err(Error::invalid_input(
-                url,
-                "the path has spaces or control characters: percent-encode them",
-            ));
-        }
-        let (userinfo, hostport) = match authority.rsplit_once('@') {
-            Some((u, h)) => (Some(u), h),
-            None => (None, authority),
-        };
-        let credentials = match userinfo {
-            Some(u) => {
+        let credentials = match authority.as_str().rsplit_once('@') {
+            Some((u, _)) => {
                 let (user, pass) = u.split_once(':').unwrap_or((u, ""));
                 Some((percent_decode(user, url)?, percent_decode(pass, url)?))
             }
             None => None,
         };
-        let (host, port) = if let Some(after) = hostport.strip_prefix('[') {
-            let (h, rest) = after.split_once(']').ok_or_else(|| {
-                Error::invalid_input(url, "an IPv6 address must be closed with ']'")
-            })?;
-            let port = match rest {
-                "" => None,
-                p => Some(p.strip_prefix(':').ok_or_else(|| {
-                    Error::invalid_input(url, "only ':port' may follow an IPv6 address")
-                })?),
-            };
-            (h, port)
-        } else {
-            match hostport.rsplit_once(':') {
-                Some((h, p)) => (h, Some(p)),
-                None => (hostport, None),
-            }
-        };
+        let host = unbracket(authority.host());
         if host.is_empty() {
             return Err(Error::invalid_input(url, "the URL has no host"));
         }
-        if host.bytes().any(|b| b <= b' ' || b"/\\?#@".contains(&b)) {
-            return Err(Error::invalid_input(
-                url,
-                format!("'{host}' is not a valid host"),
-            ));
-        }
         let default_port = if secure { 443 } else { 80 };
-        let port = match port {
-            None => default_port,
-            Some(p) => p.parse::<u16>().ok().filter(|p| *p != 0).ok_or_else(|| {
-                Error::invalid_input(url, format!("'{p}' is not a port: give 1 to 65535"))
-            })?,
+        // Not `authority.port()`: it reads a port past 65535 as none.
+        let hostport = authority
+            .as_str()
+            .rsplit_once('@')
+            .map_or(authority.as_str(), |(_, h)| h);
+        let port = match hostport.get(authority.host().len()..).unwrap_or("") {
+            "" => default_port,
+            p => p
+                .strip_prefix(':')
+                .and_then(|p| p.parse::<u16>().ok())
+                .filter(|p| *p != 0)
+                .ok_or_else(|| {
+                    Error::invalid_input(url, format!("'{p}' is not a port: give :1 to :65535"))
+                })?,
         };
         let host_for_header = if host.contains(':') {
             format!("[{host}]")
@@ -164,6 +168,9 @@ mod tests {
             ("::1", 80, "/")
         );
         assert_eq!(u.host_header, "[::1]");
+        let u = WsUrl::parse("ws://[::1]:8080/x").expect("url");
+        assert_eq!((u.host.as_str(), u.port), ("::1", 8080));
+        assert_eq!(u.host_header, "[::1]:8080");
         let u = WsUrl::parse("ws://h?q").expect("url");
         assert_eq!(u.target, "/?q");
     }
@@ -180,6 +187,8 @@ mod tests {
             "ws://host/a b",
             "ws://host/#frag",
             "ws://[::1/",
+            "ws://user@/",
+            "ws://h%zz@host/",
         ] {
             let err = WsUrl::parse(bad).expect_err(bad);
             assert!(matches!(err, Error::InvalidInput { .. }), "{bad}: {err:?}");

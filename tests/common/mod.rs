@@ -2,6 +2,7 @@
 //! time, loopback servers on port 0, and timeouts on every socket.
 #![allow(dead_code)]
 
+pub mod blocked;
 pub mod fault;
 pub mod ws;
 
@@ -325,4 +326,17 @@ pub fn listener_with(options: BindOptions, ctx: &SecurityContext) -> SecureListe
         .handshake_timeout(IO_TIMEOUT)
         .bind("127.0.0.1", 0, ctx)
         .expect("bind")
+}
+
+/// Says that a test is skipped and why, on the real standard error (the
+/// harness captures `eprintln!`, which would make the skip a silent pass).
+pub fn skip(test: &str, why: &str) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr(), "SKIPPED {test}: {why}");
+}
+
+/// Whether this machine has an IPv6 loopback, asked of `std` (not of
+/// securenet, so that a securenet bug cannot pass for a missing IPv6).
+pub fn has_ipv6_loopback() -> bool {
+    TcpListener::bind("[::1]:0").is_ok()
 }
