@@ -260,3 +260,33 @@ fn max_connections_zero_is_refused() {
         .expect_err("zero");
     assert!(matches!(err, Error::InvalidInput { .. }), "{err:?}");
 }
+
+#[test]
+fn the_servers_key_log_holds_the_same_secrets_as_the_clients() {
+    let pki = common::pki();
+    let log = || {
+        let lines = Arc::new(Mutex::new(Vec::<String>::new()));
+        let sink = lines.clone();
+        (lines, move |line: &str| {
+            sink.lock().expect("lines").push(line.to_owned())
+        })
+    };
+    let (server_lines, server_sink) = log();
+    let (client_lines, client_sink) = log();
+    let (c, s) = handshake_with(
+        &pki.server_context(),
+        BindOptions::new().key_log(server_sink),
+        client(pki.trust_context()).key_log(client_sink),
+        "localhost",
+    );
+    c.expect("connect");
+    s.expect("server");
+    let sorted = |l: &Arc<Mutex<Vec<String>>>| {
+        let mut v = l.lock().expect("lines").clone();
+        v.sort_unstable();
+        v
+    };
+    let (server, client) = (sorted(&server_lines), sorted(&client_lines));
+    assert_eq!(server.len(), 5, "TLS 1.3 has five secrets: {server:?}");
+    assert_eq!(server, client, "both ends log the same session's secrets");
+}

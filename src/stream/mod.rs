@@ -18,8 +18,7 @@ use rustls::client::ClientSessionMemoryCache;
 use rustls::pki_types::ServerName;
 use rustls::server::Acceptor;
 
-use crate::error::io_error;
-use crate::error::{CertificateProblem, Error, Phase, Result};
+use crate::error::{CertificateProblem, Error, Phase, Result, io_error};
 use crate::net::limiter::Permit;
 use crate::net::transport::{Transport, deadline_after};
 use crate::tls::server_config::ServerSetup;

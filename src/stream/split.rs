@@ -27,8 +27,7 @@ use std::time::{Duration, Instant};
 use rustls::Connection;
 
 use super::records::{Plain, decrypt, feed_end, feed_pending, take_plaintext};
-use crate::error::io_error;
-use crate::error::{Error, Phase, Result};
+use crate::error::{Error, Phase, Result, io_error};
 use crate::net::limiter::Permit;
 use crate::net::transport::{Transport, deadline_after, time_left};
 use crate::sync::lock;
