@@ -10,8 +10,9 @@ use crate::error::Result;
 use crate::sync::lock;
 
 /// How many values one context keeps (one per combination of options used
-/// with it); the oldest goes first.
-const CAPACITY: usize = 16;
+/// with it, client and server alike: 16 of each, as when they had a cache
+/// each); the oldest goes first.
+const CAPACITY: usize = 32;
 
 type Entry = (Box<dyn Any + Send + Sync>, Arc<dyn Any + Send + Sync>);
 
