@@ -4,7 +4,7 @@
 //!
 //! Run it with `cargo run --example demo`.
 
-use std::io::{Read, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, UNIX_EPOCH};
@@ -29,9 +29,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             stream.server_name(),
             stream.selected_protocol()
         );
-        let mut request = [0u8; 18];
-        stream.read_exact(&mut request)?;
-        println!("server: received {:?}", String::from_utf8_lossy(&request));
+        // One line is one message: read up to its newline, however the
+        // bytes arrive.
+        let mut request = String::new();
+        BufReader::new(&mut stream).read_line(&mut request)?;
+        println!("server: received {:?}", request.trim_end());
         stream.write_all(b"hello from the server")?;
         stream.close()
     });
@@ -46,7 +48,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .handshake_timeout(Duration::from_secs(5))
         .connect("localhost", port)?;
     client.set_read_timeout(Some(Duration::from_secs(10)))?;
-    client.write_all(b"hello from the client")?;
+    client.write_all(b"hello from the client\n")?;
     let mut reply = String::new();
     client.read_to_string(&mut reply)?;
     println!("client: received {reply:?}");

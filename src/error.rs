@@ -22,6 +22,9 @@ pub enum Phase {
     Read,
     /// A write or flush (`set_write_timeout`).
     Write,
+    /// The WebSocket upgrade: the HTTP request and its `101` answer
+    /// (`WebSocketOptions::upgrade_timeout`).
+    Upgrade,
 }
 
 impl fmt::Display for Phase {
@@ -31,6 +34,7 @@ impl fmt::Display for Phase {
             Phase::Handshake => "tls handshake",
             Phase::Read => "read",
             Phase::Write => "write",
+            Phase::Upgrade => "websocket upgrade",
         })
     }
 }
@@ -465,6 +469,10 @@ impl fmt::Display for Error {
                     Phase::Handshake => "raise handshake_timeout or check that the peer speaks TLS",
                     Phase::Read => "the peer sent nothing in time; raise set_read_timeout",
                     Phase::Write => "the peer is not reading; raise set_write_timeout",
+                    Phase::Upgrade => {
+                        "the server took the connection but did not answer the upgrade: check \
+                         the URL's port and path, or raise WebSocketOptions::upgrade_timeout"
+                    }
                 };
                 write!(f, ": {hint}")
             }

@@ -152,5 +152,6 @@ pub use tls::session::TlsSession;
 pub use tls::settings::DEFAULT_HANDSHAKE_TIMEOUT;
 pub use websocket::{
     CompressionOptions, DEFAULT_CLOSE_TIMEOUT, DEFAULT_MAX_FRAME_SIZE, DEFAULT_MAX_MESSAGE_SIZE,
-    Message, ReadyState, WebSocket, WebSocketOptions, WsReader, WsStream, WsWriter,
+    DEFAULT_UPGRADE_TIMEOUT, Message, ReadyState, WebSocket, WebSocketOptions, WsReader, WsStream,
+    WsWriter,
 };

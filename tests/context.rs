@@ -325,3 +325,28 @@ fn x509_from_der_rejects_garbage() {
         "{err}"
     );
 }
+
+#[test]
+fn garbage_inside_pem_says_what_was_expected() {
+    let garbage = b"-----BEGIN CERTIFICATE-----\n!!!! not base64 !!!!\n-----END CERTIFICATE-----\n";
+    let err = SecurityContext::empty()
+        .set_trusted_certificates_bytes(garbage)
+        .expect_err("garbage");
+    let (input, reason) = credentials_reason(err);
+    assert_eq!(input, "trusted certificates (bytes)");
+    assert!(reason.contains("malformed PEM"), "{reason}");
+    assert!(
+        reason.contains("expected -----BEGIN CERTIFICATE----- as base64 lines"),
+        "{reason}"
+    );
+    assert!(reason.contains("not DER or PKCS#12"), "{reason}");
+    let garbage_key = b"-----BEGIN PRIVATE KEY-----\n!!!!\n-----END PRIVATE KEY-----\n";
+    let err = SecurityContext::empty()
+        .use_private_key_bytes(garbage_key)
+        .expect_err("garbage key");
+    let (_, reason) = credentials_reason(err);
+    assert!(
+        reason.contains("expected -----BEGIN PRIVATE KEY----- as base64 lines"),
+        "{reason}"
+    );
+}

@@ -228,6 +228,12 @@ fn websocket_durations_and_sizes() {
             ws_round_trip(base().close_timeout(d), |_| Ok(())),
         );
         check(
+            "upgrade_timeout",
+            &v,
+            tiny,
+            ws_round_trip(base().upgrade_timeout(d), |_| Ok(())),
+        );
+        check(
             "read timeout",
             &v,
             tiny,
@@ -302,6 +308,7 @@ fn getters_read_back_what_was_set() {
         .max_message_size(1000)
         .max_frame_size(100)
         .close_timeout(Duration::from_secs(2))
+        .upgrade_timeout(Duration::from_secs(8))
         .connect_options(connect);
     assert_eq!(ws.get_protocols(), ["chat"]);
     assert!(!ws.get_compression().enabled);
@@ -309,6 +316,7 @@ fn getters_read_back_what_was_set() {
     assert_eq!(ws.get_max_message_size(), 1000);
     assert_eq!(ws.get_max_frame_size(), 100);
     assert_eq!(ws.get_close_timeout(), Duration::from_secs(2));
+    assert_eq!(ws.get_upgrade_timeout(), Duration::from_secs(8));
     assert_eq!(
         ws.get_connect_options().get_server_name(),
         Some("example.com")

@@ -13,9 +13,7 @@ use std::time::{Duration, Instant};
 use common::IO_TIMEOUT;
 use common::ws::*;
 use flate2::{Compress, Compression, FlushCompress, Status};
-use securenet::{
-    CompressionOptions, ConnectOptions, Error, Message, Phase, ReadyState, WebSocketOptions,
-};
+use securenet::{CompressionOptions, Error, Message, Phase, ReadyState, WebSocketOptions};
 
 const DEFLATE: &str = "Sec-WebSocket-Extensions: permessage-deflate\r\n";
 const MASK: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
@@ -427,7 +425,7 @@ fn dribbler(bytes: Vec<u8>, gap: Duration, upgrade_too: bool) -> (String, thread
 fn quick() -> WebSocketOptions {
     WebSocketOptions::new()
         .compression(CompressionOptions::disabled())
-        .connect_options(ConnectOptions::new().handshake_timeout(Duration::from_secs(1)))
+        .upgrade_timeout(Duration::from_secs(1))
         .close_timeout(Duration::from_secs(1))
 }
 
@@ -476,7 +474,7 @@ fn close_is_bounded_by_the_close_timeout_against_a_dribbling_peer() {
 }
 
 #[test]
-fn a_dribbled_upgrade_response_is_a_handshake_timeout() {
+fn a_dribbled_upgrade_response_is_an_upgrade_timeout() {
     let (url, server) = dribbler(Vec::new(), GAP, true);
     let start = Instant::now();
     let err = quick()
@@ -487,7 +485,7 @@ fn a_dribbled_upgrade_response_is_a_handshake_timeout() {
         matches!(
             err,
             Error::Timeout {
-                phase: Phase::Handshake,
+                phase: Phase::Upgrade,
                 ..
             }
         ),

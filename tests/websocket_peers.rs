@@ -198,25 +198,32 @@ fn a_wrong_accept_key_missing_upgrade_or_unoffered_choices_fail() {
 }
 
 #[test]
-fn a_silent_server_is_a_handshake_timeout() {
+fn a_silent_server_is_an_upgrade_timeout_not_a_tls_one() {
     let (tx, rx) = mpsc::channel::<()>();
     let (url, server) = fake(move |_, _| {
         let _ = rx.recv_timeout(IO_TIMEOUT);
     });
+    let limit = Duration::from_millis(300);
+    let start = std::time::Instant::now();
     let err = WebSocketOptions::new()
-        .connect_options(ConnectOptions::new().handshake_timeout(Duration::from_millis(300)))
+        .upgrade_timeout(limit)
         .connect(&url)
         .expect_err("silence");
+    assert!(start.elapsed() < limit * 2, "took {:?}", start.elapsed());
     assert!(
         matches!(
             err,
             Error::Timeout {
-                phase: Phase::Handshake,
+                phase: Phase::Upgrade,
+                after: Some(after),
                 ..
-            }
+            } if after == limit
         ),
         "{err:?}"
     );
+    let text = err.to_string();
+    assert!(text.contains("websocket upgrade timed out"), "{text}");
+    assert!(!text.contains("TLS"), "no TLS on ws://: {text}");
     tx.send(()).expect("release");
     server.join().expect("server");
 }

@@ -18,7 +18,7 @@ use crate::tls::cache::Derived;
 use crate::tls::certificate::X509Certificate;
 use crate::tls::params::{Params, TlsVersion, provider};
 use crate::tls::pem::{
-    add_anchors, looks_like_pem, parse_certificates, parse_private_key, read_file,
+    add_anchors, looks_like_pem, malformed_pem, parse_certificates, parse_private_key, read_file,
 };
 use crate::tls::settings::SESSION_CACHE;
 
@@ -204,9 +204,10 @@ impl SecurityContext {
     /// Sets our private key from a PEM or DER file: PKCS#8, PKCS#1 (RSA) or
     /// SEC1 (EC). Dart `usePrivateKey`, Node `key`.
     ///
-    /// Encrypted keys are not supported: the error says how to decrypt one
-    /// with `openssl`. If a chain is already set, the key must match its first
-    /// certificate.
+    /// An encrypted key (`ENCRYPTED PRIVATE KEY`) is an error that points
+    /// to [`use_private_key_with_password`](Self::use_private_key_with_password),
+    /// which reads it. If a chain is already set, the key must match its
+    /// first certificate.
     pub fn use_private_key(&mut self, path: impl AsRef<Path>) -> Result<()> {
         let path = path.as_ref();
         let bytes = read_file(path)?;
@@ -391,7 +392,7 @@ impl SecurityContext {
         let crls: Vec<CertificateRevocationListDer<'static>> = if looks_like_pem(bytes) {
             CertificateRevocationListDer::pem_slice_iter(bytes)
                 .collect::<std::result::Result<_, _>>()
-                .map_err(|e| Error::credentials(label, format!("malformed PEM: {e}")))?
+                .map_err(|e| malformed_pem(label, "-----BEGIN X509 CRL-----", e))?
         } else if bytes.is_empty() {
             Vec::new()
         } else {

@@ -7,7 +7,7 @@ use pkcs8::EncryptedPrivateKeyInfoRef;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
 use crate::error::{Error, Result};
-use crate::tls::pem::TOPK8_HINT;
+use crate::tls::pem::{TOPK8_HINT, malformed_pem};
 
 /// Decrypts an encrypted PKCS#8 key (PEM or DER). An unencrypted key in any
 /// format is returned as it is, as Node ignores a passphrase it does not need.
@@ -27,7 +27,7 @@ pub(crate) fn decrypt_private_key(
     }
     let der: Vec<u8> = if text.contains("-----BEGIN ENCRYPTED PRIVATE KEY-----") {
         let (_, der) = pkcs8::der::pem::decode_vec(bytes)
-            .map_err(|e| Error::credentials(label, format!("malformed PEM: {e}")))?;
+            .map_err(|e| malformed_pem(label, "-----BEGIN ENCRYPTED PRIVATE KEY-----", e))?;
         der
     } else if text.contains("-----BEGIN") {
         return crate::tls::pem::parse_private_key(bytes, label);

@@ -42,6 +42,19 @@ pub(crate) fn add_anchors(
     Ok(())
 }
 
+/// A PEM file whose sections cannot be decoded: what was expected and
+/// what to check, besides the decoder's own words.
+pub(crate) fn malformed_pem(label: &str, what: &str, e: impl std::fmt::Display) -> Error {
+    Error::credentials(
+        label,
+        format!(
+            "malformed PEM ({e}): expected {what} as base64 lines between its -----BEGIN and \
+             -----END lines; check that the file is whole and unedited, and not DER or \
+             PKCS#12 (use_pkcs12 reads .p12/.pfx)"
+        ),
+    )
+}
+
 /// Reads every certificate from PEM, or one from DER, checking each parses.
 pub(crate) fn parse_certificates(
     bytes: &[u8],
@@ -50,7 +63,7 @@ pub(crate) fn parse_certificates(
     let certs: Vec<CertificateDer<'static>> = if looks_like_pem(bytes) {
         CertificateDer::pem_slice_iter(bytes)
             .collect::<std::result::Result<_, _>>()
-            .map_err(|e| Error::credentials(label, format!("malformed PEM: {e}")))?
+            .map_err(|e| malformed_pem(label, "-----BEGIN CERTIFICATE-----", e))?
     } else if bytes.is_empty() {
         Vec::new()
     } else {
@@ -104,7 +117,7 @@ pub(crate) fn parse_private_key(bytes: &[u8], label: &str) -> Result<PrivateKeyD
                 };
                 Error::credentials(label, format!("contains no private key: {hint}"))
             }
-            other => Error::credentials(label, format!("malformed PEM: {other}")),
+            other => malformed_pem(label, "-----BEGIN PRIVATE KEY-----", other),
         });
     }
     PrivateKeyDer::try_from(bytes.to_vec()).map_err(|e| {

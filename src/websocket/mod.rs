@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 pub use message::{Message, ReadyState};
 pub use options::{
     CompressionOptions, DEFAULT_CLOSE_TIMEOUT, DEFAULT_MAX_FRAME_SIZE, DEFAULT_MAX_MESSAGE_SIZE,
-    WebSocketOptions,
+    DEFAULT_UPGRADE_TIMEOUT, WebSocketOptions,
 };
 pub use split::{WsReader, WsWriter};
 pub use stream::WsStream;
@@ -186,12 +186,13 @@ impl WebSocket {
 impl WebSocketOptions {
     /// Connects to a `ws://` or `wss://` URL: TCP (and TLS for `wss`) with
     /// the connect options and their timeouts, then the HTTP upgrade, which
-    /// their handshake timeout bounds as a whole. The URL is checked before
+    /// [`upgrade_timeout`](Self::upgrade_timeout) bounds as a whole (a
+    /// timeout there is [`Phase::Upgrade`]). The URL is checked before
     /// any I/O; user info in it becomes `Authorization: Basic`.
     pub fn connect(&self, url: &str) -> Result<WebSocket> {
         let parsed = url::WsUrl::parse(url)?;
         let headers = self.checked_headers()?;
-        let limit = self.connect.get_handshake_timeout();
+        let limit = self.upgrade_timeout;
         let mut stream = if parsed.secure {
             let tls = self
                 .connect
@@ -213,7 +214,7 @@ impl WebSocketOptions {
                 false,
             );
             handshake::client(&mut bounded, &parsed, self, &headers)
-                .map_err(|e| timeout_as(e, Phase::Handshake, Some(limit)))?
+                .map_err(|e| timeout_as(e, Phase::Upgrade, Some(limit)))?
         };
         Ok(WebSocket::open(
             stream,

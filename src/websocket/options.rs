@@ -14,6 +14,9 @@ pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 64 * 1024 * 1024;
 pub const DEFAULT_MAX_FRAME_SIZE: usize = 16 * 1024 * 1024;
 /// The default bound on waiting for the peer's close frame: 10 seconds.
 pub const DEFAULT_CLOSE_TIMEOUT: Duration = Duration::from_secs(10);
+/// The default bound on the client's WebSocket upgrade (the HTTP request
+/// and the server's `101`): 30 seconds.
+pub const DEFAULT_UPGRADE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// permessage-deflate settings (RFC 7692), with Dart's field names.
 ///
@@ -130,6 +133,7 @@ pub struct WebSocketOptions {
     pub(crate) max_message_size: usize,
     pub(crate) max_frame_size: usize,
     pub(crate) close_timeout: Duration,
+    pub(crate) upgrade_timeout: Duration,
 }
 
 impl Default for WebSocketOptions {
@@ -146,6 +150,7 @@ impl Default for WebSocketOptions {
             max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
             max_frame_size: DEFAULT_MAX_FRAME_SIZE,
             close_timeout: DEFAULT_CLOSE_TIMEOUT,
+            upgrade_timeout: DEFAULT_UPGRADE_TIMEOUT,
         }
     }
 }
@@ -243,7 +248,20 @@ impl WebSocketOptions {
         self
     }
 
-    /// Refuses sizes and intervals that could never work.
+    /// Bounds the client's upgrade as a whole: sending the HTTP request and
+    /// reading the server's `101` answer, however slowly it comes (default
+    /// [`DEFAULT_UPGRADE_TIMEOUT`]). TCP and TLS are bounded by the
+    /// connect options' own timeouts. Zero is an error at `connect`.
+    pub fn upgrade_timeout(mut self, timeout: Duration) -> Self {
+        self.upgrade_timeout = timeout;
+        self
+    }
+
+    /// The bound on the upgrade ([`upgrade_timeout`](Self::upgrade_timeout)).
+    pub fn get_upgrade_timeout(&self) -> Duration {
+        self.upgrade_timeout
+    }
+
     /// The subprotocols offered ([`protocols`](Self::protocols)).
     pub fn get_protocols(&self) -> &[String] {
         &self.protocols
@@ -280,7 +298,14 @@ impl WebSocketOptions {
         self.close_timeout
     }
 
+    /// Refuses sizes and intervals that could never work.
     pub(crate) fn check_limits(&self) -> Result<()> {
+        if self.upgrade_timeout.is_zero() {
+            return Err(Error::invalid_input(
+                "upgrade_timeout(Duration::ZERO)",
+                "no upgrade can finish in no time: give a positive duration",
+            ));
+        }
         if self.max_message_size == 0 {
             return Err(Error::invalid_input(
                 "max_message_size(0)",
