@@ -76,3 +76,42 @@ fn a_plain_tcp_server_is_not_mistaken_for_tls() {
     assert!(err.to_string().contains("TLS"), "{err}");
     server.join().expect("server");
 }
+
+/// What `fn main() -> securenet::Result<()>` prints is `Debug`: it must be
+/// the kind and the advice, not the fields.
+#[test]
+fn debug_shows_the_kind_and_the_message() {
+    let (listener, port) = common::tcp_listener();
+    let server = thread::spawn(move || {
+        let (mut s, _) = listener.accept().expect("accept");
+        std::io::Write::write_all(&mut s, b"HTTP/1.1 400 Bad Request\r\n\r\n").expect("write");
+    });
+    let err = client(SecurityContext::empty())
+        .connect("127.0.0.1", port)
+        .expect_err("not TLS");
+    server.join().expect("server");
+    let debug = format!("{err:?}");
+    assert!(debug.starts_with("Handshake: "), "{debug}");
+    assert!(debug.contains(&err.to_string()), "the message: {debug}");
+    assert!(debug.contains("caused by"), "the rustls source: {debug}");
+
+    // A refused upgrade with a 100 KiB body: text, and short.
+    let (url, server) = common::ws::fake(|_, s| {
+        let body = "denied ".repeat(100 * 1024 / 7);
+        let head = format!(
+            "HTTP/1.1 403 Forbidden\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        );
+        let _ = std::io::Write::write_all(s, head.as_bytes());
+        let _ = std::io::Write::write_all(s, body.as_bytes());
+    });
+    let err = securenet::WebSocketOptions::new()
+        .connect(&url)
+        .expect_err("refused");
+    server.join().expect("server");
+    let debug = format!("{err:?}");
+    assert!(debug.starts_with("HttpStatus: "), "{debug}");
+    assert!(debug.contains("403 Forbidden"), "{debug}");
+    assert!(debug.contains("denied denied"), "the body as text: {debug}");
+    assert!(debug.len() < 1024, "{} bytes of Debug", debug.len());
+}
