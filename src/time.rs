@@ -4,16 +4,21 @@ use std::time::SystemTime;
 
 use time::OffsetDateTime;
 
-/// Formats a time as `YYYY-MM-DD HH:MM:SS UTC` for messages (a time the
-/// calendar cannot hold, beyond the year 9999, says so).
-pub(crate) fn format_time(t: SystemTime) -> String {
+/// The calendar date of `t` in UTC, or the seconds from 1970 if the
+/// calendar cannot hold it (beyond the year 9999).
+fn civil(t: SystemTime) -> std::result::Result<OffsetDateTime, i64> {
     let secs = match t.duration_since(SystemTime::UNIX_EPOCH) {
         Ok(d) => i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
         Err(e) => i64::try_from(e.duration().as_secs()).map_or(i64::MIN, |s| -s),
     };
-    match OffsetDateTime::from_unix_timestamp(secs) {
+    OffsetDateTime::from_unix_timestamp(secs).map_err(|_| secs)
+}
+
+/// Formats `t` with `sep` between date and time and `zone` after it.
+fn format_with(t: SystemTime, sep: &str, zone: &str) -> String {
+    match civil(t) {
         Ok(d) => format!(
-            "{:04}-{:02}-{:02} {:02}:{:02}:{:02} UTC",
+            "{:04}-{:02}-{:02}{sep}{:02}:{:02}:{:02}{zone}",
             d.year(),
             u8::from(d.month()),
             d.day(),
@@ -21,8 +26,18 @@ pub(crate) fn format_time(t: SystemTime) -> String {
             d.minute(),
             d.second()
         ),
-        Err(_) => format!("{secs} seconds from 1970 (beyond the calendar)"),
+        Err(secs) => format!("{secs} seconds from 1970 (beyond the calendar)"),
     }
+}
+
+/// Formats a time as `YYYY-MM-DD HH:MM:SS UTC` for messages.
+pub(crate) fn format_time(t: SystemTime) -> String {
+    format_with(t, " ", " UTC")
+}
+
+/// Formats a time as RFC 3339 in UTC: `2024-02-29T12:34:56Z`.
+pub(crate) fn format_rfc3339(t: SystemTime) -> String {
+    format_with(t, "T", "Z")
 }
 
 /// Today's year and month (1-12), in UTC.
@@ -42,5 +57,6 @@ mod tests {
         assert_eq!(format_time(UNIX_EPOCH), "1970-01-01 00:00:00 UTC");
         let t = UNIX_EPOCH + Duration::from_secs(1_709_210_096);
         assert_eq!(format_time(t), "2024-02-29 12:34:56 UTC");
+        assert_eq!(format_rfc3339(t), "2024-02-29T12:34:56Z");
     }
 }

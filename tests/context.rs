@@ -350,3 +350,83 @@ fn garbage_inside_pem_says_what_was_expected() {
         "{reason}"
     );
 }
+
+#[test]
+fn x509_certificate_describes_itself_as_node_does() {
+    let pki = common::pki();
+    // Two certificates in one PEM text, in order.
+    let both = format!("{}{}", pki.server_cert_pem(), pki.ca_pem());
+    let certs = X509Certificate::from_pem(both.as_bytes()).expect("pem");
+    assert_eq!(certs.len(), 2);
+    let (leaf, ca) = (&certs[0], &certs[1]);
+    assert_eq!(leaf.subject(), "CN=localhost");
+    assert_eq!(*ca, pki.ca_certificate());
+    let path = temp_file("both.pem", both.as_bytes());
+    assert_eq!(X509Certificate::from_pem_file(&path).expect("file"), certs);
+    let err = X509Certificate::from_pem(b"no pem here").expect_err("none");
+    assert!(err.to_string().contains("no certificate"), "{err}");
+
+    // Serial: upper-case hex of the DER integer.
+    assert!(!leaf.serial_number().is_empty());
+    assert!(
+        leaf.serial_number()
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'A'..=b'F').contains(&b)),
+        "{}",
+        leaf.serial_number()
+    );
+    // The SPKI hash is that of the key's SubjectPublicKeyInfo.
+    let key = KeyPair::from_pem(pki.server_key_pem()).expect("key");
+    let spki = aws_lc_rs::digest::digest(
+        &aws_lc_rs::digest::SHA256,
+        &rcgen::PublicKeyData::subject_public_key_info(&key),
+    );
+    assert_eq!(&leaf.spki_sha256()[..], spki.as_ref());
+    assert_ne!(leaf.spki_sha256(), ca.spki_sha256());
+    // The test PKI's keys are ECDSA P-256, signed with SHA-256.
+    assert_eq!(leaf.public_key_algorithm(), "EC P-256");
+    assert_eq!(leaf.public_key_bits(), Some(256));
+    assert_eq!(leaf.signature_algorithm(), "ecdsa-with-SHA256");
+    assert!(
+        ca.key_usage().contains(&"keyCertSign"),
+        "{:?}",
+        ca.key_usage()
+    );
+    assert!(
+        leaf.extended_key_usage().iter().any(|u| u == "serverAuth"),
+        "{:?}",
+        leaf.extended_key_usage()
+    );
+
+    // An RSA key says its size.
+    let rsa = KeyPair::generate_for(&PKCS_RSA_SHA256).expect("rsa");
+    let params = rcgen::CertificateParams::new(vec!["rsa.example".to_owned()]).expect("p");
+    let rsa_cert = params.self_signed(&rsa).expect("cert");
+    let rsa_cert = X509Certificate::from_der(rsa_cert.der()).expect("parse");
+    assert_eq!(rsa_cert.public_key_algorithm(), "RSA");
+    assert_eq!(rsa_cert.public_key_bits(), Some(2048));
+    assert_eq!(rsa_cert.signature_algorithm(), "sha256WithRSAEncryption");
+
+    // Hash agrees with equality; Display has every line.
+    let set: std::collections::HashSet<X509Certificate> = [leaf.clone(), leaf.clone(), ca.clone()]
+        .into_iter()
+        .collect();
+    assert_eq!(set.len(), 2);
+    let shown = leaf.to_string();
+    for want in [
+        "subject: CN=localhost",
+        "issuer: CN=securenet test CA",
+        "names: localhost, 127.0.0.1, ::1",
+        "sha256: ",
+    ] {
+        assert!(shown.contains(want), "{want}: {shown}");
+    }
+    let valid = shown
+        .lines()
+        .find(|l| l.starts_with("valid: "))
+        .expect("valid");
+    assert!(
+        valid.ends_with('Z') && valid.contains('T'),
+        "RFC 3339: {valid}"
+    );
+}

@@ -1,14 +1,20 @@
 //! `X509Certificate`: a parsed certificate (Dart's `X509Certificate`).
 
 use std::fmt;
+use std::hash::{Hash, Hasher};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
+use x509_parser::der_parser::Oid;
 use x509_parser::prelude::{FromDer, GeneralName, X509Name};
+use x509_parser::public_key::PublicKey;
 
 use crate::error::{Error, Result};
-use crate::time::format_time;
+use crate::time::{format_rfc3339, format_time};
 
 /// An X.509 certificate, parsed once when it is made.
 ///
@@ -27,6 +33,12 @@ struct Parsed {
     not_after: SystemTime,
     sans: Vec<String>,
     is_ca: bool,
+    serial: String,
+    spki_sha256: [u8; 32],
+    key: (String, Option<u32>),
+    signature_algorithm: String,
+    key_usage: Vec<&'static str>,
+    extended_key_usage: Vec<String>,
 }
 
 impl X509Certificate {
@@ -62,6 +74,9 @@ impl X509Certificate {
             }
         }
         let validity = cert.validity();
+        let spki = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, cert.public_key().raw);
+        let mut spki_sha256 = [0u8; 32];
+        spki_sha256.copy_from_slice(spki.as_ref());
         Ok(X509Certificate {
             inner: Arc::new(Parsed {
                 der: der.to_vec(),
@@ -71,11 +86,89 @@ impl X509Certificate {
                 not_after: system_time(validity.not_after.timestamp()),
                 sans,
                 is_ca: cert.is_ca(),
+                serial: hex(cert.raw_serial()).to_ascii_uppercase(),
+                spki_sha256,
+                key: key_description(&cert),
+                signature_algorithm: algorithm_name(&cert.signature_algorithm.algorithm),
+                key_usage: key_usage(&cert),
+                extended_key_usage: extended_key_usage(&cert),
             }),
         })
     }
 
-    /// The subject's distinguished name in RFC 4514 form, e.g. `CN=localhost,O=Example`.
+    /// Every certificate in PEM text (`-----BEGIN CERTIFICATE-----`
+    /// sections, in order). Fails if there is none or one does not parse.
+    pub fn from_pem(pem: &[u8]) -> Result<Vec<X509Certificate>> {
+        let label = "certificates (PEM)";
+        let ders = CertificateDer::pem_slice_iter(pem)
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|e| Error::credentials(label, format!("malformed PEM: {e}")))?;
+        if ders.is_empty() {
+            return Err(Error::credentials(
+                label,
+                "contains no certificate: expected -----BEGIN CERTIFICATE-----",
+            ));
+        }
+        ders.iter().map(|d| X509Certificate::from_der(d)).collect()
+    }
+
+    /// Like [`from_pem`](Self::from_pem), from a file.
+    pub fn from_pem_file(path: impl AsRef<Path>) -> Result<Vec<X509Certificate>> {
+        let path = path.as_ref();
+        let bytes = std::fs::read(path).map_err(|source| Error::File {
+            path: path.to_owned(),
+            source,
+        })?;
+        X509Certificate::from_pem(&bytes)
+    }
+
+    /// The serial number, as upper-case hex (Node's `serialNumber`).
+    pub fn serial_number(&self) -> &str {
+        &self.inner.serial
+    }
+
+    /// The SHA-256 hash of the SubjectPublicKeyInfo: what
+    /// `ConnectOptions`-style public-key pins and curl's
+    /// `--pinnedpubkey sha256//…` (base64 of these bytes) name. It stays
+    /// the same when a certificate is renewed with the same key.
+    pub fn spki_sha256(&self) -> [u8; 32] {
+        self.inner.spki_sha256
+    }
+
+    /// The public key's algorithm: `RSA`, `EC P-256`, `EC P-384`,
+    /// `Ed25519`..., or the OID for others.
+    pub fn public_key_algorithm(&self) -> &str {
+        &self.inner.key.0
+    }
+
+    /// The public key's size in bits (2048 for RSA-2048, 256 for P-256),
+    /// where it has one.
+    pub fn public_key_bits(&self) -> Option<u32> {
+        self.inner.key.1
+    }
+
+    /// The algorithm the issuer signed with: `sha256WithRSAEncryption`,
+    /// `ecdsa-with-SHA256`, `Ed25519`..., or the OID for others.
+    pub fn signature_algorithm(&self) -> &str {
+        &self.inner.signature_algorithm
+    }
+
+    /// The key usage bits that are set, by their RFC 5280 names
+    /// (`digitalSignature`, `keyCertSign`...); empty without the extension.
+    pub fn key_usage(&self) -> &[&'static str] {
+        &self.inner.key_usage
+    }
+
+    /// The extended key usages: `serverAuth`, `clientAuth`, `codeSigning`,
+    /// `emailProtection`, `timeStamping`, `OCSPSigning`, `any`, or the OID
+    /// for others; empty without the extension.
+    pub fn extended_key_usage(&self) -> &[String] {
+        &self.inner.extended_key_usage
+    }
+
+    /// The subject's distinguished name in RFC 4514 form: most specific
+    /// first, so a subject that `openssl` shows as `/O=Example/CN=localhost`
+    /// is `CN=localhost,O=Example`.
     pub fn subject(&self) -> &str {
         &self.inner.subject
     }
@@ -151,6 +244,32 @@ impl PartialEq for X509Certificate {
 
 impl Eq for X509Certificate {}
 
+impl Hash for X509Certificate {
+    /// The DER encoding's, as equality.
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.inner.der.hash(state);
+    }
+}
+
+impl fmt::Display for X509Certificate {
+    /// Subject, issuer, validity (RFC 3339), names and the SHA-256
+    /// fingerprint, on one line each.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let p = &self.inner;
+        writeln!(f, "subject: {}", p.subject)?;
+        writeln!(f, "issuer: {}", p.issuer)?;
+        writeln!(
+            f,
+            "valid: {} to {}",
+            format_rfc3339(p.not_before),
+            format_rfc3339(p.not_after)
+        )?;
+        writeln!(f, "names: {}", p.sans.join(", "))?;
+        let fingerprint: Vec<String> = self.sha256().iter().map(|b| format!("{b:02X}")).collect();
+        write!(f, "sha256: {}", fingerprint.join(":"))
+    }
+}
+
 impl fmt::Debug for X509Certificate {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("X509Certificate")
@@ -160,6 +279,112 @@ impl fmt::Debug for X509Certificate {
             .field("sha256", &hex(&self.sha256()))
             .finish()
     }
+}
+
+type Parsed509<'a> = x509_parser::certificate::X509Certificate<'a>;
+
+/// The public key's algorithm and size.
+fn key_description(cert: &Parsed509<'_>) -> (String, Option<u32>) {
+    let spki = cert.public_key();
+    let bits = spki
+        .parsed()
+        .ok()
+        .and_then(|k| match k {
+            PublicKey::RSA(_) | PublicKey::EC(_) => u32::try_from(k.key_size()).ok(),
+            _ => None,
+        })
+        .filter(|b| *b > 0);
+    let oid = spki.algorithm.algorithm.to_id_string();
+    let name = match oid.as_str() {
+        "1.2.840.113549.1.1.1" => "RSA".to_owned(),
+        "1.2.840.113549.1.1.10" => "RSASSA-PSS".to_owned(),
+        "1.2.840.10045.2.1" => {
+            let curve = spki
+                .algorithm
+                .parameters
+                .as_ref()
+                .and_then(|p| p.as_oid().ok())
+                .map(|c| c.to_id_string());
+            match curve.as_deref() {
+                Some("1.2.840.10045.3.1.7") => "EC P-256".to_owned(),
+                Some("1.3.132.0.34") => "EC P-384".to_owned(),
+                Some("1.3.132.0.35") => "EC P-521".to_owned(),
+                Some(other) => format!("EC {other}"),
+                None => "EC".to_owned(),
+            }
+        }
+        "1.3.101.112" => "Ed25519".to_owned(),
+        "1.3.101.113" => "Ed448".to_owned(),
+        _ => oid,
+    };
+    let bits = match name.as_str() {
+        "Ed25519" => Some(256),
+        "Ed448" => Some(456),
+        _ => bits,
+    };
+    (name, bits)
+}
+
+/// A signature algorithm's usual name, else its OID.
+fn algorithm_name(oid: &Oid<'_>) -> String {
+    let id = oid.to_id_string();
+    match id.as_str() {
+        "1.2.840.113549.1.1.5" => "sha1WithRSAEncryption",
+        "1.2.840.113549.1.1.10" => "RSASSA-PSS",
+        "1.2.840.113549.1.1.11" => "sha256WithRSAEncryption",
+        "1.2.840.113549.1.1.12" => "sha384WithRSAEncryption",
+        "1.2.840.113549.1.1.13" => "sha512WithRSAEncryption",
+        "1.2.840.10045.4.3.2" => "ecdsa-with-SHA256",
+        "1.2.840.10045.4.3.3" => "ecdsa-with-SHA384",
+        "1.2.840.10045.4.3.4" => "ecdsa-with-SHA512",
+        "1.3.101.112" => "Ed25519",
+        "1.3.101.113" => "Ed448",
+        _ => return id,
+    }
+    .to_owned()
+}
+
+fn key_usage(cert: &Parsed509<'_>) -> Vec<&'static str> {
+    let Ok(Some(ext)) = cert.key_usage() else {
+        return Vec::new();
+    };
+    let ku = ext.value;
+    [
+        (ku.digital_signature(), "digitalSignature"),
+        (ku.non_repudiation(), "nonRepudiation"),
+        (ku.key_encipherment(), "keyEncipherment"),
+        (ku.data_encipherment(), "dataEncipherment"),
+        (ku.key_agreement(), "keyAgreement"),
+        (ku.key_cert_sign(), "keyCertSign"),
+        (ku.crl_sign(), "cRLSign"),
+        (ku.encipher_only(), "encipherOnly"),
+        (ku.decipher_only(), "decipherOnly"),
+    ]
+    .into_iter()
+    .filter_map(|(set, name)| set.then_some(name))
+    .collect()
+}
+
+fn extended_key_usage(cert: &Parsed509<'_>) -> Vec<String> {
+    let Ok(Some(ext)) = cert.extended_key_usage() else {
+        return Vec::new();
+    };
+    let eku = ext.value;
+    let mut out: Vec<String> = [
+        (eku.server_auth, "serverAuth"),
+        (eku.client_auth, "clientAuth"),
+        (eku.code_signing, "codeSigning"),
+        (eku.email_protection, "emailProtection"),
+        (eku.time_stamping, "timeStamping"),
+        (eku.ocsp_signing, "OCSPSigning"),
+        (eku.any, "any"),
+    ]
+    .into_iter()
+    .filter(|(set, _)| *set)
+    .map(|(_, name)| name.to_owned())
+    .collect();
+    out.extend(eku.other.iter().map(|o| o.to_id_string()));
+    out
 }
 
 fn ip_from_bytes(b: &[u8]) -> Option<IpAddr> {
