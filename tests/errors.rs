@@ -62,8 +62,8 @@ fn pem_der(pem: &str) -> Vec<u8> {
     }
 }
 
-#[test]
-fn a_plain_tcp_server_is_not_mistaken_for_tls() {
+/// The error of a TLS connect to a server that answers in plain HTTP.
+fn connect_to_plain_http() -> Error {
     let (listener, port) = common::tcp_listener();
     let server = thread::spawn(move || {
         let (mut s, _) = listener.accept().expect("accept");
@@ -72,24 +72,22 @@ fn a_plain_tcp_server_is_not_mistaken_for_tls() {
     let err = client(SecurityContext::empty())
         .connect("127.0.0.1", port)
         .expect_err("not TLS");
+    server.join().expect("server");
+    err
+}
+
+#[test]
+fn a_plain_tcp_server_is_not_mistaken_for_tls() {
+    let err = connect_to_plain_http();
     assert!(matches!(err, Error::Handshake { .. }), "{err:?}");
     assert!(err.to_string().contains("TLS"), "{err}");
-    server.join().expect("server");
 }
 
 /// What `fn main() -> securenet::Result<()>` prints is `Debug`: it must be
 /// the kind and the advice, not the fields.
 #[test]
 fn debug_shows_the_kind_and_the_message() {
-    let (listener, port) = common::tcp_listener();
-    let server = thread::spawn(move || {
-        let (mut s, _) = listener.accept().expect("accept");
-        std::io::Write::write_all(&mut s, b"HTTP/1.1 400 Bad Request\r\n\r\n").expect("write");
-    });
-    let err = client(SecurityContext::empty())
-        .connect("127.0.0.1", port)
-        .expect_err("not TLS");
-    server.join().expect("server");
+    let err = connect_to_plain_http();
     let debug = format!("{err:?}");
     assert!(debug.starts_with("Handshake: "), "{debug}");
     assert!(debug.contains(&err.to_string()), "the message: {debug}");
