@@ -3,12 +3,9 @@
 use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use rustls::pki_types::CertificateDer;
-use rustls::pki_types::pem::PemObject;
 use x509_parser::der_parser::Oid;
 use x509_parser::prelude::{FromDer, GeneralName, X509Name};
 use x509_parser::public_key::PublicKey;
@@ -94,32 +91,6 @@ impl X509Certificate {
                 extended_key_usage: extended_key_usage(&cert),
             }),
         })
-    }
-
-    /// Every certificate in PEM text (`-----BEGIN CERTIFICATE-----`
-    /// sections, in order). Fails if there is none or one does not parse.
-    pub fn from_pem(pem: &[u8]) -> Result<Vec<X509Certificate>> {
-        let label = "certificates (PEM)";
-        let ders = CertificateDer::pem_slice_iter(pem)
-            .collect::<std::result::Result<Vec<_>, _>>()
-            .map_err(|e| Error::credentials(label, format!("malformed PEM: {e}")))?;
-        if ders.is_empty() {
-            return Err(Error::credentials(
-                label,
-                "contains no certificate: expected -----BEGIN CERTIFICATE-----",
-            ));
-        }
-        ders.iter().map(|d| X509Certificate::from_der(d)).collect()
-    }
-
-    /// Like [`from_pem`](Self::from_pem), from a file.
-    pub fn from_pem_file(path: impl AsRef<Path>) -> Result<Vec<X509Certificate>> {
-        let path = path.as_ref();
-        let bytes = std::fs::read(path).map_err(|source| Error::File {
-            path: path.to_owned(),
-            source,
-        })?;
-        X509Certificate::from_pem(&bytes)
     }
 
     /// The serial number, as upper-case hex (Node's `serialNumber`).

@@ -60,15 +60,21 @@ pub(crate) fn parse_certificates(
     bytes: &[u8],
     label: &str,
 ) -> Result<Vec<CertificateDer<'static>>> {
-    let certs: Vec<CertificateDer<'static>> = if looks_like_pem(bytes) {
-        CertificateDer::pem_slice_iter(bytes)
-            .collect::<std::result::Result<_, _>>()
-            .map_err(|e| malformed_pem(label, "-----BEGIN CERTIFICATE-----", e))?
-    } else if bytes.is_empty() {
-        Vec::new()
+    let certs = if looks_like_pem(bytes) || bytes.is_empty() {
+        pem_certificates(bytes, label)?
     } else {
         vec![CertificateDer::from(bytes.to_vec())]
     };
+    parsed(&certs, label)?;
+    Ok(certs)
+}
+
+/// Every `CERTIFICATE` section of PEM text, in order; none is an error
+/// that says what the bytes hold instead.
+fn pem_certificates(bytes: &[u8], label: &str) -> Result<Vec<CertificateDer<'static>>> {
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(bytes)
+        .collect::<std::result::Result<_, _>>()
+        .map_err(|e| malformed_pem(label, "-----BEGIN CERTIFICATE-----", e))?;
     if certs.is_empty() {
         let hint = if PrivateKeyDer::from_pem_slice(bytes).is_ok() {
             "it holds a private key but no certificate: were the certificate and key files swapped?"
@@ -80,12 +86,37 @@ pub(crate) fn parse_certificates(
             format!("contains no certificate: {hint}"),
         ));
     }
-    for (i, c) in certs.iter().enumerate() {
-        X509Certificate::from_der(c).map_err(|e| {
-            Error::credentials(label, format!("certificate #{} is not valid: {e}", i + 1))
-        })?;
-    }
     Ok(certs)
+}
+
+/// Parses each certificate, naming the first that is not valid.
+fn parsed(certs: &[CertificateDer<'_>], label: &str) -> Result<Vec<X509Certificate>> {
+    certs
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            X509Certificate::from_der(c).map_err(|e| {
+                Error::credentials(label, format!("certificate #{} is not valid: {e}", i + 1))
+            })
+        })
+        .collect()
+}
+
+impl X509Certificate {
+    /// Every certificate in PEM text (`-----BEGIN CERTIFICATE-----`
+    /// sections, in order). Fails if there is none or one does not parse.
+    pub fn from_pem(pem: &[u8]) -> Result<Vec<X509Certificate>> {
+        let label = "certificates (PEM)";
+        parsed(&pem_certificates(pem, label)?, label)
+    }
+
+    /// Like [`from_pem`](Self::from_pem), from a file.
+    pub fn from_pem_file(path: impl AsRef<Path>) -> Result<Vec<X509Certificate>> {
+        let path = path.as_ref();
+        let bytes = read_file(path)?;
+        let label = path.display().to_string();
+        parsed(&pem_certificates(&bytes, &label)?, &label)
+    }
 }
 
 /// Reads one private key: PKCS#8, PKCS#1 or SEC1, PEM or DER.

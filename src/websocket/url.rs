@@ -101,8 +101,12 @@ impl WsUrl {
             Some(p) if p.starts_with('?') => format!("/{p}"),
             Some(p) => p.to_owned(),
         };
-        let credentials = match authority.as_str().rsplit_once('@') {
-            Some((u, _)) => {
+        let (userinfo, hostport) = match authority.as_str().rsplit_once('@') {
+            Some((u, h)) => (Some(u), h),
+            None => (None, authority.as_str()),
+        };
+        let credentials = match userinfo {
+            Some(u) => {
                 let (user, pass) = u.split_once(':').unwrap_or((u, ""));
                 Some((percent_decode(user, url)?, percent_decode(pass, url)?))
             }
@@ -114,10 +118,6 @@ impl WsUrl {
         }
         let default_port = if secure { 443 } else { 80 };
         // Not `authority.port()`: it reads a port past 65535 as none.
-        let hostport = authority
-            .as_str()
-            .rsplit_once('@')
-            .map_or(authority.as_str(), |(_, h)| h);
         let port = match hostport.get(authority.host().len()..).unwrap_or("") {
             "" => default_port,
             p => p
