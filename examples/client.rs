@@ -4,8 +4,11 @@
 //! ```text
 //! cargo run --example client -- HOST PORT [--ca FILE] [--alpn h2,http/1.1]
 //!     [--servername NAME] [--cert FILE --key FILE] [--keylog FILE]
-//!     [--send TEXT] [--insecure]
+//!     [--send TEXT] [--insecure] [--system] [--pin sha256//BASE64]
 //! ```
+//!
+//! Trust: `--ca FILE` alone, `--system` the operating system's store
+//! (`SSL_CERT_FILE`/`SSL_CERT_DIR` when set), else Mozilla's roots.
 //!
 //! `--send TEXT` writes TEXT, shuts the write side and prints what comes back.
 
@@ -27,10 +30,12 @@ struct Args {
     keylog: Option<String>,
     send: Option<String>,
     insecure: bool,
+    system: bool,
+    pins: Vec<String>,
 }
 
 const USAGE: &str = "usage: client HOST PORT [--ca FILE] [--alpn h2,http/1.1] [--servername NAME] \
-                     [--cert FILE --key FILE] [--keylog FILE] [--send TEXT] [--insecure]";
+                     [--cert FILE --key FILE] [--keylog FILE] [--send TEXT] [--insecure] [--system] [--pin sha256//BASE64]";
 
 fn parse() -> Result<Args, String> {
     let mut it = std::env::args().skip(1);
@@ -50,6 +55,8 @@ fn parse() -> Result<Args, String> {
         keylog: None,
         send: None,
         insecure: false,
+        system: false,
+        pins: Vec::new(),
     };
     while let Some(flag) = it.next() {
         let mut value = || it.next().ok_or(format!("{flag} needs a value"));
@@ -62,6 +69,8 @@ fn parse() -> Result<Args, String> {
             "--keylog" => a.keylog = Some(value()?),
             "--send" => a.send = Some(value()?),
             "--insecure" => a.insecure = true,
+            "--system" => a.system = true,
+            "--pin" => a.pins.push(value()?),
             other => return Err(format!("unknown option '{other}'\n{USAGE}")),
         }
     }
@@ -71,6 +80,8 @@ fn parse() -> Result<Args, String> {
 fn run(a: Args) -> Result<(), Box<dyn std::error::Error>> {
     let mut ctx = if a.ca.is_some() {
         SecurityContext::empty()
+    } else if a.system {
+        SecurityContext::system()?
     } else {
         SecurityContext::new()
     };
@@ -89,6 +100,7 @@ fn run(a: Args) -> Result<(), Box<dyn std::error::Error>> {
         .timeout(Duration::from_secs(10))
         .handshake_timeout(Duration::from_secs(10))
         .reject_unauthorized(!a.insecure)
+        .pin_sha256(&a.pins)
         .key_log(move |line| sink.lock().expect("key log").push(line.to_owned()));
     if let Some(name) = &a.servername {
         options = options.server_name(name);

@@ -19,7 +19,7 @@ use crate::tls::client_config::{CachedConfig, ClientTls};
 use crate::tls::context::SecurityContext;
 use crate::tls::session::TlsSession;
 use crate::tls::settings::{Common, alpn_wire, common_setters};
-use crate::tls::verify::map_tls_error;
+use crate::tls::tls_error::map_tls_error;
 
 /// The default bound on the TCP connect, per address tried: 30 seconds.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -97,6 +97,7 @@ impl fmt::Debug for ConnectOptions {
             .field("session", &self.session)
             .field("min_dh_size", &self.min_dh_size)
             .field("resume_sessions", &tls.resume_sessions)
+            .field("pin_sha256", &tls.pins)
             .finish()
     }
 }
@@ -216,6 +217,32 @@ impl ConnectOptions {
         + 'static,
     ) -> Self {
         self.tls.check_server_identity = Some(Arc::new(callback));
+        self
+    }
+
+    /// Pins the server's public key (curl's `--pinnedpubkey sha256//…`,
+    /// HPKP): the connection succeeds only if a certificate of the verified
+    /// chain (leaf, intermediate or root) has a SubjectPublicKeyInfo whose
+    /// SHA-256 is one of `pins`, each written `sha256//` and base64 (the
+    /// bare base64 is accepted too). [`X509Certificate::spki_sha256`] gives
+    /// the value for a certificate you have. With
+    /// [`reject_unauthorized(false)`](Self::reject_unauthorized) (or a
+    /// certificate `on_bad_certificate` accepts) the pins alone decide,
+    /// over the certificates the server sent. A mismatch fails with
+    /// [`CertificateProblem::PinMismatch`](crate::CertificateProblem::PinMismatch),
+    /// listing the pins and the chain's keys; a malformed pin is
+    /// [`Error::InvalidInput`](crate::Error::InvalidInput) at connect.
+    /// Pin a backup key too, or a key rotation locks clients out.
+    ///
+    /// ```no_run
+    /// # fn main() -> securenet::Result<()> {
+    /// let stream = securenet::ConnectOptions::new()
+    ///     .pin_sha256(["sha256//YLh1dUR9y6Kja30RrAn7JKnbQG/uEtLMkBgFF2Fuihg="])
+    ///     .connect("example.com", 443)?;
+    /// # Ok(()) }
+    /// ```
+    pub fn pin_sha256<S: AsRef<str>>(mut self, pins: impl IntoIterator<Item = S>) -> Self {
+        self.tls.pins = pins.into_iter().map(|p| p.as_ref().to_owned()).collect();
         self
     }
 

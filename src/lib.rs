@@ -110,6 +110,44 @@
 //! # Ok(()) }
 //! ```
 //!
+//! # Trust and certificate errors
+//!
+//! [`SecurityContext::new`] trusts Mozilla's roots (the same everywhere),
+//! [`SecurityContext::system`] the operating system's store (it reads
+//! `SSL_CERT_FILE` and `SSL_CERT_DIR`), [`SecurityContext::empty`] nothing.
+//! A certificate added with `set_trusted_certificates` is a root, and a
+//! server presenting exactly that certificate is trusted as itself, as curl
+//! and Go do. [`ConnectOptions::pin_sha256`] pins keys. A rejection is
+//! [`Error::Certificate`] with a [`CertificateProblem`] that says why,
+//! which certificate of the chain, and what to do; the peer gets the TLS
+//! alert that fits.
+//!
+//! ```
+//! use securenet::{CertificateProblem, ConnectOptions, SecureListener};
+//! use securenet::testing::TestPki;
+//!
+//! # fn main() -> securenet::Result<()> {
+//! let pki = TestPki::new(&["localhost"])?;
+//! let listener = SecureListener::bind("127.0.0.1", 0, &pki.server_context())?;
+//! let port = listener.port();
+//! let server = std::thread::spawn(move || {
+//!     let (mut stream, _) = listener.accept()?;
+//!     stream.handshake()
+//! });
+//! // Mozilla's roots do not include the test CA.
+//! let err = ConnectOptions::new().connect("localhost", port).unwrap_err();
+//! match err.certificate_problem() {
+//!     Some(CertificateProblem::UnknownIssuer { issuer, .. }) => {
+//!         assert_eq!(issuer, "CN=securenet test CA");
+//!     }
+//!     other => panic!("{other:?}"),
+//! }
+//! // The server was told: an unknown_ca alert.
+//! let told = server.join().unwrap().unwrap_err();
+//! assert!(told.to_string().contains("unknown_ca"));
+//! # Ok(()) }
+//! ```
+//!
 //! # Errors
 //!
 //! Every fallible call returns [`Result`]; `Read` and `Write` return
@@ -136,7 +174,9 @@ mod tls;
 mod websocket;
 
 pub use client::{ConnectOptions, DEFAULT_CONNECT_TIMEOUT};
-pub use error::{CertificateProblem, Error, Phase, Result, WebSocketErrorKind};
+pub use error::{
+    CertificateProblem, ChainCertificate, ChainPosition, Error, Phase, Result, WebSocketErrorKind,
+};
 pub use net::address::ListenAddress;
 pub use net::connect::IpFamily;
 pub use server::listener::SecureListener;

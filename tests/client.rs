@@ -74,11 +74,12 @@ fn server_name_sets_sni_and_the_name_checked() {
                 CertificateProblem::NameMismatch {
                     expected,
                     presented,
+                    ..
                 },
             ..
         } => {
             assert_eq!(expected, "127.0.0.1");
-            assert_eq!(presented, vec!["api.example.test"]);
+            assert_eq!(presented, vec!["DNS:api.example.test"]);
         }
         other => panic!("expected a name mismatch, got {other:?}"),
     }

@@ -7,8 +7,13 @@
 mod common;
 
 use common::{Ca, Leaf, client, context_with, handshake_with, self_signed};
-use rcgen::ExtendedKeyUsagePurpose;
-use securenet::{BindOptions, CertificateProblem, ConnectOptions, Error, SecurityContext};
+use rcgen::{
+    BasicConstraints, CertificateParams, ExtendedKeyUsagePurpose, GeneralSubtree, IsCa, KeyPair,
+    NameConstraints, SanType,
+};
+use securenet::{
+    BindOptions, CertificateProblem, ChainPosition, ConnectOptions, Error, SecurityContext,
+};
 
 /// Which side must see the failure.
 #[derive(Clone, Copy)]
@@ -143,6 +148,56 @@ fn verify_matrix() {
     };
     let require = || BindOptions::new().require_client_certificate(true);
 
+    // Chains with something wrong above the leaf.
+    let chain_of = |leaf: (String, String), above: &[&Ca]| {
+        let pems: String = above.iter().map(|c| c.pem()).collect();
+        context_with(&format!("{}{pems}", leaf.0), &leaf.1)
+    };
+    let expired_intermediate = root.intermediate_with("matrix expired intermediate", |p| {
+        p.not_before = rcgen::date_time_ymd(2000, 1, 1);
+        p.not_after = rcgen::date_time_ymd(2001, 1, 1);
+    });
+    let not_a_ca = root.intermediate_with("matrix not-a-CA", |p| p.is_ca = IsCa::ExplicitNoCa);
+    let constrained = root.intermediate_with("matrix constrained", |p| {
+        p.name_constraints = Some(NameConstraints {
+            permitted_subtrees: vec![GeneralSubtree::DnsName("example.test".into())],
+            excluded_subtrees: Vec::new(),
+        });
+    });
+    let pathlen0 = root.intermediate_with("matrix pathlen 0", |p| {
+        p.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    });
+    let below_pathlen = pathlen0.intermediate("matrix below pathlen 0");
+    let client_only_ca = root.intermediate_with("matrix clientAuth CA", |p| {
+        p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    });
+    let early_root = Ca::new("early root");
+    let early_intermediate = early_root.intermediate("early intermediate");
+    // Same name as its issuer, another key (a key rollover certificate):
+    // self-issued but not self-signed, so not a root.
+    let rollover = Ca::new("rollover CA");
+    let rolled = rollover.intermediate("rollover CA");
+    let (ca_leaf, ca_leaf_key) = common::self_signed_ca(&["localhost"]);
+    let trusting_itself = |base: SecurityContext| {
+        let mut ctx = base;
+        ctx.set_trusted_certificates_bytes(ca_leaf.as_bytes())
+            .expect("trust");
+        client(ctx)
+    };
+    let mut requiring_itself = good();
+    requiring_itself
+        .set_client_authorities_bytes(ca_leaf.as_bytes())
+        .expect("client authorities");
+    let mut dns_ip_params = CertificateParams::new(Vec::<String>::new()).expect("params");
+    dns_ip_params.subject_alt_names =
+        vec![SanType::DnsName("127.0.0.1".try_into().expect("dns name"))];
+    dns_ip_params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    let dns_ip_key = KeyPair::generate().expect("key");
+    let dns_ip = dns_ip_params
+        .signed_by(&dns_ip_key, &ca.issuer)
+        .expect("sign")
+        .pem();
+
     let cases = vec![
         Case::new("valid, DNS subjectAltName", good(), trusting(&ca)),
         Case::new("valid, IP subjectAltName", good(), trusting(&ca)).host("127.0.0.1"),
@@ -153,7 +208,7 @@ fn verify_matrix() {
         )
         .reject(
             Side::Client,
-            |p| matches!(p, P::Expired { not_after: Some(_) }),
+            |p| matches!(p, P::Expired { not_after: Some(_), certificate: Some(c), .. } if c.position == ChainPosition::Leaf),
             "has expired (not after 2001-01-01",
         ),
         Case::new(
@@ -167,7 +222,8 @@ fn verify_matrix() {
                 matches!(
                     p,
                     P::NotYetValid {
-                        not_before: Some(_)
+                        not_before: Some(_),
+                        ..
                     }
                 )
             },
@@ -181,10 +237,10 @@ fn verify_matrix() {
         .reject(
             Side::Client,
             |p| {
-                matches!(p, P::NameMismatch { expected, presented }
-                    if expected == "localhost" && presented == &["www.example.test", "10.1.2.3"])
+                matches!(p, P::NameMismatch { expected, presented, .. }
+                    if expected == "localhost" && presented == &["DNS:www.example.test", "IP:10.1.2.3"])
             },
-            "not valid for 'localhost': it names [www.example.test, 10.1.2.3]",
+            "not valid for 'localhost': it names [DNS:www.example.test, IP:10.1.2.3]",
         ),
         Case::new(
             "wildcard match (*.example.test for api.example.test)",
@@ -218,7 +274,7 @@ fn verify_matrix() {
         )
         .reject(
             Side::Client,
-            |p| matches!(p, P::UntrustedRoot { root } if root == "CN=untrusted root"),
+            |p| matches!(p, P::UntrustedRoot { root, .. } if root == "CN=untrusted root"),
             "ends in a root that is not trusted (CN=untrusted root)",
         ),
         Case::new(
@@ -228,7 +284,7 @@ fn verify_matrix() {
         )
         .reject(
             Side::Client,
-            |p| matches!(p, P::UnknownIssuer { issuer } if issuer == "CN=matrix intermediate"),
+            |p| matches!(p, P::UnknownIssuer { issuer, .. } if issuer == "CN=matrix intermediate"),
             "did not send an intermediate",
         ),
         Case::new(
@@ -261,13 +317,192 @@ fn verify_matrix() {
             ca.server_context(&["localhost"], Leaf::ClientAuthOnly),
             trusting(&ca),
         )
-        .reject(Side::Client, |p| *p == P::InvalidPurpose, "need serverAuth"),
+        .reject(
+            Side::Client,
+            |p| {
+                matches!(p, P::InvalidPurpose { required, presented, certificate: Some(c), .. }
+                    if required == "serverAuth" && presented == &["clientAuth"]
+                        && c.position == ChainPosition::Leaf)
+            },
+            "the extended key usage of the certificate CN=localhost is [clientAuth], which does \
+             not allow serverAuth",
+        ),
         Case::new(
             "revoked (CRL)",
             context_with(&revoked_cert, &revoked_key),
             client(with_crl),
         )
         .reject(Side::Client, |p| *p == P::Revoked, "has been revoked"),
+        Case::new(
+            "expired intermediate",
+            chain_of(
+                expired_intermediate.leaf(&["localhost"], Leaf::Good),
+                &[&expired_intermediate],
+            ),
+            trusting(&root),
+        )
+        .reject(
+            Side::Client,
+            |p| {
+                matches!(p, P::Expired { certificate: Some(c), .. }
+                    if c.position == ChainPosition::Intermediate
+                        && c.subject == "CN=matrix expired intermediate")
+            },
+            "the intermediate CN=matrix expired intermediate has expired (not after 2001-01-01",
+        ),
+        Case::new(
+            "intermediate without the CA bit",
+            chain_of(not_a_ca.leaf(&["localhost"], Leaf::Good), &[&not_a_ca]),
+            trusting(&root),
+        )
+        .reject(
+            Side::Client,
+            |p| {
+                matches!(p, P::NotCa { certificate: Some(c), .. }
+                    if c.subject == "CN=matrix not-a-CA")
+            },
+            "the intermediate CN=matrix not-a-CA issued another certificate of the chain but is \
+             not a CA",
+        ),
+        Case::new(
+            "name outside the intermediate's name constraints",
+            chain_of(constrained.leaf(&["localhost"], Leaf::Good), &[&constrained]),
+            trusting(&root),
+        )
+        .reject(
+            Side::Client,
+            |p| {
+                matches!(p, P::NameConstraints { constrained_by, .. }
+                    if constrained_by == &["CN=matrix constrained"])
+            },
+            "outside the name constraints of CN=matrix constrained",
+        ),
+        Case::new(
+            "name inside the intermediate's name constraints",
+            chain_of(
+                constrained.leaf(&["www.example.test"], Leaf::Good),
+                &[&constrained],
+            ),
+            named("www.example.test", &root),
+        ),
+        Case::new(
+            "path length constraint exceeded",
+            chain_of(
+                below_pathlen.leaf(&["localhost"], Leaf::Good),
+                &[&below_pathlen, &pathlen0],
+            ),
+            trusting(&root),
+        )
+        .reject(
+            Side::Client,
+            |p| {
+                matches!(p, P::PathTooLong { certificate: Some(c), .. }
+                    if c.subject == "CN=matrix pathlen 0")
+            },
+            "more intermediates below the intermediate CN=matrix pathlen 0",
+        ),
+        Case::new(
+            "intermediate whose extended key usage lacks serverAuth",
+            chain_of(
+                client_only_ca.leaf(&["localhost"], Leaf::Good),
+                &[&client_only_ca],
+            ),
+            trusting(&root),
+        )
+        .reject(
+            Side::Client,
+            |p| {
+                matches!(p, P::InvalidPurpose { certificate: Some(c), .. }
+                    if c.position == ChainPosition::Intermediate)
+            },
+            "the extended key usage of the intermediate CN=matrix clientAuth CA is [clientAuth]",
+        ),
+        Case::new(
+            "untrusted root sent before its intermediate",
+            chain_of(
+                early_intermediate.leaf(&["localhost"], Leaf::Good),
+                &[&early_root, &early_intermediate],
+            ),
+            trusting(&ca),
+        )
+        .reject(
+            Side::Client,
+            |p| matches!(p, P::UntrustedRoot { root, .. } if root == "CN=early root"),
+            "ends in a root that is not trusted (CN=early root)",
+        ),
+        Case::new(
+            "self-issued (rollover) intermediate last: not a root",
+            chain_of(rolled.leaf(&["localhost"], Leaf::Good), &[&rolled]),
+            trusting(&ca),
+        )
+        .reject(
+            Side::Client,
+            |p| matches!(p, P::UnknownIssuer { issuer, .. } if issuer == "CN=rollover CA"),
+            "does not lead to a trusted root (issuer CN=rollover CA)",
+        ),
+        Case::new(
+            "unrelated self-signed certificate sent last: not the chain's root",
+            context_with(&format!("{other_leaf}{}", early_root.pem()), &other_key),
+            trusting(&ca),
+        )
+        .reject(
+            Side::Client,
+            |p| matches!(p, P::UnknownIssuer { issuer, .. } if issuer == "CN=untrusted root"),
+            "does not lead to a trusted root (issuer CN=untrusted root)",
+        ),
+        Case::new(
+            "a DNS name that looks like the IP connected to",
+            context_with(&dns_ip, &dns_ip_key.serialize_pem()),
+            trusting(&ca),
+        )
+        .host("127.0.0.1")
+        .reject(
+            Side::Client,
+            |p| matches!(p, P::NameMismatch { presented, .. } if presented == &["DNS:127.0.0.1"]),
+            "not valid for '127.0.0.1': it names [DNS:127.0.0.1]",
+        ),
+        Case::new(
+            "self-signed CA:TRUE leaf, trusted as itself (empty context)",
+            context_with(&ca_leaf, &ca_leaf_key),
+            trusting_itself(SecurityContext::empty()),
+        ),
+        Case::new(
+            "self-signed CA:TRUE leaf, trusted as itself (with Mozilla's roots)",
+            context_with(&ca_leaf, &ca_leaf_key),
+            trusting_itself(SecurityContext::new()),
+        ),
+        Case::new(
+            "self-signed CA:TRUE leaf, trusted, but for another name",
+            context_with(&ca_leaf, &ca_leaf_key),
+            trusting_itself(SecurityContext::empty()),
+        )
+        .host("127.0.0.1")
+        .reject(
+            Side::Client,
+            |p| matches!(p, P::NameMismatch { .. }),
+            "not valid for '127.0.0.1': it names [DNS:localhost]",
+        ),
+        Case::new(
+            "self-signed CA:TRUE leaf, not trusted",
+            context_with(&ca_leaf, &ca_leaf_key),
+            trusting(&ca),
+        )
+        .reject(
+            Side::Client,
+            |p| matches!(p, P::SelfSigned { .. }),
+            "self-signed (CN=localhost)",
+        ),
+        Case::new(
+            "self-signed CA:TRUE client certificate, trusted as itself",
+            requiring_itself,
+            {
+                let mut ctx = context_with(&ca_leaf, &ca_leaf_key);
+                ctx.set_trusted_certificates_bytes(ca.pem().as_bytes())
+                    .expect("trust");
+                client(ctx)
+            },
+        )
+        .bind(require()),
         Case::new(
             "client certificate from the trusted CA",
             requiring.clone(),
@@ -282,7 +517,7 @@ fn verify_matrix() {
         .bind(require())
         .reject(
             Side::Server,
-            |p| matches!(p, P::UnknownIssuer { issuer } if issuer == "CN=untrusted root"),
+            |p| matches!(p, P::UnknownIssuer { issuer, .. } if issuer == "CN=untrusted root"),
             "does not lead to a trusted root",
         ),
         Case::new(

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 mod problem;
 
-pub use problem::CertificateProblem;
+pub use problem::{CertificateProblem, ChainCertificate, ChainPosition};
 
 /// A `Result` whose error is [`securenet::Error`](Error).
 pub type Result<T, E = Error> = std::result::Result<T, E>;

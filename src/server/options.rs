@@ -198,8 +198,10 @@ impl BindOptions {
     }
 
     /// Receives each connection's failed handshake or handler error in
-    /// [`SecureListener::serve`](crate::SecureListener::serve), with the peer's address (by default they
-    /// are printed to standard error). Node's `tlsClientError`.
+    /// [`SecureListener::serve`](crate::SecureListener::serve), with the peer's address (without it
+    /// they go to the [`log`](https://docs.rs/log) crate at `warn`, target
+    /// `securenet::server::serve`; nothing is printed). Node's
+    /// `tlsClientError`.
     pub fn on_client_error(
         mut self,
         callback: impl Fn(&Error, SocketAddr) + Send + Sync + 'static,
@@ -213,7 +215,7 @@ impl BindOptions {
     /// out of descriptors (`EMFILE`, `ENFILE`) or memory (`ENOBUFS`,
     /// `ENOMEM`). Accepting backs off (5 ms, doubling to 1 s) and goes on
     /// once the resource is free again; this is called once per burst of
-    /// such failures (by default they are printed to standard error).
+    /// such failures (without it, to the `log` crate at `warn`).
     pub fn on_accept_error(mut self, callback: impl Fn(&Error) + Send + Sync + 'static) -> Self {
         self.serve.on_accept_error = Some(Arc::new(callback));
         self

@@ -17,7 +17,7 @@ use crate::stream::SecureStream;
 fn report(on_error: &Option<ClientErrorFn>, err: &Error, peer: SocketAddr) {
     match on_error {
         Some(f) => f(err, peer),
-        None => eprintln!("securenet: connection from {peer}: {err}"),
+        None => log::warn!("connection from {peer}: {err}"),
     }
 }
 
@@ -119,7 +119,7 @@ impl SecureListener {
                             );
                             match &self.serve_settings().on_accept_error {
                                 Some(f) => f(&err),
-                                None => eprintln!("securenet: {err}"),
+                                None => log::warn!("{err}"),
                             }
                         }
                         self.stop_state().nap(backoff.delay);
@@ -134,7 +134,8 @@ impl SecureListener {
     /// stream's handshake runs in its own thread, then `handler` gets the
     /// stream. A failed handshake or a handler's error goes to
     /// [`BindOptions::on_client_error`](crate::BindOptions::on_client_error)
-    /// (or standard error) and serving goes on.
+    /// (or, without one, the [`log`](https://docs.rs/log) crate at `warn`)
+    /// and serving goes on.
     ///
     /// It survives what a server in front of the internet meets: a
     /// connection reset before it was accepted is skipped; running out of

@@ -6,12 +6,12 @@
 use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
-use rustls::Connection;
 use rustls::pki_types::UnixTime;
+use rustls::{AlertDescription, Connection};
 
 use super::{SecureStream, Tls, flush_tls};
 use crate::error::{CertificateProblem, Error, Phase, Result};
-use crate::tls::verify::map_tls_error;
+use crate::tls::tls_error::map_tls_error;
 
 impl<S: Read + Write> SecureStream<S> {
     /// Completes the TLS handshake now, if it has not run yet.
@@ -182,11 +182,15 @@ impl<S: Read + Write> SecureStream<S> {
             };
             let (acceptor, setup) = &mut **acc;
             let mut pending = self.io.pending();
-            let n = acceptor.read_tls(&mut pending).map_err(|e| {
-                Error::handshake(format!(
-                    "the client's first message is not valid TLS ({e}): is it a TLS client?"
-                ))
-            })?;
+            let n = match acceptor.read_tls(&mut pending) {
+                Ok(n) => n,
+                Err(e) => {
+                    send_alert(&mut self.io.sock, AlertDescription::DecodeError);
+                    return Err(Error::handshake(format!(
+                        "the client's first message is not valid TLS ({e}): is it a TLS client?"
+                    )));
+                }
+            };
             if let Some(t) = &mut self.trace {
                 t.received(&self.io.pending()[..n]);
             }
@@ -194,7 +198,15 @@ impl<S: Read + Write> SecureStream<S> {
             match acceptor.accept() {
                 Ok(None) => continue,
                 Ok(Some(accepted)) => {
-                    let config = setup.choose(&accepted.client_hello())?;
+                    let config = match setup.choose(&accepted.client_hello()) {
+                        Ok(config) => config,
+                        Err(e) => {
+                            // Refused before any configuration could answer:
+                            // say so with a fatal alert, as rustls would.
+                            send_alert(&mut self.io.sock, AlertDescription::InternalError);
+                            return Err(e);
+                        }
+                    };
                     return accepted.into_connection(config).map_err(|(e, mut alert)| {
                         let _ = alert.write_all(&mut self.io.sock);
                         map_tls_error(e, true)
@@ -217,4 +229,11 @@ impl<S: Read + Write> SecureStream<S> {
         let (leaf, rest) = chain.split_first()?;
         verifier.check(leaf, rest, name, UnixTime::now()).err()
     }
+}
+
+/// Writes a fatal alert in a plaintext record: what a server says before
+/// its first flight, when no rustls connection exists to say it.
+fn send_alert(sock: &mut impl Write, description: AlertDescription) {
+    let alert = [21, 3, 3, 0, 2, 2, u8::from(description)];
+    let _ = sock.write_all(&alert);
 }

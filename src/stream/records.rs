@@ -9,7 +9,7 @@ use rustls::Connection;
 
 use crate::error::{Error, Result};
 use crate::net::transport::Transport;
-use crate::tls::verify::map_tls_error;
+use crate::tls::tls_error::map_tls_error;
 
 /// What the decrypted side of a connection holds.
 pub(crate) enum Plain {

@@ -99,11 +99,26 @@ impl X509Certificate {
     }
 
     /// The SHA-256 hash of the SubjectPublicKeyInfo: what
-    /// `ConnectOptions`-style public-key pins and curl's
-    /// `--pinnedpubkey sha256//…` (base64 of these bytes) name. It stays
-    /// the same when a certificate is renewed with the same key.
+    /// [`ConnectOptions::pin_sha256`](crate::ConnectOptions::pin_sha256)
+    /// and curl's `--pinnedpubkey sha256//…` (base64 of these bytes) name.
+    /// It stays the same when a certificate is renewed with the same key.
     pub fn spki_sha256(&self) -> [u8; 32] {
         self.inner.spki_sha256
+    }
+
+    /// [`spki_sha256`](Self::spki_sha256) as a pin: `sha256//` and its
+    /// base64, ready for
+    /// [`ConnectOptions::pin_sha256`](crate::ConnectOptions::pin_sha256).
+    ///
+    /// ```
+    /// # fn main() -> securenet::Result<()> {
+    /// let pki = securenet::testing::TestPki::new(&["localhost"])?;
+    /// let pin = pki.ca_certificate().spki_pin();
+    /// assert!(pin.starts_with("sha256//") && pin.len() == 52);
+    /// # Ok(()) }
+    /// ```
+    pub fn spki_pin(&self) -> String {
+        pin_text(&self.inner.spki_sha256)
     }
 
     /// The public key's algorithm: `RSA`, `EC P-256`, `EC P-384`,
@@ -199,11 +214,6 @@ impl X509Certificate {
     /// Whether the certificate is a CA certificate (basicConstraints cA).
     pub fn is_ca(&self) -> bool {
         self.inner.is_ca
-    }
-
-    /// Whether subject and issuer are the same name (a self-issued certificate).
-    pub(crate) fn is_self_issued(&self) -> bool {
-        self.inner.subject == self.inner.issuer
     }
 }
 
@@ -433,6 +443,12 @@ fn escape_value(v: &str) -> String {
         }
     }
     out
+}
+
+/// `sha256//` and the base64 of `hash`: a public key pin.
+pub(crate) fn pin_text(hash: &[u8; 32]) -> String {
+    use base64ct::{Base64, Encoding};
+    format!("sha256//{}", Base64::encode_string(hash))
 }
 
 pub(crate) fn hex(bytes: &[u8]) -> String {

@@ -9,6 +9,7 @@ use rustls::sign::SingleCertAndKey;
 
 use crate::error::{Error, Result};
 use crate::tls::context::SecurityContext;
+use crate::tls::pins::Pins;
 use crate::tls::settings::{Common, callback_key};
 use crate::tls::verify::{BadCertificateFn, IdentityFn, ServerVerifier};
 
@@ -23,6 +24,8 @@ pub(crate) struct ClientTls {
     pub(crate) on_bad_certificate: Option<BadCertificateFn>,
     pub(crate) check_server_identity: Option<IdentityFn>,
     pub(crate) resume_sessions: bool,
+    /// `pin_sha256`, as given.
+    pub(crate) pins: Vec<String>,
 }
 
 impl Default for ClientTls {
@@ -33,6 +36,7 @@ impl Default for ClientTls {
             on_bad_certificate: None,
             check_server_identity: None,
             resume_sessions: true,
+            pins: Vec::new(),
         }
     }
 }
@@ -46,6 +50,7 @@ struct ConfigKey {
     identity: usize,
     key_log: usize,
     resume: bool,
+    pins: Vec<String>,
 }
 
 impl ClientTls {
@@ -63,6 +68,7 @@ impl ClientTls {
             identity: callback_key(&self.check_server_identity),
             key_log: callback_key(&common.key_log),
             resume: self.resume_sessions,
+            pins: self.pins.clone(),
         };
         ctx.inner()
             .derived
@@ -78,6 +84,7 @@ impl ClientTls {
             self.on_bad_certificate.clone(),
             self.check_server_identity.clone(),
             self.reject_unauthorized,
+            Pins::parse(&self.pins)?,
         )?);
         let builder = ClientConfig::builder_with_provider(data.params.provider())
             .with_protocol_versions(data.params.versions())

@@ -7,7 +7,6 @@ use std::fmt;
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
-use rustls::RootCertStore;
 use rustls::client::ClientSessionMemoryCache;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer};
@@ -18,15 +17,20 @@ use crate::tls::cache::Derived;
 use crate::tls::certificate::X509Certificate;
 use crate::tls::params::{Params, TlsVersion, provider};
 use crate::tls::pem::{
-    add_anchors, looks_like_pem, malformed_pem, parse_certificates, parse_private_key, read_file,
+    looks_like_pem, malformed_pem, parse_certificates, parse_private_key, read_file,
 };
 use crate::tls::settings::SESSION_CACHE;
+use crate::tls::trust::Trust;
 
 /// Trust anchors, our own certificate and key, and client-certificate CAs.
 ///
 /// `SecurityContext::new()` trusts Mozilla's root CAs (from `webpki-roots`,
-/// with no dependency on the operating system's store); `empty()` trusts
-/// nothing. Cloning is cheap and clones share the rustls configurations and
+/// with no dependency on the operating system's store); `system()` the
+/// operating system's store; `empty()` nothing. A certificate added with
+/// [`set_trusted_certificates`](Self::set_trusted_certificates) is a trust
+/// anchor, and a peer whose leaf is exactly that certificate is trusted as
+/// itself, even if it is marked as a CA (as `openssl req -x509` makes
+/// them): it must still be valid now and name the host. Cloning is cheap and clones share the rustls configurations and
 /// the TLS session cache; a clone taken before a mutation does not see it.
 ///
 /// ```
@@ -49,11 +53,11 @@ pub(crate) struct Inner {
 }
 
 pub(crate) struct Data {
-    pub(crate) roots: Arc<RootCertStore>,
+    pub(crate) roots: Arc<Trust>,
     pub(crate) chain: Option<(Vec<CertificateDer<'static>>, String)>,
     pub(crate) key: Option<(PrivateKeyDer<'static>, String)>,
     pub(crate) certified: Option<Arc<CertifiedKey>>,
-    pub(crate) client_authorities: Option<Arc<RootCertStore>>,
+    pub(crate) client_authorities: Option<Arc<Trust>>,
     pub(crate) crls: Vec<CertificateRevocationListDer<'static>>,
     pub(crate) params: Params,
 }
@@ -83,12 +87,12 @@ impl fmt::Debug for SecurityContext {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let d = &self.inner.data;
         f.debug_struct("SecurityContext")
-            .field("trust_anchors", &d.roots.len())
+            .field("trust_anchors", &d.roots.store.len())
             .field("certificate_chain", &d.chain.as_ref().map(|c| c.0.len()))
             .field("private_key", &d.key.is_some())
             .field(
                 "client_authorities",
-                &d.client_authorities.as_ref().map(|r| r.len()),
+                &d.client_authorities.as_ref().map(|r| r.store.len()),
             )
             .finish()
     }
@@ -98,16 +102,43 @@ impl SecurityContext {
     /// A context that trusts Mozilla's root CAs (`webpki-roots`), with no
     /// certificate of its own. Dart's `SecurityContext(withTrustedRoots: true)`.
     pub fn new() -> SecurityContext {
-        let roots = RootCertStore {
-            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-        };
-        SecurityContext::with_roots(roots)
+        SecurityContext::with_roots(Trust::mozilla())
+    }
+
+    /// A context that trusts the operating system's trust store, through
+    /// `rustls-native-certs`: on Linux and BSD the CA bundle OpenSSL would
+    /// use, or `SSL_CERT_FILE` (a PEM file) and `SSL_CERT_DIR` (directories
+    /// of PEM files) when set, as OpenSSL, Python and Go read them; the
+    /// system keychain on macOS; the certificate store on Windows.
+    ///
+    /// Use it for corporate or private roots installed on the machine;
+    /// [`new`](Self::new) (Mozilla's roots, built in) for the same
+    /// behaviour everywhere, including containers with no CA bundle.
+    /// The store is read now, once; clone the context to share it. Its
+    /// certificates are trust anchors only: a server presenting one of
+    /// them as its own certificate is not trusted as itself (add it with
+    /// [`set_trusted_certificates`](Self::set_trusted_certificates) for
+    /// that).
+    ///
+    /// Certificates that cannot be read or used are skipped and listed by
+    /// [`trust_load_errors`](Self::trust_load_errors) (and logged at
+    /// `warn`); a store with no usable certificate is
+    /// [`Error::Credentials`] naming what failed.
+    pub fn system() -> Result<SecurityContext> {
+        Ok(SecurityContext::with_roots(Trust::system()?))
+    }
+
+    /// What could not be loaded when [`system`](Self::system) read the
+    /// trust store: each entry names the file, directory or certificate and
+    /// why. Empty for other contexts.
+    pub fn trust_load_errors(&self) -> &[String] {
+        &self.inner.data.roots.load_errors
     }
 
     /// A context that trusts no CA at all: add trust with
     /// [`set_trusted_certificates`](Self::set_trusted_certificates).
     pub fn empty() -> SecurityContext {
-        SecurityContext::with_roots(RootCertStore::empty())
+        SecurityContext::with_roots(Trust::empty())
     }
 
     /// The process-wide default context, made once: what
@@ -117,7 +148,7 @@ impl SecurityContext {
         DEFAULT.get_or_init(SecurityContext::new)
     }
 
-    fn with_roots(roots: RootCertStore) -> SecurityContext {
+    fn with_roots(roots: Trust) -> SecurityContext {
         SecurityContext::from_data(Data {
             roots: Arc::new(roots),
             chain: None,
@@ -170,7 +201,7 @@ impl SecurityContext {
         let certs = parse_certificates(bytes, label)?;
         self.update(|d| {
             let mut roots = (*d.roots).clone();
-            add_anchors(&mut roots, certs, label)?;
+            roots.add(certs, label)?;
             d.roots = Arc::new(roots);
             Ok(())
         })
@@ -323,7 +354,7 @@ impl SecurityContext {
         }
         self.update(|d| {
             let mut roots = (*d.roots).clone();
-            add_anchors(&mut roots, bundle.certificates, label)?;
+            roots.add(bundle.certificates, label)?;
             d.roots = Arc::new(roots);
             Ok(())
         })
@@ -363,8 +394,8 @@ impl SecurityContext {
                 .client_authorities
                 .as_deref()
                 .cloned()
-                .unwrap_or_else(RootCertStore::empty);
-            add_anchors(&mut roots, certs, label)?;
+                .unwrap_or_else(Trust::empty);
+            roots.add(certs, label)?;
             d.client_authorities = Some(Arc::new(roots));
             Ok(())
         })

@@ -7,13 +7,20 @@
 
 pub(crate) mod cache;
 pub(crate) mod certificate;
+pub(crate) mod chain;
 pub(crate) mod client_config;
 pub(crate) mod context;
+#[cfg(test)]
+mod every_error;
 pub(crate) mod keys;
 pub(crate) mod params;
+pub(crate) mod path;
 pub(crate) mod pem;
+pub(crate) mod pins;
 pub(crate) mod server_config;
 pub(crate) mod session;
 pub(crate) mod settings;
+pub(crate) mod tls_error;
 pub(crate) mod trace;
+pub(crate) mod trust;
 pub(crate) mod verify;

@@ -8,7 +8,6 @@ pub(crate) const TOPK8_HINT: &str = "convert it with `openssl pkcs8 -topk8 -in K
      (it asks for the old and a new password), then load key.pem with \
      use_private_key_with_password";
 
-use rustls::RootCertStore;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
@@ -24,22 +23,6 @@ pub(crate) fn read_file(path: &Path) -> Result<Vec<u8>> {
 
 pub(crate) fn looks_like_pem(bytes: &[u8]) -> bool {
     bytes.windows(11).any(|w| w == b"-----BEGIN ")
-}
-
-pub(crate) fn add_anchors(
-    roots: &mut RootCertStore,
-    certs: Vec<CertificateDer<'static>>,
-    label: &str,
-) -> Result<()> {
-    for (i, cert) in certs.into_iter().enumerate() {
-        roots.add(cert).map_err(|e| {
-            Error::credentials(
-                label,
-                format!("certificate #{} cannot be a trust anchor: {e}", i + 1),
-            )
-        })?;
-    }
-    Ok(())
 }
 
 /// A PEM file whose sections cannot be decoded: what was expected and

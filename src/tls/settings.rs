@@ -147,12 +147,17 @@ macro_rules! common_setters {
             self
         }
 
-        /// `true` traces each handshake to standard error: each TLS record
-        /// sent and received (TLS 1.3 encrypts most of the handshake, so
-        /// those show as encrypted records), then the negotiated parameters
-        /// or the failure. Node `enableTrace`.
+        /// `true` traces each handshake: each TLS record sent and received
+        /// (TLS 1.3 encrypts most of the handshake, so those show as
+        /// encrypted records), then the negotiated parameters or the
+        /// failure. Node `enableTrace`. The lines go to the
+        /// [`log`](https://docs.rs/log) crate at `trace` level, target
+        /// `securenet::trace` (with `env_logger`:
+        /// `RUST_LOG=securenet::trace=trace`); the library never prints.
+        /// For standard error without a logger, use
+        /// [`trace`](Self::trace)`(|line| eprintln!("{line}"))`.
         pub fn enable_trace(mut self, enabled: bool) -> Self {
-            self.$($field).+.trace = enabled.then(crate::tls::trace::stderr_sink);
+            self.$($field).+.trace = enabled.then(crate::tls::trace::log_sink);
             self
         }
 

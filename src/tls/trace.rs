@@ -9,9 +9,10 @@ use std::sync::Arc;
 /// Where trace lines go.
 pub(crate) type TraceFn = Arc<dyn Fn(&str) + Send + Sync>;
 
-/// The sink of `enable_trace(true)`: standard error.
-pub(crate) fn stderr_sink() -> TraceFn {
-    Arc::new(|line: &str| eprintln!("{line}"))
+/// The sink of `enable_trace(true)`: the `log` crate, at `trace` level,
+/// target `securenet::trace`.
+pub(crate) fn log_sink() -> TraceFn {
+    Arc::new(|line: &str| log::trace!(target: "securenet::trace", "{line}"))
 }
 
 /// Splits a byte stream into TLS records and names them.

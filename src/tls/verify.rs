@@ -1,24 +1,29 @@
-//! Certificate verification: the client's server-certificate verifier (with
-//! `on_bad_certificate`, `check_server_identity` and `reject_unauthorized`),
-//! the server's client-certificate verifier, and the mapping of rustls errors
-//! to securenet's typed, actionable errors.
+//! Certificate verification in the handshake: the client's server-certificate
+//! verifier (with `on_bad_certificate`, `check_server_identity`,
+//! `reject_unauthorized` and pins) and the server's client-certificate
+//! verifier, both on [`PathCheck`], and what each failure tells the peer.
+//!
+//! rustls picks the alert it sends from the kind of `CertificateError` a
+//! verifier returns, so a failure goes back to rustls as the kind whose
+//! alert fits (`certificate_expired`, `unknown_ca`, …), and its full typed
+//! problem waits for the error mapping on the same thread
+//! ([`problem_for`]): a handshake runs inside one call on one thread.
 
+use std::cell::RefCell;
 use std::fmt;
 use std::sync::Arc;
-use std::time::{Duration, UNIX_EPOCH};
 
-use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::WebPkiSupportedAlgorithms;
 use rustls::pki_types::{CertificateDer, CertificateRevocationListDer, ServerName, UnixTime};
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
-use rustls::{
-    AlertDescription, CertificateError, DigitallySignedStruct, DistinguishedName, OtherError,
-    RootCertStore, SignatureScheme,
-};
+use rustls::{CertificateError, DigitallySignedStruct, DistinguishedName, SignatureScheme};
 
 use crate::error::{CertificateProblem, Error};
 use crate::tls::certificate::X509Certificate;
+use crate::tls::chain::{Chain, unix_to_system};
+use crate::tls::path::{PathCheck, Usage};
+use crate::tls::pins::Pins;
+use crate::tls::trust::Trust;
 
 /// `on_bad_certificate`: asked about a certificate that failed verification.
 pub(crate) type BadCertificateFn = Arc<dyn Fn(&X509Certificate) -> bool + Send + Sync>;
@@ -26,32 +31,162 @@ pub(crate) type BadCertificateFn = Arc<dyn Fn(&X509Certificate) -> bool + Send +
 pub(crate) type IdentityFn =
     Arc<dyn Fn(&str, &X509Certificate) -> std::result::Result<(), String> + Send + Sync>;
 
-/// A typed certificate failure carried through rustls inside
-/// `CertificateError::Other`, so the error the user sees keeps its detail.
-#[derive(Debug)]
-struct CertFailure(CertificateProblem);
+thread_local! {
+    /// The problem behind the last certificate failure a verifier handed
+    /// to rustls on this thread.
+    static LAST_PROBLEM: RefCell<Option<CertificateProblem>> = const { RefCell::new(None) };
+}
 
-impl fmt::Display for CertFailure {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
+/// Hands a failure to rustls: the kind whose alert fits, with the full
+/// problem kept for [`problem_for`].
+fn fail(problem: CertificateProblem) -> rustls::Error {
+    let kind = alert_kind(&problem);
+    LAST_PROBLEM.with(|p| *p.borrow_mut() = Some(problem));
+    rustls::Error::InvalidCertificate(kind)
+}
+
+/// The `CertificateError` whose alert fits a problem (RFC 8446 6.2, with
+/// OpenSSL's choices where the RFC leaves room).
+fn alert_kind(problem: &CertificateProblem) -> CertificateError {
+    use CertificateError as C;
+    use CertificateProblem as P;
+    match problem {
+        P::Expired { .. } => C::Expired,
+        P::NotYetValid { .. } => C::NotValidYet,
+        P::NameMismatch { .. } | P::Rejected { .. } => C::NotValidForName,
+        P::SelfSigned { .. }
+        | P::UntrustedRoot { .. }
+        | P::UnknownIssuer { .. }
+        | P::NotCa { .. }
+        | P::PathTooLong { .. }
+        | P::TooComplex { .. } => C::UnknownIssuer,
+        P::RevocationUnchecked { .. } => C::UnknownRevocationStatus,
+        P::Revoked => C::Revoked,
+        P::BadSignature { .. } => C::BadSignature,
+        // unsupported_certificate.
+        P::UnsupportedAlgorithm { .. } | P::InvalidPurpose { .. } => C::InvalidPurpose,
+        P::UnsupportedCriticalExtension { .. } => C::UnhandledCriticalExtension,
+        P::PinMismatch { .. } => C::ApplicationVerificationFailure,
+        // bad_certificate.
+        P::NameConstraints { .. }
+        | P::Distrusted { .. }
+        | P::CaUsedAsLeaf
+        | P::BadEncoding { .. }
+        | P::NotPresented => C::BadEncoding,
+        P::Other(s) => C::Other(rustls::OtherError(Arc::new(Failure(s.clone())))),
     }
 }
 
-impl std::error::Error for CertFailure {}
+#[derive(Debug)]
+struct Failure(String);
 
-fn to_rustls(problem: CertificateProblem) -> rustls::Error {
-    rustls::Error::InvalidCertificate(CertificateError::Other(OtherError(Arc::new(CertFailure(
-        problem,
-    )))))
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Failure {}
+
+/// The typed problem for a certificate error rustls returned: the one a
+/// verifier on this thread failed with, else what the error itself says.
+pub(crate) fn problem_for(error: &CertificateError) -> CertificateProblem {
+    let kept = LAST_PROBLEM.with(|p| p.borrow_mut().take());
+    match kept {
+        Some(p) if std::mem::discriminant(&alert_kind(&p)) == std::mem::discriminant(error) => p,
+        _ => classify_rustls(error),
+    }
+}
+
+/// A rustls certificate error as a problem, when no verifier of ours made
+/// it (rustls's own checks: the handshake signature, a missing
+/// certificate).
+pub(crate) fn classify_rustls(error: &CertificateError) -> CertificateProblem {
+    use CertificateError as C;
+    use CertificateProblem as P;
+    #[allow(deprecated)]
+    match error {
+        C::BadEncoding => P::BadEncoding {
+            certificate: None,
+            detail: "it is not valid DER".to_owned(),
+        },
+        C::Expired => P::Expired {
+            certificate: None,
+            not_after: None,
+        },
+        C::ExpiredContext { not_after, .. } => P::Expired {
+            certificate: None,
+            not_after: Some(unix_to_system(*not_after)),
+        },
+        C::NotValidYet => P::NotYetValid {
+            certificate: None,
+            not_before: None,
+        },
+        C::NotValidYetContext { not_before, .. } => P::NotYetValid {
+            certificate: None,
+            not_before: Some(unix_to_system(*not_before)),
+        },
+        C::Revoked => P::Revoked,
+        C::UnhandledCriticalExtension => P::UnsupportedCriticalExtension {
+            certificate: None,
+            extension: "unknown".to_owned(),
+        },
+        C::UnknownIssuer => P::UnknownIssuer {
+            issuer: "unknown".to_owned(),
+        },
+        C::UnknownRevocationStatus => P::RevocationUnchecked {
+            reason: "no CRL covers a certificate of the chain".to_owned(),
+        },
+        C::ExpiredRevocationList | C::ExpiredRevocationListContext { .. } => {
+            P::RevocationUnchecked {
+                reason: "a CRL has passed its nextUpdate time".to_owned(),
+            }
+        }
+        C::BadSignature => P::BadSignature { certificate: None },
+        C::UnsupportedSignatureAlgorithm
+        | C::UnsupportedSignatureAlgorithmContext { .. }
+        | C::UnsupportedSignatureAlgorithmForPublicKeyContext { .. } => P::UnsupportedAlgorithm {
+            certificate: None,
+            detail: "a signature algorithm the verifier does not accept".to_owned(),
+        },
+        C::NotValidForName => P::NameMismatch {
+            expected: String::new(),
+            presented: Vec::new(),
+        },
+        C::NotValidForNameContext {
+            expected,
+            presented,
+        } => P::NameMismatch {
+            expected: expected.to_str().into_owned(),
+            presented: presented.clone(),
+        },
+        C::InvalidPurpose | C::InvalidPurposeContext { .. } => P::InvalidPurpose {
+            certificate: None,
+            required: String::new(),
+            presented: Vec::new(),
+        },
+        C::InvalidOcspResponse => P::BadEncoding {
+            certificate: None,
+            detail: "its stapled OCSP response is invalid".to_owned(),
+        },
+        C::ApplicationVerificationFailure => P::Rejected {
+            reason: "the application refused it".to_owned(),
+        },
+        C::Other(rustls::OtherError(inner)) => match inner.downcast_ref::<webpki::Error>() {
+            Some(e) => Chain::unknown().diagnose(e, "", None, UnixTime::now()),
+            None => P::Other(format!("the certificate is invalid: {inner}")),
+        },
+        other => P::Other(format!("the certificate is invalid: {other:?}")),
+    }
 }
 
 /// The client's verifier of server certificates.
 pub(crate) struct ServerVerifier {
-    webpki: Option<Arc<WebPkiServerVerifier>>,
+    path: PathCheck,
     on_bad: Option<BadCertificateFn>,
     identity: Option<IdentityFn>,
     reject_unauthorized: bool,
-    algs: WebPkiSupportedAlgorithms,
+    pins: Pins,
 }
 
 impl fmt::Debug for ServerVerifier {
@@ -60,38 +195,26 @@ impl fmt::Debug for ServerVerifier {
             .field("reject_unauthorized", &self.reject_unauthorized)
             .field("on_bad_certificate", &self.on_bad.is_some())
             .field("check_server_identity", &self.identity.is_some())
+            .field("pins", &!self.pins.is_empty())
             .finish()
     }
 }
 
 impl ServerVerifier {
     pub(crate) fn new(
-        roots: Arc<RootCertStore>,
+        roots: Arc<Trust>,
         crls: &[CertificateRevocationListDer<'static>],
         on_bad: Option<BadCertificateFn>,
         identity: Option<IdentityFn>,
         reject_unauthorized: bool,
+        pins: Pins,
     ) -> Result<ServerVerifier, Error> {
-        let provider = crate::tls::params::provider();
-        let webpki = if roots.is_empty() {
-            None
-        } else {
-            Some(
-                WebPkiServerVerifier::builder_with_provider(roots, provider.clone())
-                    .with_crls(crls.iter().cloned())
-                    .allow_unknown_revocation_status()
-                    .build()
-                    .map_err(|e| {
-                        Error::credentials("trusted certificates", format!("unusable: {e}"))
-                    })?,
-            )
-        };
         Ok(ServerVerifier {
-            webpki,
+            path: PathCheck::new(roots, crls, Usage::Server)?,
             on_bad,
             identity,
             reject_unauthorized,
-            algs: provider.signature_verification_algorithms,
+            pins,
         })
     }
 
@@ -101,8 +224,8 @@ impl ServerVerifier {
         !self.reject_unauthorized || self.on_bad.is_some()
     }
 
-    /// Full verification: chain, validity, then the name (or the user's
-    /// identity check instead of the name).
+    /// Full verification: chain (with pins), validity, then the name (or
+    /// the user's identity check instead of the name).
     pub(crate) fn check(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -110,32 +233,21 @@ impl ServerVerifier {
         name: &ServerName<'_>,
         now: UnixTime,
     ) -> Result<(), CertificateProblem> {
-        let Some(webpki) = &self.webpki else {
-            // An empty trust store: nothing chains anywhere.
-            return Err(classify_unknown_issuer(end_entity, intermediates));
+        let checked_name = if self.identity.is_some() {
+            None
+        } else {
+            Some(name)
         };
-        match webpki.verify_server_cert(end_entity, intermediates, name, &[], now) {
-            Ok(_) => self.run_identity(end_entity, name),
-            Err(rustls::Error::InvalidCertificate(
-                CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
-            )) if self.identity.is_some() => {
-                // webpki checks the name last, so the chain is valid here.
-                self.run_identity(end_entity, name)
-            }
-            Err(e) => Err(classify(&e, Some((end_entity, intermediates)), Some(name))),
-        }
-    }
-
-    fn run_identity(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        name: &ServerName<'_>,
-    ) -> Result<(), CertificateProblem> {
+        self.path
+            .verify(end_entity, intermediates, checked_name, now, &self.pins)?;
         let Some(identity) = &self.identity else {
             return Ok(());
         };
         let cert =
-            X509Certificate::from_der(end_entity).map_err(|_| CertificateProblem::BadEncoding)?;
+            X509Certificate::from_der(end_entity).map_err(|_| CertificateProblem::BadEncoding {
+                certificate: None,
+                detail: "it cannot be parsed".to_owned(),
+            })?;
         identity(&name.to_str(), &cert).map_err(|reason| CertificateProblem::Rejected { reason })
     }
 }
@@ -149,20 +261,23 @@ impl ServerCertVerifier for ServerVerifier {
         _ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        let Err(problem) = self.check(end_entity, intermediates, server_name, now) else {
-            return Ok(ServerCertVerified::assertion());
+        let problem = match self.check(end_entity, intermediates, server_name, now) {
+            Ok(()) => return Ok(ServerCertVerified::assertion()),
+            Err(p @ CertificateProblem::PinMismatch { .. }) => return Err(fail(p)),
+            Err(p) => p,
         };
-        if !self.reject_unauthorized {
-            return Ok(ServerCertVerified::assertion());
+        let accepted = !self.reject_unauthorized
+            || self.on_bad.as_ref().is_some_and(|on_bad| {
+                X509Certificate::from_der(end_entity).is_ok_and(|cert| on_bad(&cert))
+            });
+        if !accepted {
+            return Err(fail(problem));
         }
-        if let Some(on_bad) = &self.on_bad {
-            if let Ok(cert) = X509Certificate::from_der(end_entity) {
-                if on_bad(&cert) {
-                    return Ok(ServerCertVerified::assertion());
-                }
-            }
+        // Accepted without a verified chain: the pins alone decide.
+        if !self.pins.match_sent(end_entity, intermediates) {
+            return Err(fail(self.pins.mismatch(end_entity, intermediates)));
         }
-        Err(to_rustls(problem))
+        Ok(ServerCertVerified::assertion())
     }
 
     fn verify_tls12_signature(
@@ -171,7 +286,7 @@ impl ServerCertVerifier for ServerVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algs)
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.path.algs)
     }
 
     fn verify_tls13_signature(
@@ -180,22 +295,21 @@ impl ServerCertVerifier for ServerVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algs)
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.path.algs)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.algs.supported_schemes()
+        self.path.algs.supported_schemes()
     }
 }
 
-/// The server's verifier of client certificates: rustls's webpki verifier,
-/// with failures classified like the client's and offered to
-/// `on_bad_client_certificate`.
+/// The server's verifier of client certificates: failures classified like
+/// the client's and offered to `on_bad_client_certificate`.
 pub(crate) struct ClientVerifier {
-    inner: Option<Arc<dyn ClientCertVerifier>>,
+    path: PathCheck,
+    hints: Vec<DistinguishedName>,
     mandatory: bool,
     on_bad: Option<BadCertificateFn>,
-    algs: WebPkiSupportedAlgorithms,
 }
 
 impl fmt::Debug for ClientVerifier {
@@ -209,42 +323,23 @@ impl fmt::Debug for ClientVerifier {
 
 impl ClientVerifier {
     pub(crate) fn new(
-        roots: Arc<RootCertStore>,
+        roots: Arc<Trust>,
         crls: &[CertificateRevocationListDer<'static>],
         mandatory: bool,
         on_bad: Option<BadCertificateFn>,
     ) -> Result<ClientVerifier, Error> {
-        let provider = crate::tls::params::provider();
-        let inner = if roots.is_empty() && on_bad.is_some() {
-            // Every certificate goes to the callback.
-            None
-        } else {
-            let builder = rustls::server::WebPkiClientVerifier::builder_with_provider(
-                roots,
-                provider.clone(),
-            )
-            .with_crls(crls.iter().cloned())
-            .allow_unknown_revocation_status();
-            let builder = if mandatory {
-                builder
-            } else {
-                builder.allow_unauthenticated()
-            };
-            Some(builder.build().map_err(|e| {
-                Error::credentials(
-                    "client authorities",
-                    format!(
-                        "cannot verify client certificates ({e}): call set_client_authorities or \
-                         set_trusted_certificates with the CA that issues them"
-                    ),
-                )
-            })?)
-        };
+        if roots.is_empty() && on_bad.is_none() {
+            return Err(Error::credentials(
+                "client authorities",
+                "cannot verify client certificates (no trust anchors): call \
+                 set_client_authorities or set_trusted_certificates with the CA that issues them",
+            ));
+        }
         Ok(ClientVerifier {
-            inner,
+            hints: roots.store.subjects(),
+            path: PathCheck::new(roots, crls, Usage::Client)?,
             mandatory,
             on_bad,
-            algs: provider.signature_verification_algorithms,
         })
     }
 }
@@ -259,7 +354,7 @@ impl ClientCertVerifier for ClientVerifier {
     }
 
     fn root_hint_subjects(&self) -> &[DistinguishedName] {
-        self.inner.as_ref().map_or(&[], |v| v.root_hint_subjects())
+        &self.hints
     }
 
     fn verify_client_cert(
@@ -268,21 +363,19 @@ impl ClientCertVerifier for ClientVerifier {
         intermediates: &[CertificateDer<'_>],
         now: UnixTime,
     ) -> Result<ClientCertVerified, rustls::Error> {
-        let problem = match &self.inner {
-            Some(v) => match v.verify_client_cert(end_entity, intermediates, now) {
-                Ok(ok) => return Ok(ok),
-                Err(e) => classify(&e, Some((end_entity, intermediates)), None),
-            },
-            None => classify_unknown_issuer(end_entity, intermediates),
+        let Err(problem) = self
+            .path
+            .verify(end_entity, intermediates, None, now, &Pins::default())
+        else {
+            return Ok(ClientCertVerified::assertion());
         };
-        if let Some(on_bad) = &self.on_bad {
-            if let Ok(cert) = X509Certificate::from_der(end_entity) {
-                if on_bad(&cert) {
-                    return Ok(ClientCertVerified::assertion());
-                }
-            }
+        let accepted = self.on_bad.as_ref().is_some_and(|on_bad| {
+            X509Certificate::from_der(end_entity).is_ok_and(|cert| on_bad(&cert))
+        });
+        if accepted {
+            return Ok(ClientCertVerified::assertion());
         }
-        Err(to_rustls(problem))
+        Err(fail(problem))
     }
 
     fn verify_tls12_signature(
@@ -291,7 +384,7 @@ impl ClientCertVerifier for ClientVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algs)
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.path.algs)
     }
 
     fn verify_tls13_signature(
@@ -300,201 +393,10 @@ impl ClientCertVerifier for ClientVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algs)
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.path.algs)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.algs.supported_schemes()
-    }
-}
-
-fn unix_to_system(t: UnixTime) -> std::time::SystemTime {
-    UNIX_EPOCH + Duration::from_secs(t.as_secs())
-}
-
-fn classify_unknown_issuer(
-    end_entity: &CertificateDer<'_>,
-    intermediates: &[CertificateDer<'_>],
-) -> CertificateProblem {
-    let leaf = X509Certificate::from_der(end_entity).ok();
-    if let Some(leaf) = &leaf {
-        if intermediates.is_empty() && leaf.is_self_issued() {
-            return CertificateProblem::SelfSigned {
-                subject: leaf.subject().to_owned(),
-            };
-        }
-    }
-    let last_sent = intermediates
-        .last()
-        .and_then(|c| X509Certificate::from_der(c).ok());
-    if let Some(root) = last_sent.as_ref().filter(|c| c.is_self_issued()) {
-        return CertificateProblem::UntrustedRoot {
-            root: root.subject().to_owned(),
-        };
-    }
-    let last = last_sent.or(leaf);
-    CertificateProblem::UnknownIssuer {
-        issuer: last
-            .map(|c| c.issuer().to_owned())
-            .unwrap_or_else(|| "unknown".to_owned()),
-    }
-}
-
-/// The leaf's DNS names and IP addresses, in plain text.
-fn leaf_names(chain: Option<(&CertificateDer<'_>, &[CertificateDer<'_>])>) -> Option<Vec<String>> {
-    let (leaf, _) = chain?;
-    X509Certificate::from_der(leaf)
-        .ok()
-        .map(|c| c.subject_alt_names())
-}
-
-/// Turns a rustls verification error into a typed problem, using the chain
-/// (when known) to tell a self-signed leaf from an untrusted root.
-fn classify(
-    err: &rustls::Error,
-    chain: Option<(&CertificateDer<'_>, &[CertificateDer<'_>])>,
-    name: Option<&ServerName<'_>>,
-) -> CertificateProblem {
-    use CertificateProblem as P;
-    let ce = match err {
-        rustls::Error::InvalidCertificate(ce) => ce,
-        rustls::Error::NoCertificatesPresented => return P::NotPresented,
-        other => return P::Other(other.to_string()),
-    };
-    #[allow(deprecated)]
-    match ce {
-        CertificateError::Expired => P::Expired { not_after: None },
-        CertificateError::ExpiredContext { not_after, .. } => P::Expired {
-            not_after: Some(unix_to_system(*not_after)),
-        },
-        CertificateError::NotValidYet => P::NotYetValid { not_before: None },
-        CertificateError::NotValidYetContext { not_before, .. } => P::NotYetValid {
-            not_before: Some(unix_to_system(*not_before)),
-        },
-        CertificateError::NotValidForNameContext {
-            expected,
-            presented,
-        } => P::NameMismatch {
-            expected: expected.to_str().into_owned(),
-            presented: leaf_names(chain).unwrap_or_else(|| presented.clone()),
-        },
-        CertificateError::NotValidForName => P::NameMismatch {
-            expected: name.map(|n| n.to_str().into_owned()).unwrap_or_default(),
-            presented: leaf_names(chain).unwrap_or_default(),
-        },
-        CertificateError::UnknownIssuer => match chain {
-            Some((ee, inter)) => classify_unknown_issuer(ee, inter),
-            None => P::UnknownIssuer {
-                issuer: "unknown".to_owned(),
-            },
-        },
-        CertificateError::Revoked => P::Revoked,
-        CertificateError::BadSignature => P::BadSignature,
-        CertificateError::UnsupportedSignatureAlgorithm
-        | CertificateError::UnsupportedSignatureAlgorithmContext { .. }
-        | CertificateError::UnsupportedSignatureAlgorithmForPublicKeyContext { .. } => {
-            P::UnsupportedAlgorithm
-        }
-        CertificateError::InvalidPurpose | CertificateError::InvalidPurposeContext { .. } => {
-            P::InvalidPurpose
-        }
-        CertificateError::BadEncoding => P::BadEncoding,
-        CertificateError::Other(OtherError(inner)) => {
-            if let Some(f) = inner.downcast_ref::<CertFailure>() {
-                return f.0.clone();
-            }
-            match inner.downcast_ref::<webpki::Error>() {
-                Some(webpki::Error::CaUsedAsEndEntity) => P::CaUsedAsLeaf,
-                Some(
-                    webpki::Error::UnsupportedSignatureAlgorithmForPublicKey
-                    | webpki::Error::UnsupportedSignatureAlgorithm,
-                ) => P::UnsupportedAlgorithm,
-                Some(e) => P::Other(format!("the certificate is invalid: {e:?}")),
-                None => P::Other(format!("the certificate is invalid: {inner}")),
-            }
-        }
-        other => P::Other(format!("the certificate is invalid: {other:?}")),
-    }
-}
-
-/// Maps a rustls error to securenet's, with a reason that says what to do.
-pub(crate) fn map_tls_error(err: rustls::Error, handshaking: bool) -> Error {
-    use rustls::Error as E;
-    let reason = match &err {
-        E::InvalidCertificate(_) | E::NoCertificatesPresented => {
-            return Error::Certificate {
-                problem: classify(&err, None, None),
-            };
-        }
-        E::AlertReceived(alert) => alert_reason(*alert),
-        E::PeerIncompatible(p) => {
-            let what = format!("{p:?}");
-            if what.contains("Tls12") || what.contains("Tls13") || what.contains("Version") {
-                format!(
-                    "the TLS versions of the two sides do not overlap ({what}): check \
-                     set_protocol_versions on both sides"
-                )
-            } else {
-                format!(
-                    "no cipher suite or key exchange group in common with the peer ({what}): \
-                     check set_cipher_suites and set_key_exchange_groups"
-                )
-            }
-        }
-        E::NoApplicationProtocol => "no application protocol (ALPN) in common with the peer: \
-                                     check supported_protocols on both sides"
-            .to_owned(),
-        E::InvalidMessage(_) | E::InappropriateMessage { .. } => format!(
-            "the peer sent something that is not valid TLS ({err}): is it a TLS peer on that port?"
-        ),
-        E::InappropriateHandshakeMessage { .. } | E::PeerMisbehaved(_) => {
-            format!("the peer violated the TLS protocol ({err})")
-        }
-        E::DecryptError => "a record failed to decrypt: the data was altered in transit or the \
-                            peer is broken"
-            .to_owned(),
-        _ => err.to_string(),
-    };
-    let source = Some(Box::new(err) as Box<dyn std::error::Error + Send + Sync>);
-    if handshaking {
-        Error::Handshake { reason, source }
-    } else {
-        Error::Protocol { reason, source }
-    }
-}
-
-fn alert_reason(alert: AlertDescription) -> String {
-    use AlertDescription as A;
-    match alert {
-        A::ProtocolVersion => "the TLS versions of the two sides do not overlap (the peer sent \
-                               a protocol_version alert): check set_protocol_versions"
-            .to_owned(),
-        A::HandshakeFailure | A::InsufficientSecurity => format!(
-            "the peer sent a {alert:?} alert: no cipher suite or key exchange group in common"
-        ),
-        A::CertificateRequired => "the server requires a client certificate: set one with \
-                                   use_certificate_chain and use_private_key"
-            .to_owned(),
-        A::BadCertificate
-        | A::UnknownCA
-        | A::CertificateUnknown
-        | A::CertificateExpired
-        | A::CertificateRevoked
-        | A::UnsupportedCertificate
-        | A::AccessDenied => format!(
-            "the peer rejected our certificate ({alert:?} alert): check that it is valid and \
-             issued by a CA the peer trusts"
-        ),
-        A::NoApplicationProtocol => "the peer supports none of the offered application \
-                                     protocols (no_application_protocol alert): check \
-                                     supported_protocols"
-            .to_owned(),
-        A::UnrecognisedName => "the server does not serve the name sent in SNI \
-                                (unrecognized_name alert): check server_name"
-            .to_owned(),
-        A::DecodeError | A::IllegalParameter | A::UnexpectedMessage => {
-            format!("the peer could not process our messages ({alert:?} alert)")
-        }
-        other => format!("the peer sent a fatal {other:?} alert"),
+        self.path.algs.supported_schemes()
     }
 }

@@ -204,11 +204,18 @@ impl Ca {
 
     /// An intermediate CA signed by this one.
     pub fn intermediate(&self, name: &str) -> Ca {
+        self.intermediate_with(name, |_| {})
+    }
+
+    /// An intermediate signed by this one, its parameters changed by `edit`
+    /// (validity, CA bit, path length, name constraints).
+    pub fn intermediate_with(&self, name: &str, edit: impl FnOnce(&mut CertificateParams)) -> Ca {
         let mut params = CertificateParams::new(Vec::<String>::new()).expect("params");
         params.distinguished_name.push(DnType::CommonName, name);
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
         params.use_authority_key_identifier_extension = true;
+        edit(&mut params);
         let key = KeyPair::generate().expect("key");
         Ca {
             issuer: CertifiedIssuer::signed_by(params, key, &self.issuer).expect("intermediate"),
@@ -282,6 +289,16 @@ pub fn context_with(cert_pem: &str, key_pem: &str) -> SecurityContext {
 
 /// A self-signed certificate for `names`: (certificate PEM, key PEM).
 pub fn self_signed(names: &[&str]) -> (String, String) {
+    self_signed_with(names, false)
+}
+
+/// A self-signed certificate for `names` marked CA:TRUE, as
+/// `openssl req -x509` makes them: (certificate PEM, key PEM).
+pub fn self_signed_ca(names: &[&str]) -> (String, String) {
+    self_signed_with(names, true)
+}
+
+fn self_signed_with(names: &[&str], ca: bool) -> (String, String) {
     let key = KeyPair::generate().expect("key");
     let mut params =
         CertificateParams::new(names.iter().map(|s| s.to_string()).collect::<Vec<_>>())
@@ -289,6 +306,9 @@ pub fn self_signed(names: &[&str]) -> (String, String) {
     params
         .distinguished_name
         .push(DnType::CommonName, names.first().copied().unwrap_or("self"));
+    if ca {
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    }
     let cert = params.self_signed(&key).expect("self-signed");
     (cert.pem(), key.serialize_pem())
 }
