@@ -1,5 +1,7 @@
 //! A threaded wss:// echo server: SecureListener, one thread per
-//! connection, WebSocket::accept with permessage-deflate and subprotocols.
+//! connection, WebSocket::accept_with (it prints each request's path and
+//! Origin, and refuses paths other than `/` with 404), permessage-deflate
+//! and subprotocols.
 //!
 //! ```text
 //! cargo run --example ws_echo_server -- [--cert FILE --key FILE] [--port N] [--plain]
@@ -13,7 +15,28 @@
 use std::net::TcpListener;
 use std::thread;
 
-use securenet::{BindOptions, Message, SecurityContext, WebSocket, WebSocketOptions};
+use securenet::{
+    BindOptions, Message, Rejection, SecurityContext, UpgradeRequest, UpgradeResponse, WebSocket,
+    WebSocketOptions,
+};
+
+/// Prints the request, and accepts it if it is for `/`.
+fn decide(request: &UpgradeRequest) -> Result<UpgradeResponse, Rejection> {
+    let peer = request
+        .peer_addr()
+        .map_or_else(|| "?".to_owned(), |a| a.to_string());
+    println!(
+        "{peer}: upgrade for {}{} from origin {}",
+        request.path(),
+        request.query().map(|q| format!("?{q}")).unwrap_or_default(),
+        request.origin().unwrap_or("(none)")
+    );
+    if request.path() == "/" {
+        Ok(UpgradeResponse::new())
+    } else {
+        Err(Rejection::new(404).body("only / is served here"))
+    }
+}
 
 fn echo<S: std::io::Read + std::io::Write>(mut ws: WebSocket<S>) -> securenet::Result<()> {
     loop {
@@ -52,7 +75,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         for stream in listener.incoming() {
             let (stream, options) = (stream?, options.clone());
             thread::spawn(move || {
-                if let Err(e) = WebSocket::accept(stream, &options).and_then(echo) {
+                if let Err(e) = WebSocket::accept_with(stream, &options, decide).and_then(echo) {
                     eprintln!("connection: {e}");
                 }
             });
@@ -77,6 +100,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .supported_protocols(&["http/1.1"])
             .bind("127.0.0.1", port, &ctx)?;
     println!("listening on wss://{}/", listener.local_addr()?);
-    listener.serve(move |stream| WebSocket::accept(stream, &options).and_then(echo))?;
+    listener
+        .serve(move |stream| WebSocket::accept_with(stream, &options, decide).and_then(echo))?;
     Ok(())
 }

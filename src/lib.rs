@@ -192,6 +192,6 @@ pub use tls::session::TlsSession;
 pub use tls::settings::DEFAULT_HANDSHAKE_TIMEOUT;
 pub use websocket::{
     CompressionOptions, DEFAULT_CLOSE_TIMEOUT, DEFAULT_MAX_FRAME_SIZE, DEFAULT_MAX_MESSAGE_SIZE,
-    DEFAULT_UPGRADE_TIMEOUT, Message, ReadyState, WebSocket, WebSocketOptions, WsReader, WsStream,
-    WsWriter,
+    DEFAULT_UPGRADE_TIMEOUT, MAX_REJECTION_BODY, Message, ReadyState, Rejection, UpgradeRequest,
+    UpgradeResponse, WebSocket, WebSocketOptions, WsReader, WsStream, WsTransport, WsWriter,
 };

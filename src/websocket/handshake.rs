@@ -1,5 +1,6 @@
 //! The HTTP/1.1 upgrade (RFC 6455 section 4): the client's request and its
-//! checks of the response, and the server's side.
+//! checks of the response, and the HTTP reading both sides share (the
+//! server's side is in `accept.rs`).
 
 use std::io::{self, Read, Write};
 
@@ -24,23 +25,28 @@ pub(crate) struct Upgraded {
     pub(crate) leftover: Vec<u8>,
 }
 
-fn ws_error(reason: impl Into<String>) -> Error {
+pub(crate) fn ws_error(reason: impl Into<String>) -> Error {
     Error::websocket(WebSocketErrorKind::Upgrade, reason, None)
 }
 
-/// Reads up to the blank line ending an HTTP head.
-fn read_head<R: Read>(r: &mut R, who: &str) -> Result<(Vec<u8>, Vec<u8>)> {
+/// An HTTP head and the bytes read after it.
+pub(crate) type Head = (Vec<u8>, Vec<u8>);
+
+/// Reads up to the blank line ending an HTTP head: the head and the bytes
+/// after it, or `Err(limit)` when the head is over `limit` bytes.
+pub(crate) fn read_head<R: Read>(
+    r: &mut R,
+    who: &str,
+) -> Result<std::result::Result<Head, usize>> {
     let mut buf = Vec::with_capacity(1024);
     let mut chunk = [0u8; 4096];
     loop {
         if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
             let rest = buf.split_off(i + 4);
-            return Ok((buf, rest));
+            return Ok(Ok((buf, rest)));
         }
         if buf.len() > MAX_HEAD {
-            return Err(ws_error(format!(
-                "the {who}'s HTTP headers exceed {MAX_HEAD} bytes"
-            )));
+            return Ok(Err(MAX_HEAD));
         }
         match r.read(&mut chunk) {
             Ok(0) => {
@@ -57,7 +63,7 @@ fn read_head<R: Read>(r: &mut R, who: &str) -> Result<(Vec<u8>, Vec<u8>)> {
     }
 }
 
-fn header<'a>(headers: &'a [httparse::Header<'a>], name: &str) -> Option<&'a str> {
+pub(crate) fn header<'a>(headers: &'a [httparse::Header<'a>], name: &str) -> Option<&'a str> {
     headers
         .iter()
         .find(|h| h.name.eq_ignore_ascii_case(name))
@@ -66,7 +72,7 @@ fn header<'a>(headers: &'a [httparse::Header<'a>], name: &str) -> Option<&'a str
 }
 
 /// All values of a header, comma-joined (a list header may repeat).
-fn header_list(headers: &[httparse::Header<'_>], name: &str) -> Option<String> {
+pub(crate) fn header_list(headers: &[httparse::Header<'_>], name: &str) -> Option<String> {
     let values: Vec<&str> = headers
         .iter()
         .filter(|h| h.name.eq_ignore_ascii_case(name))
@@ -75,7 +81,7 @@ fn header_list(headers: &[httparse::Header<'_>], name: &str) -> Option<String> {
     (!values.is_empty()).then(|| values.join(", "))
 }
 
-fn has_token(value: Option<&str>, token: &str) -> bool {
+pub(crate) fn has_token(value: Option<&str>, token: &str) -> bool {
     value.is_some_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
 }
 
@@ -115,7 +121,8 @@ pub(crate) fn client<S: Read + Write>(
     stream.write_all(req.as_bytes()).map_err(Error::from)?;
     stream.flush().map_err(Error::from)?;
 
-    let (head, mut leftover) = read_head(stream, "server")?;
+    let (head, mut leftover) = read_head(stream, "server")?
+        .map_err(|limit| ws_error(format!("the server's HTTP headers exceed {limit} bytes")))?;
     let mut header_buf = [httparse::EMPTY_HEADER; 64];
     let mut response = httparse::Response::new(&mut header_buf);
     match response.parse(&head) {
@@ -199,93 +206,4 @@ fn read_body<R: Read>(
     }
     body.truncate(want);
     body
-}
-
-/// The server's side: reads and checks the request, answers it.
-pub(crate) fn server<S: Read + Write>(
-    stream: &mut S,
-    options: &WebSocketOptions,
-) -> Result<Upgraded> {
-    let (head, leftover) = read_head(stream, "client")?;
-    let mut header_buf = [httparse::EMPTY_HEADER; 64];
-    let mut request = httparse::Request::new(&mut header_buf);
-    let refuse = |stream: &mut S, status: &str, reason: String| -> Error {
-        let body = format!("{reason}\n");
-        let _ = write!(
-            stream,
-            "HTTP/1.1 {status}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\
-             Sec-WebSocket-Version: 13\r\nConnection: close\r\n\r\n{body}",
-            body.len()
-        );
-        let _ = stream.flush();
-        ws_error(format!("refused the client's upgrade ({status}): {reason}"))
-    };
-    if !matches!(request.parse(&head), Ok(httparse::Status::Complete(_))) {
-        return Err(refuse(
-            stream,
-            "400 Bad Request",
-            "not an HTTP request".into(),
-        ));
-    }
-    let headers = request.headers;
-    if request.method != Some("GET") {
-        return Err(refuse(
-            stream,
-            "400 Bad Request",
-            "the upgrade must be a GET".into(),
-        ));
-    }
-    if !has_token(header(headers, "upgrade"), "websocket")
-        || !has_token(header(headers, "connection"), "upgrade")
-    {
-        return Err(refuse(
-            stream,
-            "426 Upgrade Required",
-            "this is a WebSocket endpoint: send Upgrade: websocket".into(),
-        ));
-    }
-    if header(headers, "sec-websocket-version") != Some("13") {
-        return Err(refuse(
-            stream,
-            "400 Bad Request",
-            "only Sec-WebSocket-Version 13 is spoken".into(),
-        ));
-    }
-    let Some(key) = header(headers, "sec-websocket-key").filter(|k| k.len() == 24) else {
-        return Err(refuse(
-            stream,
-            "400 Bad Request",
-            "a 16-byte Sec-WebSocket-Key is needed".into(),
-        ));
-    };
-    let accept = tungstenite::handshake::derive_accept_key(key.as_bytes());
-    let offered = header_list(headers, "sec-websocket-protocol").unwrap_or_default();
-    let protocol = offered
-        .split(',')
-        .map(str::trim)
-        .find(|p| options.protocols.iter().any(|o| o == p))
-        .map(str::to_owned);
-    let extension = negotiate::server_accept(
-        &options.compression,
-        header_list(headers, "sec-websocket-extensions").as_deref(),
-    );
-    let mut response = format!(
-        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-         Sec-WebSocket-Accept: {accept}\r\n"
-    );
-    if let Some(p) = &protocol {
-        response.push_str(&format!("Sec-WebSocket-Protocol: {p}\r\n"));
-    }
-    if let Some((value, _)) = &extension {
-        response.push_str(&format!("Sec-WebSocket-Extensions: {value}\r\n"));
-    }
-    response.push_str("\r\n");
-    stream.write_all(response.as_bytes()).map_err(Error::from)?;
-    stream.flush().map_err(Error::from)?;
-    Ok(Upgraded {
-        protocol,
-        extensions: extension.as_ref().map(|(v, _)| v.clone()),
-        deflate: extension.map(|(_, a)| a),
-        leftover,
-    })
 }

@@ -7,6 +7,7 @@
 //! between fragments, automatic pongs, the close handshake, UTF-8 checks,
 //! size caps and compression.
 
+mod accept;
 mod deadline;
 mod deflate;
 mod frames;
@@ -14,6 +15,7 @@ mod handshake;
 mod message;
 mod negotiate;
 mod options;
+mod request;
 mod split;
 mod state;
 mod stream;
@@ -27,8 +29,9 @@ pub use options::{
     CompressionOptions, DEFAULT_CLOSE_TIMEOUT, DEFAULT_MAX_FRAME_SIZE, DEFAULT_MAX_MESSAGE_SIZE,
     DEFAULT_UPGRADE_TIMEOUT, WebSocketOptions,
 };
+pub use request::{MAX_REJECTION_BODY, Rejection, UpgradeRequest, UpgradeResponse};
 pub use split::{WsReader, WsWriter};
-pub use stream::WsStream;
+pub use stream::{WsStream, WsTransport};
 
 use deadline::{Bounded, SetTimeout, deadline_after};
 use deflate::{Deflater, Inflater};
@@ -58,7 +61,7 @@ impl Sender {
 }
 
 /// What a transport can do besides `Read + Write`.
-struct Hooks<S> {
+pub(crate) struct Hooks<S> {
     set_read_timeout: SetTimeout<S>,
     set_write_timeout: SetTimeout<S>,
     shutdown: fn(&mut S),
@@ -149,12 +152,15 @@ impl WebSocket {
     pub fn connect(url: &str) -> Result<WebSocket> {
         WebSocketOptions::new().connect(url)
     }
+}
 
+impl<S: WsTransport> WebSocket<S> {
     /// Splits into a reader and a writer for two threads: one blocked in
     /// `read` while the other sends. The reader never waits for the writer:
     /// the pongs and close replies it owes are sent at once when the writer
     /// is idle, and otherwise by the writer right after the frame it is
-    /// sending. `ping_interval` does not apply to split halves.
+    /// sending. `ping_interval` does not apply to split halves. Client and
+    /// server side, over TLS or plain TCP.
     pub fn split(self) -> Result<(WsReader, WsWriter)> {
         split::split(self)
     }
@@ -164,7 +170,7 @@ impl WebSocket {
     /// the bytes trickle in, and the connection stays usable. With
     /// `ping_interval`, pings go out on schedule within the wait.
     pub fn set_read_timeout(&mut self, timeout: Option<Duration>) -> Result<()> {
-        self.stream.set_read_timeout(timeout)?;
+        self.stream.set_read(timeout)?;
         self.read_timeout = timeout;
         Ok(())
     }
@@ -172,14 +178,25 @@ impl WebSocket {
     /// Bounds each send as a whole (`None` waits forever). A send that
     /// times out ends the connection, as any failed send does.
     pub fn set_write_timeout(&mut self, timeout: Option<Duration>) -> Result<()> {
-        self.stream.set_write_timeout(timeout)?;
+        self.stream.set_write(timeout)?;
         self.write_timeout = timeout;
         Ok(())
     }
+}
 
+impl<S> WebSocket<S> {
     /// The underlying stream.
-    pub fn get_ref(&self) -> &WsStream {
+    pub fn get_ref(&self) -> &S {
         &self.stream
+    }
+}
+
+/// The hooks of a transport that has timeouts.
+fn transport_hooks<S: WsTransport>() -> Hooks<S> {
+    Hooks {
+        set_read_timeout: |s, t| s.set_read(t),
+        set_write_timeout: |s, t| s.set_write(t),
+        shutdown: |s| s.end_transport(),
     }
 }
 
@@ -203,30 +220,18 @@ impl WebSocketOptions {
         } else {
             WsStream::Plain(self.connect.connect_tcp(&parsed.host, parsed.port)?)
         };
-        let set_read: SetTimeout<WsStream> = |s, t| s.set_read_timeout(t);
-        let set_write: SetTimeout<WsStream> = |s, t| s.set_write_timeout(t);
+        let hooks = transport_hooks::<WsStream>();
         let upgraded = {
-            let mut bounded = Bounded::new(
+            let mut bounded = hooks.bound(
                 &mut stream,
-                deadline_after(Some(limit)),
-                (set_read, set_write),
                 (None, None),
+                deadline_after(Some(limit)),
                 false,
             );
             handshake::client(&mut bounded, &parsed, self, &headers)
                 .map_err(|e| timeout_as(e, Phase::Upgrade, Some(limit)))?
         };
-        Ok(WebSocket::open(
-            stream,
-            upgraded,
-            self,
-            true,
-            Hooks {
-                set_read_timeout: set_read,
-                set_write_timeout: set_write,
-                shutdown: WsStream::shutdown,
-            },
-        ))
+        Ok(WebSocket::open(stream, upgraded, self, true, hooks))
     }
 }
 
@@ -256,31 +261,7 @@ impl WebSocketOptions {
 }
 
 impl<S: Read + Write> WebSocket<S> {
-    /// The server side of the upgrade over an accepted stream (such as a
-    /// [`SecureStream`](crate::SecureStream) from a
-    /// [`SecureListener`](crate::SecureListener)): reads the client's
-    /// request, picks the client's first subprotocol that `options.protocols`
-    /// has, negotiates permessage-deflate, answers 101 (or an error status
-    /// on a bad request). For test harnesses and simple servers; set
-    /// timeouts on the stream itself (each bounds one read or write of it),
-    /// as `ping_interval` and the close timeout need a transport with
-    /// timeouts.
-    pub fn accept(mut stream: S, options: &WebSocketOptions) -> Result<WebSocket<S>> {
-        options.check_limits()?;
-        options.compression.validate()?;
-        let upgraded = handshake::server(&mut stream, options)?;
-        let mut options = options.clone();
-        options.ping_interval = None;
-        Ok(WebSocket::open(
-            stream,
-            upgraded,
-            &options,
-            false,
-            Hooks::none(),
-        ))
-    }
-
-    fn open(
+    pub(crate) fn open(
         stream: S,
         upgraded: handshake::Upgraded,
         options: &WebSocketOptions,

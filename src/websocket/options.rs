@@ -134,6 +134,7 @@ pub struct WebSocketOptions {
     pub(crate) max_frame_size: usize,
     pub(crate) close_timeout: Duration,
     pub(crate) upgrade_timeout: Duration,
+    pub(crate) allowed_origins: Vec<String>,
 }
 
 impl Default for WebSocketOptions {
@@ -151,6 +152,7 @@ impl Default for WebSocketOptions {
             max_frame_size: DEFAULT_MAX_FRAME_SIZE,
             close_timeout: DEFAULT_CLOSE_TIMEOUT,
             upgrade_timeout: DEFAULT_UPGRADE_TIMEOUT,
+            allowed_origins: Vec::new(),
         }
     }
 }
@@ -255,6 +257,24 @@ impl WebSocketOptions {
     pub fn upgrade_timeout(mut self, timeout: Duration) -> Self {
         self.upgrade_timeout = timeout;
         self
+    }
+
+    /// Server side: the `Origin`s a browser page may connect from
+    /// (`https://app.example.com`, compared without regard to case); a
+    /// request from any other origin is refused with 403 Forbidden before
+    /// [`accept_with`](crate::WebSocket::accept_with)'s callback. Empty (the
+    /// default) allows every origin. Requests without an `Origin` (clients
+    /// that are not browsers) are allowed: the check guards against other
+    /// sites' pages using a visitor's browser (cross-site WebSocket
+    /// hijacking), not against other programs.
+    pub fn allowed_origins<O: AsRef<str>>(mut self, origins: &[O]) -> Self {
+        self.allowed_origins = origins.iter().map(|o| o.as_ref().to_owned()).collect();
+        self
+    }
+
+    /// [`allowed_origins`](Self::allowed_origins).
+    pub fn get_allowed_origins(&self) -> &[String] {
+        &self.allowed_origins
     }
 
     /// The bound on the upgrade ([`upgrade_timeout`](Self::upgrade_timeout)).

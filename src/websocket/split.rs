@@ -14,7 +14,7 @@ use super::deadline::{Bounded, deadline_after};
 use super::frames::{Op, check_ping};
 use super::message::{Receiver, check_close_status, close_payload};
 use super::state::{Reply, Status};
-use super::stream::{WsRead, WsWrite};
+use super::stream::{WsRead, WsTransport, WsWrite};
 use super::{Message, ReadyState, Sender, WebSocket, timeout_as};
 use crate::error::{Error, Phase, Result};
 use crate::sync::lock;
@@ -141,8 +141,8 @@ impl std::fmt::Debug for WsWriter {
     }
 }
 
-pub(crate) fn split(ws: WebSocket) -> Result<(WsReader, WsWriter)> {
-    let (read, write) = ws.stream.split()?;
+pub(crate) fn split<S: WsTransport>(ws: WebSocket<S>) -> Result<(WsReader, WsWriter)> {
+    let (read, write) = ws.stream.into_ends()?;
     let shared = Arc::new(Shared {
         status: Mutex::new((ws.status, VecDeque::new())),
         writer: Mutex::new(WriteEnd {

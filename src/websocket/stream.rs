@@ -4,7 +4,7 @@
 //! plain or TLS is made once, here.
 
 use std::io::{self, Read, Write};
-use std::net::{Shutdown, TcpStream};
+use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::time::Duration;
 
 use crate::error::{Error, Result};
@@ -24,12 +24,12 @@ pub enum WsStream {
 }
 
 /// The reading end of a WebSocket's transport.
-pub(crate) trait WsRead: Read + Send {
+pub trait WsRead: Read + Send {
     fn set_read_timeout(&mut self, t: Option<Duration>) -> Result<()>;
 }
 
 /// The writing end of a WebSocket's transport.
-pub(crate) trait WsWrite: Write + Send {
+pub trait WsWrite: Write + Send {
     fn set_write_timeout(&mut self, t: Option<Duration>) -> Result<()>;
     /// Ends the transport: TLS `close_notify`, then the socket.
     fn end(&mut self);
@@ -88,7 +88,7 @@ impl WsWrite for WriteHalf {
 }
 
 /// The two ends of a split transport.
-pub(crate) type SplitEnds = (Box<dyn WsRead>, Box<dyn WsWrite>);
+pub type SplitEnds = (Box<dyn WsRead>, Box<dyn WsWrite>);
 
 impl WsStream {
     /// The transport, whichever it is.
@@ -97,35 +97,6 @@ impl WsStream {
             WsStream::Plain(s) => s,
             WsStream::Tls(s) => &mut **s,
         }
-    }
-
-    pub(crate) fn set_read_timeout(&mut self, t: Option<Duration>) -> Result<()> {
-        self.io().set_read_timeout(t)
-    }
-
-    pub(crate) fn set_write_timeout(&mut self, t: Option<Duration>) -> Result<()> {
-        self.io().set_write_timeout(t)
-    }
-
-    /// Ends the transport: TLS `close_notify`, then the socket.
-    pub(crate) fn shutdown(&mut self) {
-        self.io().end();
-    }
-
-    /// A reading and a writing end for two threads.
-    pub(crate) fn split(self) -> Result<SplitEnds> {
-        Ok(match self {
-            WsStream::Plain(s) => {
-                let r = s
-                    .try_clone()
-                    .map_err(|e| Error::io("cloning the socket for split failed", e))?;
-                (Box::new(r), Box::new(s))
-            }
-            WsStream::Tls(s) => {
-                let (r, w) = s.split()?;
-                (Box::new(r), Box::new(w))
-            }
-        })
     }
 
     /// The TLS stream, for `wss://`: peer certificate, cipher, ALPN.
@@ -150,5 +121,132 @@ impl Write for WsStream {
 
     fn flush(&mut self) -> io::Result<()> {
         self.io().flush()
+    }
+}
+
+pub(crate) mod sealed {
+    use std::net::SocketAddr;
+    use std::time::Duration;
+
+    use super::SplitEnds;
+    use crate::error::Result;
+
+    /// What securenet needs of a [`WsTransport`](super::WsTransport); not
+    /// nameable outside the crate, so the trait stays sealed.
+    pub trait Sealed: Sized {
+        fn set_read(&mut self, t: Option<Duration>) -> Result<()>;
+        fn set_write(&mut self, t: Option<Duration>) -> Result<()>;
+        /// The read and write timeouts set now.
+        fn timeouts(&self) -> (Option<Duration>, Option<Duration>);
+        fn end_transport(&mut self);
+        fn into_ends(self) -> Result<SplitEnds>;
+        fn peer(&self) -> Option<SocketAddr>;
+    }
+}
+
+/// A transport a [`WebSocket`](crate::WebSocket) runs over with whole-call
+/// deadlines, [`split`](crate::WebSocket::split) halves and the peer's
+/// address: [`TcpStream`] (`ws://`), [`SecureStream`] (`wss://`) and
+/// [`WsStream`]. Sealed: it cannot be implemented outside securenet (use
+/// [`WebSocket::accept`](crate::WebSocket::accept) or
+/// [`WebSocketOptions::connect_over`](crate::WebSocketOptions::connect_over)
+/// over other streams).
+pub trait WsTransport: Read + Write + Send + sealed::Sealed {}
+
+impl WsTransport for TcpStream {}
+impl WsTransport for SecureStream {}
+impl WsTransport for WsStream {}
+
+impl sealed::Sealed for TcpStream {
+    fn set_read(&mut self, t: Option<Duration>) -> Result<()> {
+        WsRead::set_read_timeout(self, t)
+    }
+
+    fn set_write(&mut self, t: Option<Duration>) -> Result<()> {
+        WsWrite::set_write_timeout(self, t)
+    }
+
+    fn timeouts(&self) -> (Option<Duration>, Option<Duration>) {
+        (
+            self.read_timeout().ok().flatten(),
+            self.write_timeout().ok().flatten(),
+        )
+    }
+
+    fn end_transport(&mut self) {
+        self.end();
+    }
+
+    fn into_ends(self) -> Result<SplitEnds> {
+        let r = self
+            .try_clone()
+            .map_err(|e| Error::io("cloning the socket for split failed", e))?;
+        Ok((Box::new(r), Box::new(self)))
+    }
+
+    fn peer(&self) -> Option<SocketAddr> {
+        self.peer_addr().ok()
+    }
+}
+
+impl sealed::Sealed for SecureStream {
+    fn set_read(&mut self, t: Option<Duration>) -> Result<()> {
+        SecureStream::set_read_timeout(self, t)
+    }
+
+    fn set_write(&mut self, t: Option<Duration>) -> Result<()> {
+        SecureStream::set_write_timeout(self, t)
+    }
+
+    fn timeouts(&self) -> (Option<Duration>, Option<Duration>) {
+        (self.read_timeout(), self.write_timeout())
+    }
+
+    fn end_transport(&mut self) {
+        self.end();
+    }
+
+    fn into_ends(self) -> Result<SplitEnds> {
+        let (r, w) = self.split()?;
+        Ok((Box::new(r), Box::new(w)))
+    }
+
+    fn peer(&self) -> Option<SocketAddr> {
+        self.peer_addr().ok()
+    }
+}
+
+impl sealed::Sealed for WsStream {
+    fn set_read(&mut self, t: Option<Duration>) -> Result<()> {
+        self.io().set_read_timeout(t)
+    }
+
+    fn set_write(&mut self, t: Option<Duration>) -> Result<()> {
+        self.io().set_write_timeout(t)
+    }
+
+    fn timeouts(&self) -> (Option<Duration>, Option<Duration>) {
+        match self {
+            WsStream::Plain(s) => s.timeouts(),
+            WsStream::Tls(s) => s.timeouts(),
+        }
+    }
+
+    fn end_transport(&mut self) {
+        self.io().end();
+    }
+
+    fn into_ends(self) -> Result<SplitEnds> {
+        match self {
+            WsStream::Plain(s) => s.into_ends(),
+            WsStream::Tls(s) => (*s).into_ends(),
+        }
+    }
+
+    fn peer(&self) -> Option<SocketAddr> {
+        match self {
+            WsStream::Plain(s) => s.peer(),
+            WsStream::Tls(s) => s.peer(),
+        }
     }
 }

@@ -1,0 +1,215 @@
+//! What a WebSocket server sees of the client's upgrade request
+//! ([`UpgradeRequest`]) and what it answers: accept with a subprotocol and
+//! headers ([`UpgradeResponse`]) or refuse with a status ([`Rejection`]).
+
+use std::net::SocketAddr;
+
+use http::{HeaderName, HeaderValue, StatusCode};
+
+use crate::error::{Error, Result};
+
+/// The most body bytes a [`Rejection`] sends.
+pub const MAX_REJECTION_BODY: usize = 4096;
+
+/// The client's upgrade request, as
+/// [`WebSocket::accept_with`](crate::WebSocket::accept_with) shows it to
+/// its callback.
+#[derive(Debug, Clone)]
+pub struct UpgradeRequest {
+    pub(crate) method: String,
+    pub(crate) path: String,
+    pub(crate) query: Option<String>,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) protocols: Vec<String>,
+    pub(crate) extensions: Vec<String>,
+    pub(crate) peer_addr: Option<SocketAddr>,
+}
+
+impl UpgradeRequest {
+    /// The method: always `GET` (other methods are refused with 405 before
+    /// the callback).
+    pub fn method(&self) -> &str {
+        &self.method
+    }
+
+    /// The path, as sent (percent-encoded), without the query: `/chat`.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// The query after `?`, as sent, if any: `room=1&user=ann`.
+    pub fn query(&self) -> Option<&str> {
+        self.query.as_deref()
+    }
+
+    /// Every header in the order sent, repeated ones kept, names as sent.
+    pub fn headers(&self) -> &[(String, String)] {
+        &self.headers
+    }
+
+    /// The first value of the header `name` (any case), if sent.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Every value of the header `name` (any case), in order.
+    pub fn header_values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.headers
+            .iter()
+            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The `Origin` header: what a browser says the page came from
+    /// (`https://app.example.com`). Non-browser clients usually send none.
+    pub fn origin(&self) -> Option<&str> {
+        self.header("origin")
+    }
+
+    /// The subprotocols the client offered, most preferred first.
+    pub fn protocols(&self) -> &[String] {
+        &self.protocols
+    }
+
+    /// The extensions the client offered, one offer each, as sent
+    /// (`permessage-deflate; client_max_window_bits`).
+    pub fn extensions(&self) -> &[String] {
+        &self.extensions
+    }
+
+    /// The client's address, where the transport has one.
+    pub fn peer_addr(&self) -> Option<SocketAddr> {
+        self.peer_addr
+    }
+}
+
+/// How to accept an upgrade: the subprotocol and extra response headers.
+/// `UpgradeResponse::new()` accepts with the defaults (the client's first
+/// subprotocol that the options list, and no extra headers).
+#[derive(Debug, Clone, Default)]
+pub struct UpgradeResponse {
+    pub(crate) protocol: Option<String>,
+    pub(crate) headers: Vec<(String, String)>,
+}
+
+impl UpgradeResponse {
+    /// Accepts with the defaults.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Chooses the subprotocol; it must be one the client offered.
+    pub fn protocol(mut self, protocol: &str) -> Self {
+        self.protocol = Some(protocol.to_owned());
+        self
+    }
+
+    /// Adds a header to the 101 response (`Set-Cookie`, ...). The headers
+    /// of the upgrade itself (`Upgrade`, `Connection`, `Sec-WebSocket-*`)
+    /// are the library's to send.
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.to_owned(), value.to_owned()));
+        self
+    }
+}
+
+/// A refused upgrade: a status (400-599), headers and a short text body.
+#[derive(Debug, Clone)]
+pub struct Rejection {
+    pub(crate) status: u16,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) body: String,
+}
+
+impl Rejection {
+    /// Refuses with `status`: 401, 403, 404, 429, 503... Anything outside
+    /// 400-599 is sent as 500 and reported to the server as an error.
+    pub fn new(status: u16) -> Self {
+        Rejection {
+            status,
+            headers: Vec::new(),
+            body: String::new(),
+        }
+    }
+
+    /// Adds a header (`WWW-Authenticate`, `Retry-After`, ...).
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// The body, sent as `text/plain`, cut to [`MAX_REJECTION_BODY`] bytes.
+    pub fn body(mut self, text: &str) -> Self {
+        let mut end = text.len().min(MAX_REJECTION_BODY);
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        self.body = text[..end].to_owned();
+        self
+    }
+
+    /// The status this sends.
+    pub fn status(&self) -> u16 {
+        self.status
+    }
+}
+
+/// Headers the upgrade sends itself, which callbacks may not add.
+const RESERVED: [&str; 7] = [
+    "connection",
+    "upgrade",
+    "sec-websocket-accept",
+    "sec-websocket-protocol",
+    "sec-websocket-extensions",
+    "sec-websocket-version",
+    "content-length",
+];
+
+/// Checks headers from a callback: valid names and values, none of the
+/// upgrade's own.
+pub(crate) fn check_headers(headers: &[(String, String)]) -> Result<()> {
+    for (name, value) in headers {
+        if HeaderName::from_bytes(name.as_bytes()).is_err() {
+            return Err(Error::invalid_input(
+                name,
+                "not a valid HTTP header name (letters, digits and !#$%&'*+-.^_`|~ only)",
+            ));
+        }
+        if HeaderValue::from_bytes(value.as_bytes()).is_err() {
+            return Err(Error::invalid_input(
+                value,
+                format!("not a valid value for header '{name}': no control characters"),
+            ));
+        }
+        if RESERVED.iter().any(|r| r.eq_ignore_ascii_case(name)) {
+            return Err(Error::invalid_input(
+                name,
+                "sent by the upgrade itself: a callback cannot set it (choose the subprotocol \
+                 with UpgradeResponse::protocol)",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `HTTP/1.1 <status> <reason>` and a text body, closing the connection.
+pub(crate) fn refusal(status: u16, headers: &[(String, String)], body: &str) -> String {
+    let reason = StatusCode::from_u16(status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .unwrap_or("Refused");
+    let mut out = format!(
+        "HTTP/1.1 {status} {reason}\r\nContent-Type: text/plain; charset=utf-8\r\n\
+         Content-Length: {}\r\nConnection: close\r\n",
+        body.len()
+    );
+    for (name, value) in headers {
+        out.push_str(&format!("{name}: {value}\r\n"));
+    }
+    out.push_str("\r\n");
+    out.push_str(body);
+    out
+}
