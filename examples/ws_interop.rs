@@ -2,24 +2,32 @@
 //! (the CI's Python websockets and Node ws servers, .ci/ws_peer.*).
 //!
 //! ```text
-//! cargo run --example ws_interop -- wss://localhost:PORT CA_FILE on|off
+//! cargo run --example ws_interop -- wss://localhost:PORT CA_FILE on|off [PROXY_URL]
 //! ```
 //!
 //! Prints one line per check; exits non-zero if any fails.
 
 use securenet::{
-    CompressionOptions, ConnectOptions, Error, Message, SecurityContext, WebSocketOptions,
+    CompressionOptions, ConnectOptions, Error, Message, Proxy, SecurityContext, WebSocketOptions,
 };
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let [base, ca, compression] = args.as_slice() else {
-        return Err("usage: ws_interop wss://localhost:PORT CA_FILE on|off".into());
+    let (base, ca, compression, proxy) = match args.as_slice() {
+        [base, ca, compression] => (base, ca, compression, None),
+        [base, ca, compression, proxy] => (base, ca, compression, Some(Proxy::new(proxy)?)),
+        _ => {
+            return Err("usage: ws_interop wss://localhost:PORT CA_FILE on|off [PROXY_URL]".into());
+        }
     };
     let mut ctx = SecurityContext::empty();
     ctx.set_trusted_certificates(ca)?;
+    let mut connect = ConnectOptions::new().context(ctx);
+    if let Some(proxy) = proxy {
+        connect = connect.proxy(proxy);
+    }
     let options = WebSocketOptions::new()
-        .connect_options(ConnectOptions::new().context(ctx))
+        .connect_options(connect)
         .compression(if compression == "on" {
             CompressionOptions::default()
         } else {

@@ -12,7 +12,9 @@ use rustls::pki_types::ServerName;
 
 use crate::error::{Error, Result};
 use crate::net::connect::{IpFamily, SocketSettings, unbracket};
+use crate::net::proxy::Proxy;
 use crate::net::transport::{Ops, Transport};
+use crate::net::tunnel;
 use crate::stream::SecureStream;
 use crate::tls::certificate::X509Certificate;
 use crate::tls::client_config::{CachedConfig, ClientTls};
@@ -56,6 +58,7 @@ pub struct ConnectOptions {
     allow_half_open: bool,
     session: Option<TlsSession>,
     min_dh_size: u32,
+    proxy: Option<Proxy>,
 }
 
 /// Node's default `minDHSize`, in bits.
@@ -74,6 +77,7 @@ impl Default for ConnectOptions {
             allow_half_open: false,
             session: None,
             min_dh_size: DEFAULT_MIN_DH_SIZE,
+            proxy: None,
         }
     }
 }
@@ -98,6 +102,7 @@ impl fmt::Debug for ConnectOptions {
             .field("min_dh_size", &self.min_dh_size)
             .field("resume_sessions", &tls.resume_sessions)
             .field("pin_sha256", &tls.pins)
+            .field("proxy", &self.proxy)
             .finish()
     }
 }
@@ -302,16 +307,69 @@ impl ConnectOptions {
         // Settings that cannot work fail here, before any I/O (the
         // configuration is cached, so start() reuses it).
         self.config_for(self.context_in_use())?;
-        let addrs = self.socket.resolve(bare, port)?;
-        let sock = self.socket.connect_any(&addrs, host, port)?;
+        let sock = self.tcp_to(host, port, true)?;
         self.start(Transport::new(sock, Ops::tcp(), &[]), name)
     }
 
-    /// TCP only, with these options' socket settings (for `ws://`).
+    /// TCP only, with these options' socket settings and proxy (for
+    /// `ws://`).
     pub(crate) fn connect_tcp(&self, host: &str, port: u16) -> Result<std::net::TcpStream> {
         self.check_waits()?;
-        let addrs = self.socket.resolve(host, port)?;
-        self.socket.connect_any(&addrs, host, port)
+        self.tcp_to(host, port, false)
+    }
+
+    /// A TCP stream to `host:port`: direct, or a tunnel through the proxy
+    /// for it (`tls`: what runs over it is TLS).
+    fn tcp_to(&self, host: &str, port: u16, tls: bool) -> Result<std::net::TcpStream> {
+        let bare = unbracket(host);
+        match self
+            .proxy
+            .as_ref()
+            .and_then(|p| p.for_target(bare, port, tls))
+        {
+            Some(proxy) => tunnel::open(
+                &self.socket,
+                proxy,
+                bare,
+                port,
+                self.common.handshake_timeout,
+            ),
+            None => {
+                let addrs = self.socket.resolve(bare, port)?;
+                self.socket.connect_any(&addrs, host, port)
+            }
+        }
+    }
+
+    /// Connects through `proxy`: an HTTP CONNECT or SOCKS5 proxy, or the
+    /// ones [`Proxy::from_env`] read (curl's `https_proxy`, `http_proxy`,
+    /// `all_proxy`, `no_proxy`). Used by [`connect`](Self::connect) and by
+    /// WebSockets (`wss://` and `ws://`) made with these options.
+    ///
+    /// The connect [`timeout`](Self::timeout) bounds reaching the proxy,
+    /// and the [`handshake_timeout`](Self::handshake_timeout) opening the
+    /// tunnel (then, again, the TLS handshake). SNI and certificate
+    /// verification are for the target host, never the proxy. A proxy that
+    /// cannot be reached, refuses, or wants credentials is
+    /// [`Error::Proxy`](crate::Error::Proxy) naming the proxy (never its
+    /// credentials).
+    ///
+    /// ```no_run
+    /// # fn main() -> securenet::Result<()> {
+    /// use securenet::{ConnectOptions, Proxy};
+    /// let stream = ConnectOptions::new()
+    ///     .proxy(Proxy::http("http://proxy.example:3128")?)
+    ///     .connect("example.com", 443)?;
+    /// # Ok(()) }
+    /// ```
+    pub fn proxy(mut self, proxy: Proxy) -> Self {
+        self.proxy = Some(proxy);
+        self
+    }
+
+    /// The proxy given with [`proxy`](Self::proxy), if any.
+    pub fn get_proxy(&self) -> Option<&Proxy> {
+        self.proxy.as_ref()
     }
 
     /// The context given with [`context`](Self::context), if any (else

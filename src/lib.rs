@@ -179,6 +179,7 @@ pub use error::{
 };
 pub use net::address::ListenAddress;
 pub use net::connect::IpFamily;
+pub use net::proxy::Proxy;
 pub use server::listener::SecureListener;
 pub use server::options::BindOptions;
 pub use server::serve::Incoming;

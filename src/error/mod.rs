@@ -29,6 +29,9 @@ pub enum Phase {
     /// The WebSocket upgrade: the HTTP request and its `101` answer
     /// (`WebSocketOptions::upgrade_timeout`).
     Upgrade,
+    /// Opening the tunnel through a proxy (HTTP CONNECT or SOCKS5),
+    /// bounded by `handshake_timeout`.
+    Proxy,
 }
 
 impl fmt::Display for Phase {
@@ -39,6 +42,7 @@ impl fmt::Display for Phase {
             Phase::Read => "read",
             Phase::Write => "write",
             Phase::Upgrade => "websocket upgrade",
+            Phase::Proxy => "proxy tunnel",
         })
     }
 }
@@ -139,6 +143,21 @@ pub enum Error {
         phase: Phase,
         /// The limit that was exceeded, if known.
         after: Option<Duration>,
+    },
+    /// A proxy did not open the tunnel to the target: it could not be
+    /// reached, refused (its HTTP status or SOCKS reply), or wants
+    /// credentials. Never shows the proxy's credentials.
+    #[non_exhaustive]
+    Proxy {
+        /// The proxy, `scheme://host:port`.
+        proxy: String,
+        /// What happened and what to do.
+        reason: String,
+        /// The proxy's HTTP status (CONNECT) or SOCKS5 reply code, if it
+        /// answered.
+        status: Option<u16>,
+        /// The system's error, if the proxy could not be reached.
+        source: Option<io::Error>,
     },
     /// The peer closed the connection without a TLS `close_notify`: the data
     /// may have been cut short by an attacker or a crash.
@@ -269,6 +288,15 @@ impl Error {
         match self {
             Error::InvalidInput { .. } => io::ErrorKind::InvalidInput,
             Error::File { source, .. } | Error::Io { source, .. } => source.kind(),
+            Error::Proxy {
+                source: Some(source),
+                ..
+            } => source.kind(),
+            Error::Proxy {
+                status: Some(401 | 407),
+                ..
+            } => io::ErrorKind::PermissionDenied,
+            Error::Proxy { .. } => io::ErrorKind::ConnectionRefused,
             Error::Credentials { .. }
             | Error::Certificate { .. }
             | Error::Handshake { .. }
@@ -313,6 +341,7 @@ impl Error {
             Error::Protocol { .. } => "Protocol",
             Error::Timeout { .. } => "Timeout",
             Error::Truncated => "Truncated",
+            Error::Proxy { .. } => "Proxy",
             Error::Io { .. } => "Io",
             Error::HttpStatus { .. } => "HttpStatus",
             Error::WebSocket { .. } => "WebSocket",
@@ -367,6 +396,10 @@ impl fmt::Display for Error {
                         "the server took the connection but did not answer the upgrade: check \
                          the URL's port and path, or raise WebSocketOptions::upgrade_timeout"
                     }
+                    Phase::Proxy => {
+                        "the proxy took the connection but did not open the tunnel: check that \
+                         it is the right kind of proxy, or raise handshake_timeout"
+                    }
                 };
                 write!(f, ": {hint}")
             }
@@ -376,6 +409,7 @@ impl fmt::Display for Error {
                  truncated"
             ),
             Error::Io { context, source } => write!(f, "{context}: {source}"),
+            Error::Proxy { proxy, reason, .. } => write!(f, "proxy {proxy}: {reason}"),
             Error::HttpStatus {
                 status,
                 reason,
@@ -422,6 +456,9 @@ impl StdError for Error {
     fn source(&self) -> Option<&(dyn StdError + 'static)> {
         match self {
             Error::File { source, .. } | Error::Io { source, .. } => Some(source),
+            Error::Proxy {
+                source: Some(s), ..
+            } => Some(s),
             Error::Handshake {
                 source: Some(s), ..
             }

@@ -5,4 +5,7 @@
 pub(crate) mod address;
 pub(crate) mod connect;
 pub(crate) mod limiter;
+pub(crate) mod percent;
+pub(crate) mod proxy;
 pub(crate) mod transport;
+pub(crate) mod tunnel;

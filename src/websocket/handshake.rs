@@ -34,10 +34,7 @@ pub(crate) type Head = (Vec<u8>, Vec<u8>);
 
 /// Reads up to the blank line ending an HTTP head: the head and the bytes
 /// after it, or `Err(limit)` when the head is over `limit` bytes.
-pub(crate) fn read_head<R: Read>(
-    r: &mut R,
-    who: &str,
-) -> Result<std::result::Result<Head, usize>> {
+pub(crate) fn read_head<R: Read>(r: &mut R, who: &str) -> Result<std::result::Result<Head, usize>> {
     let mut buf = Vec::with_capacity(1024);
     let mut chunk = [0u8; 4096];
     loop {

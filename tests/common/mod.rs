@@ -4,6 +4,7 @@
 
 pub mod blocked;
 pub mod fault;
+pub mod proxy;
 pub mod ws;
 
 use std::io::{Read, Write};

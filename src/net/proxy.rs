@@ -1,0 +1,462 @@
+//! Proxies for client connections: an HTTP CONNECT proxy or a SOCKS5 one,
+//! given as a URL or read (on request) from the environment the way curl
+//! reads it (`https_proxy`, `http_proxy`, `all_proxy`, `no_proxy`).
+
+use std::fmt;
+use std::net::IpAddr;
+
+use crate::error::{Error, Result};
+use crate::net::connect::unbracket;
+use crate::net::percent::percent_decode;
+
+/// The default port of a proxy URL without one (curl's).
+const DEFAULT_PROXY_PORT: u16 = 1080;
+
+/// How to talk to a proxy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Protocol {
+    /// HTTP CONNECT (RFC 9110 section 9.3.6).
+    Http,
+    /// SOCKS5 (RFC 1928); `remote_dns`: the proxy resolves the name
+    /// (`socks5h://`).
+    Socks5 { remote_dns: bool },
+}
+
+/// One proxy server.
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) struct Endpoint {
+    pub(crate) protocol: Protocol,
+    pub(crate) host: String,
+    pub(crate) port: u16,
+    /// User and password, percent-decoded; never shown.
+    pub(crate) credentials: Option<(String, String)>,
+}
+
+impl Endpoint {
+    /// The proxy as messages name it: scheme, host and port, never the
+    /// credentials.
+    pub(crate) fn shown(&self) -> String {
+        let scheme = match self.protocol {
+            Protocol::Http => "http",
+            Protocol::Socks5 { remote_dns: false } => "socks5",
+            Protocol::Socks5 { remote_dns: true } => "socks5h",
+        };
+        let host = if self.host.contains(':') {
+            format!("[{}]", self.host)
+        } else {
+            self.host.clone()
+        };
+        format!("{scheme}://{host}:{}", self.port)
+    }
+
+    /// Parses a proxy URL; `label` names it in errors (the URL with its
+    /// credentials hidden, or the variable it came from).
+    fn parse(url: &str, label: &str) -> Result<Endpoint> {
+        let bad = |why: &str| Error::invalid_input(label, why.to_owned());
+        let url = url.trim();
+        // curl takes a proxy without a scheme as http.
+        let (scheme, rest) = url.split_once("://").unwrap_or(("http", url));
+        let protocol = match scheme.to_ascii_lowercase().as_str() {
+            "http" => Protocol::Http,
+            "socks5" => Protocol::Socks5 { remote_dns: false },
+            "socks5h" => Protocol::Socks5 { remote_dns: true },
+            "https" => {
+                return Err(Error::Unsupported {
+                    what: format!("the https:// proxy {label}"),
+                    reason: "securenet does not run TLS to the proxy itself yet: use an http:// \
+                             or socks5:// proxy (the connection to the target is TLS either way)"
+                        .to_owned(),
+                });
+            }
+            other => {
+                return Err(bad(&format!(
+                    "the proxy scheme '{other}' is not one of http://, socks5://, socks5h://"
+                )));
+            }
+        };
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+        if rest.len() > authority.len() && !matches!(&rest[authority.len()..], "/" | "") {
+            return Err(bad(
+                "a proxy URL has no path, query or fragment: give scheme://host:port",
+            ));
+        }
+        let (userinfo, hostport) = match authority.rsplit_once('@') {
+            Some((u, h)) => (Some(u), h),
+            None => (None, authority),
+        };
+        let credentials = match userinfo {
+            Some(u) => {
+                let (user, pass) = u.split_once(':').unwrap_or((u, ""));
+                Some((percent_decode(user, label)?, percent_decode(pass, label)?))
+            }
+            None => None,
+        };
+        let (host, port) = split_host_port(hostport)
+            .ok_or_else(|| bad("the proxy's host or port is malformed: give scheme://host:port"))?;
+        if host.is_empty() {
+            return Err(bad("the proxy URL has no host"));
+        }
+        Ok(Endpoint {
+            protocol,
+            host,
+            port: port.unwrap_or(DEFAULT_PROXY_PORT),
+            credentials,
+        })
+    }
+}
+
+impl fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.shown())?;
+        if self.credentials.is_some() {
+            write!(f, " (with credentials)")?;
+        }
+        Ok(())
+    }
+}
+
+/// `host`, `host:port`, `[v6]`, `[v6]:port`: the host (unbracketed) and
+/// the port, if given. `None` if malformed.
+fn split_host_port(s: &str) -> Option<(String, Option<u16>)> {
+    if let Some(rest) = s.strip_prefix('[') {
+        let (host, after) = rest.split_once(']')?;
+        let port = match after.strip_prefix(':') {
+            Some(p) => Some(p.parse().ok().filter(|p| *p != 0)?),
+            None if after.is_empty() => None,
+            None => return None,
+        };
+        return Some((host.to_owned(), port));
+    }
+    match s.rsplit_once(':') {
+        Some((host, port)) if !host.contains(':') => Some((
+            host.to_owned(),
+            Some(port.parse().ok().filter(|p| *p != 0)?),
+        )),
+        Some(_) => Some((s.to_owned(), None)),
+        None => Some((s.to_owned(), None)),
+    }
+}
+
+/// The URL with any user info replaced, for messages.
+fn redacted(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => {
+            let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+            match rest[..authority_end].rsplit_once('@') {
+                Some((_, host)) => format!("{scheme}://***@{host}{}", &rest[authority_end..]),
+                None => url.to_owned(),
+            }
+        }
+        None => match url.rsplit_once('@') {
+            Some((_, host)) => format!("***@{host}"),
+            None => url.to_owned(),
+        },
+    }
+}
+
+/// One `no_proxy` entry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Bypass {
+    All,
+    /// A host name and its subdomains (`example.com`, `.example.com`).
+    Domain(String, Option<u16>),
+    /// An IP address, or a network in CIDR form.
+    Network(IpAddr, u8, Option<u16>),
+}
+
+impl Bypass {
+    fn parse(entry: &str) -> Option<Bypass> {
+        let entry = entry.trim();
+        if entry.is_empty() {
+            return None;
+        }
+        if entry == "*" {
+            return Some(Bypass::All);
+        }
+        let (addr, bits) = match entry.split_once('/') {
+            Some((a, b)) => (a, b.parse::<u8>().ok()),
+            None => (entry, None),
+        };
+        let (host, port) = split_host_port(addr)?;
+        if let Ok(ip) = unbracket(&host).parse::<IpAddr>() {
+            let max = if ip.is_ipv4() { 32 } else { 128 };
+            return Some(Bypass::Network(ip, bits.unwrap_or(max).min(max), port));
+        }
+        let domain = host.trim_start_matches('.').to_ascii_lowercase();
+        Some(Bypass::Domain(domain, port))
+    }
+
+    fn matches(&self, host: &str, port: u16) -> bool {
+        match self {
+            Bypass::All => true,
+            Bypass::Domain(d, p) => {
+                let host = host.trim_end_matches('.').to_ascii_lowercase();
+                p.is_none_or(|p| p == port) && (host == *d || host.ends_with(&format!(".{d}")))
+            }
+            Bypass::Network(net, bits, p) => {
+                let Ok(ip) = unbracket(host).parse::<IpAddr>() else {
+                    return false;
+                };
+                p.is_none_or(|p| p == port) && in_network(ip, *net, *bits)
+            }
+        }
+    }
+}
+
+fn in_network(ip: IpAddr, net: IpAddr, bits: u8) -> bool {
+    match (ip, net) {
+        (IpAddr::V4(a), IpAddr::V4(b)) => {
+            let mask = u32::MAX.checked_shl(32 - u32::from(bits)).unwrap_or(0);
+            u32::from(a) & mask == u32::from(b) & mask
+        }
+        (IpAddr::V6(a), IpAddr::V6(b)) => {
+            let mask = u128::MAX.checked_shl(128 - u32::from(bits)).unwrap_or(0);
+            u128::from(a) & mask == u128::from(b) & mask
+        }
+        _ => false,
+    }
+}
+
+/// A proxy for [`ConnectOptions::proxy`](crate::ConnectOptions::proxy):
+/// one given as a URL, or the ones the environment names.
+///
+/// ```
+/// # fn main() -> securenet::Result<()> {
+/// use securenet::Proxy;
+/// let corporate = Proxy::http("http://user:s3cret@proxy.example:3128")?;
+/// let tor = Proxy::socks5("socks5h://127.0.0.1:9050")?;
+/// // Credentials never show:
+/// assert_eq!(format!("{corporate:?}"), "Proxy(http://proxy.example:3128 (with credentials))");
+/// # let _ = tor; Ok(()) }
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub struct Proxy {
+    rule: Rule,
+}
+
+#[derive(Clone, PartialEq, Eq)]
+enum Rule {
+    /// Every connection through this proxy.
+    Fixed(Endpoint),
+    /// From the environment: by scheme, with exceptions.
+    Env {
+        https: Option<Endpoint>,
+        http: Option<Endpoint>,
+        bypass: Vec<Bypass>,
+    },
+}
+
+impl fmt::Debug for Proxy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.rule {
+            Rule::Fixed(e) => write!(f, "Proxy({e:?})"),
+            Rule::Env {
+                https,
+                http,
+                bypass,
+            } => f
+                .debug_struct("Proxy")
+                .field("https", https)
+                .field("http", http)
+                .field("no_proxy", bypass)
+                .finish(),
+        }
+    }
+}
+
+impl Proxy {
+    /// A proxy of the kind its URL's scheme names: `http://` (also when
+    /// there is no scheme, as in curl's `-x`), `socks5://` or `socks5h://`.
+    /// See [`http`](Self::http) and [`socks5`](Self::socks5).
+    pub fn new(url: &str) -> Result<Proxy> {
+        Ok(Proxy {
+            rule: Rule::Fixed(Endpoint::parse(url, &redacted(url))?),
+        })
+    }
+
+    /// An HTTP proxy, reached with `CONNECT host:port` (RFC 9110 9.3.6):
+    /// `http://host:port`, with `user:password@` (percent-encoded) for
+    /// `Proxy-Authorization: Basic`. The port defaults to 1080, as in curl.
+    /// `https://` proxies (TLS to the proxy itself) are
+    /// [`Error::Unsupported`].
+    pub fn http(url: &str) -> Result<Proxy> {
+        let endpoint = Endpoint::parse(url, &redacted(url))?;
+        if endpoint.protocol != Protocol::Http {
+            return Err(Error::invalid_input(
+                redacted(url),
+                "Proxy::http takes an http:// URL (Proxy::socks5 for socks5://)",
+            ));
+        }
+        Ok(Proxy {
+            rule: Rule::Fixed(endpoint),
+        })
+    }
+
+    /// A SOCKS5 proxy (RFC 1928): `socks5://host:port` resolves the target
+    /// name here and sends the address; `socks5h://` sends the name for the
+    /// proxy to resolve. `user:password@` uses RFC 1929 authentication.
+    pub fn socks5(url: &str) -> Result<Proxy> {
+        let endpoint = Endpoint::parse(url, &redacted(url))?;
+        if !matches!(endpoint.protocol, Protocol::Socks5 { .. }) {
+            return Err(Error::invalid_input(
+                redacted(url),
+                "Proxy::socks5 takes a socks5:// or socks5h:// URL",
+            ));
+        }
+        Ok(Proxy {
+            rule: Rule::Fixed(endpoint),
+        })
+    }
+
+    /// The proxies the environment names, read now, as curl reads them:
+    /// `https_proxy`/`HTTPS_PROXY` for TLS connections (and `wss://`),
+    /// `http_proxy` (lower case only, as curl: `HTTP_PROXY` can be set by a
+    /// web server's client) for `ws://`, `all_proxy`/`ALL_PROXY` for both
+    /// when those are unset; `no_proxy`/`NO_PROXY` lists hosts to reach
+    /// directly: `*`, names (`example.com` covers its subdomains, a leading
+    /// dot is ignored), IP addresses and CIDR networks, each optionally
+    /// with `:port`. Lower case wins over upper case. Reading the
+    /// environment is never implicit: only this does it.
+    ///
+    /// A variable that is set but malformed is an error naming the
+    /// variable (never its credentials).
+    pub fn from_env() -> Result<Proxy> {
+        Proxy::from_vars(|name| std::env::var(name).ok().filter(|v| !v.trim().is_empty()))
+    }
+
+    /// [`from_env`](Self::from_env) over any source of variables.
+    pub(crate) fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Proxy> {
+        let either = |lower: &str, upper: &str| {
+            var(lower)
+                .map(|v| (lower.to_owned(), v))
+                .or_else(|| var(upper).map(|v| (upper.to_owned(), v)))
+        };
+        let parse = |found: Option<(String, String)>| -> Result<Option<Endpoint>> {
+            found
+                .map(|(name, url)| Endpoint::parse(&url, &name))
+                .transpose()
+        };
+        let all = parse(either("all_proxy", "ALL_PROXY"))?;
+        let https = parse(either("https_proxy", "HTTPS_PROXY"))?.or_else(|| all.clone());
+        let http = parse(var("http_proxy").map(|v| ("http_proxy".to_owned(), v)))?.or(all);
+        let bypass = either("no_proxy", "NO_PROXY")
+            .map(|(_, v)| v.split(',').filter_map(Bypass::parse).collect())
+            .unwrap_or_default();
+        Ok(Proxy {
+            rule: Rule::Env {
+                https,
+                http,
+                bypass,
+            },
+        })
+    }
+
+    /// The proxy for a connection to `host:port` (`tls`: a TLS or `wss://`
+    /// connection), or `None` to connect directly.
+    pub(crate) fn for_target(&self, host: &str, port: u16, tls: bool) -> Option<&Endpoint> {
+        match &self.rule {
+            Rule::Fixed(e) => Some(e),
+            Rule::Env {
+                https,
+                http,
+                bypass,
+            } => {
+                if bypass.iter().any(|b| b.matches(host, port)) {
+                    return None;
+                }
+                if tls { https.as_ref() } else { http.as_ref() }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(list: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+        move |name| {
+            list.iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| (*v).to_owned())
+        }
+    }
+
+    #[test]
+    fn proxy_urls_parse_with_credentials_hidden() {
+        let p = Proxy::http("http://us%40er:p%3Ass@proxy.test:3128").expect("parse");
+        let Rule::Fixed(e) = &p.rule else { panic!() };
+        assert_eq!(e.credentials, Some(("us@er".to_owned(), "p:ss".to_owned())));
+        assert_eq!(e.shown(), "http://proxy.test:3128");
+        assert!(!format!("{p:?}").contains("p:ss"));
+        let e = Proxy::socks5("socks5h://[::1]").expect("parse");
+        assert_eq!(
+            e.for_target("x", 1, true).map(Endpoint::shown).as_deref(),
+            Some("socks5h://[::1]:1080")
+        );
+        for bad in [
+            "ftp://x:1",
+            "http://:8080",
+            "http://h:99999",
+            "http://h:1/path",
+        ] {
+            assert!(Proxy::http(bad).is_err(), "{bad}");
+        }
+        let err = Proxy::http("http://user:hunter2@h:0").expect_err("port 0");
+        assert!(!err.to_string().contains("hunter2"), "{err}");
+        assert!(matches!(
+            Proxy::http("https://h:443"),
+            Err(Error::Unsupported { .. })
+        ));
+        assert!(Proxy::http("socks5://h:1").is_err());
+    }
+
+    #[test]
+    fn the_environment_is_read_as_curl_reads_it() {
+        let p = Proxy::from_vars(vars(&[
+            ("HTTPS_PROXY", "http://upper:1"),
+            ("https_proxy", "http://lower:1"),
+            ("HTTP_PROXY", "http://ignored:1"),
+            ("ALL_PROXY", "socks5://all:1"),
+            (
+                "NO_PROXY",
+                "internal.test, .corp.test,10.0.0.0/8,::1,*.x:8443",
+            ),
+        ]))
+        .expect("env");
+        let via = |host, port, tls| p.for_target(host, port, tls).map(Endpoint::shown);
+        assert_eq!(
+            via("example.com", 443, true).as_deref(),
+            Some("http://lower:1")
+        );
+        // http_proxy is read in lower case only; ALL_PROXY fills in.
+        assert_eq!(
+            via("example.com", 80, false).as_deref(),
+            Some("socks5://all:1")
+        );
+        assert_eq!(via("internal.test", 443, true), None);
+        assert_eq!(via("a.internal.test", 443, true), None);
+        assert!(via("notinternal.test", 443, true).is_some());
+        assert_eq!(via("b.corp.test", 443, true), None);
+        assert_eq!(via("10.1.2.3", 443, true), None);
+        assert!(via("11.1.2.3", 443, true).is_some());
+        assert_eq!(via("::1", 443, true), None);
+        assert_eq!(via("[::1]", 443, true), None);
+        let all =
+            Proxy::from_vars(vars(&[("https_proxy", "h:1"), ("no_proxy", "*")])).expect("env");
+        assert_eq!(all.for_target("anything", 1, true), None);
+        let ports = Proxy::from_vars(vars(&[
+            ("https_proxy", "h:1"),
+            ("no_proxy", "svc.test:8443"),
+        ]))
+        .expect("env");
+        assert!(ports.for_target("svc.test", 443, true).is_some());
+        assert!(ports.for_target("svc.test", 8443, true).is_none());
+        let none = Proxy::from_vars(vars(&[])).expect("env");
+        assert_eq!(none.for_target("example.com", 443, true), None);
+        let err = Proxy::from_vars(vars(&[("https_proxy", "gopher://u:hunter2@h:1")]))
+            .expect_err("bad scheme");
+        assert!(err.to_string().contains("https_proxy"), "{err}");
+        assert!(!err.to_string().contains("hunter2"), "{err}");
+    }
+}
