@@ -56,3 +56,18 @@ for name, url, response in [
     ("userinfo", b"wss://user:pw@example.test/", upgrade),
 ]:
     write("websocket_url_headers", name, url + b"\0X-Token\0abc\0chat\0" + response)
+
+request = (b"GET /chat?room=1 HTTP/1.1\r\nHost: example.test\r\nUpgrade: websocket\r\n"
+           b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+           b"Sec-WebSocket-Version: 13\r\nOrigin: https://app.example\r\n"
+           b"Sec-WebSocket-Protocol: v2, chat\r\n")
+masked_text = b"\x81\x85\x01\x02\x03\x04" + bytes(b ^ m for b, m in zip(b"hello", b"\x01\x02\x03\x04\x01"))
+for name, mode, data in [
+    ("plain", 0, request + b"\r\n" + masked_text),
+    ("deflate", 1, request + b"Sec-WebSocket-Extensions: permessage-deflate; "
+                             b"client_max_window_bits\r\n\r\n" + masked_text),
+    ("origin-refused", 2, request.replace(b"app.example", b"evil.example") + b"\r\n"),
+    ("post", 0, request.replace(b"GET", b"POST") + b"\r\n"),
+    ("bad-version", 0x80, request.replace(b"Version: 13", b"Version: 8") + b"\r\n"),
+]:
+    write("websocket_accept", name, bytes([mode]) + data)
