@@ -4,8 +4,12 @@
 //! cargo run --example server -- (--cert FILE --key FILE | --pfx FILE)
 //!     [--password PW] [--addr 127.0.0.1]
 //!     [--port 0] [--client-ca FILE] [--require-client-cert] [--alpn h2,http/1.1]
-//!     [--max N] [--once]
+//!     [--max N] [--once] [--systemd]
 //! ```
+//!
+//! `--systemd` serves the socket passed by systemd socket activation
+//! (`systemd-socket-activate -l 127.0.0.1:8443 server --systemd ...`)
+//! instead of binding one.
 //!
 //! It prints `listening on ADDR` first, then one line per connection;
 //! `--max N` stops after N connections; `--once` echoes one read per
@@ -16,11 +20,11 @@ use std::process::ExitCode;
 use std::thread;
 use std::time::Duration;
 
-use securenet::{BindOptions, SecureStream, SecurityContext};
+use securenet::{BindOptions, SecureListener, SecureStream, SecurityContext};
 
 const USAGE: &str = "usage: server (--cert FILE --key FILE | --pfx FILE) [--password PW] \
                      [--addr IP] [--port N] \
-                     [--client-ca FILE] [--require-client-cert] [--alpn h2,http/1.1] [--max N] [--once]";
+                     [--client-ca FILE] [--require-client-cert] [--alpn h2,http/1.1] [--max N] [--once] [--systemd]";
 
 fn run() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
@@ -28,6 +32,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     let (mut pfx, mut password) = (None::<String>, None::<String>);
     let (mut addr, mut port, mut max) = ("127.0.0.1".to_owned(), 0u16, None::<usize>);
     let (mut require, mut once, mut alpn) = (false, false, Vec::<String>::new());
+    let mut systemd = false;
     while let Some(flag) = args.next() {
         let mut value = || args.next().ok_or(format!("{flag} needs a value\n{USAGE}"));
         match flag.as_str() {
@@ -41,6 +46,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             "--max" => max = Some(value()?.parse().map_err(|_| "--max takes a count")?),
             "--require-client-cert" => require = true,
             "--once" => once = true,
+            "--systemd" => systemd = true,
             "--alpn" => alpn = value()?.split(',').map(str::to_owned).collect(),
             other => return Err(format!("unknown option '{other}'\n{USAGE}").into()),
         }
@@ -60,12 +66,16 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     if let Some(ca) = &client_ca {
         ctx.set_client_authorities(ca)?;
     }
-    let listener = BindOptions::new()
+    let options = BindOptions::new()
         .request_client_certificate(client_ca.is_some())
         .require_client_certificate(require)
         .supported_protocols(&alpn)
-        .handshake_timeout(Duration::from_secs(10))
-        .bind(addr.as_str(), port, &ctx)?;
+        .handshake_timeout(Duration::from_secs(10));
+    let listener = if systemd {
+        listen_fd(&options, &ctx)?
+    } else {
+        options.bind(addr.as_str(), port, &ctx)?
+    };
     println!("listening on {}", listener.local_addr()?);
     std::io::stdout().flush()?;
 
@@ -86,6 +96,30 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         let _ = w.join();
     }
     Ok(())
+}
+
+/// The first socket systemd passed.
+#[cfg(unix)]
+fn listen_fd(
+    options: &BindOptions,
+    ctx: &SecurityContext,
+) -> Result<SecureListener, Box<dyn std::error::Error>> {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    let fd = *securenet::listen_fds()?
+        .first()
+        .ok_or("--systemd: no socket was passed (LISTEN_FDS/LISTEN_PID are not set for us)")?;
+    // SAFETY: the service manager passed this descriptor to this process,
+    // open and listening, and nothing else in it owns the descriptor.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    Ok(options.from_fd(fd, ctx)?)
+}
+
+#[cfg(not(unix))]
+fn listen_fd(
+    _: &BindOptions,
+    _: &SecurityContext,
+) -> Result<SecureListener, Box<dyn std::error::Error>> {
+    Err("--systemd needs Unix".into())
 }
 
 fn serve(mut stream: SecureStream, once: bool) {

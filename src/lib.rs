@@ -180,6 +180,8 @@ pub use error::{
 pub use net::address::ListenAddress;
 pub use net::connect::IpFamily;
 pub use net::proxy::Proxy;
+#[cfg(unix)]
+pub use server::activation::listen_fds;
 pub use server::listener::SecureListener;
 pub use server::options::BindOptions;
 pub use server::serve::Incoming;

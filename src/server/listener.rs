@@ -74,15 +74,71 @@ impl BindOptions {
         context: &SecurityContext,
     ) -> Result<SecureListener> {
         let (listener, setup) = self.listen(address, port, context)?;
+        Ok(self.listener_on(listener, setup))
+    }
+
+    /// A listener on a socket that is already bound and listening: one
+    /// handed down by a parent process (a graceful restart), by systemd
+    /// socket activation ([`listen_fds`](crate::listen_fds)), or set up
+    /// with `socket2`. The socket's own options stay as they are (these
+    /// options' `backlog`, `v6_only` and `shared` are for `bind` only); the
+    /// rest applies: TLS, timeouts, `max_connections`, the `serve` settings.
+    /// The socket is made blocking, as `accept` expects.
+    ///
+    /// A socket that is not listening yet is [`Error::InvalidInput`] (on
+    /// Linux, Android and FreeBSD, which can tell).
+    pub fn from_std(
+        &self,
+        listener: TcpListener,
+        context: &SecurityContext,
+    ) -> Result<SecureListener> {
+        self.check_limits()?;
+        let setup = ServerSetup::new(context, &self.tls)?;
+        let addr = listener
+            .local_addr()
+            .map_err(|e| Error::io("the socket given to from_std has no address", e))?;
+        #[cfg(any(target_os = "android", target_os = "freebsd", target_os = "linux"))]
+        {
+            let listening = socket2::SockRef::from(&listener)
+                .is_listener()
+                .map_err(|e| Error::io(format!("cannot check that {addr} listens"), e))?;
+            if !listening {
+                return Err(Error::invalid_input(
+                    addr.to_string(),
+                    "the socket is bound but not listening: call listen(2) on it first (or \
+                     let BindOptions::bind make it)",
+                ));
+            }
+        }
+        listener
+            .set_nonblocking(false)
+            .map_err(|e| Error::io(format!("cannot make {addr} blocking"), e))?;
+        Ok(self.listener_on(listener, setup))
+    }
+
+    /// [`from_std`](Self::from_std) on a descriptor: the socket a parent
+    /// process passed, or one of [`listen_fds`](crate::listen_fds) (making
+    /// the `OwnedFd` from its number is the caller's `unsafe` promise that
+    /// the descriptor is theirs).
+    #[cfg(unix)]
+    pub fn from_fd(
+        &self,
+        fd: std::os::fd::OwnedFd,
+        context: &SecurityContext,
+    ) -> Result<SecureListener> {
+        self.from_std(TcpListener::from(fd), context)
+    }
+
+    fn listener_on(&self, listener: TcpListener, setup: Arc<ServerSetup>) -> SecureListener {
         let listener = Arc::new(listener);
         let limiter = self.serve.max_connections.map(Limiter::new);
-        Ok(SecureListener {
+        SecureListener {
             stop: Stop::new(&listener, limiter.clone()),
             listener,
             setup: RwLock::new(setup),
             options: self.clone(),
             limiter,
-        })
+        }
     }
 }
 
@@ -94,6 +150,18 @@ impl SecureListener {
         context: &SecurityContext,
     ) -> Result<SecureListener> {
         BindOptions::new().bind(address, port, context)
+    }
+
+    /// [`BindOptions::from_std`] with the default options: a listener on a
+    /// socket that is already listening.
+    pub fn from_std(listener: TcpListener, context: &SecurityContext) -> Result<SecureListener> {
+        BindOptions::new().from_std(listener, context)
+    }
+
+    /// [`BindOptions::from_fd`] with the default options.
+    #[cfg(unix)]
+    pub fn from_fd(fd: std::os::fd::OwnedFd, context: &SecurityContext) -> Result<SecureListener> {
+        BindOptions::new().from_fd(fd, context)
     }
 
     /// The port listened on (useful after binding port 0).

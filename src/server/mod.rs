@@ -1,6 +1,8 @@
 //! The server side: `BindOptions`, `SecureListener`, the `serve` loop and
 //! `incoming`, and stopping a listener.
 
+#[cfg(unix)]
+pub(crate) mod activation;
 pub(crate) mod listener;
 pub(crate) mod options;
 pub(crate) mod serve;

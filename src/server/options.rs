@@ -248,7 +248,7 @@ impl BindOptions {
 
     /// Refuses values that could never work; any other works (a huge
     /// backlog is capped by the kernel, a huge timeout is no limit).
-    fn check_limits(&self) -> Result<()> {
+    pub(crate) fn check_limits(&self) -> Result<()> {
         if self.serve.max_connections == Some(0) {
             return Err(Error::invalid_input(
                 "max_connections(0)",
