@@ -115,6 +115,10 @@ fn run(a: Args) -> Result<(), Box<dyn std::error::Error>> {
     println!("alpn: {}", na(stream.selected_protocol()));
     println!("key exchange: {}", na(stream.negotiated_group()));
     println!("resumed: {}", stream.is_session_reused());
+    match stream.ocsp_response() {
+        Some(r) => println!("ocsp: {} bytes stapled", r.len()),
+        None => println!("ocsp: none"),
+    }
     if let Some(why) = stream.authorization_error() {
         println!("verification: FAILED ({why})");
     } else {

@@ -4,8 +4,10 @@
 //! cargo run --example server -- (--cert FILE --key FILE | --pfx FILE)
 //!     [--password PW] [--addr 127.0.0.1]
 //!     [--port 0] [--client-ca FILE] [--require-client-cert] [--alpn h2,http/1.1]
-//!     [--max N] [--once] [--systemd]
+//!     [--max N] [--once] [--systemd] [--ocsp FILE]
 //! ```
+//!
+//! `--ocsp FILE` staples that DER OCSP response (`openssl ocsp -respout`).
 //!
 //! `--systemd` serves the socket passed by systemd socket activation
 //! (`systemd-socket-activate -l 127.0.0.1:8443 server --systemd ...`)
@@ -24,7 +26,7 @@ use securenet::{BindOptions, SecureListener, SecureStream, SecurityContext};
 
 const USAGE: &str = "usage: server (--cert FILE --key FILE | --pfx FILE) [--password PW] \
                      [--addr IP] [--port N] \
-                     [--client-ca FILE] [--require-client-cert] [--alpn h2,http/1.1] [--max N] [--once] [--systemd]";
+                     [--client-ca FILE] [--require-client-cert] [--alpn h2,http/1.1] [--max N] [--once] [--systemd] [--ocsp FILE]";
 
 fn run() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
@@ -32,7 +34,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     let (mut pfx, mut password) = (None::<String>, None::<String>);
     let (mut addr, mut port, mut max) = ("127.0.0.1".to_owned(), 0u16, None::<usize>);
     let (mut require, mut once, mut alpn) = (false, false, Vec::<String>::new());
-    let mut systemd = false;
+    let (mut systemd, mut ocsp) = (false, None::<String>);
     while let Some(flag) = args.next() {
         let mut value = || args.next().ok_or(format!("{flag} needs a value\n{USAGE}"));
         match flag.as_str() {
@@ -47,6 +49,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             "--require-client-cert" => require = true,
             "--once" => once = true,
             "--systemd" => systemd = true,
+            "--ocsp" => ocsp = Some(value()?),
             "--alpn" => alpn = value()?.split(',').map(str::to_owned).collect(),
             other => return Err(format!("unknown option '{other}'\n{USAGE}").into()),
         }
@@ -65,6 +68,9 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     }
     if let Some(ca) = &client_ca {
         ctx.set_client_authorities(ca)?;
+    }
+    if let Some(response) = &ocsp {
+        ctx.set_ocsp_response(response)?;
     }
     let options = BindOptions::new()
         .request_client_certificate(client_ca.is_some())

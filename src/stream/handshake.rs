@@ -35,6 +35,10 @@ impl<S: Read + Write> SecureStream<S> {
             .checked_add(self.handshake_timeout)
             .or_else(|| now.checked_add(Duration::from_secs(u32::MAX.into())))
             .unwrap_or(now);
+        if self.check.is_some() {
+            // What a verifier on this thread kept from an earlier handshake.
+            let _ = crate::tls::verify::take_stapled();
+        }
         let result = self.drive_handshake(deadline);
         // Put the user's timeouts back.
         let _ = (self.io.ops.set_read_timeout)(&self.io.sock, self.read_timeout);
@@ -57,6 +61,9 @@ impl<S: Read + Write> SecureStream<S> {
     fn handshake_done(&mut self) {
         self.io.release_if_idle();
         self.authorization_error = self.compute_authorization_error();
+        if self.check.is_some() {
+            self.ocsp = crate::tls::verify::take_stapled().map(Vec::into_boxed_slice);
+        }
         if let Some(t) = &self.trace {
             let na = |o: Option<String>| o.unwrap_or_else(|| "-".to_owned());
             t.line(&format!(

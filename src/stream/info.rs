@@ -31,6 +31,14 @@ impl<S: Read + Write> SecureStream<S> {
             .unwrap_or_default()
     }
 
+    /// Client side: the OCSP response the server stapled to its
+    /// certificate (DER, as the server sent it, not checked), if any
+    /// (Node's `OCSPResponse` event). `None` on a resumed session, where
+    /// no certificate is sent.
+    pub fn ocsp_response(&self) -> Option<&[u8]> {
+        self.ocsp.as_deref()
+    }
+
     /// The application protocol agreed with ALPN, if any.
     pub fn selected_protocol(&self) -> Option<String> {
         let p = self.conn()?.alpn_protocol()?;

@@ -56,6 +56,8 @@ pub struct SecureStream<S = TcpStream> {
     write_timeout: Option<Duration>,
     check: Option<(Arc<ServerVerifier>, ServerName<'static>)>,
     authorization_error: Option<CertificateProblem>,
+    /// The OCSP response the server stapled (clients only).
+    ocsp: Option<Box<[u8]>>,
     allow_half_open: bool,
     close_sent: bool,
     /// A write failed (perhaps part-way through a record): why. Nothing
@@ -93,6 +95,7 @@ impl<S: Read + Write> SecureStream<S> {
             write_timeout: None,
             check,
             authorization_error: None,
+            ocsp: None,
             allow_half_open,
             close_sent: false,
             write_failed: None,
@@ -123,6 +126,7 @@ impl<S: Read + Write> SecureStream<S> {
             write_timeout: None,
             check: None,
             authorization_error: None,
+            ocsp: None,
             allow_half_open,
             close_sent: false,
             write_failed: None,

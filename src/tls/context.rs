@@ -59,6 +59,8 @@ pub(crate) struct Data {
     pub(crate) certified: Option<Arc<CertifiedKey>>,
     pub(crate) client_authorities: Option<Arc<Trust>>,
     pub(crate) crls: Vec<CertificateRevocationListDer<'static>>,
+    /// The OCSP response to staple, and where it came from.
+    pub(crate) ocsp: Option<Vec<u8>>,
     pub(crate) params: Params,
 }
 
@@ -71,6 +73,7 @@ impl Clone for Data {
             certified: self.certified.clone(),
             client_authorities: self.client_authorities.clone(),
             crls: self.crls.clone(),
+            ocsp: self.ocsp.clone(),
             params: self.params.clone(),
         }
     }
@@ -156,6 +159,7 @@ impl SecurityContext {
             certified: None,
             client_authorities: None,
             crls: Vec::new(),
+            ocsp: None,
             params: Params::default(),
         })
     }
@@ -446,6 +450,37 @@ impl SecurityContext {
         })
     }
 
+    /// Staples this OCSP response (DER, as `openssl ocsp -respout` writes
+    /// it) to our certificate in every handshake, so clients need not ask
+    /// the CA (Node's `OCSPRequest` answer, Go's `Certificate.OCSPStaple`).
+    /// It must be renewed before its `nextUpdate`: set a fresh one and
+    /// [`SecureListener::set_context`](crate::SecureListener::set_context).
+    /// Bytes that are not a DER structure are [`Error::Credentials`].
+    pub fn set_ocsp_response(&mut self, path: impl AsRef<Path>) -> Result<()> {
+        let path = path.as_ref();
+        let bytes = read_file(path)?;
+        self.staple(bytes, &path.display().to_string())
+    }
+
+    /// Like [`set_ocsp_response`](Self::set_ocsp_response), from bytes.
+    pub fn set_ocsp_response_bytes(&mut self, der: &[u8]) -> Result<()> {
+        self.staple(der.to_vec(), "OCSP response (bytes)")
+    }
+
+    fn staple(&mut self, der: Vec<u8>, label: &str) -> Result<()> {
+        if !is_der_sequence(&der) {
+            return Err(Error::credentials(
+                label,
+                "not a DER OCSP response (a SEQUENCE of exactly this length): give the file \
+                 `openssl ocsp -respout` writes, not PEM or text",
+            ));
+        }
+        self.update(|d| {
+            d.ocsp = Some(der);
+            certify(d)
+        })
+    }
+
     /// Limits the TLS versions to `min..=max` (Node `minVersion` and
     /// `maxVersion`); the default is TLS 1.2 and 1.3. TLS 1.0 and 1.1 are
     /// [`Error::Unsupported`]: rustls does not implement them.
@@ -502,7 +537,8 @@ fn certify(d: &mut Data) -> Result<()> {
         return Ok(());
     };
     match CertifiedKey::from_der(chain.clone(), key.clone_key(), provider()) {
-        Ok(ck) => {
+        Ok(mut ck) => {
+            ck.ocsp = d.ocsp.clone();
             d.certified = Some(Arc::new(ck));
             Ok(())
         }
@@ -523,4 +559,24 @@ fn certify(d: &mut Data) -> Result<()> {
             format!("cannot use the key with the chain from '{chain_label}': {e}"),
         )),
     }
+}
+
+/// Whether `der` is one DER SEQUENCE and nothing after it.
+fn is_der_sequence(der: &[u8]) -> bool {
+    let (Some(&0x30), Some(&first)) = (der.first(), der.get(1)) else {
+        return false;
+    };
+    let (len, header) = if first < 0x80 {
+        (usize::from(first), 2)
+    } else {
+        let n = usize::from(first & 0x7f);
+        if n == 0 || n > 4 || der.len() < 2 + n {
+            return false;
+        }
+        let len = der[2..2 + n]
+            .iter()
+            .fold(0usize, |acc, b| (acc << 8) | usize::from(*b));
+        (len, 2 + n)
+    };
+    header.checked_add(len) == Some(der.len())
 }

@@ -35,6 +35,14 @@ thread_local! {
     /// The problem behind the last certificate failure a verifier handed
     /// to rustls on this thread.
     static LAST_PROBLEM: RefCell<Option<CertificateProblem>> = const { RefCell::new(None) };
+    /// The OCSP response stapled in the last server certificate a client
+    /// verifier accepted on this thread.
+    static STAPLED: RefCell<Option<Vec<u8>>> = const { RefCell::new(None) };
+}
+
+/// The OCSP response of the handshake that just ran on this thread.
+pub(crate) fn take_stapled() -> Option<Vec<u8>> {
+    STAPLED.with(|s| s.borrow_mut().take())
 }
 
 /// Hands a failure to rustls: the kind whose alert fits, with the full
@@ -258,9 +266,12 @@ impl ServerCertVerifier for ServerVerifier {
         end_entity: &CertificateDer<'_>,
         intermediates: &[CertificateDer<'_>],
         server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
+        ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
+        STAPLED.with(|s| {
+            *s.borrow_mut() = (!ocsp_response.is_empty()).then(|| ocsp_response.to_vec())
+        });
         let problem = match self.check(end_entity, intermediates, server_name, now) {
             Ok(()) => return Ok(ServerCertVerified::assertion()),
             Err(p @ CertificateProblem::PinMismatch { .. }) => return Err(fail(p)),
