@@ -184,6 +184,7 @@ pub use net::proxy::Proxy;
 pub use server::activation::listen_fds;
 pub use server::listener::SecureListener;
 pub use server::options::BindOptions;
+pub use server::reload::DEFAULT_RELOAD_INTERVAL;
 pub use server::serve::Incoming;
 pub use server::stop::StopHandle;
 pub use stream::SecureStream;

@@ -136,6 +136,16 @@ impl TestPki {
         Ok((cert.pem(), key.serialize_pem()))
     }
 
+    /// Another server certificate and key from the same CA, as a renewal
+    /// would bring: (certificate PEM, key PEM), for testing certificate
+    /// rotation ([`BindOptions::reload_certificate_files`](crate::BindOptions::reload_certificate_files),
+    /// [`SecureListener::set_context`](crate::SecureListener::set_context)).
+    pub fn renewed_server(&self, names: &[&str]) -> Result<(String, String)> {
+        let first = names.first().copied().unwrap_or("localhost");
+        let names = names.iter().map(|n| (*n).to_owned()).collect();
+        Self::leaf(&self.ca, names, first, ExtendedKeyUsagePurpose::ServerAuth)
+    }
+
     /// The CA certificate, PEM.
     pub fn ca_pem(&self) -> String {
         self.ca.pem()

@@ -7,6 +7,7 @@ use std::net::{SocketAddr, TcpListener};
 use std::sync::{Arc, RwLock};
 
 use super::options::BindOptions;
+use super::reload::{ReloadFiles, Reloader};
 use super::settings::ServeSettings;
 use super::stop::{Stop, StopHandle};
 use crate::error::{Error, Result};
@@ -53,6 +54,7 @@ pub struct SecureListener {
     options: BindOptions,
     limiter: Option<Arc<Limiter>>,
     stop: Arc<Stop>,
+    reload: Option<Reloader>,
 }
 
 impl fmt::Debug for SecureListener {
@@ -74,7 +76,7 @@ impl BindOptions {
         context: &SecurityContext,
     ) -> Result<SecureListener> {
         let (listener, setup) = self.listen(address, port, context)?;
-        Ok(self.listener_on(listener, setup))
+        Ok(self.listener_on(listener, setup, context))
     }
 
     /// A listener on a socket that is already bound and listening: one
@@ -113,7 +115,7 @@ impl BindOptions {
         listener
             .set_nonblocking(false)
             .map_err(|e| Error::io(format!("cannot make {addr} blocking"), e))?;
-        Ok(self.listener_on(listener, setup))
+        Ok(self.listener_on(listener, setup, context))
     }
 
     /// [`from_std`](Self::from_std) on a descriptor: the socket a parent
@@ -129,15 +131,29 @@ impl BindOptions {
         self.from_std(TcpListener::from(fd), context)
     }
 
-    fn listener_on(&self, listener: TcpListener, setup: Arc<ServerSetup>) -> SecureListener {
+    fn listener_on(
+        &self,
+        listener: TcpListener,
+        setup: Arc<ServerSetup>,
+        context: &SecurityContext,
+    ) -> SecureListener {
         let listener = Arc::new(listener);
         let limiter = self.serve.max_connections.map(Limiter::new);
+        let reload = self.reload.as_ref().map(|(chain, key)| {
+            let files = ReloadFiles {
+                chain: chain.clone(),
+                key: key.clone(),
+                every: self.reload_every,
+            };
+            Reloader::new(files, context)
+        });
         SecureListener {
             stop: Stop::new(&listener, limiter.clone()),
             listener,
             setup: RwLock::new(setup),
             options: self.clone(),
             limiter,
+            reload,
         }
     }
 }
@@ -224,6 +240,9 @@ impl SecureListener {
             if let (Some(l), true) = (&self.limiter, evict) {
                 permit = Some(l.acquire(true).ok_or(Accepted::Stopped)?);
             }
+            if let Some(reload) = &self.reload {
+                self.reload_if_due(reload, peer);
+            }
             let setup = sync::read(&self.setup).clone();
             let io = Transport::new(sock, Ops::tcp(), &[]);
             let mut stream = self
@@ -259,9 +278,46 @@ impl SecureListener {
     /// certificate rotation (Node `setSecureContext`). Fails, changing
     /// nothing, if the context has no usable certificate.
     pub fn set_context(&self, context: impl Borrow<SecurityContext>) -> Result<()> {
-        let setup = ServerSetup::new(context.borrow(), &self.options.tls)?;
+        let context = context.borrow();
+        let setup = ServerSetup::new(context, &self.options.tls)?;
         *sync::write(&self.setup) = setup;
+        if let Some(reload) = &self.reload {
+            reload.now_using(context);
+        }
         Ok(())
+    }
+
+    /// Reloads the certificate files if they changed (see
+    /// [`BindOptions::reload_certificate_files`]); a failure is reported
+    /// with the address of the connection that came in.
+    fn reload_if_due(&self, reload: &Reloader, peer: SocketAddr) {
+        let loaded = match reload.due() {
+            None => return,
+            Some(loaded) => loaded,
+        };
+        let swapped = loaded.and_then(|context| {
+            *sync::write(&self.setup) = ServerSetup::new(&context, &self.options.tls)?;
+            reload.now_using(&context);
+            Ok(())
+        });
+        let files = reload.files();
+        match swapped {
+            Ok(()) => log::info!(
+                "reloaded the certificate from {} and {}",
+                files.chain.display(),
+                files.key.display()
+            ),
+            Err(e) => {
+                let e = Error::credentials(
+                    format!("{} and {}", files.chain.display(), files.key.display()),
+                    format!("cannot reload the certificate, the old one stays in use: {e}"),
+                );
+                match &self.options.serve.on_client_error {
+                    Some(report) => report(&e, peer),
+                    None => log::warn!("{e}"),
+                }
+            }
+        }
     }
 }
 

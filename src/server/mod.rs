@@ -5,6 +5,7 @@
 pub(crate) mod activation;
 pub(crate) mod listener;
 pub(crate) mod options;
+pub(crate) mod reload;
 pub(crate) mod serve;
 pub(crate) mod settings;
 pub(crate) mod stop;

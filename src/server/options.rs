@@ -5,10 +5,13 @@
 use std::fmt;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use socket2::{Domain, Protocol, Socket, Type};
 
+use super::reload::DEFAULT_RELOAD_INTERVAL;
 use super::settings::ServeSettings;
 use crate::error::{Error, Result};
 use crate::net::address::ListenAddress;
@@ -43,6 +46,8 @@ pub struct BindOptions {
     allow_half_open: bool,
     pub(crate) tls: ServerTls,
     pub(crate) serve: ServeSettings,
+    pub(crate) reload: Option<(PathBuf, PathBuf)>,
+    pub(crate) reload_every: Duration,
 }
 
 impl fmt::Debug for BindOptions {
@@ -72,6 +77,8 @@ impl fmt::Debug for BindOptions {
                 &tls.on_bad_client_certificate.is_some(),
             )
             .field("serve", &self.serve)
+            .field("reload_certificate_files", &self.reload)
+            .field("certificate_reload_interval", &self.reload_every)
             .finish()
     }
 }
@@ -88,6 +95,8 @@ impl Default for BindOptions {
             allow_half_open: false,
             tls: ServerTls::default(),
             serve: ServeSettings::default(),
+            reload: None,
+            reload_every: DEFAULT_RELOAD_INTERVAL,
         }
     }
 }
@@ -208,6 +217,43 @@ impl BindOptions {
     ) -> Self {
         self.serve.on_client_error = Some(Arc::new(callback));
         self
+    }
+
+    /// Reloads the certificate chain and key from these files (PEM or DER,
+    /// the key unencrypted) when they change, as an ACME client (certbot,
+    /// lego, acme.sh) replaces them every 60 to 90 days: at accept time, at
+    /// most every [`certificate_reload_interval`](Self::certificate_reload_interval),
+    /// the files are read and compared with what they held before, and on
+    /// a change the pair is loaded into a copy of the listener's context and
+    /// swapped in as [`SecureListener::set_context`](crate::SecureListener::set_context)
+    /// would: new connections get the new certificate, open ones keep
+    /// theirs. A pair that cannot be used (half-written, mismatched, not
+    /// PEM) leaves the old certificate in place and is reported to
+    /// [`on_client_error`](Self::on_client_error) with the address of the
+    /// connection that triggered the check (or the `log` crate at `warn`);
+    /// it is tried again when the files change again. A stapled OCSP
+    /// response is dropped with the old certificate.
+    pub fn reload_certificate_files(
+        mut self,
+        chain: impl AsRef<Path>,
+        key: impl AsRef<Path>,
+    ) -> Self {
+        self.reload = Some((chain.as_ref().to_owned(), key.as_ref().to_owned()));
+        self
+    }
+
+    /// How often, at most, [`reload_certificate_files`](Self::reload_certificate_files)
+    /// looks at the files. Default
+    /// [`DEFAULT_RELOAD_INTERVAL`](crate::DEFAULT_RELOAD_INTERVAL) (a
+    /// minute); zero looks at every accept, `Duration::MAX` never.
+    pub fn certificate_reload_interval(mut self, every: Duration) -> Self {
+        self.reload_every = every;
+        self
+    }
+
+    /// [`certificate_reload_interval`](Self::certificate_reload_interval).
+    pub fn get_certificate_reload_interval(&self) -> Duration {
+        self.reload_every
     }
 
     /// Receives what makes accepting fail for a while in

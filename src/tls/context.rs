@@ -364,6 +364,23 @@ impl SecurityContext {
         })
     }
 
+    /// This context with another chain and key, set together (a renewed
+    /// certificate): a stapled OCSP response, which was for the old
+    /// certificate, is dropped.
+    pub(crate) fn with_credentials(&self, chain: &Path, key: &Path) -> Result<SecurityContext> {
+        let (chain_label, key_label) = (chain.display().to_string(), key.display().to_string());
+        let chain = parse_certificates(&read_file(chain)?, &chain_label)?;
+        let key = parse_private_key(&read_file(key)?, &key_label)?;
+        let mut next = self.clone();
+        next.update(|d| {
+            d.chain = Some((chain, chain_label));
+            d.key = Some((key, key_label));
+            d.ocsp = None;
+            certify(d)
+        })?;
+        Ok(next)
+    }
+
     fn set_key_der(&mut self, key: PrivateKeyDer<'static>, label: String) -> Result<()> {
         provider()
             .key_provider
