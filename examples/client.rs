@@ -110,6 +110,7 @@ fn run(a: Args) -> Result<(), Box<dyn std::error::Error>> {
 
     let na = |o: Option<String>| o.unwrap_or_else(|| "-".to_owned());
     println!("connected to {}", stream.peer_addr()?);
+    println!("local address: {}", stream.local_addr()?);
     println!("protocol: {}", na(stream.protocol_version()));
     println!("cipher: {}", na(stream.cipher_suite()));
     println!("alpn: {}", na(stream.selected_protocol()));

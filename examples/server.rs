@@ -4,8 +4,11 @@
 //! cargo run --example server -- (--cert FILE --key FILE | --pfx FILE)
 //!     [--password PW] [--addr 127.0.0.1]
 //!     [--port 0] [--client-ca FILE] [--require-client-cert] [--alpn h2,http/1.1]
-//!     [--max N] [--once] [--systemd] [--ocsp FILE]
+//!     [--max N] [--once] [--systemd] [--ocsp FILE] [--proxy-protocol v1|v2|any]
 //! ```
+//!
+//! `--proxy-protocol` requires a PROXY protocol header first (a load
+//! balancer's `send-proxy`); the client's address printed is the header's.
 //!
 //! `--ocsp FILE` staples that DER OCSP response (`openssl ocsp -respout`).
 //!
@@ -22,11 +25,12 @@ use std::process::ExitCode;
 use std::thread;
 use std::time::Duration;
 
-use securenet::{BindOptions, SecureListener, SecureStream, SecurityContext};
+use securenet::{BindOptions, ProxyProtocol, SecureListener, SecureStream, SecurityContext};
 
 const USAGE: &str = "usage: server (--cert FILE --key FILE | --pfx FILE) [--password PW] \
                      [--addr IP] [--port N] \
-                     [--client-ca FILE] [--require-client-cert] [--alpn h2,http/1.1] [--max N] [--once] [--systemd] [--ocsp FILE]";
+                     [--client-ca FILE] [--require-client-cert] [--alpn h2,http/1.1] [--max N] [--once] [--systemd] [--ocsp FILE] \
+                     [--proxy-protocol v1|v2|any]";
 
 fn run() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
@@ -35,6 +39,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     let (mut addr, mut port, mut max) = ("127.0.0.1".to_owned(), 0u16, None::<usize>);
     let (mut require, mut once, mut alpn) = (false, false, Vec::<String>::new());
     let (mut systemd, mut ocsp) = (false, None::<String>);
+    let mut proxy_protocol = ProxyProtocol::Off;
     while let Some(flag) = args.next() {
         let mut value = || args.next().ok_or(format!("{flag} needs a value\n{USAGE}"));
         match flag.as_str() {
@@ -50,6 +55,18 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             "--once" => once = true,
             "--systemd" => systemd = true,
             "--ocsp" => ocsp = Some(value()?),
+            "--proxy-protocol" => {
+                proxy_protocol = match value()?.as_str() {
+                    "v1" => ProxyProtocol::V1,
+                    "v2" => ProxyProtocol::V2,
+                    "any" => ProxyProtocol::Any,
+                    other => {
+                        return Err(
+                            format!("--proxy-protocol takes v1, v2 or any, not '{other}'").into(),
+                        );
+                    }
+                }
+            }
             "--alpn" => alpn = value()?.split(',').map(str::to_owned).collect(),
             other => return Err(format!("unknown option '{other}'\n{USAGE}").into()),
         }
@@ -76,7 +93,8 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         .request_client_certificate(client_ca.is_some())
         .require_client_certificate(require)
         .supported_protocols(&alpn)
-        .handshake_timeout(Duration::from_secs(10));
+        .handshake_timeout(Duration::from_secs(10))
+        .proxy_protocol(proxy_protocol);
     let listener = if systemd {
         listen_fd(&options, &ctx)?
     } else {
@@ -129,12 +147,17 @@ fn listen_fd(
 }
 
 fn serve(mut stream: SecureStream, once: bool) {
-    let peer = stream
-        .peer_addr()
-        .map_or_else(|_| "?".to_owned(), |a| a.to_string());
+    let address = |s: &SecureStream| {
+        s.peer_addr()
+            .map_or_else(|_| "?".to_owned(), |a| a.to_string())
+    };
+    // Before the handshake: the socket's peer (a load balancer, if any).
+    let mut peer = address(&stream);
     let result = (|| -> securenet::Result<u64> {
         stream.set_read_timeout(Some(Duration::from_secs(30)))?;
         stream.handshake()?;
+        // After it: the client's address from a PROXY header, if any.
+        peer = address(&stream);
         let client = stream
             .peer_certificate()
             .map_or_else(|| "none".to_owned(), |c| c.subject().to_owned());

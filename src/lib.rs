@@ -180,6 +180,7 @@ pub use error::{
 pub use net::address::ListenAddress;
 pub use net::connect::IpFamily;
 pub use net::proxy::Proxy;
+pub use net::proxy_protocol::ProxyProtocol;
 #[cfg(unix)]
 pub use server::activation::listen_fds;
 pub use server::listener::SecureListener;

@@ -154,6 +154,19 @@ fn redacted(url: &str) -> String {
     }
 }
 
+/// An address or CIDR network (`10.0.0.0/8`, `::1`): the network and its
+/// prefix length.
+pub(crate) fn parse_network(entry: &str) -> Option<(IpAddr, u8)> {
+    let (addr, bits) = match entry.trim().split_once('/') {
+        Some((a, b)) => (a, Some(b.parse::<u8>().ok()?)),
+        None => (entry.trim(), None),
+    };
+    let ip: IpAddr = unbracket(addr).parse().ok()?;
+    let max = if ip.is_ipv4() { 32 } else { 128 };
+    let bits = bits.unwrap_or(max);
+    (bits <= max).then_some((ip, bits))
+}
+
 /// One `no_proxy` entry.
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Bypass {
@@ -203,7 +216,8 @@ impl Bypass {
     }
 }
 
-fn in_network(ip: IpAddr, net: IpAddr, bits: u8) -> bool {
+/// Whether `ip` is in the network `net`/`bits`.
+pub(crate) fn in_network(ip: IpAddr, net: IpAddr, bits: u8) -> bool {
     match (ip, net) {
         (IpAddr::V4(a), IpAddr::V4(b)) => {
             let mask = u32::MAX.checked_shl(32 - u32::from(bits)).unwrap_or(0);

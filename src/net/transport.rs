@@ -272,6 +272,16 @@ impl<S: Read> Transport<S> {
         }
     }
 
+    /// Puts `bytes` back in front of what is pending: read too far, they
+    /// are the next bytes `pending` gives.
+    pub(crate) fn put_back(&mut self, bytes: &[u8]) {
+        let mut buf = bytes.to_vec();
+        buf.extend_from_slice(self.pending());
+        self.end = buf.len();
+        self.pos = 0;
+        self.buf = buf;
+    }
+
     pub(crate) fn consume(&mut self, n: usize) {
         self.pos = (self.pos + n).min(self.end);
     }

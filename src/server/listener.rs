@@ -247,7 +247,7 @@ impl SecureListener {
             let io = Transport::new(sock, Ops::tcp(), &[]);
             let mut stream = self
                 .options
-                .server_stream(io, setup, || format!("server {peer}"));
+                .server_stream(io, setup, Some(peer), || format!("server {peer}"));
             stream.set_permit(permit);
             return Ok((stream, peer));
         }

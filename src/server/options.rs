@@ -15,6 +15,8 @@ use super::reload::DEFAULT_RELOAD_INTERVAL;
 use super::settings::ServeSettings;
 use crate::error::{Error, Result};
 use crate::net::address::ListenAddress;
+use crate::net::proxy::{in_network, parse_network};
+use crate::net::proxy_protocol::ProxyProtocol;
 use crate::net::transport::{Ops, Transport};
 use crate::stream::SecureStream;
 use crate::tls::certificate::X509Certificate;
@@ -48,6 +50,8 @@ pub struct BindOptions {
     pub(crate) serve: ServeSettings,
     pub(crate) reload: Option<(PathBuf, PathBuf)>,
     pub(crate) reload_every: Duration,
+    proxy_protocol: ProxyProtocol,
+    proxy_trusted: Vec<String>,
 }
 
 impl fmt::Debug for BindOptions {
@@ -79,6 +83,8 @@ impl fmt::Debug for BindOptions {
             .field("serve", &self.serve)
             .field("reload_certificate_files", &self.reload)
             .field("certificate_reload_interval", &self.reload_every)
+            .field("proxy_protocol", &self.proxy_protocol)
+            .field("proxy_protocol_trusted", &self.proxy_trusted)
             .finish()
     }
 }
@@ -97,6 +103,8 @@ impl Default for BindOptions {
             serve: ServeSettings::default(),
             reload: None,
             reload_every: DEFAULT_RELOAD_INTERVAL,
+            proxy_protocol: ProxyProtocol::Off,
+            proxy_trusted: Vec::new(),
         }
     }
 }
@@ -219,6 +227,56 @@ impl BindOptions {
         self
     }
 
+    /// Requires a PROXY protocol header (HAProxy's v1 text or v2 binary
+    /// one) before TLS on every connection, as a load balancer in TCP mode
+    /// sends with `send-proxy`/`send-proxy-v2` (AWS NLB, Envoy, nginx
+    /// `proxy_protocol on`). It is read within the handshake timeout and at
+    /// most 2 KiB of it; then [`SecureStream::peer_addr`] is the client's
+    /// address and [`SecureStream::proxied_destination`] the address it
+    /// connected to (a v2 `LOCAL` header, as health checks send, keeps the
+    /// socket's). A connection without a valid header is dropped with a
+    /// handshake error (to [`on_client_error`](Self::on_client_error) under
+    /// `serve`): nothing is taken for TLS. Default
+    /// [`ProxyProtocol::Off`]. Combine with
+    /// [`proxy_protocol_trusted`](Self::proxy_protocol_trusted).
+    ///
+    /// [`SecureStream::peer_addr`]: crate::SecureStream::peer_addr
+    /// [`SecureStream::proxied_destination`]: crate::SecureStream::proxied_destination
+    pub fn proxy_protocol(mut self, mode: ProxyProtocol) -> Self {
+        self.proxy_protocol = mode;
+        self
+    }
+
+    /// Accepts PROXY headers only from these addresses or networks
+    /// (`10.0.0.5`, `10.0.0.0/8`, `::1`): a connection from anywhere else
+    /// is refused, as its header could forge any client address. Empty
+    /// (the default) trusts every source: then only the load balancer must
+    /// be able to reach the port. A malformed entry fails `bind`.
+    pub fn proxy_protocol_trusted<T: AsRef<str>>(mut self, sources: &[T]) -> Self {
+        self.proxy_trusted = sources.iter().map(|t| t.as_ref().to_owned()).collect();
+        self
+    }
+
+    /// Whether a PROXY header from `peer` is trusted.
+    fn trusts(&self, peer: Option<SocketAddr>) -> bool {
+        if self.proxy_trusted.is_empty() {
+            return true;
+        }
+        let Some(peer) = peer else {
+            return false;
+        };
+        let ip = match peer.ip() {
+            std::net::IpAddr::V6(v6) => v6
+                .to_ipv4_mapped()
+                .map_or(std::net::IpAddr::V6(v6), std::net::IpAddr::V4),
+            v4 => v4,
+        };
+        self.proxy_trusted
+            .iter()
+            .filter_map(|t| parse_network(t))
+            .any(|(net, bits)| in_network(ip, net, bits))
+    }
+
     /// Reloads the certificate chain and key from these files (PEM or DER,
     /// the key unencrypted) when they change, as an ACME client (certbot,
     /// lego, acme.sh) replaces them every 60 to 90 days: at accept time, at
@@ -302,6 +360,16 @@ impl BindOptions {
             ));
         }
         self.tls.common.check("BindOptions")?;
+        if let Some(bad) = self
+            .proxy_trusted
+            .iter()
+            .find(|t| parse_network(t).is_none())
+        {
+            return Err(Error::invalid_input(
+                bad,
+                "proxy_protocol_trusted: not an IP address or CIDR network (10.0.0.0/8, ::1)",
+            ));
+        }
         if let Some(size) = self.serve.stack_size {
             if !(MIN_STACK..=MAX_STACK).contains(&size) {
                 return Err(Error::invalid_input(
@@ -371,6 +439,7 @@ impl BindOptions {
         &self,
         io: Transport<S>,
         setup: Arc<ServerSetup>,
+        peer: Option<SocketAddr>,
         label: impl FnOnce() -> String,
     ) -> SecureStream<S> {
         let mut stream = SecureStream::new_server(
@@ -379,6 +448,7 @@ impl BindOptions {
             self.tls.common.handshake_timeout,
             self.allow_half_open,
         );
+        stream.expect_proxy_header(self.proxy_protocol, self.trusts(peer));
         if let Some(sink) = &self.tls.common.trace {
             stream.set_trace(Some(sink.clone()), label());
         }
@@ -419,6 +489,6 @@ impl<S: Read + Write + 'static> SecureStream<S> {
         options.tls.common.check("BindOptions")?;
         let setup = ServerSetup::new(context, &options.tls)?;
         let io = Transport::new(stream, Ops::detect(), already_read);
-        Ok(options.server_stream(io, setup, || "server".to_owned()))
+        Ok(options.server_stream(io, setup, None, || "server".to_owned()))
     }
 }

@@ -90,7 +90,7 @@ impl<S: Read + Write> SecureStream<S> {
         e
     }
 
-    fn remaining(&self, deadline: Instant) -> Result<Duration> {
+    pub(super) fn remaining(&self, deadline: Instant) -> Result<Duration> {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
             return Err(Error::Timeout {
@@ -104,6 +104,7 @@ impl<S: Read + Write> SecureStream<S> {
     fn drive_handshake(&mut self, deadline: Instant) -> Result<()> {
         let after = Some(self.handshake_timeout);
         if matches!(self.tls, Tls::Accepting(_) | Tls::Starting(_)) {
+            self.read_proxy_header(deadline)?;
             self.tls = Tls::Open(self.start_server(deadline)?);
         }
         loop {

@@ -2,6 +2,7 @@
 
 mod handshake;
 mod info;
+mod proxied;
 mod records;
 pub(crate) mod split;
 mod tcp;
@@ -66,6 +67,8 @@ pub struct SecureStream<S = TcpStream> {
     permit: Option<Permit>,
     sessions: Option<Arc<ClientSessionMemoryCache>>,
     trace: Option<Box<Tracer>>,
+    /// Server side: the PROXY protocol header expected or read.
+    proxy: proxied::ProxyState,
 }
 
 enum Tls {
@@ -102,6 +105,7 @@ impl<S: Read + Write> SecureStream<S> {
             permit: None,
             sessions: Some(sessions),
             trace: None,
+            proxy: proxied::ProxyState::None,
         }
     }
 
@@ -133,6 +137,7 @@ impl<S: Read + Write> SecureStream<S> {
             permit: None,
             sessions: None,
             trace: None,
+            proxy: proxied::ProxyState::None,
         }
     }
 

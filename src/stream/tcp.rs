@@ -48,8 +48,14 @@ impl SecureStream<TcpStream> {
             .map_err(|e| Error::io("getsockname failed", e))
     }
 
-    /// The peer's address (`getpeername(2)`).
+    /// The peer's address (`getpeername(2)`); on a server with
+    /// [`BindOptions::proxy_protocol`](crate::BindOptions::proxy_protocol),
+    /// once the handshake has run, the client's address from the PROXY
+    /// header (the socket's own for a `LOCAL` header).
     pub fn peer_addr(&self) -> Result<SocketAddr> {
+        if let Some(source) = self.proxied_source() {
+            return Ok(source);
+        }
         self.io
             .sock
             .peer_addr()

@@ -1,0 +1,98 @@
+//! Server side: the PROXY protocol header a load balancer sends before
+//! TLS, read within the handshake's deadline and bounded in size; the
+//! client's address it names.
+
+use std::io::{Read, Write};
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use super::SecureStream;
+use crate::error::{Error, Phase, Result};
+use crate::net::proxy_protocol::{Addresses, Parsed, ProxyProtocol, V2_MAX_BODY, parse};
+
+/// What a server stream knows of a PROXY header.
+pub(crate) enum ProxyState {
+    /// None is expected.
+    None,
+    /// One must come first; `trusted`: from an address allowed to send one.
+    Expect { mode: ProxyProtocol, trusted: bool },
+    /// It came: the addresses it named (`None`: the connection's own).
+    Got(Option<Box<Addresses>>),
+}
+
+impl<S: Read + Write> SecureStream<S> {
+    /// Expects a PROXY header of `mode` first (`trusted`: the connection
+    /// comes from an address allowed to send one).
+    pub(crate) fn expect_proxy_header(&mut self, mode: ProxyProtocol, trusted: bool) {
+        if mode != ProxyProtocol::Off {
+            self.proxy = ProxyState::Expect { mode, trusted };
+        }
+    }
+
+    /// Reads the PROXY header, if one is expected, before anything TLS.
+    pub(crate) fn read_proxy_header(&mut self, deadline: Instant) -> Result<()> {
+        let ProxyState::Expect { mode, trusted } = self.proxy else {
+            return Ok(());
+        };
+        if !trusted {
+            return Err(Error::handshake(
+                "the connection comes from an address not in proxy_protocol_trusted: refused, as \
+                 its PROXY header could forge the client's address",
+            ));
+        }
+        let after = Some(self.handshake_timeout);
+        let mut head = Vec::new();
+        loop {
+            let pending = self.io.pending();
+            let n = pending.len();
+            head.extend_from_slice(pending);
+            self.io.consume(n);
+            match parse(&head, mode) {
+                Ok(Parsed::Done(n, addresses)) => {
+                    self.io.put_back(&head[n..]);
+                    self.proxy = ProxyState::Got(addresses.map(Box::new));
+                    return Ok(());
+                }
+                Ok(Parsed::Incomplete) if head.len() <= 16 + V2_MAX_BODY => {}
+                Ok(Parsed::Incomplete) => {
+                    return Err(Error::handshake("the PROXY header is too long"));
+                }
+                Err(reason) => {
+                    return Err(Error::handshake(format!(
+                        "{reason}: a PROXY protocol header is required first (proxy_protocol); \
+                         check that the load balancer sends it (HAProxy send-proxy or \
+                         send-proxy-v2)"
+                    )));
+                }
+            }
+            let left = self.remaining(deadline)?;
+            let _ = (self.io.ops.set_read_timeout)(&self.io.sock, Some(left));
+            if self.io.fill(Phase::Handshake, after)? == 0 {
+                return Err(Error::handshake(if head.is_empty() {
+                    "the client closed the connection before its PROXY header"
+                } else {
+                    "the client closed the connection in the middle of its PROXY header"
+                }));
+            }
+        }
+    }
+
+    /// The client's address as a PROXY header named it, if one did.
+    pub(crate) fn proxied_source(&self) -> Option<SocketAddr> {
+        match &self.proxy {
+            ProxyState::Got(Some(a)) => Some(a.source),
+            _ => None,
+        }
+    }
+
+    /// Server side, with [`BindOptions::proxy_protocol`](crate::BindOptions::proxy_protocol):
+    /// the address the client connected to, as the PROXY header named it
+    /// (the load balancer's frontend), once the handshake has run. `None`
+    /// without a header, or for a `LOCAL`/`UNKNOWN` one (a health check).
+    pub fn proxied_destination(&self) -> Option<SocketAddr> {
+        match &self.proxy {
+            ProxyState::Got(Some(a)) => Some(a.destination),
+            _ => None,
+        }
+    }
+}
