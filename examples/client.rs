@@ -4,8 +4,11 @@
 //! ```text
 //! cargo run --example client -- HOST PORT [--ca FILE] [--alpn h2,http/1.1]
 //!     [--servername NAME] [--cert FILE --key FILE] [--keylog FILE]
-//!     [--send TEXT] [--insecure] [--system] [--pin sha256//BASE64]
+//!     [--send TEXT] [--insecure] [--system] [--pin sha256//BASE64] [--again]
 //! ```
+//!
+//! `--again` connects a second time with the same options once the first
+//! connection is closed, and prints whether that one resumed the session.
 //!
 //! Trust: `--ca FILE` alone, `--system` the operating system's store
 //! (`SSL_CERT_FILE`/`SSL_CERT_DIR` when set), else Mozilla's roots.
@@ -32,10 +35,11 @@ struct Args {
     insecure: bool,
     system: bool,
     pins: Vec<String>,
+    again: bool,
 }
 
 const USAGE: &str = "usage: client HOST PORT [--ca FILE] [--alpn h2,http/1.1] [--servername NAME] \
-                     [--cert FILE --key FILE] [--keylog FILE] [--send TEXT] [--insecure] [--system] [--pin sha256//BASE64]";
+                     [--cert FILE --key FILE] [--keylog FILE] [--send TEXT] [--insecure] [--system] [--pin sha256//BASE64] [--again]";
 
 fn parse() -> Result<Args, String> {
     let mut it = std::env::args().skip(1);
@@ -57,6 +61,7 @@ fn parse() -> Result<Args, String> {
         insecure: false,
         system: false,
         pins: Vec::new(),
+        again: false,
     };
     while let Some(flag) = it.next() {
         let mut value = || it.next().ok_or(format!("{flag} needs a value"));
@@ -70,6 +75,7 @@ fn parse() -> Result<Args, String> {
             "--send" => a.send = Some(value()?),
             "--insecure" => a.insecure = true,
             "--system" => a.system = true,
+            "--again" => a.again = true,
             "--pin" => a.pins.push(value()?),
             other => return Err(format!("unknown option '{other}'\n{USAGE}")),
         }
@@ -147,6 +153,17 @@ fn run(a: Args) -> Result<(), Box<dyn std::error::Error>> {
         println!("received: {}", String::from_utf8_lossy(&reply[..n]));
     }
     stream.close()?;
+    if a.again {
+        let mut second = options.connect(&a.host, a.port)?;
+        second.set_read_timeout(Some(Duration::from_secs(10)))?;
+        if let Some(text) = &a.send {
+            second.write_all(text.as_bytes())?;
+            let mut reply = vec![0u8; 64 * 1024];
+            let _ = second.read(&mut reply)?;
+        }
+        println!("again: resumed {}", second.is_session_reused());
+        second.close()?;
+    }
     if let Some(path) = &a.keylog {
         let lines = lines.lock().map_err(|_| "key log poisoned")?;
         let mut f = std::fs::OpenOptions::new()

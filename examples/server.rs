@@ -10,7 +10,10 @@
 //! `--proxy-protocol` requires a PROXY protocol header first (a load
 //! balancer's `send-proxy`); the client's address printed is the header's.
 //!
-//! `--ocsp FILE` staples that DER OCSP response (`openssl ocsp -respout`).
+//! `--ocsp FILE` staples that DER OCSP response (`openssl ocsp -respout`);
+//! `--ticket-keys FILE` encrypts session tickets with the keys in FILE
+//! (made with `openssl rand 48`), so servers sharing it resume each
+//! other's sessions.
 //!
 //! `--systemd` serves the socket passed by systemd socket activation
 //! (`systemd-socket-activate -l 127.0.0.1:8443 server --systemd ...`)
@@ -25,12 +28,14 @@ use std::process::ExitCode;
 use std::thread;
 use std::time::Duration;
 
-use securenet::{BindOptions, ProxyProtocol, SecureListener, SecureStream, SecurityContext};
+use securenet::{
+    BindOptions, ProxyProtocol, SecureListener, SecureStream, SecurityContext, TicketKeys,
+};
 
 const USAGE: &str = "usage: server (--cert FILE --key FILE | --pfx FILE) [--password PW] \
                      [--addr IP] [--port N] \
                      [--client-ca FILE] [--require-client-cert] [--alpn h2,http/1.1] [--max N] [--once] [--systemd] [--ocsp FILE] \
-                     [--proxy-protocol v1|v2|any]";
+                     [--proxy-protocol v1|v2|any] [--ticket-keys FILE]";
 
 fn run() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
@@ -40,6 +45,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     let (mut require, mut once, mut alpn) = (false, false, Vec::<String>::new());
     let (mut systemd, mut ocsp) = (false, None::<String>);
     let mut proxy_protocol = ProxyProtocol::Off;
+    let mut ticket_keys = None::<String>;
     while let Some(flag) = args.next() {
         let mut value = || args.next().ok_or(format!("{flag} needs a value\n{USAGE}"));
         match flag.as_str() {
@@ -55,6 +61,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             "--once" => once = true,
             "--systemd" => systemd = true,
             "--ocsp" => ocsp = Some(value()?),
+            "--ticket-keys" => ticket_keys = Some(value()?),
             "--proxy-protocol" => {
                 proxy_protocol = match value()?.as_str() {
                     "v1" => ProxyProtocol::V1,
@@ -95,6 +102,10 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         .supported_protocols(&alpn)
         .handshake_timeout(Duration::from_secs(10))
         .proxy_protocol(proxy_protocol);
+    let options = match &ticket_keys {
+        Some(file) => options.ticket_keys(TicketKeys::from_file(file)?),
+        None => options,
+    };
     let listener = if systemd {
         listen_fd(&options, &ctx)?
     } else {

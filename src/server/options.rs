@@ -23,6 +23,7 @@ use crate::tls::certificate::X509Certificate;
 use crate::tls::context::SecurityContext;
 use crate::tls::server_config::{ServerSetup, ServerTls};
 use crate::tls::settings::common_setters;
+use crate::tls::tickets::TicketKeys;
 
 /// The backlog passed to `listen(2)` for `backlog(0)`: the largest, which
 /// every system caps at its own maximum. Linux caps it at
@@ -224,6 +225,17 @@ impl BindOptions {
         callback: impl Fn(&Error, SocketAddr) + Send + Sync + 'static,
     ) -> Self {
         self.serve.on_client_error = Some(Arc::new(callback));
+        self
+    }
+
+    /// Encrypts session tickets with these keys (see [`TicketKeys`]), so a
+    /// session made on any server with the same keys resumes on this one,
+    /// in TLS 1.3 and 1.2: for a fleet behind a load balancer. Without it,
+    /// each listener has its own keys and sessions resume only on it.
+    ///
+    /// [`TicketKeys`]: crate::TicketKeys
+    pub fn ticket_keys(mut self, keys: TicketKeys) -> Self {
+        self.tls.ticket_keys = Some(keys);
         self
     }
 

@@ -20,6 +20,7 @@ pub(crate) mod pins;
 pub(crate) mod server_config;
 pub(crate) mod session;
 pub(crate) mod settings;
+pub(crate) mod tickets;
 pub(crate) mod tls_error;
 pub(crate) mod trace;
 pub(crate) mod trust;

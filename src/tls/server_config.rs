@@ -11,6 +11,7 @@ use rustls::sign::SingleCertAndKey;
 use crate::error::{Error, Result};
 use crate::tls::context::SecurityContext;
 use crate::tls::settings::{Common, SESSION_CACHE, alpn_wire, callback_key};
+use crate::tls::tickets::{TicketKeys, Ticketer};
 use crate::tls::verify::{BadCertificateFn, ClientVerifier};
 
 /// The server's settings that shape its rustls configurations: the shared
@@ -23,6 +24,7 @@ pub(crate) struct ServerTls {
     pub(crate) sni_contexts: Vec<(String, SecurityContext)>,
     pub(crate) on_sni: Option<SniFn>,
     pub(crate) on_bad_client_certificate: Option<BadCertificateFn>,
+    pub(crate) ticket_keys: Option<TicketKeys>,
 }
 
 impl ServerTls {
@@ -39,6 +41,7 @@ struct ConfigKey {
     alpn: Vec<String>,
     on_bad_client: usize,
     key_log: usize,
+    tickets: usize,
 }
 
 /// `on_sni`: the context for a name, or `None` for the default.
@@ -95,6 +98,7 @@ impl ServerSetup {
             alpn: options.common.alpn.clone(),
             on_bad_client: callback_key(&options.on_bad_client_certificate),
             key_log: callback_key(&options.common.key_log),
+            tickets: options.ticket_keys.as_ref().map_or(0, TicketKeys::identity),
         };
         ctx.inner()
             .derived
@@ -152,6 +156,10 @@ impl ServerSetup {
         // session from a listener that asks for no certificate must not be
         // usable on one that requires one.
         base.session_storage = ServerSessionMemoryCache::new(SESSION_CACHE);
+        if let Some(keys) = &options.ticket_keys {
+            // Stateless resumption that any server with the keys accepts.
+            base.ticketer = Arc::new(Ticketer(keys.clone()));
+        }
         let by_alpn = alpn
             .into_iter()
             .map(|p| {
