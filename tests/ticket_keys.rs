@@ -138,31 +138,36 @@ fn a_session_resumes_on_a_server_in_another_process() {
     std::fs::write(dir.join("ticket.keys"), keys.to_bytes()).expect("key file");
     std::fs::write(dir.join("server.pem"), pki.server_cert_pem()).expect("cert");
     std::fs::write(dir.join("server.key"), pki.server_key_pem()).expect("key");
-    let mut child = Command::new(std::env::current_exe().expect("exe"))
-        .args([
-            "--exact",
-            "a_session_resumes_on_a_server_in_another_process",
-            "--nocapture",
-        ])
-        .env(CHILD, &dir)
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("child");
-    let mut out = std::io::BufReader::new(child.stdout.take().expect("stdout"));
-    let mut line = String::new();
-    let port: u16 = loop {
-        line.clear();
-        let n = std::io::BufRead::read_line(&mut out, &mut line).expect("child output");
-        assert!(n > 0, "the child ended before its port");
-        if let Some(p) = line.trim().strip_prefix("PORT ") {
-            break p.parse().expect("port");
-        }
-    };
     let here = TicketKeys::from_file(dir.join("ticket.keys")).expect("key file");
-    let options = client(context_for(&pki, TlsVersion::Tls13));
-    round_trip(&pki, &here, options.clone());
-    let (resumed, _) = connect_and_echo(options, port);
-    assert!(child.wait().expect("child").success());
+    for version in [TlsVersion::Tls13, TlsVersion::Tls12] {
+        let mut child = Command::new(std::env::current_exe().expect("exe"))
+            .args([
+                "--exact",
+                "a_session_resumes_on_a_server_in_another_process",
+                "--nocapture",
+            ])
+            .env(CHILD, &dir)
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("child");
+        let mut out = std::io::BufReader::new(child.stdout.take().expect("stdout"));
+        let mut line = String::new();
+        let port: u16 = loop {
+            line.clear();
+            let n = std::io::BufRead::read_line(&mut out, &mut line).expect("child output");
+            assert!(n > 0, "the child ended before its port");
+            if let Some(p) = line.trim().strip_prefix("PORT ") {
+                break p.parse().expect("port");
+            }
+        };
+        let options = client(context_for(&pki, version));
+        round_trip(&pki, &here, options.clone());
+        let (resumed, _) = connect_and_echo(options, port);
+        assert!(child.wait().expect("child").success());
+        assert!(
+            resumed,
+            "{version:?}: the other process resumed our session"
+        );
+    }
     let _ = std::fs::remove_dir_all(&dir);
-    assert!(resumed, "the other process resumed our session");
 }
