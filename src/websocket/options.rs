@@ -166,6 +166,25 @@ const CONTROLLED: [&str; 5] = [
     "upgrade",
 ];
 
+/// Checks one header: a valid name (an HTTP token) and a value of text,
+/// spaces and tabs (RFC 9110's field-value, obs-text included), with no
+/// line breaks or other controls.
+pub(crate) fn check_header(name: &str, value: &str) -> Result<()> {
+    if !is_token(name) {
+        return Err(Error::invalid_input(
+            name,
+            "not a valid HTTP header name (letters, digits and !#$%&'*+-.^_`|~ only)",
+        ));
+    }
+    if HeaderValue::from_bytes(value.as_bytes()).is_err() {
+        return Err(Error::invalid_input(
+            value,
+            format!("not a valid value for header '{name}': no control characters or line breaks"),
+        ));
+    }
+    Ok(())
+}
+
 /// An HTTP token (RFC 9110 section 5.6.2), as header names and
 /// subprotocols must be: what `http::HeaderName` takes.
 fn is_token(s: &str) -> bool {
@@ -351,22 +370,7 @@ impl WebSocketOptions {
     pub(crate) fn checked_headers(&self) -> Result<Vec<(String, String)>> {
         let mut out = Vec::new();
         for (name, value) in &self.headers {
-            if !is_token(name) {
-                return Err(Error::invalid_input(
-                    name,
-                    "not a valid HTTP header name (letters, digits and !#$%&'*+-.^_`|~ only)",
-                ));
-            }
-            // Text, spaces and tabs (RFC 9110's field-value, obs-text
-            // included); no line breaks or other controls.
-            if HeaderValue::from_bytes(value.as_bytes()).is_err() {
-                return Err(Error::invalid_input(
-                    value,
-                    format!(
-                        "not a valid value for header '{name}': no control characters or line breaks"
-                    ),
-                ));
-            }
+            check_header(name, value)?;
             if CONTROLLED.iter().any(|c| c.eq_ignore_ascii_case(name)) {
                 continue;
             }

@@ -4,7 +4,9 @@
 
 use std::net::SocketAddr;
 
-use http::{HeaderName, HeaderValue, StatusCode};
+use http::StatusCode;
+
+use super::options::check_header;
 
 use crate::error::{Error, Result};
 
@@ -172,18 +174,7 @@ const RESERVED: [&str; 7] = [
 /// upgrade's own.
 pub(crate) fn check_headers(headers: &[(String, String)]) -> Result<()> {
     for (name, value) in headers {
-        if HeaderName::from_bytes(name.as_bytes()).is_err() {
-            return Err(Error::invalid_input(
-                name,
-                "not a valid HTTP header name (letters, digits and !#$%&'*+-.^_`|~ only)",
-            ));
-        }
-        if HeaderValue::from_bytes(value.as_bytes()).is_err() {
-            return Err(Error::invalid_input(
-                value,
-                format!("not a valid value for header '{name}': no control characters"),
-            ));
-        }
+        check_header(name, value)?;
         if RESERVED.iter().any(|r| r.eq_ignore_ascii_case(name)) {
             return Err(Error::invalid_input(
                 name,

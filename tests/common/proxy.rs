@@ -55,83 +55,81 @@ fn read_head(s: &mut TcpStream) -> String {
     String::from_utf8_lossy(&head).into_owned()
 }
 
-/// An HTTP CONNECT proxy serving `connections` tunnels; its port and what
-/// it saw (`CONNECT` lines, and `auth:ok` / `auth:bad` / `auth:none`).
-pub fn http_proxy(rules: ProxyRules, connections: usize) -> (u16, Seen) {
+/// Listens on 127.0.0.1:0 and runs `session` for each of `connections`
+/// connections in its own thread; the port and what the sessions saw.
+fn run_proxy(
+    rules: ProxyRules,
+    connections: usize,
+    session: fn(TcpStream, ProxyRules, Seen),
+) -> (u16, Seen) {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = listener.local_addr().expect("addr").port();
     let seen: Seen = Arc::default();
     let record = seen.clone();
     thread::spawn(move || {
         for _ in 0..connections {
-            let Ok((mut s, _)) = listener.accept() else {
+            let Ok((s, _)) = listener.accept() else {
                 return;
             };
             tcp_timeouts(&s);
             let (rules, record) = (rules.clone(), record.clone());
-            thread::spawn(move || {
-                if rules.silent {
-                    // Hold the connection until the client gives up.
-                    let _ = std::io::copy(&mut s, &mut std::io::sink());
-                    return;
-                }
-                let head = read_head(&mut s);
-                let line = head.lines().next().unwrap_or_default().to_owned();
-                record.lock().expect("seen").push(line.clone());
-                let target = line.split(' ').nth(1).unwrap_or_default().to_owned();
-                let given = head
-                    .lines()
-                    .find_map(|l| l.strip_prefix("Proxy-Authorization: Basic "))
-                    .map(str::to_owned);
-                if let Some((user, pass)) = &rules.auth {
-                    use base64ct::Encoding as _;
-                    let want = base64ct::Base64::encode_string(format!("{user}:{pass}").as_bytes());
-                    let verdict = match &given {
-                        None => "auth:none",
-                        Some(g) if *g == want => "auth:ok",
-                        Some(_) => "auth:bad",
-                    };
-                    record.lock().expect("seen").push(verdict.to_owned());
-                    if verdict != "auth:ok" {
-                        let _ = s.write_all(
-                            b"HTTP/1.1 407 Proxy Authentication Required\r\n\
-                              Proxy-Authenticate: Basic realm=\"test\"\r\nContent-Length: 0\r\n\r\n",
-                        );
-                        return;
-                    }
-                }
-                if let Some(status) = rules.refuse {
-                    let _ = write!(s, "HTTP/1.1 {status} Nope\r\nContent-Length: 0\r\n\r\n");
-                    return;
-                }
-                let _ = s.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n");
-                relay(s, &target);
-            });
+            thread::spawn(move || session(s, rules, record));
         }
     });
     (port, seen)
 }
 
+/// An HTTP CONNECT proxy serving `connections` tunnels; its port and what
+/// it saw (`CONNECT` lines, and `auth:ok` / `auth:bad` / `auth:none`).
+pub fn http_proxy(rules: ProxyRules, connections: usize) -> (u16, Seen) {
+    run_proxy(rules, connections, http_session)
+}
+
+fn http_session(mut s: TcpStream, rules: ProxyRules, record: Seen) {
+    if rules.silent {
+        // Hold the connection until the client gives up.
+        let _ = std::io::copy(&mut s, &mut std::io::sink());
+        return;
+    }
+    let head = read_head(&mut s);
+    let line = head.lines().next().unwrap_or_default().to_owned();
+    record.lock().expect("seen").push(line.clone());
+    let target = line.split(' ').nth(1).unwrap_or_default().to_owned();
+    let given = head
+        .lines()
+        .find_map(|l| l.strip_prefix("Proxy-Authorization: Basic "))
+        .map(str::to_owned);
+    if let Some((user, pass)) = &rules.auth {
+        use base64ct::Encoding as _;
+        let want = base64ct::Base64::encode_string(format!("{user}:{pass}").as_bytes());
+        let verdict = match &given {
+            None => "auth:none",
+            Some(g) if *g == want => "auth:ok",
+            Some(_) => "auth:bad",
+        };
+        record.lock().expect("seen").push(verdict.to_owned());
+        if verdict != "auth:ok" {
+            let _ = s.write_all(
+                b"HTTP/1.1 407 Proxy Authentication Required\r\n\
+                      Proxy-Authenticate: Basic realm=\"test\"\r\nContent-Length: 0\r\n\r\n",
+            );
+            return;
+        }
+    }
+    if let Some(status) = rules.refuse {
+        let _ = write!(s, "HTTP/1.1 {status} Nope\r\nContent-Length: 0\r\n\r\n");
+        return;
+    }
+    let _ = s.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n");
+    relay(s, &target);
+}
+
 /// A SOCKS5 proxy serving `connections` tunnels; what it saw: the target
 /// as `ip:port` or `name:port` (`name` when the client sent a domain).
 pub fn socks5_proxy(rules: ProxyRules, connections: usize) -> (u16, Seen) {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let port = listener.local_addr().expect("addr").port();
-    let seen: Seen = Arc::default();
-    let record = seen.clone();
-    thread::spawn(move || {
-        for _ in 0..connections {
-            let Ok((mut s, _)) = listener.accept() else {
-                return;
-            };
-            tcp_timeouts(&s);
-            let (rules, record) = (rules.clone(), record.clone());
-            thread::spawn(move || {
-                let _ = socks5_session(&mut s, &rules, &record).map(|target| relay(s, &target));
-            });
-        }
-    });
-    (port, seen)
+    run_proxy(rules, connections, |mut s, rules, record| {
+        let _ = socks5_session(&mut s, &rules, &record).map(|target| relay(s, &target));
+    })
 }
 
 fn socks5_session(s: &mut TcpStream, rules: &ProxyRules, seen: &Seen) -> std::io::Result<String> {
