@@ -2,19 +2,24 @@
 //! an async runtime: the secure-socket API of Dart's `dart:io` and the
 //! options of Node's `tls.connect`, on [rustls](https://docs.rs/rustls).
 //!
-//! * [`SecurityContext`]: trust anchors (Mozilla's by default), our own
-//!   certificate chain and key, client-certificate authorities.
+//! * [`SecurityContext`]: trust anchors (Mozilla's by default, or the
+//!   system's), our own certificate chain and key, client-certificate
+//!   authorities, CRLs, a stapled OCSP response.
 //! * [`SecureStream`]: a TLS stream, `Read + Write`, made by
-//!   [`SecureStream::connect`] or [`ConnectOptions::connect`] on the client,
-//!   and by [`SecureListener::accept`] on the server.
+//!   [`SecureStream::connect`] or [`ConnectOptions::connect`] on the client
+//!   (directly or through a [`Proxy`]), and by [`SecureListener::accept`]
+//!   on the server.
 //! * [`SecureListener`] and [`BindOptions`]: a TLS server socket for a
-//!   thread-per-connection server.
+//!   thread-per-connection server, ready for a fleet: the PROXY protocol,
+//!   shared [`TicketKeys`], certificates reloaded from files, sockets from
+//!   a parent process or systemd ([`listen_fds`]).
 //! * [`X509Certificate`]: a parsed certificate (subject, issuer, validity,
-//!   fingerprints, subjectAltNames).
+//!   fingerprints, subjectAltNames, keys and usages).
 //! * [`WebSocket`] and [`WebSocketOptions`]: a WebSocket client for `ws://`
 //!   and `wss://` URLs (Dart's `WebSocket.connect`), with permessage-deflate,
 //!   pings, the close handshake and [`split`](WebSocket::split) halves; and
-//!   [`WebSocket::accept`], the server side over any accepted stream.
+//!   the server side, [`WebSocket::accept_with`] with the request in hand
+//!   (or [`WebSocket::accept`] over any accepted stream).
 //! * [`Error`]: typed errors that say what failed and what to do, and that
 //!   travel through `std::io::Error` and back.
 //!

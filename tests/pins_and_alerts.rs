@@ -139,10 +139,15 @@ fn without_verification_the_pins_alone_decide() {
 #[test]
 fn a_malformed_pin_is_refused_at_connect_naming_it() {
     let pki = pki();
+    // Refused before any I/O: nothing listens at the port, nothing is tried.
+    let unused = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a port")
+        .port();
     for pin in ["sha256//not*base64", "sha256//AAAA"] {
         let err = client(pki.trust_context())
             .pin_sha256([pin])
-            .connect("localhost", 1)
+            .connect("localhost", unused)
             .expect_err("malformed");
         assert!(
             matches!(&err, Error::InvalidInput { input, .. } if input == pin),

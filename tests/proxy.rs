@@ -17,6 +17,12 @@ use securenet::{
     BindOptions, Error, Message, Phase, Proxy, UpgradeResponse, WebSocket, WebSocketOptions,
 };
 
+/// A port nothing listens on (bound, then let go).
+fn unused_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    l.local_addr().expect("addr").port()
+}
+
 /// A server whose certificate names only `localhost`: reaching it through
 /// a proxy at 127.0.0.1 verifies the target's name, not the proxy's.
 fn localhost_only() -> TestPki {
@@ -58,6 +64,8 @@ fn tls_goes_through_an_http_connect_proxy_verified_for_the_target() {
 
 #[test]
 fn basic_auth_is_sent_and_a_407_says_whether_credentials_were_sent() {
+    // The target behind the proxy: never reached, as the proxy refuses.
+    let target = unused_port();
     let pki = localhost_only();
     let rules = ProxyRules {
         auth: Some(("ann".into(), "p@ss:word".into())),
@@ -82,7 +90,7 @@ fn basic_auth_is_sent_and_a_407_says_whether_credentials_were_sent() {
         let url = url.replace("{}", &port.to_string());
         let err = client(pki.trust_context())
             .proxy(Proxy::http(&url).expect("proxy"))
-            .connect("localhost", 1)
+            .connect("localhost", target)
             .expect_err("407");
         match &err {
             Error::Proxy { proxy, status, .. } => {
@@ -100,6 +108,8 @@ fn basic_auth_is_sent_and_a_407_says_whether_credentials_were_sent() {
 
 #[test]
 fn a_refusal_an_unreachable_proxy_and_a_silent_one_say_so() {
+    // The target behind the proxy: never reached, as the proxy refuses.
+    let target = unused_port();
     let pki = localhost_only();
     let (port, _) = http_proxy(
         ProxyRules {
@@ -110,7 +120,7 @@ fn a_refusal_an_unreachable_proxy_and_a_silent_one_say_so() {
     );
     let err = client(pki.trust_context())
         .proxy(Proxy::http(&format!("http://127.0.0.1:{port}")).expect("proxy"))
-        .connect("localhost", 8443)
+        .connect("localhost", target)
         .expect_err("refused");
     assert!(
         matches!(
@@ -124,7 +134,7 @@ fn a_refusal_an_unreachable_proxy_and_a_silent_one_say_so() {
     );
     assert!(
         err.to_string()
-            .contains("refused to connect to localhost:8443: 403"),
+            .contains(&format!("refused to connect to localhost:{target}: 403")),
         "{err}"
     );
 
@@ -134,7 +144,7 @@ fn a_refusal_an_unreachable_proxy_and_a_silent_one_say_so() {
     drop(closed);
     let err = client(pki.trust_context())
         .proxy(Proxy::http(&format!("http://127.0.0.1:{dead}")).expect("proxy"))
-        .connect("localhost", 8443)
+        .connect("localhost", target)
         .expect_err("unreachable");
     assert!(matches!(err, Error::Proxy { .. }), "{err:?}");
     assert!(
@@ -157,7 +167,7 @@ fn a_refusal_an_unreachable_proxy_and_a_silent_one_say_so() {
     let err = client(pki.trust_context())
         .handshake_timeout(limit)
         .proxy(Proxy::http(&format!("http://127.0.0.1:{port}")).expect("proxy"))
-        .connect("localhost", 8443)
+        .connect("localhost", target)
         .expect_err("silent");
     assert!(
         matches!(
@@ -174,6 +184,8 @@ fn a_refusal_an_unreachable_proxy_and_a_silent_one_say_so() {
 
 #[test]
 fn socks5_with_local_or_remote_names_and_with_a_password() {
+    // The target behind the proxy: never reached, as the proxy refuses.
+    let target = unused_port();
     let pki = localhost_only();
     let (port, seen) = socks5_proxy(ProxyRules::default(), 2);
     echo_through(
@@ -209,7 +221,7 @@ fn socks5_with_local_or_remote_names_and_with_a_password() {
     let (port, _) = socks5_proxy(rules, 1);
     let err = client(pki.trust_context())
         .proxy(Proxy::socks5(&format!("socks5h://bob:wrong@127.0.0.1:{port}")).expect("proxy"))
-        .connect("localhost", 8443)
+        .connect("localhost", target)
         .expect_err("wrong password");
     assert!(
         err.to_string().contains("refused the user and password"),
@@ -220,6 +232,8 @@ fn socks5_with_local_or_remote_names_and_with_a_password() {
 
 #[test]
 fn a_socks5_reply_code_is_named() {
+    // The target behind the proxy: never reached, as the proxy refuses.
+    let target = unused_port();
     let pki = localhost_only();
     let (port, _) = socks5_proxy(
         ProxyRules {
@@ -230,7 +244,7 @@ fn a_socks5_reply_code_is_named() {
     );
     let err = client(pki.trust_context())
         .proxy(Proxy::socks5(&format!("socks5h://127.0.0.1:{port}")).expect("proxy"))
-        .connect("localhost", 8443)
+        .connect("localhost", target)
         .expect_err("refused");
     assert!(
         matches!(
