@@ -118,18 +118,11 @@ pub fn hostile_with(
     (result, server.join().expect("server"))
 }
 
-/// The close code in the (masked) close frame the client sent.
+/// The close code in the (masked) close frame the client sent. The frames
+/// are parsed in order: a 0x88 byte inside a masking key or a payload is
+/// not taken for a close frame.
 pub fn close_code_sent(bytes: &[u8]) -> Option<u16> {
-    let i = bytes.iter().position(|b| *b == 0x88)?;
-    let len = (bytes.get(i + 1)? & 0x7f) as usize;
-    if len < 2 {
-        return None;
-    }
-    let mask = bytes.get(i + 2..i + 6)?;
-    Some(u16::from_be_bytes([
-        bytes[i + 6] ^ mask[0],
-        bytes[i + 7] ^ mask[1],
-    ]))
+    close_code_in(bytes)
 }
 
 /// A frame with any payload length (7-bit, 16-bit or 64-bit form), masked
