@@ -23,6 +23,15 @@ fn unused_port() -> u16 {
     l.local_addr().expect("addr").port()
 }
 
+/// The error of a connect through `proxy` to `localhost:target`, which
+/// must fail at the proxy.
+fn refused_by(pki: &TestPki, target: u16, proxy: Proxy) -> Error {
+    client(pki.trust_context())
+        .proxy(proxy)
+        .connect("localhost", target)
+        .expect_err("the proxy must refuse")
+}
+
 /// A server whose certificate names only `localhost`: reaching it through
 /// a proxy at 127.0.0.1 verifies the target's name, not the proxy's.
 fn localhost_only() -> TestPki {
@@ -88,10 +97,7 @@ fn basic_auth_is_sent_and_a_407_says_whether_credentials_were_sent() {
     ] {
         let (port, _) = http_proxy(rules.clone(), 1);
         let url = url.replace("{}", &port.to_string());
-        let err = client(pki.trust_context())
-            .proxy(Proxy::http(&url).expect("proxy"))
-            .connect("localhost", target)
-            .expect_err("407");
+        let err = refused_by(&pki, target, Proxy::http(&url).expect("proxy"));
         match &err {
             Error::Proxy { proxy, status, .. } => {
                 assert_eq!(*status, Some(407));
@@ -118,10 +124,11 @@ fn a_refusal_an_unreachable_proxy_and_a_silent_one_say_so() {
         },
         1,
     );
-    let err = client(pki.trust_context())
-        .proxy(Proxy::http(&format!("http://127.0.0.1:{port}")).expect("proxy"))
-        .connect("localhost", target)
-        .expect_err("refused");
+    let err = refused_by(
+        &pki,
+        target,
+        Proxy::http(&format!("http://127.0.0.1:{port}")).expect("proxy"),
+    );
     assert!(
         matches!(
             err,
@@ -142,10 +149,11 @@ fn a_refusal_an_unreachable_proxy_and_a_silent_one_say_so() {
     let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let dead = closed.local_addr().expect("addr").port();
     drop(closed);
-    let err = client(pki.trust_context())
-        .proxy(Proxy::http(&format!("http://127.0.0.1:{dead}")).expect("proxy"))
-        .connect("localhost", target)
-        .expect_err("unreachable");
+    let err = refused_by(
+        &pki,
+        target,
+        Proxy::http(&format!("http://127.0.0.1:{dead}")).expect("proxy"),
+    );
     assert!(matches!(err, Error::Proxy { .. }), "{err:?}");
     assert!(
         err.to_string()
@@ -219,10 +227,11 @@ fn socks5_with_local_or_remote_names_and_with_a_password() {
     .expect("with the password");
     assert_eq!(seen.lock().expect("seen")[0], "auth:ok");
     let (port, _) = socks5_proxy(rules, 1);
-    let err = client(pki.trust_context())
-        .proxy(Proxy::socks5(&format!("socks5h://bob:wrong@127.0.0.1:{port}")).expect("proxy"))
-        .connect("localhost", target)
-        .expect_err("wrong password");
+    let err = refused_by(
+        &pki,
+        target,
+        Proxy::socks5(&format!("socks5h://bob:wrong@127.0.0.1:{port}")).expect("proxy"),
+    );
     assert!(
         err.to_string().contains("refused the user and password"),
         "{err}"
@@ -242,10 +251,11 @@ fn a_socks5_reply_code_is_named() {
         },
         1,
     );
-    let err = client(pki.trust_context())
-        .proxy(Proxy::socks5(&format!("socks5h://127.0.0.1:{port}")).expect("proxy"))
-        .connect("localhost", target)
-        .expect_err("refused");
+    let err = refused_by(
+        &pki,
+        target,
+        Proxy::socks5(&format!("socks5h://127.0.0.1:{port}")).expect("proxy"),
+    );
     assert!(
         matches!(
             err,

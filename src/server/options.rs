@@ -460,7 +460,9 @@ impl BindOptions {
             self.tls.common.handshake_timeout,
             self.allow_half_open,
         );
-        stream.expect_proxy_header(self.proxy_protocol, self.trusts(peer));
+        if self.proxy_protocol != ProxyProtocol::Off {
+            stream.expect_proxy_header(self.proxy_protocol, self.trusts(peer));
+        }
         if let Some(sink) = &self.tls.common.trace {
             stream.set_trace(Some(sink.clone()), label());
         }

@@ -9,6 +9,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use crate::error::Result;
+use crate::tls::certificate::sha256;
 use crate::tls::context::SecurityContext;
 
 /// The default interval between checks of the files.
@@ -28,9 +29,7 @@ pub(crate) struct ReloadFiles {
 type Stamp = Option<[u8; 32]>;
 
 fn stamp(path: &Path) -> Stamp {
-    let bytes = std::fs::read(path).ok()?;
-    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &bytes);
-    digest.as_ref().try_into().ok()
+    std::fs::read(path).ok().map(|bytes| sha256(&bytes))
 }
 
 struct State {

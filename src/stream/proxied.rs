@@ -24,9 +24,7 @@ impl<S: Read + Write> SecureStream<S> {
     /// Expects a PROXY header of `mode` first (`trusted`: the connection
     /// comes from an address allowed to send one).
     pub(crate) fn expect_proxy_header(&mut self, mode: ProxyProtocol, trusted: bool) {
-        if mode != ProxyProtocol::Off {
-            self.proxy = ProxyState::Expect { mode, trusted };
-        }
+        self.proxy = ProxyState::Expect { mode, trusted };
     }
 
     /// Reads the PROXY header, if one is expected, before anything TLS.

@@ -71,9 +71,7 @@ impl X509Certificate {
             }
         }
         let validity = cert.validity();
-        let spki = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, cert.public_key().raw);
-        let mut spki_sha256 = [0u8; 32];
-        spki_sha256.copy_from_slice(spki.as_ref());
+        let spki_sha256 = sha256(cert.public_key().raw);
         Ok(X509Certificate {
             inner: Arc::new(Parsed {
                 der: der.to_vec(),
@@ -187,10 +185,7 @@ impl X509Certificate {
 
     /// The SHA-256 fingerprint of the DER encoding, the usual value to pin.
     pub fn sha256(&self) -> [u8; 32] {
-        let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &self.inner.der);
-        let mut out = [0u8; 32];
-        out.copy_from_slice(d.as_ref());
-        out
+        sha256(&self.inner.der)
     }
 
     /// The DER encoding.
@@ -442,6 +437,14 @@ fn escape_value(v: &str) -> String {
             _ => out.push(c),
         }
     }
+    out
+}
+
+/// The SHA-256 of `bytes`.
+pub(crate) fn sha256(bytes: &[u8]) -> [u8; 32] {
+    let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, bytes);
+    let mut out = [0u8; 32];
+    out.copy_from_slice(d.as_ref());
     out
 }
 

@@ -7,7 +7,7 @@ use rustls::pki_types::CertificateDer;
 use webpki::VerifiedPath;
 
 use crate::error::{CertificateProblem, Error, Result};
-use crate::tls::certificate::{X509Certificate, pin_text};
+use crate::tls::certificate::{X509Certificate, pin_text, sha256};
 
 /// A set of pinned keys; empty means no pinning.
 #[derive(Clone, Debug, Default)]
@@ -15,13 +15,6 @@ pub(crate) struct Pins {
     hashes: Vec<[u8; 32]>,
     /// As the user wrote them, for messages.
     given: Vec<String>,
-}
-
-fn sha256(bytes: &[u8]) -> [u8; 32] {
-    let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, bytes);
-    let mut out = [0u8; 32];
-    out.copy_from_slice(d.as_ref());
-    out
 }
 
 /// The contents of an SPKI wrapped back in its SEQUENCE header (trust
