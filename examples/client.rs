@@ -5,7 +5,12 @@
 //! cargo run --example client -- HOST PORT [--ca FILE] [--alpn h2,http/1.1]
 //!     [--servername NAME] [--cert FILE --key FILE] [--keylog FILE]
 //!     [--send TEXT] [--insecure] [--system] [--pin sha256//BASE64] [--again]
+//!     [--proxy URL]
 //! ```
+//!
+//! `--proxy URL` connects through an `http://`, `https://`, `socks5://` or
+//! `socks5h://` proxy (an `https://` proxy's certificate is checked
+//! against the same trust).
 //!
 //! `--again` connects a second time with the same options once the first
 //! connection is closed, and prints whether that one resumed the session.
@@ -36,10 +41,11 @@ struct Args {
     system: bool,
     pins: Vec<String>,
     again: bool,
+    proxy: Option<String>,
 }
 
 const USAGE: &str = "usage: client HOST PORT [--ca FILE] [--alpn h2,http/1.1] [--servername NAME] \
-                     [--cert FILE --key FILE] [--keylog FILE] [--send TEXT] [--insecure] [--system] [--pin sha256//BASE64] [--again]";
+                     [--cert FILE --key FILE] [--keylog FILE] [--send TEXT] [--insecure] [--system] [--pin sha256//BASE64] [--again] [--proxy URL]";
 
 fn parse() -> Result<Args, String> {
     let mut it = std::env::args().skip(1);
@@ -62,6 +68,7 @@ fn parse() -> Result<Args, String> {
         system: false,
         pins: Vec::new(),
         again: false,
+        proxy: None,
     };
     while let Some(flag) = it.next() {
         let mut value = || it.next().ok_or(format!("{flag} needs a value"));
@@ -76,6 +83,7 @@ fn parse() -> Result<Args, String> {
             "--insecure" => a.insecure = true,
             "--system" => a.system = true,
             "--again" => a.again = true,
+            "--proxy" => a.proxy = Some(value()?),
             "--pin" => a.pins.push(value()?),
             other => return Err(format!("unknown option '{other}'\n{USAGE}")),
         }
@@ -110,6 +118,9 @@ fn run(a: Args) -> Result<(), Box<dyn std::error::Error>> {
         .key_log(move |line| sink.lock().expect("key log").push(line.to_owned()));
     if let Some(name) = &a.servername {
         options = options.server_name(name);
+    }
+    if let Some(url) = &a.proxy {
+        options = options.proxy(securenet::Proxy::new(url)?);
     }
     let mut stream = options.connect(&a.host, a.port)?;
     stream.set_read_timeout(Some(Duration::from_secs(10)))?;

@@ -11,12 +11,17 @@ use crate::net::percent::percent_decode;
 
 /// The default port of a proxy URL without one (curl's).
 const DEFAULT_PROXY_PORT: u16 = 1080;
+/// The default port of an `https://` proxy URL without one (curl's).
+const DEFAULT_HTTPS_PROXY_PORT: u16 = 443;
 
 /// How to talk to a proxy.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Protocol {
     /// HTTP CONNECT (RFC 9110 section 9.3.6).
     Http,
+    /// HTTP CONNECT over TLS to the proxy (`https://`); the tunnel runs
+    /// inside that TLS.
+    Https,
     /// SOCKS5 (RFC 1928); `remote_dns`: the proxy resolves the name
     /// (`socks5h://`).
     Socks5 { remote_dns: bool },
@@ -38,6 +43,7 @@ impl Endpoint {
     pub(crate) fn shown(&self) -> String {
         let scheme = match self.protocol {
             Protocol::Http => "http",
+            Protocol::Https => "https",
             Protocol::Socks5 { remote_dns: false } => "socks5",
             Protocol::Socks5 { remote_dns: true } => "socks5h",
         };
@@ -60,17 +66,11 @@ impl Endpoint {
             "http" => Protocol::Http,
             "socks5" => Protocol::Socks5 { remote_dns: false },
             "socks5h" => Protocol::Socks5 { remote_dns: true },
-            "https" => {
-                return Err(Error::Unsupported {
-                    what: format!("the https:// proxy {label}"),
-                    reason: "securenet does not run TLS to the proxy itself yet: use an http:// \
-                             or socks5:// proxy (the connection to the target is TLS either way)"
-                        .to_owned(),
-                });
-            }
+            "https" => Protocol::Https,
             other => {
                 return Err(bad(&format!(
-                    "the proxy scheme '{other}' is not one of http://, socks5://, socks5h://"
+                    "the proxy scheme '{other}' is not one of http://, https://, socks5://, \
+                     socks5h://"
                 )));
             }
         };
@@ -99,7 +99,11 @@ impl Endpoint {
         Ok(Endpoint {
             protocol,
             host,
-            port: port.unwrap_or(DEFAULT_PROXY_PORT),
+            port: port.unwrap_or(if protocol == Protocol::Https {
+                DEFAULT_HTTPS_PROXY_PORT
+            } else {
+                DEFAULT_PROXY_PORT
+            }),
             credentials,
         })
     }
@@ -280,7 +284,8 @@ impl fmt::Debug for Proxy {
 
 impl Proxy {
     /// A proxy of the kind its URL's scheme names: `http://` (also when
-    /// there is no scheme, as in curl's `-x`), `socks5://` or `socks5h://`.
+    /// there is no scheme, as in curl's `-x`), `https://`, `socks5://` or
+    /// `socks5h://`.
     /// See [`http`](Self::http) and [`socks5`](Self::socks5).
     pub fn new(url: &str) -> Result<Proxy> {
         Ok(Proxy {
@@ -291,14 +296,20 @@ impl Proxy {
     /// An HTTP proxy, reached with `CONNECT host:port` (RFC 9110 9.3.6):
     /// `http://host:port`, with `user:password@` (percent-encoded) for
     /// `Proxy-Authorization: Basic`. The port defaults to 1080, as in curl.
-    /// `https://` proxies (TLS to the proxy itself) are
-    /// [`Error::Unsupported`].
+    ///
+    /// `https://host:port` (port 443 by default) runs TLS to the proxy
+    /// first, and the tunnel inside it: the proxy's certificate is
+    /// verified for its own name against the connection's
+    /// [`context`](crate::ConnectOptions::context) (its trust, never
+    /// [`reject_unauthorized`](crate::ConnectOptions::reject_unauthorized),
+    /// pins or identity checks, which are the target's), offering ALPN
+    /// `http/1.1`; the credentials, if any, travel inside that TLS.
     pub fn http(url: &str) -> Result<Proxy> {
         let endpoint = Endpoint::parse(url, &redacted(url))?;
-        if endpoint.protocol != Protocol::Http {
+        if !matches!(endpoint.protocol, Protocol::Http | Protocol::Https) {
             return Err(Error::invalid_input(
                 redacted(url),
-                "Proxy::http takes an http:// URL (Proxy::socks5 for socks5://)",
+                "Proxy::http takes an http:// or https:// URL (Proxy::socks5 for socks5://)",
             ));
         }
         Ok(Proxy {
@@ -418,11 +429,22 @@ mod tests {
         }
         let err = Proxy::http("http://user:hunter2@h:0").expect_err("port 0");
         assert!(!err.to_string().contains("hunter2"), "{err}");
-        assert!(matches!(
-            Proxy::http("https://h:443"),
-            Err(Error::Unsupported { .. })
-        ));
+        let tls = Proxy::http("https://u:p@h").expect("https proxy");
+        let e = tls.for_target("x", 1, true).expect("fixed");
+        assert_eq!(
+            (e.protocol, e.shown()),
+            (Protocol::Https, "https://h:443".to_owned())
+        );
         assert!(Proxy::http("socks5://h:1").is_err());
+    }
+
+    #[test]
+    fn an_https_proxy_from_the_environment_keeps_its_scheme() {
+        let p = Proxy::from_vars(vars(&[("HTTPS_PROXY", "https://u:p@tls.test")])).expect("env");
+        let e = p.for_target("example.com", 443, true).expect("https_proxy");
+        assert_eq!(e.protocol, Protocol::Https);
+        assert_eq!(e.shown(), "https://tls.test:443");
+        assert_eq!(e.credentials, Some(("u".to_owned(), "p".to_owned())));
     }
 
     #[test]

@@ -1,10 +1,12 @@
 //! The socket under a `SecureStream`: the transport itself, the hooks that set
-//! its timeouts and shut it down (where the transport has them), and the
-//! receive buffer that reads the socket in large chunks.
+//! its timeouts and shut it down (where the transport has them), the
+//! receive buffer that reads the socket in large chunks, and the layer
+//! (the TLS to an `https://` proxy) everything may pass through.
 
 use std::any::Any;
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Phase, io_error};
@@ -126,10 +128,47 @@ impl<S: 'static> Ops<S> {
     }
 }
 
+/// A layer around everything a transport carries: the TLS to an
+/// `https://` proxy, inside which the tunnel to the target runs. Bytes read
+/// from the socket are opened through it, and bytes to send are sealed by
+/// it. Shared (behind its own lock) by the two halves of a split stream,
+/// and never held across a socket call.
+pub(crate) trait Layer: Send + Sync {
+    /// Takes bytes read from the socket; `None`: the socket ended.
+    fn open(&self, raw: Option<&[u8]>) -> Result<(), Error>;
+    /// Copies opened bytes into `out`: `Some(n)` with `n > 0`, `Some(0)`
+    /// once the layer has ended, `None` while it needs more from the
+    /// socket.
+    fn take(&self, out: &mut [u8]) -> Result<Option<usize>, Error>;
+    /// Takes bytes to seal; they are sent by [`send`](Self::send).
+    fn seal(&self, bytes: &[u8]) -> io::Result<usize>;
+    /// Whether sealed bytes wait to be sent.
+    fn wants_write(&self) -> bool;
+    /// Writes sealed bytes to `out`, with one write of it.
+    fn send(&self, out: &mut dyn Write) -> io::Result<usize>;
+    /// Queues the layer's own end (a `close_notify`).
+    fn close(&self);
+}
+
+/// A [`Layer`] as a `Write`: what is written is sealed.
+pub(crate) struct Sealer<'a>(pub(crate) &'a dyn Layer);
+
+impl Write for Sealer<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.seal(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
 /// The transport and its receive buffer.
 pub(crate) struct Transport<S> {
     pub(crate) sock: S,
     pub(crate) ops: Ops<S>,
+    /// The TLS to an `https://` proxy, if the stream runs through one.
+    pub(crate) layer: Option<Arc<dyn Layer>>,
     buf: Vec<u8>,
     pos: usize,
     end: usize,
@@ -165,6 +204,7 @@ impl<S: Read> Transport<S> {
         Transport {
             sock,
             ops,
+            layer: None,
             buf: already_read.to_vec(),
             pos: 0,
             end: already_read.len(),
@@ -248,6 +288,41 @@ impl<S: Read> Transport<S> {
         self.next_size == BULK_CHUNK
     }
 
+    /// Whether rustls may read the socket itself ([`read_direct`](Self::read_direct)):
+    /// not in a bulk transfer, and no layer to open the bytes through.
+    pub(crate) fn reads_direct(&self) -> bool {
+        !self.in_bulk() && self.layer.is_none()
+    }
+
+    /// Runs everything from now on through `layer`; bytes read and not yet
+    /// handed on are the layer's, and are opened first.
+    pub(crate) fn wrap(&mut self, layer: Arc<dyn Layer>) -> Result<(), Error> {
+        let raw = std::mem::take(&mut self.buf);
+        if self.pos < self.end {
+            layer.open(Some(&raw[self.pos..self.end]))?;
+        }
+        self.pos = 0;
+        self.end = 0;
+        self.layer = Some(layer);
+        Ok(())
+    }
+
+    /// Shuts the socket's write side, unless the stream runs inside an
+    /// `https://` proxy's TLS: ending that TLS (or the socket under it)
+    /// ends the tunnel both ways at most proxies, so there the stream's own
+    /// `close_notify` is the half-close.
+    pub(crate) fn shutdown_write(&self) -> io::Result<()> {
+        match self.layer {
+            Some(_) => Ok(()),
+            None => (self.ops.shutdown)(&self.sock, Shutdown::Write),
+        }
+    }
+
+    /// Whether the layer has sealed bytes to send (its replies, its end).
+    pub(crate) fn layer_wants_write(&self) -> bool {
+        self.layer.as_ref().is_some_and(|l| l.wants_write())
+    }
+
     /// Lets `read_tls` (rustls's, which reads at most 4 KiB) read the socket
     /// directly: no buffer of ours, nothing to allocate or free. A read that
     /// fills rustls's 4 KiB switches to bulk reads through our buffer.
@@ -288,6 +363,9 @@ impl<S: Read> Transport<S> {
 
     /// Reads once from the socket into the (empty) buffer. `Ok(0)` is end of
     /// stream; a socket timeout becomes [`Error::Timeout`] for `phase`.
+    /// Through a layer, the buffer gets what the layer opened, which may be
+    /// nothing yet (part of one of its records): `Ok(n > 0)` with nothing
+    /// [`pending`](Self::pending), and the caller reads again.
     pub(crate) fn fill(&mut self, phase: Phase, after: Option<Duration>) -> Result<usize, Error> {
         if self.buf.len() != self.next_size {
             // Only on a change between small and bulk: a new, zeroed buffer.
@@ -295,6 +373,27 @@ impl<S: Read> Transport<S> {
         }
         self.pos = 0;
         self.end = 0;
+        let Some(layer) = self.layer.clone() else {
+            return self.read_sock(phase, after);
+        };
+        if let Some(n) = layer.take(&mut self.buf)? {
+            self.end = n;
+            return Ok(n);
+        }
+        let raw = self.read_sock(phase, after)?;
+        layer.open((raw > 0).then_some(&self.buf[..raw]))?;
+        self.end = 0;
+        match layer.take(&mut self.buf)? {
+            Some(n) => {
+                self.end = n;
+                Ok(n)
+            }
+            // More of the layer's record is to come.
+            None => Ok(raw.max(1)),
+        }
+    }
+
+    fn read_sock(&mut self, phase: Phase, after: Option<Duration>) -> Result<usize, Error> {
         loop {
             match self.sock.read(&mut self.buf) {
                 Ok(n) => {

@@ -17,37 +17,50 @@ use crate::net::proxy::{Endpoint, Protocol};
 /// The most bytes of a proxy's answer to CONNECT.
 const MAX_HEAD: usize = 16 * 1024;
 
-/// A TCP stream whose reads and writes all end by a deadline.
-struct Timed<'a> {
-    tcp: &'a mut TcpStream,
+/// A stream a tunnel is opened over (TCP, or the TLS to an `https://`
+/// proxy) that can bound its next read or write.
+pub(crate) trait Bounded: Read + Write {
+    /// Bounds the next read (`read`) or write by `left`.
+    fn bound(&mut self, read: bool, left: Duration) -> io::Result<()>;
+}
+
+impl Bounded for TcpStream {
+    fn bound(&mut self, read: bool, left: Duration) -> io::Result<()> {
+        if read {
+            self.set_read_timeout(Some(left))
+        } else {
+            self.set_write_timeout(Some(left))
+        }
+    }
+}
+
+/// A stream whose reads and writes all end by a deadline.
+struct Timed<'a, T> {
+    io: &'a mut T,
     deadline: Instant,
 }
 
-impl Timed<'_> {
+impl<T: Bounded> Timed<'_, T> {
     fn arm(&mut self, read: bool) -> io::Result<()> {
         let left = self.deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
             return Err(io::ErrorKind::TimedOut.into());
         }
-        if read {
-            self.tcp.set_read_timeout(Some(left))
-        } else {
-            self.tcp.set_write_timeout(Some(left))
-        }
+        self.io.bound(read, left)
     }
 }
 
-impl Read for Timed<'_> {
+impl<T: Bounded> Read for Timed<'_, T> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         self.arm(true)?;
-        self.tcp.read(buf)
+        self.io.read(buf)
     }
 }
 
-impl Write for Timed<'_> {
+impl<T: Bounded> Write for Timed<'_, T> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         self.arm(false)?;
-        self.tcp.write(buf)
+        self.io.write(buf)
     }
 
     fn flush(&mut self) -> io::Result<()> {
@@ -86,9 +99,15 @@ impl Failing<'_> {
                  proxy?",
                 self.target,
                 match self.proxy.protocol {
-                    Protocol::Http => "an HTTP",
+                    Protocol::Http | Protocol::Https => "an HTTP",
                     Protocol::Socks5 { .. } => "a SOCKS5",
                 }
+            )
+        } else if e.kind() == io::ErrorKind::InvalidData {
+            // Only the TLS to an https:// proxy reads bytes as invalid.
+            format!(
+                "the TLS connection to the proxy failed while opening the tunnel to {}",
+                self.target
             )
         } else {
             format!("opening the tunnel to {} failed", self.target)
@@ -102,6 +121,44 @@ impl Failing<'_> {
     }
 }
 
+fn target_of(host: &str, port: u16) -> String {
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
+/// `now + limit`, or as good as never for a limit too large to add.
+pub(crate) fn deadline_in(limit: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(limit)
+        .or_else(|| now.checked_add(Duration::from_secs(u32::MAX.into())))
+        .unwrap_or(now)
+}
+
+/// Connects to `proxy` with `socket`'s settings (its connect timeout), to
+/// open a tunnel to `host:port` over.
+pub(crate) fn reach(
+    socket: &SocketSettings,
+    proxy: &Endpoint,
+    host: &str,
+    port: u16,
+) -> Result<TcpStream> {
+    let reached = socket
+        .resolve(&proxy.host, proxy.port)
+        .and_then(|addrs| socket.connect_any(&addrs, &proxy.host, proxy.port));
+    reached.map_err(|e| Error::Proxy {
+        proxy: proxy.shown(),
+        reason: format!(
+            "the proxy cannot be reached (to connect to {})",
+            target_of(host, port)
+        ),
+        status: None,
+        source: Some(io::Error::from(e)),
+    })
+}
+
 /// Connects to `proxy` with `socket`'s settings (its connect timeout) and
 /// opens a tunnel to `host:port` within `limit`.
 pub(crate) fn open(
@@ -111,35 +168,26 @@ pub(crate) fn open(
     port: u16,
     limit: Duration,
 ) -> Result<TcpStream> {
-    let target = if host.contains(':') {
-        format!("[{host}]:{port}")
-    } else {
-        format!("{host}:{port}")
-    };
+    let target = target_of(host, port);
     let fail = Failing {
         proxy,
         target: target.clone(),
         limit,
     };
-    let reached = socket
-        .resolve(&proxy.host, proxy.port)
-        .and_then(|addrs| socket.connect_any(&addrs, &proxy.host, proxy.port));
-    let mut tcp = reached.map_err(|e| Error::Proxy {
-        proxy: proxy.shown(),
-        reason: format!("the proxy cannot be reached (to connect to {target})"),
-        status: None,
-        source: Some(io::Error::from(e)),
-    })?;
-    let deadline = Instant::now()
-        .checked_add(limit)
-        .unwrap_or_else(|| Instant::now() + Duration::from_secs(u32::MAX.into()));
+    let mut tcp = reach(socket, proxy, host, port)?;
+    let deadline = deadline_in(limit);
     {
         let mut timed = Timed {
-            tcp: &mut tcp,
+            io: &mut tcp,
             deadline,
         };
         match proxy.protocol {
             Protocol::Http => http_connect(&mut timed, proxy, &target, &fail)?,
+            // Never in the clear: its tunnel is opened inside its TLS
+            // (`connect_over`).
+            Protocol::Https => {
+                return Err(fail.refused("an https:// proxy is reached over TLS".to_owned(), None));
+            }
             Protocol::Socks5 { remote_dns } => {
                 socks5(&mut timed, proxy, socket, host, port, remote_dns, &fail)?;
             }
@@ -150,8 +198,48 @@ pub(crate) fn open(
     Ok(tcp)
 }
 
-fn http_connect(
-    io: &mut Timed<'_>,
+/// Opens a tunnel to `host:port` with HTTP CONNECT over `io` (the TLS to an
+/// `https://` proxy), by `deadline` (`limit` names it in a timeout).
+pub(crate) fn connect_over(
+    io: &mut impl Bounded,
+    proxy: &Endpoint,
+    host: &str,
+    port: u16,
+    deadline: Instant,
+    limit: Duration,
+) -> Result<()> {
+    let target = target_of(host, port);
+    let fail = Failing {
+        proxy,
+        target: target.clone(),
+        limit,
+    };
+    http_connect(&mut Timed { io, deadline }, proxy, &target, &fail)
+}
+
+/// The TLS handshake with an `https://` proxy failed (its certificate, its
+/// protocols): an error naming the proxy, with the handshake's as source.
+pub(crate) fn tls_failed(proxy: &Endpoint, e: Error) -> Error {
+    match e {
+        Error::Timeout { after, .. } => {
+            return Error::Timeout {
+                phase: Phase::Proxy,
+                after,
+            };
+        }
+        Error::Proxy { .. } => return e,
+        _ => {}
+    }
+    Error::Proxy {
+        proxy: proxy.shown(),
+        reason: format!("the TLS handshake with the proxy failed: {e}"),
+        status: None,
+        source: Some(io::Error::from(e)),
+    }
+}
+
+fn http_connect<T: Bounded>(
+    io: &mut Timed<'_, T>,
     proxy: &Endpoint,
     target: &str,
     fail: &Failing<'_>,
@@ -228,7 +316,7 @@ fn socks_reply(code: u8) -> &'static str {
 }
 
 fn socks5(
-    io: &mut Timed<'_>,
+    io: &mut Timed<'_, TcpStream>,
     proxy: &Endpoint,
     socket: &SocketSettings,
     host: &str,

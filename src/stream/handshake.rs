@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use rustls::pki_types::UnixTime;
 use rustls::{AlertDescription, Connection};
 
-use super::{SecureStream, Tls, flush_tls};
+use super::{SecureStream, Tls, flush_tls, send_once};
 use crate::error::{CertificateProblem, Error, Phase, Result};
 use crate::tls::tls_error::map_tls_error;
 
@@ -142,6 +142,10 @@ impl<S: Read + Write> SecureStream<S> {
                     }));
                 }
             }
+            if self.io.pending().is_empty() {
+                // Part of a record of the proxy's TLS: read on.
+                continue;
+            }
             let mut pending = self.io.pending();
             let n = conn
                 .read_tls(&mut pending)
@@ -152,7 +156,7 @@ impl<S: Read + Write> SecureStream<S> {
             self.io.consume(n);
             if let Err(e) = conn.process_new_packets() {
                 // Tell the peer why (rustls queued an alert).
-                let _ = conn.write_tls(&mut self.io.sock);
+                send_once(conn, &mut self.io);
                 return Err(map_tls_error(e, true));
             }
         }

@@ -2,6 +2,7 @@
 
 mod handshake;
 mod info;
+mod layered;
 mod proxied;
 mod records;
 pub(crate) mod split;
@@ -21,7 +22,7 @@ use rustls::server::Acceptor;
 
 use crate::error::{CertificateProblem, Error, Phase, Result, io_error};
 use crate::net::limiter::Permit;
-use crate::net::transport::{Transport, deadline_after};
+use crate::net::transport::{Layer, Sealer, Transport, deadline_after};
 use crate::tls::server_config::ServerSetup;
 use crate::tls::trace::{Tee, TraceFn, Tracer};
 use crate::tls::verify::ServerVerifier;
@@ -192,7 +193,7 @@ impl<S: Read + Write> SecureStream<S> {
                         self.close_sent = true;
                         conn.send_close_notify();
                         let _ = flush_tls(conn, &mut self.io, None, Phase::Write, None, None);
-                        let _ = (self.io.ops.shutdown)(&self.io.sock, Shutdown::Write);
+                        let _ = self.io.shutdown_write();
                     }
                     return Ok(0);
                 }
@@ -203,7 +204,7 @@ impl<S: Read + Write> SecureStream<S> {
                 Plain::Empty => {}
             }
             // Replies rustls queued (KeyUpdate, alerts) go out first.
-            if conn.wants_write() {
+            if conn.wants_write() || self.io.layer_wants_write() {
                 if let Some(reason) = &self.write_failed {
                     return Err(Error::write_broken(reason));
                 }
@@ -217,7 +218,7 @@ impl<S: Read + Write> SecureStream<S> {
                 self.io.arm_read(deadline, Phase::Read, after)?;
             }
             first = false;
-            if self.io.pending().is_empty() && !self.io.in_bulk() {
+            if self.io.pending().is_empty() && self.io.reads_direct() {
                 // Small reads: rustls reads the socket itself (a 0 is end of
                 // stream, which rustls records).
                 self.io
@@ -230,7 +231,7 @@ impl<S: Read + Write> SecureStream<S> {
             }
             if let Err(e) = decrypt(conn) {
                 // Tell the peer why (rustls queued an alert).
-                let _ = conn.write_tls(&mut self.io.sock);
+                send_once(conn, &mut self.io);
                 return Err(e);
             }
         }
@@ -273,7 +274,10 @@ impl<S: Read + Write> SecureStream<S> {
 
     /// Sends `close_notify` and shuts the transport's write side (TCP FIN);
     /// reading goes on until the peer closes (a half-close). On a server
-    /// stream whose handshake has not run, it runs first.
+    /// stream whose handshake has not run, it runs first. Inside an
+    /// `https://` proxy's TLS only the `close_notify` is sent: ending the
+    /// proxy's TLS would end the tunnel both ways ([`close`](Self::close)
+    /// ends it).
     pub fn shutdown_write(&mut self) -> Result<()> {
         let opened = self.open();
         if let (Ok(()), Tls::Open(conn)) = (&opened, &mut self.tls) {
@@ -283,7 +287,9 @@ impl<S: Read + Write> SecureStream<S> {
                 self.flush_by(deadline_after(self.write_timeout))?;
             }
         }
-        let shut = (self.io.ops.shutdown)(&self.io.sock, Shutdown::Write)
+        let shut = self
+            .io
+            .shutdown_write()
             .map_err(|e| Error::io("shutting down the write side failed", e));
         opened.and(shut)
     }
@@ -295,6 +301,16 @@ impl<S: Read + Write> SecureStream<S> {
             Tls::Accepting(_) | Tls::Starting(_) | Tls::Failed(_) => Ok(()),
             Tls::Open(_) => self.shutdown_write(),
         };
+        if let (Some(layer), Tls::Open(conn)) = (self.io.layer.clone(), &mut self.tls) {
+            // The end of the proxy's TLS too, once ours is out.
+            if sent.is_ok() && self.write_failed.is_none() {
+                layer.close();
+                let deadline = deadline_after(self.write_timeout);
+                let wt = self.write_timeout;
+                let _ = flush_tls(conn, &mut self.io, None, Phase::Write, wt, deadline);
+                self.io.disarm(self.read_timeout, wt);
+            }
+        }
         let _ = (self.io.ops.shutdown)(&self.io.sock, Shutdown::Both);
         match sent {
             Err(Error::Io { source, .. }) if source.kind() == io::ErrorKind::NotConnected => Ok(()),
@@ -315,8 +331,8 @@ impl<S: Read + Write> SecureStream<S> {
 }
 
 /// Writes every queued TLS record to the socket (through the tracer, if
-/// any); each write after the first is bounded by what is left of
-/// `deadline`.
+/// any, and the proxy's TLS, if the stream runs inside it); each write
+/// after the first is bounded by what is left of `deadline`.
 fn flush_tls<S: Read + Write>(
     conn: &mut Connection,
     io: &mut Transport<S>,
@@ -326,17 +342,16 @@ fn flush_tls<S: Read + Write>(
     deadline: Option<Instant>,
 ) -> Result<()> {
     let mut first = true;
-    while conn.wants_write() {
+    while conn.wants_write() || io.layer_wants_write() {
         if !first {
             io.arm_write(deadline, phase, after)?;
         }
         first = false;
-        let written = match trace.as_deref_mut() {
-            Some(tracer) => conn.write_tls(&mut Tee {
-                inner: &mut io.sock,
-                tracer,
-            }),
-            None => conn.write_tls(&mut io.sock),
+        let written = match io.layer.clone() {
+            // The records into the proxy's TLS (no I/O), then one write.
+            Some(layer) => seal_all(conn, &*layer, trace.as_deref_mut())
+                .and_then(|()| layer.send(&mut io.sock)),
+            None => write_records(conn, &mut io.sock, trace.as_deref_mut()),
         };
         match written {
             Ok(0) => {
@@ -351,6 +366,45 @@ fn flush_tls<S: Read + Write>(
         }
     }
     Ok(())
+}
+
+/// One write of the records rustls queued to `out`, through the tracer.
+fn write_records(
+    conn: &mut Connection,
+    out: &mut impl Write,
+    trace: Option<&mut Tracer>,
+) -> io::Result<usize> {
+    match trace {
+        Some(tracer) => conn.write_tls(&mut Tee { inner: out, tracer }),
+        None => conn.write_tls(out),
+    }
+}
+
+/// Moves every queued record into `layer` (memory only).
+fn seal_all(
+    conn: &mut Connection,
+    layer: &dyn Layer,
+    mut trace: Option<&mut Tracer>,
+) -> io::Result<()> {
+    while conn.wants_write() {
+        write_records(conn, &mut Sealer(layer), trace.as_deref_mut())?;
+    }
+    Ok(())
+}
+
+/// Sends what rustls queued (an alert) with one write, never waiting for
+/// more: the connection is failing anyway.
+fn send_once<S: Write>(conn: &mut Connection, io: &mut Transport<S>) {
+    match io.layer.clone() {
+        Some(layer) => {
+            if seal_all(conn, &*layer, None).is_ok() {
+                let _ = layer.send(&mut io.sock);
+            }
+        }
+        None => {
+            let _ = conn.write_tls(&mut io.sock);
+        }
+    }
 }
 
 impl<S: Read + Write> Read for SecureStream<S> {

@@ -35,6 +35,11 @@ pub(crate) fn take_plaintext(conn: &mut Connection, buf: &mut [u8]) -> Result<Pl
 
 /// Hands rustls the bytes the transport has read and not yet given it.
 pub(crate) fn feed_pending<S: Read>(conn: &mut Connection, io: &mut Transport<S>) -> Result<()> {
+    if io.pending().is_empty() {
+        // Nothing yet (part of a record of the proxy's TLS); an empty read
+        // would tell rustls the stream ended.
+        return Ok(());
+    }
     let mut pending = io.pending();
     let n = conn
         .read_tls(&mut pending)

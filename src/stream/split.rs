@@ -29,7 +29,7 @@ use rustls::Connection;
 use super::records::{Plain, decrypt, feed_end, feed_pending, take_plaintext};
 use crate::error::{Error, Phase, Result, io_error};
 use crate::net::limiter::Permit;
-use crate::net::transport::{Transport, deadline_after, time_left};
+use crate::net::transport::{Layer, Sealer, Transport, deadline_after, time_left};
 use crate::sync::lock;
 
 struct Tls {
@@ -125,6 +125,9 @@ impl Outbox {
 struct Shared {
     tls: Mutex<Tls>,
     outbox: Mutex<Outbox>,
+    /// The proxy's TLS the stream runs inside, if any (the reader's
+    /// transport opens with it; records are sealed with it here).
+    layer: Option<Arc<dyn Layer>>,
     /// A `max_connections` place, freed when both halves are dropped.
     _permit: Option<Permit>,
 }
@@ -134,15 +137,12 @@ impl Shared {
     /// sends it by `deadline`.
     fn flush<'a>(&'a self, mut tls: MutexGuard<'a, Tls>, deadline: Option<Instant>) -> Result<()> {
         loop {
-            if !tls.conn.wants_write() {
+            if !self.wants_write(&tls) {
                 return Ok(());
             }
             let mut outbox = lock(&self.outbox);
-            while tls.conn.wants_write() {
-                tls.conn
-                    .write_tls(&mut outbox.bytes)
-                    .map_err(|e| Error::io("encrypting failed", e))?;
-            }
+            self.queue(&mut tls.conn, &mut outbox.bytes)
+                .map_err(|e| Error::io("encrypting failed", e))?;
             drop(tls);
             outbox.send(deadline)?;
             drop(outbox);
@@ -151,11 +151,37 @@ impl Shared {
         }
     }
 
+    /// Whether records wait to be queued: rustls's, or the proxy's TLS's.
+    fn wants_write(&self, tls: &Tls) -> bool {
+        tls.conn.wants_write() || self.layer.as_ref().is_some_and(|l| l.wants_write())
+    }
+
+    /// Moves every record rustls queued into `out`, sealed in the proxy's
+    /// TLS where the stream runs inside one.
+    fn queue(&self, conn: &mut Connection, out: &mut Vec<u8>) -> io::Result<()> {
+        match &self.layer {
+            None => {
+                while conn.wants_write() {
+                    conn.write_tls(out)?;
+                }
+            }
+            Some(layer) => {
+                while conn.wants_write() {
+                    conn.write_tls(&mut Sealer(&**layer))?;
+                }
+                while layer.wants_write() {
+                    layer.send(out)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// The reader's way: queues the records and sends what the socket takes
     /// now, if the writer is not sending; never blocks. Returns whether
     /// everything went out.
     fn flush_now(&self, tls: &mut Tls) -> bool {
-        if !tls.conn.wants_write() {
+        if !self.wants_write(tls) {
             return true;
         }
         let mut outbox = match self.outbox.try_lock() {
@@ -163,11 +189,7 @@ impl Shared {
             Err(TryLockError::Poisoned(e)) => e.into_inner(),
             Err(TryLockError::WouldBlock) => return false,
         };
-        while tls.conn.wants_write() {
-            if tls.conn.write_tls(&mut outbox.bytes).is_err() {
-                break;
-            }
-        }
+        let _ = self.queue(&mut tls.conn, &mut outbox.bytes);
         outbox.send_now();
         outbox.is_empty() && outbox.failed.is_none()
     }
@@ -226,6 +248,7 @@ pub(crate) fn split(
             write_timeout,
             failed: None,
         }),
+        layer: io.layer.clone(),
         _permit: permit,
     });
     Ok((
@@ -264,7 +287,7 @@ impl ReadHalf {
                             // Our close_notify goes out now if the socket
                             // takes it; else the writer sends it (or close).
                             if self.shared.flush_now(&mut tls) {
-                                let _ = self.io.sock.shutdown(Shutdown::Write);
+                                let _ = self.io.shutdown_write();
                             }
                         }
                         return Ok(0);
@@ -377,6 +400,11 @@ impl WriteHalf {
             }
             drop(tls);
             self.flush_by(deadline)?;
+        }
+        if self.shared.layer.is_some() {
+            // Inside an https:// proxy's TLS, ending it (or the socket)
+            // would end the tunnel both ways: the close_notify says it.
+            return Ok(());
         }
         lock(&self.shared.outbox)
             .sock

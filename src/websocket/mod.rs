@@ -39,6 +39,7 @@ use frames::{FrameReader, Op, check_ping, write_frame};
 use message::{Incoming, Receiver, check_close_status, close_payload};
 use state::{Reply, Status};
 
+use crate::client::Reached;
 use crate::error::{Error, Phase, Result, WebSocketErrorKind, is_socket_timeout};
 
 /// Sends frames: compresses data messages when permessage-deflate is on,
@@ -218,7 +219,10 @@ impl WebSocketOptions {
                 .connect(&parsed.host, parsed.port)?;
             WsStream::Tls(Box::new(tls))
         } else {
-            WsStream::Plain(self.connect.connect_tcp(&parsed.host, parsed.port)?)
+            match self.connect.connect_tcp(&parsed.host, parsed.port)? {
+                Reached::Tcp(tcp) => WsStream::Plain(tcp),
+                Reached::ProxyTls(_, tls) => WsStream::ProxyTls(tls),
+            }
         };
         let hooks = transport_hooks::<WsStream>();
         let upgraded = {

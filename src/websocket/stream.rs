@@ -21,6 +21,9 @@ pub enum WsStream {
     Plain(TcpStream),
     /// `wss://`: TLS.
     Tls(Box<SecureStream>),
+    /// `ws://` through an `https://` proxy: the TLS is the proxy's (its
+    /// certificate, its cipher), with the plain WebSocket inside the tunnel.
+    ProxyTls(Box<SecureStream>),
 }
 
 /// The reading end of a WebSocket's transport.
@@ -95,15 +98,16 @@ impl WsStream {
     fn io(&mut self) -> &mut dyn WsDuplex {
         match self {
             WsStream::Plain(s) => s,
-            WsStream::Tls(s) => &mut **s,
+            WsStream::Tls(s) | WsStream::ProxyTls(s) => &mut **s,
         }
     }
 
     /// The TLS stream, for `wss://`: peer certificate, cipher, ALPN.
+    /// `None` for `ws://`, also through an `https://` proxy.
     pub fn tls(&self) -> Option<&SecureStream> {
         match self {
             WsStream::Tls(s) => Some(s),
-            WsStream::Plain(_) => None,
+            WsStream::Plain(_) | WsStream::ProxyTls(_) => None,
         }
     }
 }
@@ -228,7 +232,7 @@ impl sealed::Sealed for WsStream {
     fn timeouts(&self) -> (Option<Duration>, Option<Duration>) {
         match self {
             WsStream::Plain(s) => s.timeouts(),
-            WsStream::Tls(s) => s.timeouts(),
+            WsStream::Tls(s) | WsStream::ProxyTls(s) => s.timeouts(),
         }
     }
 
@@ -239,14 +243,14 @@ impl sealed::Sealed for WsStream {
     fn into_ends(self) -> Result<SplitEnds> {
         match self {
             WsStream::Plain(s) => s.into_ends(),
-            WsStream::Tls(s) => (*s).into_ends(),
+            WsStream::Tls(s) | WsStream::ProxyTls(s) => (*s).into_ends(),
         }
     }
 
     fn peer(&self) -> Option<SocketAddr> {
         match self {
             WsStream::Plain(s) => s.peer(),
-            WsStream::Tls(s) => s.peer(),
+            WsStream::Tls(s) | WsStream::ProxyTls(s) => s.peer(),
         }
     }
 }

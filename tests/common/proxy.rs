@@ -1,13 +1,16 @@
-//! Small proxies on loopback for the tests: an HTTP CONNECT proxy and a
-//! SOCKS5 proxy, each relaying bytes both ways once the tunnel is open and
-//! recording what the client asked for.
+//! Small proxies on loopback for the tests: an HTTP CONNECT proxy (also
+//! behind TLS, as an `https://` proxy) and a SOCKS5 proxy, each relaying
+//! bytes both ways once the tunnel is open and recording what the client
+//! asked for.
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::thread;
 
-use super::tcp_timeouts;
+use securenet::{BindOptions, SecurityContext};
+
+use super::{IO_TIMEOUT, tcp_timeouts, with_timeouts};
 
 /// How a test proxy behaves.
 #[derive(Clone, Default)]
@@ -43,7 +46,27 @@ fn relay(mut client: TcpStream, target: &str) {
     let _ = up.join();
 }
 
-fn read_head(s: &mut TcpStream) -> String {
+/// Relays between a client reached over TLS and `target`.
+fn relay_tls(client: securenet::SecureStream, target: &str) {
+    let Ok(server) = TcpStream::connect(target) else {
+        return;
+    };
+    tcp_timeouts(&server);
+    let (Ok((mut from_client, mut to_client)), Ok(mut s2)) = (client.split(), server.try_clone())
+    else {
+        return;
+    };
+    let up = thread::spawn(move || {
+        let _ = std::io::copy(&mut from_client, &mut s2);
+        let _ = s2.shutdown(Shutdown::Write);
+    });
+    let mut server = server;
+    let _ = std::io::copy(&mut server, &mut to_client);
+    let _ = to_client.shutdown_write();
+    let _ = up.join();
+}
+
+fn read_head(s: &mut impl Read) -> String {
     let mut head = Vec::new();
     let mut b = [0u8; 1];
     while !head.ends_with(b"\r\n\r\n") && head.len() < 16 * 1024 {
@@ -86,12 +109,59 @@ pub fn http_proxy(rules: ProxyRules, connections: usize) -> (u16, Seen) {
 }
 
 fn http_session(mut s: TcpStream, rules: ProxyRules, record: Seen) {
+    if let Some(target) = connect_head(&mut s, &rules, &record) {
+        relay(s, &target);
+    }
+}
+
+/// An `https://` proxy: the CONNECT proxy behind TLS with `ctx` (its
+/// certificate), serving `connections` tunnels. It also records the SNI
+/// and ALPN protocol each client sent (`sni:name`, `alpn:protocol`).
+pub fn https_proxy(ctx: &SecurityContext, rules: ProxyRules, connections: usize) -> (u16, Seen) {
+    let listener = BindOptions::new()
+        .supported_protocols(&["http/1.1"])
+        .handshake_timeout(IO_TIMEOUT)
+        .bind("127.0.0.1", 0, ctx)
+        .expect("bind");
+    let port = listener.port();
+    let seen: Seen = Arc::default();
+    let record = seen.clone();
+    thread::spawn(move || {
+        for _ in 0..connections {
+            let Ok((mut s, _)) = listener.accept() else {
+                return;
+            };
+            with_timeouts(&mut s);
+            let (rules, record) = (rules.clone(), record.clone());
+            thread::spawn(move || {
+                if s.handshake().is_err() {
+                    return;
+                }
+                let mut r = record.lock().expect("seen");
+                r.push(format!("sni:{}", s.server_name().unwrap_or_default()));
+                r.push(format!(
+                    "alpn:{}",
+                    s.selected_protocol().unwrap_or_default()
+                ));
+                drop(r);
+                if let Some(target) = connect_head(&mut s, &rules, &record) {
+                    relay_tls(s, &target);
+                }
+            });
+        }
+    });
+    (port, seen)
+}
+
+/// Reads a CONNECT request and answers it; the target, if the tunnel is
+/// to be opened.
+fn connect_head(s: &mut (impl Read + Write), rules: &ProxyRules, record: &Seen) -> Option<String> {
     if rules.silent {
         // Hold the connection until the client gives up.
-        let _ = std::io::copy(&mut s, &mut std::io::sink());
-        return;
+        let _ = std::io::copy(s, &mut std::io::sink());
+        return None;
     }
-    let head = read_head(&mut s);
+    let head = read_head(s);
     let line = head.lines().next().unwrap_or_default().to_owned();
     record.lock().expect("seen").push(line.clone());
     let target = line.split(' ').nth(1).unwrap_or_default().to_owned();
@@ -113,15 +183,15 @@ fn http_session(mut s: TcpStream, rules: ProxyRules, record: Seen) {
                 b"HTTP/1.1 407 Proxy Authentication Required\r\n\
                       Proxy-Authenticate: Basic realm=\"test\"\r\nContent-Length: 0\r\n\r\n",
             );
-            return;
+            return None;
         }
     }
     if let Some(status) = rules.refuse {
         let _ = write!(s, "HTTP/1.1 {status} Nope\r\nContent-Length: 0\r\n\r\n");
-        return;
+        return None;
     }
     let _ = s.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n");
-    relay(s, &target);
+    Some(target)
 }
 
 /// A SOCKS5 proxy serving `connections` tunnels; what it saw: the target

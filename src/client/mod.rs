@@ -1,6 +1,10 @@
 //! `ConnectOptions`: the client side (Dart `SecureSocket.connect` /
 //! `RawSecureSocket.connect`, Node `tls.connect`).
 
+mod route;
+
+pub(crate) use route::Reached;
+
 use std::fmt;
 use std::io::{Read, Write};
 use std::net::{IpAddr, SocketAddr};
@@ -14,7 +18,6 @@ use crate::error::{Error, Result};
 use crate::net::connect::{IpFamily, SocketSettings, unbracket};
 use crate::net::proxy::Proxy;
 use crate::net::transport::{Ops, Transport};
-use crate::net::tunnel;
 use crate::stream::SecureStream;
 use crate::tls::certificate::X509Certificate;
 use crate::tls::client_config::{CachedConfig, ClientTls};
@@ -307,52 +310,33 @@ impl ConnectOptions {
         // Settings that cannot work fail here, before any I/O (the
         // configuration is cached, so start() reuses it).
         self.config_for(self.context_in_use())?;
-        let sock = self.tcp_to(host, port, true)?;
-        self.start(Transport::new(sock, Ops::tcp(), &[]), name)
+        let io = match self.tcp_to(host, port, true)? {
+            Reached::Tcp(sock) => Transport::new(sock, Ops::tcp(), &[]),
+            Reached::ProxyTls(proxy, stream) => stream.into_layer(proxy)?,
+        };
+        self.start(io, name)
     }
 
-    /// TCP only, with these options' socket settings and proxy (for
-    /// `ws://`).
-    pub(crate) fn connect_tcp(&self, host: &str, port: u16) -> Result<std::net::TcpStream> {
-        self.check_waits()?;
-        self.tcp_to(host, port, false)
-    }
-
-    /// A TCP stream to `host:port`: direct, or a tunnel through the proxy
-    /// for it (`tls`: what runs over it is TLS).
-    fn tcp_to(&self, host: &str, port: u16, tls: bool) -> Result<std::net::TcpStream> {
-        let bare = unbracket(host);
-        match self
-            .proxy
-            .as_ref()
-            .and_then(|p| p.for_target(bare, port, tls))
-        {
-            Some(proxy) => tunnel::open(
-                &self.socket,
-                proxy,
-                bare,
-                port,
-                self.common.handshake_timeout,
-            ),
-            None => {
-                let addrs = self.socket.resolve(bare, port)?;
-                self.socket.connect_any(&addrs, host, port)
-            }
-        }
-    }
-
-    /// Connects through `proxy`: an HTTP CONNECT or SOCKS5 proxy, or the
+    /// Connects through `proxy`: an HTTP CONNECT proxy (`http://`, or
+    /// `https://` with TLS to the proxy itself) or a SOCKS5 one, or the
     /// ones [`Proxy::from_env`] read (curl's `https_proxy`, `http_proxy`,
     /// `all_proxy`, `no_proxy`). Used by [`connect`](Self::connect) and by
     /// WebSockets (`wss://` and `ws://`) made with these options.
     ///
     /// The connect [`timeout`](Self::timeout) bounds reaching the proxy,
     /// and the [`handshake_timeout`](Self::handshake_timeout) opening the
-    /// tunnel (then, again, the TLS handshake). SNI and certificate
-    /// verification are for the target host, never the proxy. A proxy that
-    /// cannot be reached, refuses, or wants credentials is
-    /// [`Error::Proxy`](crate::Error::Proxy) naming the proxy (never its
-    /// credentials).
+    /// tunnel, the TLS to an `https://` proxy included (then, again, the
+    /// TLS handshake with the target). SNI and certificate verification are
+    /// for the target host, never the proxy, except on the TLS hop to an
+    /// `https://` proxy, which is verified for the proxy's own name (see
+    /// [`Proxy::http`]). Through an `https://` proxy the stream's
+    /// [`get_ref`](SecureStream::get_ref) and `peer_addr` are the socket to
+    /// the proxy, and [`shutdown_write`](SecureStream::shutdown_write)
+    /// sends the target its `close_notify` but leaves the proxy's TLS open
+    /// (ending it would end the tunnel both ways); [`close`](SecureStream::close)
+    /// ends both. A proxy that cannot be reached, refuses, wants
+    /// credentials or fails its TLS is [`Error::Proxy`](crate::Error::Proxy)
+    /// naming the proxy (never its credentials).
     ///
     /// ```no_run
     /// # fn main() -> securenet::Result<()> {
