@@ -8,14 +8,19 @@
 //! cargo bench --bench compare                  # the full run (1 GiB bulk)
 //! SECURENET_BENCH_SCALE=0.05 cargo bench --bench compare   # a quick run
 //! SECURENET_BENCH_REPEAT=5 cargo bench --bench compare     # more runs per figure
-//! cargo bench --bench compare -- writes        # one group (bulk, writes, echo,
-//!                                              # handshakes, memory, websocket)
+//! cargo bench --bench compare -- writes        # one group (bulk, unbuffered,
+//!                                              # writes, echo, handshakes, memory,
+//!                                              # websocket, openssl)
+//! cargo bench --bench compare --features bench-openssl   # adds OpenSSL rows
 //! ```
 
 mod handshakes;
 mod memory;
+#[cfg(feature = "bench-openssl")]
+mod openssl_rows;
 mod setup;
 mod transfer;
+mod unbuffered;
 mod websocket;
 
 use std::thread;
@@ -32,13 +37,17 @@ fn main() {
         thread::available_parallelism().map_or(1, |n| n.get())
     );
     // `cargo bench --bench compare -- NAME` runs the groups whose name
-    // contains NAME (bulk, writes, echo, handshakes, memory, websocket).
+    // contains NAME (bulk, unbuffered, writes, echo, handshakes, memory,
+    // websocket).
     let only = args.iter().skip(1).find(|a| !a.starts_with('-'));
     let run = |group: &str| only.is_none_or(|o| group.contains(o.as_str()));
     let ecdsa = setup::pki(false);
     let rsa = setup::pki(true);
     if run("bulk") {
         transfer::bulk(&ecdsa);
+    }
+    if run("unbuffered") {
+        transfer::unbuffered_bulk(&ecdsa);
     }
     if run("writes") {
         transfer::write_sizes(&ecdsa);
@@ -54,5 +63,10 @@ fn main() {
     }
     if run("websocket") {
         websocket::websocket(&ecdsa);
+    }
+    #[cfg(feature = "bench-openssl")]
+    if run("openssl") {
+        openssl_rows::bulk(&ecdsa);
+        openssl_rows::handshakes(&ecdsa, &rsa);
     }
 }

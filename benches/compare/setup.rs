@@ -125,9 +125,9 @@ impl<T: std::io::Read + std::io::Write + Send> ReadWrite for T {}
 
 /// A CA and a server certificate for localhost, ECDSA P-256 or RSA-2048.
 pub struct Pki {
-    ca: String,
-    cert: String,
-    key: String,
+    pub ca: String,
+    pub cert: String,
+    pub key: String,
 }
 
 const PKI_ENV: [&str; 3] = [

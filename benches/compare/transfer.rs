@@ -12,7 +12,7 @@ use crate::setup::{
 
 /// One transfer of `total` bytes in `write_size` writes: (seconds until
 /// all is read, sender CPU seconds, receiver CPU seconds).
-fn transfer<C: Write + Send + 'static, S: Read + Send + 'static>(
+pub fn transfer<C: Write + Send + 'static, S: Read + Send + 'static>(
     mut c: C,
     mut s: S,
     total: usize,
@@ -179,4 +179,54 @@ pub fn echo_latency(pki: &Pki) {
     line("p50", p50, "us", false);
     line("p99", p99, "us", false);
     println!("p50 difference ours - raw: {:+.2} us", p50.ours - p50.raw);
+}
+
+/// Issue 15's premise, measured: raw rustls's unbuffered API (the smallest
+/// core on it, `unbuffered.rs`) against its buffered `StreamOwned`, both
+/// ends each, for bulk. In this group's lines "ours" is the unbuffered
+/// core, not securenet.
+pub fn unbuffered_bulk(pki: &Pki) {
+    println!(
+        "\n== bulk, 64 KiB writes: raw rustls unbuffered API (\"ours\" column) vs StreamOwned \
+         (\"raw\"), CPU ms per GiB"
+    );
+    let total = scaled(1 << 30);
+    let gib = total as f64 / (1u64 << 30) as f64;
+    for suite in [
+        "TLS13_AES_128_GCM_SHA256",
+        "TLS13_AES_256_GCM_SHA384",
+        "TLS13_CHACHA20_POLY1305_SHA256",
+    ] {
+        let t = Tuning {
+            suite: Some(suite),
+            x25519_only: false,
+        };
+        let (rc, rs) = raw_configs(pki, t);
+        let [rate, send, recv] = compare(|who| {
+            let (c, s): (Box<dyn Write + Send>, Box<dyn Read + Send>) = match who {
+                Who::Raw => {
+                    let (c, s) = raw_pair(&rc, &rs);
+                    (Box::new(c), Box::new(s))
+                }
+                Who::Ours => {
+                    let (c, s) = crate::unbuffered::pair(&rc, &rs);
+                    (Box::new(c), Box::new(s))
+                }
+            };
+            let (secs, send, recv) = transfer(c, s, total, 64 * 1024);
+            [
+                total as f64 / secs / 1e6,
+                send * 1e3 / gib,
+                recv * 1e3 / gib,
+            ]
+        });
+        line(
+            &format!("unbuffered {} MiB {suite}", total >> 20),
+            rate,
+            "MB/s",
+            true,
+        );
+        line("  sender CPU", send, "ms/GiB", false);
+        line("  receiver CPU", recv, "ms/GiB", false);
+    }
 }

@@ -1,0 +1,221 @@
+//! OpenSSL rows (`--features bench-openssl`): securenet against the
+//! `openssl` crate's `SslStream` at both ends, the C library people compare
+//! with, in the same run. In these lines the "raw" column is OpenSSL.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::Arc;
+use std::thread;
+use std::time::Instant;
+
+use openssl::pkey::PKey;
+use openssl::ssl::{SslAcceptor, SslConnector, SslMethod, SslStream, SslVersion};
+use openssl::x509::X509;
+use openssl::x509::store::X509StoreBuilder;
+
+use crate::setup::{Pki, Tuning, Who, compare, line, our_client, our_contexts, our_pair, scaled};
+use crate::transfer::transfer;
+
+/// OpenSSL's name for a rustls TLS 1.3 suite.
+fn openssl_suite(rustls_name: &str) -> String {
+    rustls_name.replacen("TLS13_", "TLS_", 1)
+}
+
+/// A matching OpenSSL client and server: TLS 1.3, the suite if given.
+fn configs(pki: &Pki, suite: Option<&str>) -> (Arc<SslConnector>, Arc<SslAcceptor>) {
+    let mut acceptor = SslAcceptor::mozilla_modern_v5(SslMethod::tls()).expect("acceptor");
+    acceptor
+        .set_certificate(&X509::from_pem(pki.cert.as_bytes()).expect("cert"))
+        .expect("set cert");
+    acceptor
+        .set_private_key(&PKey::private_key_from_pem(pki.key.as_bytes()).expect("key"))
+        .expect("set key");
+    let mut connector = SslConnector::builder(SslMethod::tls()).expect("connector");
+    let mut store = X509StoreBuilder::new().expect("store");
+    store
+        .add_cert(X509::from_pem(pki.ca.as_bytes()).expect("ca"))
+        .expect("add ca");
+    connector.set_cert_store(store.build());
+    connector
+        .set_min_proto_version(Some(SslVersion::TLS1_3))
+        .expect("version");
+    if let Some(s) = suite {
+        let name = openssl_suite(s);
+        acceptor.set_ciphersuites(&name).expect("suite");
+        connector.set_ciphersuites(&name).expect("suite");
+    }
+    (Arc::new(connector.build()), Arc::new(acceptor.build()))
+}
+
+fn openssl_pair(
+    connector: &SslConnector,
+    acceptor: &Arc<SslAcceptor>,
+) -> (SslStream<TcpStream>, SslStream<TcpStream>) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let acceptor = acceptor.clone();
+    let server = thread::spawn(move || {
+        let (sock, _) = listener.accept().expect("accept");
+        sock.set_nodelay(true).expect("nodelay");
+        acceptor.accept(sock).expect("server handshake")
+    });
+    let sock = TcpStream::connect(addr).expect("connect");
+    sock.set_nodelay(true).expect("nodelay");
+    let client = connector
+        .connect("localhost", sock)
+        .expect("client handshake");
+    (client, server.join().expect("server"))
+}
+
+pub fn bulk(pki: &Pki) {
+    println!("\n== bulk vs OpenSSL (\"raw\" column: OpenSSL SslStream), 64 KiB writes");
+    let total = scaled(1 << 30);
+    let gib = total as f64 / (1u64 << 30) as f64;
+    for suite in [
+        "TLS13_AES_128_GCM_SHA256",
+        "TLS13_AES_256_GCM_SHA384",
+        "TLS13_CHACHA20_POLY1305_SHA256",
+    ] {
+        let t = Tuning {
+            suite: Some(suite),
+            x25519_only: false,
+        };
+        let (connector, acceptor) = configs(pki, Some(suite));
+        let [rate, send, recv] = compare(|who| {
+            let (secs, send, recv) = match who {
+                Who::Raw => {
+                    let (c, s) = openssl_pair(&connector, &acceptor);
+                    transfer(c, s, total, 64 * 1024)
+                }
+                Who::Ours => {
+                    let (oc, os) = our_contexts(pki, t);
+                    let (c, s) = our_pair(&oc, &os);
+                    transfer(c, s, total, 64 * 1024)
+                }
+            };
+            [
+                total as f64 / secs / 1e6,
+                send * 1e3 / gib,
+                recv * 1e3 / gib,
+            ]
+        });
+        line(
+            &format!("vs OpenSSL {} MiB {suite}", total >> 20),
+            rate,
+            "MB/s",
+            true,
+        );
+        line("  sender CPU", send, "ms/GiB", false);
+        line("  receiver CPU", recv, "ms/GiB", false);
+    }
+}
+
+pub fn handshakes(pki_ecdsa: &Pki, pki_rsa: &Pki) {
+    println!("\n== full handshakes per second vs OpenSSL (\"raw\" column: OpenSSL)");
+    let count = scaled(2000);
+    for (name, pki) in [("ECDSA P-256", pki_ecdsa), ("RSA-2048", pki_rsa)] {
+        let (connector, acceptor) = configs(pki, None);
+        let (oc, os) = our_contexts(pki, crate::setup::DEFAULT);
+        for threads in [1usize, 8] {
+            let [rate] = compare(|who| {
+                [match who {
+                    Who::Raw => rate(
+                        count,
+                        threads,
+                        Ends::OpenSsl(connector.clone(), acceptor.clone()),
+                    ),
+                    Who::Ours => rate(count, threads, Ends::Ours(oc.clone(), os.clone())),
+                }]
+            });
+            line(
+                &format!("vs OpenSSL {name}, {threads} thread(s)"),
+                rate,
+                "/s",
+                true,
+            );
+        }
+    }
+}
+
+#[derive(Clone)]
+enum Ends {
+    OpenSsl(Arc<SslConnector>, Arc<SslAcceptor>),
+    Ours(securenet::SecurityContext, securenet::SecurityContext),
+}
+
+/// Full handshakes per second: `threads` clients against a
+/// thread-per-connection server, each connection one byte each way.
+fn rate(count: usize, threads: usize, ends: Ends) -> f64 {
+    let count = (count / threads).max(1) * threads;
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let server_ends = ends.clone();
+    let server = thread::spawn(move || {
+        let mut workers = Vec::new();
+        for _ in 0..count {
+            let (sock, _) = listener.accept().expect("accept");
+            sock.set_nodelay(true).expect("nodelay");
+            let ends = server_ends.clone();
+            workers.push(thread::spawn(move || match ends {
+                Ends::OpenSsl(_, acceptor) => {
+                    if let Ok(mut s) = acceptor.accept(sock) {
+                        let _ = s.write_all(b"x");
+                        let _ = s.read(&mut [0u8; 1]);
+                    }
+                }
+                Ends::Ours(_, ctx) => {
+                    let mut s = securenet::SecureStream::secure_server(
+                        sock,
+                        &ctx,
+                        &securenet::BindOptions::new(),
+                        &[],
+                    )
+                    .expect("server");
+                    let _ = s.write_all(b"x");
+                    let _ = s.read(&mut [0u8; 1]);
+                }
+            }));
+            if workers.len() > 64 {
+                for w in workers.drain(..) {
+                    let _ = w.join();
+                }
+            }
+        }
+        for w in workers {
+            let _ = w.join();
+        }
+    });
+    let start = Instant::now();
+    let clients: Vec<_> = (0..threads)
+        .map(|_| {
+            let ends = ends.clone();
+            thread::spawn(move || {
+                for _ in 0..count / threads {
+                    match &ends {
+                        Ends::OpenSsl(connector, _) => {
+                            let sock = TcpStream::connect(addr).expect("connect");
+                            sock.set_nodelay(true).expect("nodelay");
+                            let mut c = connector.connect("localhost", sock).expect("handshake");
+                            c.read_exact(&mut [0u8; 1]).expect("read");
+                            let _ = c.write_all(b"y");
+                        }
+                        Ends::Ours(ctx, _) => {
+                            let mut c = our_client(ctx)
+                                .resume_sessions(false)
+                                .connect("127.0.0.1", addr.port())
+                                .expect("connect");
+                            c.read_exact(&mut [0u8; 1]).expect("read");
+                            let _ = c.write_all(b"y");
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    for c in clients {
+        c.join().expect("client");
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    server.join().expect("server");
+    count as f64 / elapsed
+}
