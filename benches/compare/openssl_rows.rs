@@ -14,7 +14,7 @@ use openssl::x509::X509;
 use openssl::x509::store::X509StoreBuilder;
 
 use crate::setup::{Pki, Tuning, Who, compare, line, our_client, our_contexts, our_pair, scaled};
-use crate::transfer::transfer;
+use crate::transfer::{bulk_figures, bulk_lines, transfer};
 
 /// OpenSSL's name for a rustls TLS 1.3 suite.
 fn openssl_suite(rustls_name: &str) -> String {
@@ -70,7 +70,6 @@ fn openssl_pair(
 pub fn bulk(pki: &Pki) {
     println!("\n== bulk vs OpenSSL (\"raw\" column: OpenSSL SslStream), 64 KiB writes");
     let total = scaled(1 << 30);
-    let gib = total as f64 / (1u64 << 30) as f64;
     for suite in [
         "TLS13_AES_128_GCM_SHA256",
         "TLS13_AES_256_GCM_SHA384",
@@ -81,8 +80,8 @@ pub fn bulk(pki: &Pki) {
             x25519_only: false,
         };
         let (connector, acceptor) = configs(pki, Some(suite));
-        let [rate, send, recv] = compare(|who| {
-            let (secs, send, recv) = match who {
+        let f = compare(|who| {
+            let cost = match who {
                 Who::Raw => {
                     let (c, s) = openssl_pair(&connector, &acceptor);
                     transfer(c, s, total, 64 * 1024)
@@ -93,20 +92,9 @@ pub fn bulk(pki: &Pki) {
                     transfer(c, s, total, 64 * 1024)
                 }
             };
-            [
-                total as f64 / secs / 1e6,
-                send * 1e3 / gib,
-                recv * 1e3 / gib,
-            ]
+            bulk_figures(&cost, total)
         });
-        line(
-            &format!("vs OpenSSL {} MiB {suite}", total >> 20),
-            rate,
-            "MB/s",
-            true,
-        );
-        line("  sender CPU", send, "ms/GiB", false);
-        line("  receiver CPU", recv, "ms/GiB", false);
+        bulk_lines(&format!("vs OpenSSL {} MiB {suite}", total >> 20), f);
     }
 }
 

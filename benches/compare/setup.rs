@@ -306,6 +306,20 @@ pub fn our_pair(
     (c, accept.join().expect("server"))
 }
 
+/// CPU time this thread has spent in user space (not in the kernel), from
+/// `/proc/thread-self/stat` (clock ticks, 10 ms here; NaN where there is
+/// none). On loopback the kernel's TCP work is charged to whichever thread
+/// happens to run it, so the user-space share is what a stream core's own
+/// code costs.
+pub fn thread_user_secs() -> f64 {
+    let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap_or_default();
+    // Fields after the command name (which may hold spaces) start at ')'.
+    let ticks = stat
+        .rsplit_once(')')
+        .and_then(|(_, rest)| rest.split_whitespace().nth(11)?.parse::<f64>().ok());
+    ticks.map_or(f64::NAN, |t| t / 100.0)
+}
+
 /// CPU time this thread has run, from `/proc/thread-self/schedstat` (NaN
 /// where there is none).
 pub fn thread_cpu_secs() -> f64 {

@@ -6,20 +6,29 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::setup::{
-    DEFAULT, Pki, ReadWrite, Tuning, Who, compare, line, our_contexts, our_pair, raw_configs,
-    raw_pair, scaled, thread_cpu_secs,
+    DEFAULT, Figure, Pki, ReadWrite, Tuning, Who, compare, line, our_contexts, our_pair,
+    raw_configs, raw_pair, scaled, thread_cpu_secs, thread_user_secs,
 };
 
-/// One transfer of `total` bytes in `write_size` writes: (seconds until
-/// all is read, sender CPU seconds, receiver CPU seconds).
+/// What one transfer cost: seconds until all was read, and CPU seconds of
+/// the sender and receiver threads, in all and in user space only.
+pub struct Cost {
+    pub secs: f64,
+    pub send: f64,
+    pub recv: f64,
+    pub send_user: f64,
+    pub recv_user: f64,
+}
+
+/// One transfer of `total` bytes in `write_size` writes.
 pub fn transfer<C: Write + Send + 'static, S: Read + Send + 'static>(
     mut c: C,
     mut s: S,
     total: usize,
     write_size: usize,
-) -> (f64, f64, f64) {
+) -> Cost {
     let reader = thread::spawn(move || {
-        let cpu = thread_cpu_secs();
+        let (cpu, user) = (thread_cpu_secs(), thread_user_secs());
         let mut buf = vec![0u8; 256 * 1024];
         let mut got = 0;
         while got < total {
@@ -27,11 +36,11 @@ pub fn transfer<C: Write + Send + 'static, S: Read + Send + 'static>(
             assert!(n > 0, "early end");
             got += n;
         }
-        (thread_cpu_secs() - cpu, s)
+        (thread_cpu_secs() - cpu, thread_user_secs() - user, s)
     });
     let chunk = vec![0x5au8; write_size];
     let start = Instant::now();
-    let cpu = thread_cpu_secs();
+    let (cpu, user) = (thread_cpu_secs(), thread_user_secs());
     let mut sent = 0;
     while sent < total {
         let n = write_size.min(total - sent);
@@ -39,11 +48,40 @@ pub fn transfer<C: Write + Send + 'static, S: Read + Send + 'static>(
         sent += n;
     }
     c.flush().expect("flush");
-    let sender_cpu = thread_cpu_secs() - cpu;
-    let (receiver_cpu, s) = reader.join().expect("reader");
+    let (send, send_user) = (thread_cpu_secs() - cpu, thread_user_secs() - user);
+    let (recv, recv_user, s) = reader.join().expect("reader");
     let secs = start.elapsed().as_secs_f64();
     drop(s);
-    (secs, sender_cpu, receiver_cpu)
+    Cost {
+        secs,
+        send,
+        recv,
+        send_user,
+        recv_user,
+    }
+}
+
+/// A bulk transfer's figures: MB/s, then ms per GiB of sender CPU,
+/// receiver CPU, and each in user space.
+pub fn bulk_figures(cost: &Cost, total: usize) -> [f64; 5] {
+    let gib = total as f64 / (1u64 << 30) as f64;
+    [
+        total as f64 / cost.secs / 1e6,
+        cost.send * 1e3 / gib,
+        cost.recv * 1e3 / gib,
+        cost.send_user * 1e3 / gib,
+        cost.recv_user * 1e3 / gib,
+    ]
+}
+
+/// Prints a bulk row and its CPU rows.
+pub fn bulk_lines(what: &str, f: [Figure; 5]) {
+    let [rate, send, recv, send_user, recv_user] = f;
+    line(what, rate, "MB/s", true);
+    line("  sender CPU", send, "ms/GiB", false);
+    line("  receiver CPU", recv, "ms/GiB", false);
+    line("  sender CPU, user space", send_user, "ms/GiB", false);
+    line("  receiver CPU, user space", recv_user, "ms/GiB", false);
 }
 
 /// A connected pair of either side, boxed so one closure serves both.
@@ -65,7 +103,6 @@ fn pair(who: Who, t: Tuning, pki: &Pki) -> (Box<dyn Write + Send>, Box<dyn Read 
 pub fn bulk(pki: &Pki) {
     println!("\n== bulk client->server, 64 KiB writes (CPU: ms per GiB, lower is better)");
     let total = scaled(1 << 30);
-    let gib = total as f64 / (1u64 << 30) as f64;
     for suite in [
         "TLS13_AES_128_GCM_SHA256",
         "TLS13_AES_256_GCM_SHA384",
@@ -75,18 +112,11 @@ pub fn bulk(pki: &Pki) {
             suite: Some(suite),
             x25519_only: false,
         };
-        let [rate, send, recv] = compare(|who| {
+        let f = compare(|who| {
             let (c, s) = pair(who, t, pki);
-            let (secs, send, recv) = transfer(c, s, total, 64 * 1024);
-            [
-                total as f64 / secs / 1e6,
-                send * 1e3 / gib,
-                recv * 1e3 / gib,
-            ]
+            bulk_figures(&transfer(c, s, total, 64 * 1024), total)
         });
-        line(&format!("{} MiB {suite}", total >> 20), rate, "MB/s", true);
-        line("  sender CPU", send, "ms/GiB", false);
-        line("  receiver CPU", recv, "ms/GiB", false);
+        bulk_lines(&format!("{} MiB {suite}", total >> 20), f);
     }
 }
 
@@ -100,7 +130,7 @@ pub fn write_sizes(pki: &Pki) {
         let total = scaled((size * 100_000).min(256 << 20));
         let [rate] = compare(|who| {
             let (c, s) = pair(who, t, pki);
-            [total as f64 / transfer(c, s, total, size).0 / 1e6]
+            [total as f64 / transfer(c, s, total, size).secs / 1e6]
         });
         line(&format!("writes of {size} B"), rate, "MB/s", true);
     }
@@ -191,7 +221,6 @@ pub fn unbuffered_bulk(pki: &Pki) {
          (\"raw\"), CPU ms per GiB"
     );
     let total = scaled(1 << 30);
-    let gib = total as f64 / (1u64 << 30) as f64;
     for suite in [
         "TLS13_AES_128_GCM_SHA256",
         "TLS13_AES_256_GCM_SHA384",
@@ -202,7 +231,7 @@ pub fn unbuffered_bulk(pki: &Pki) {
             x25519_only: false,
         };
         let (rc, rs) = raw_configs(pki, t);
-        let [rate, send, recv] = compare(|who| {
+        let f = compare(|who| {
             let (c, s): (Box<dyn Write + Send>, Box<dyn Read + Send>) = match who {
                 Who::Raw => {
                     let (c, s) = raw_pair(&rc, &rs);
@@ -213,20 +242,8 @@ pub fn unbuffered_bulk(pki: &Pki) {
                     (Box::new(c), Box::new(s))
                 }
             };
-            let (secs, send, recv) = transfer(c, s, total, 64 * 1024);
-            [
-                total as f64 / secs / 1e6,
-                send * 1e3 / gib,
-                recv * 1e3 / gib,
-            ]
+            bulk_figures(&transfer(c, s, total, 64 * 1024), total)
         });
-        line(
-            &format!("unbuffered {} MiB {suite}", total >> 20),
-            rate,
-            "MB/s",
-            true,
-        );
-        line("  sender CPU", send, "ms/GiB", false);
-        line("  receiver CPU", recv, "ms/GiB", false);
+        bulk_lines(&format!("unbuffered {} MiB {suite}", total >> 20), f);
     }
 }

@@ -2,7 +2,7 @@
 //! rustls's unbuffered API (`UnbufferedClientConnection`,
 //! `process_tls_records`) move bulk data with less CPU than its buffered
 //! API (`StreamOwned`)? This is the smallest such core: one 64 KiB
-//! receive buffer per end, records processed in it, plaintext copied once
+//! receive buffer per end, records processed in it, plaintext copied (by us) once
 //! into the reader's buffer; every write encrypted into one send buffer
 //! and sent with one `write`. It handles only what bulk needs (the
 //! handshake, data, close); it is a measuring device, not a stream.
