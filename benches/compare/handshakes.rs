@@ -11,7 +11,7 @@ use securenet::{BindOptions, SecurityContext};
 
 use crate::setup::{
     DEFAULT, Pki, Tuning, Who, compare, line, our_client, our_contexts, raw_client, raw_configs,
-    scaled,
+    scaled, serve_each,
 };
 
 pub fn handshakes(pki_ecdsa: &Pki, pki_rsa: &Pki) {
@@ -78,22 +78,7 @@ fn handshake_rate(count: usize, threads: usize, side: Side, resume: bool) -> f64
     let addr = listener.local_addr().expect("addr");
     let side = Arc::new(side);
     let server_side = side.clone();
-    let server = thread::spawn(move || {
-        let mut workers = Vec::new();
-        for _ in 0..count {
-            let (sock, _) = listener.accept().expect("accept");
-            let side = server_side.clone();
-            workers.push(thread::spawn(move || serve_one(sock, &side)));
-            if workers.len() > 64 {
-                for w in workers.drain(..) {
-                    let _ = w.join();
-                }
-            }
-        }
-        for w in workers {
-            let _ = w.join();
-        }
-    });
+    let server = serve_each(listener, count, move |sock| serve_one(sock, &server_side));
     let start = Instant::now();
     let clients: Vec<_> = (0..threads)
         .map(|_| {

@@ -13,7 +13,10 @@ use openssl::ssl::{SslAcceptor, SslConnector, SslMethod, SslStream, SslVersion};
 use openssl::x509::X509;
 use openssl::x509::store::X509StoreBuilder;
 
-use crate::setup::{Pki, Tuning, Who, compare, line, our_client, our_contexts, our_pair, scaled};
+use crate::setup::{
+    BULK_SUITES, Pki, Tuning, Who, compare, line, our_client, our_contexts, our_pair, scaled,
+    serve_each,
+};
 use crate::transfer::{bulk_figures, bulk_lines, transfer};
 
 /// OpenSSL's name for a rustls TLS 1.3 suite.
@@ -70,15 +73,8 @@ fn openssl_pair(
 pub fn bulk(pki: &Pki) {
     println!("\n== bulk vs OpenSSL (\"raw\" column: OpenSSL SslStream), 64 KiB writes");
     let total = scaled(1 << 30);
-    for suite in [
-        "TLS13_AES_128_GCM_SHA256",
-        "TLS13_AES_256_GCM_SHA384",
-        "TLS13_CHACHA20_POLY1305_SHA256",
-    ] {
-        let t = Tuning {
-            suite: Some(suite),
-            x25519_only: false,
-        };
+    for suite in BULK_SUITES {
+        let t = Tuning::suite(suite);
         let (connector, acceptor) = configs(pki, Some(suite));
         let f = compare(|who| {
             let cost = match who {
@@ -138,39 +134,23 @@ fn rate(count: usize, threads: usize, ends: Ends) -> f64 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = listener.local_addr().expect("addr");
     let server_ends = ends.clone();
-    let server = thread::spawn(move || {
-        let mut workers = Vec::new();
-        for _ in 0..count {
-            let (sock, _) = listener.accept().expect("accept");
-            sock.set_nodelay(true).expect("nodelay");
-            let ends = server_ends.clone();
-            workers.push(thread::spawn(move || match ends {
-                Ends::OpenSsl(_, acceptor) => {
-                    if let Ok(mut s) = acceptor.accept(sock) {
-                        let _ = s.write_all(b"x");
-                        let _ = s.read(&mut [0u8; 1]);
-                    }
-                }
-                Ends::Ours(_, ctx) => {
-                    let mut s = securenet::SecureStream::secure_server(
-                        sock,
-                        &ctx,
-                        &securenet::BindOptions::new(),
-                        &[],
-                    )
-                    .expect("server");
-                    let _ = s.write_all(b"x");
-                    let _ = s.read(&mut [0u8; 1]);
-                }
-            }));
-            if workers.len() > 64 {
-                for w in workers.drain(..) {
-                    let _ = w.join();
-                }
+    let server = serve_each(listener, count, move |sock| match &server_ends {
+        Ends::OpenSsl(_, acceptor) => {
+            if let Ok(mut s) = acceptor.accept(sock) {
+                let _ = s.write_all(b"x");
+                let _ = s.read(&mut [0u8; 1]);
             }
         }
-        for w in workers {
-            let _ = w.join();
+        Ends::Ours(_, ctx) => {
+            let mut s = securenet::SecureStream::secure_server(
+                sock,
+                ctx,
+                &securenet::BindOptions::new(),
+                &[],
+            )
+            .expect("server");
+            let _ = s.write_all(b"x");
+            let _ = s.read(&mut [0u8; 1]);
         }
     });
     let start = Instant::now();

@@ -189,6 +189,50 @@ pub const DEFAULT: Tuning = Tuning {
     x25519_only: false,
 };
 
+/// The TLS 1.3 suites every bulk group runs.
+pub const BULK_SUITES: [&str; 3] = [
+    "TLS13_AES_128_GCM_SHA256",
+    "TLS13_AES_256_GCM_SHA384",
+    "TLS13_CHACHA20_POLY1305_SHA256",
+];
+
+impl Tuning {
+    /// Only `suite`, any key exchange.
+    pub fn suite(suite: &'static str) -> Tuning {
+        Tuning {
+            suite: Some(suite),
+            x25519_only: false,
+        }
+    }
+}
+
+/// Accepts `count` connections on `listener`, each served by `serve` on a
+/// thread of its own (joined 64 at a time), as a thread-per-connection
+/// server does; the returned thread ends when all are served.
+pub fn serve_each(
+    listener: TcpListener,
+    count: usize,
+    serve: impl Fn(TcpStream) + Clone + Send + 'static,
+) -> thread::JoinHandle<()> {
+    thread::spawn(move || {
+        let mut workers = Vec::new();
+        for _ in 0..count {
+            let (sock, _) = listener.accept().expect("accept");
+            sock.set_nodelay(true).expect("nodelay");
+            let serve = serve.clone();
+            workers.push(thread::spawn(move || serve(sock)));
+            if workers.len() > 64 {
+                for w in workers.drain(..) {
+                    let _ = w.join();
+                }
+            }
+        }
+        for w in workers {
+            let _ = w.join();
+        }
+    })
+}
+
 fn provider(t: Tuning) -> Arc<rustls::crypto::CryptoProvider> {
     let mut p = rustls::crypto::aws_lc_rs::default_provider();
     if let Some(name) = t.suite {

@@ -6,8 +6,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::setup::{
-    DEFAULT, Figure, Pki, ReadWrite, Tuning, Who, compare, line, our_contexts, our_pair,
-    raw_configs, raw_pair, scaled, thread_cpu_secs, thread_user_secs,
+    BULK_SUITES, DEFAULT, Figure, Pki, ReadWrite, Tuning, Who, compare, line, our_contexts,
+    our_pair, raw_configs, raw_pair, scaled, thread_cpu_secs, thread_user_secs,
 };
 
 /// What one transfer cost: seconds until all was read, and CPU seconds of
@@ -103,15 +103,8 @@ fn pair(who: Who, t: Tuning, pki: &Pki) -> (Box<dyn Write + Send>, Box<dyn Read 
 pub fn bulk(pki: &Pki) {
     println!("\n== bulk client->server, 64 KiB writes (CPU: ms per GiB, lower is better)");
     let total = scaled(1 << 30);
-    for suite in [
-        "TLS13_AES_128_GCM_SHA256",
-        "TLS13_AES_256_GCM_SHA384",
-        "TLS13_CHACHA20_POLY1305_SHA256",
-    ] {
-        let t = Tuning {
-            suite: Some(suite),
-            x25519_only: false,
-        };
+    for suite in BULK_SUITES {
+        let t = Tuning::suite(suite);
         let f = compare(|who| {
             let (c, s) = pair(who, t, pki);
             bulk_figures(&transfer(c, s, total, 64 * 1024), total)
@@ -221,15 +214,8 @@ pub fn unbuffered_bulk(pki: &Pki) {
          (\"raw\"), CPU ms per GiB"
     );
     let total = scaled(1 << 30);
-    for suite in [
-        "TLS13_AES_128_GCM_SHA256",
-        "TLS13_AES_256_GCM_SHA384",
-        "TLS13_CHACHA20_POLY1305_SHA256",
-    ] {
-        let t = Tuning {
-            suite: Some(suite),
-            x25519_only: false,
-        };
+    for suite in BULK_SUITES {
+        let t = Tuning::suite(suite);
         let (rc, rs) = raw_configs(pki, t);
         let f = compare(|who| {
             let (c, s): (Box<dyn Write + Send>, Box<dyn Read + Send>) = match who {
