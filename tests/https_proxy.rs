@@ -11,7 +11,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::proxy::{ProxyRules, https_proxy};
-use common::{Ca, IO_TIMEOUT, Leaf, client, serve_one, tcp_listener};
+use common::{Ca, IO_TIMEOUT, Leaf, client, serve_one, tcp_listener, unused_port};
 use securenet::{
     BindOptions, CertificateProblem, Error, Message, Phase, Proxy, SecureStream, WebSocket,
     WebSocketOptions, WsStream,
@@ -123,7 +123,7 @@ fn the_proxys_certificate_is_verified_and_a_failure_names_the_proxy() {
         let err = client(s.ca.trust())
             .reject_unauthorized(false)
             .proxy(proxy_url(proxy_port))
-            .connect("localhost", 1)
+            .connect("localhost", unused_port())
             .expect_err("the proxy's certificate must be refused");
         let text = err.to_string();
         assert!(!text.contains("s3cret"), "{text}");
@@ -182,7 +182,7 @@ fn a_stalled_https_proxy_times_out_in_the_proxy_phase() {
         let err = client(s.ca.trust())
             .handshake_timeout(limit)
             .proxy(proxy_url(port))
-            .connect("localhost", 1)
+            .connect("localhost", unused_port())
             .expect_err("the proxy must time out");
         let took = started.elapsed();
         assert!(
@@ -304,7 +304,7 @@ fn a_proxy_that_breaks_its_own_tls_inside_the_tunnel_is_named() {
     let err = client(s.ca.trust())
         .server_name("target.test")
         .proxy(proxy_url(proxy_port))
-        .connect("localhost", 1)
+        .connect("localhost", unused_port())
         .expect_err("a forged record must fail the connect");
     match &err {
         Error::Proxy { proxy, reason, .. } => {

@@ -11,17 +11,11 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::proxy::{ProxyRules, http_proxy, socks5_proxy};
-use common::{IO_TIMEOUT, client, echo_server, serve_one};
+use common::{IO_TIMEOUT, client, echo_server, serve_one, unused_port};
 use securenet::testing::TestPki;
 use securenet::{
     BindOptions, Error, Message, Phase, Proxy, UpgradeResponse, WebSocket, WebSocketOptions,
 };
-
-/// A port nothing listens on (bound, then let go).
-fn unused_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr").port()
-}
 
 /// The error of a connect through `proxy` to `localhost:target`, which
 /// must fail at the proxy.

@@ -77,6 +77,12 @@ pub fn echo_server(ctx: &SecurityContext) -> (u16, JoinHandle<securenet::Result<
     })
 }
 
+/// A port nothing listens on (bound, then let go).
+pub fn unused_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+    l.local_addr().expect("addr").port()
+}
+
 /// A plain TCP listener on 127.0.0.1:0.
 pub fn tcp_listener() -> (TcpListener, u16) {
     let l = TcpListener::bind("127.0.0.1:0").expect("bind");
