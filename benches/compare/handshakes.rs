@@ -49,9 +49,18 @@ pub fn handshakes(pki_ecdsa: &Pki, pki_rsa: &Pki) {
     }
 }
 
-enum Side {
+/// The two ends of one side of a comparison.
+pub enum Side {
     Raw((Arc<ClientConfig>, Arc<ServerConfig>)),
     Ours((SecurityContext, SecurityContext)),
+    /// OpenSSL's `SslStream` at both ends (the OpenSSL rows).
+    #[cfg(feature = "bench-openssl")]
+    OpenSsl(
+        (
+            Arc<openssl::ssl::SslConnector>,
+            Arc<openssl::ssl::SslAcceptor>,
+        ),
+    ),
 }
 
 fn side(who: Who, pki: &Pki, t: Tuning) -> Side {
@@ -64,7 +73,7 @@ fn side(who: Who, pki: &Pki, t: Tuning) -> Side {
 /// Handshakes per second: `threads` clients each doing their share in turn
 /// against a thread-per-connection server; with `resume`, each client
 /// reads once per connection so it holds tickets for the next.
-fn handshake_rate(count: usize, threads: usize, side: Side, resume: bool) -> f64 {
+pub fn handshake_rate(count: usize, threads: usize, side: Side, resume: bool) -> f64 {
     // Every client thread does the same share; the server expects exactly that many.
     let count = (count / threads).max(1) * threads;
     let side = match side {
@@ -86,7 +95,7 @@ fn handshake_rate(count: usize, threads: usize, side: Side, resume: bool) -> f64
             thread::spawn(move || {
                 let options = match &*side {
                     Side::Ours((ctx, _)) => Some(our_client(ctx).resume_sessions(resume)),
-                    Side::Raw(_) => None,
+                    _ => None,
                 };
                 for _ in 0..count / threads {
                     match (&*side, &options) {
@@ -97,6 +106,14 @@ fn handshake_rate(count: usize, threads: usize, side: Side, resume: bool) -> f64
                         }
                         (Side::Ours(_), Some(options)) => {
                             let mut c = options.connect("127.0.0.1", addr.port()).expect("connect");
+                            c.read_exact(&mut [0u8; 1]).expect("read");
+                            let _ = c.write_all(b"y");
+                        }
+                        #[cfg(feature = "bench-openssl")]
+                        (Side::OpenSsl((connector, _)), _) => {
+                            let sock = TcpStream::connect(addr).expect("connect");
+                            sock.set_nodelay(true).expect("nodelay");
+                            let mut c = connector.connect("localhost", sock).expect("handshake");
                             c.read_exact(&mut [0u8; 1]).expect("read");
                             let _ = c.write_all(b"y");
                         }
@@ -114,8 +131,9 @@ fn handshake_rate(count: usize, threads: usize, side: Side, resume: bool) -> f64
     count as f64 / elapsed
 }
 
+/// One server connection (`serve_each` has set TCP_NODELAY): one byte
+/// each way.
 fn serve_one(sock: TcpStream, side: &Side) {
-    sock.set_nodelay(true).expect("nodelay");
     match side {
         Side::Raw((_, sc)) => {
             let mut s = StreamOwned::new(ServerConnection::new(sc.clone()).expect("c"), sock);
@@ -127,6 +145,13 @@ fn serve_one(sock: TcpStream, side: &Side) {
                 .expect("server");
             let _ = s.write_all(b"x");
             let _ = s.read(&mut [0u8; 1]);
+        }
+        #[cfg(feature = "bench-openssl")]
+        Side::OpenSsl((_, acceptor)) => {
+            if let Ok(mut s) = acceptor.accept(sock) {
+                let _ = s.write_all(b"x");
+                let _ = s.read(&mut [0u8; 1]);
+            }
         }
     }
 }

@@ -2,20 +2,17 @@
 //! `openssl` crate's `SslStream` at both ends, the C library people compare
 //! with, in the same run. In these lines the "raw" column is OpenSSL.
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::sync::Arc;
-use std::thread;
-use std::time::Instant;
 
 use openssl::pkey::PKey;
 use openssl::ssl::{SslAcceptor, SslConnector, SslMethod, SslStream, SslVersion};
 use openssl::x509::X509;
 use openssl::x509::store::X509StoreBuilder;
 
+use crate::handshakes::{Side, handshake_rate};
 use crate::setup::{
-    BULK_SUITES, Pki, Tuning, Who, compare, line, our_client, our_contexts, our_pair, scaled,
-    serve_each,
+    BULK_SUITES, Pki, Tuning, Who, compare, line, our_contexts, our_pair, scaled, tcp_pair,
 };
 use crate::transfer::{bulk_figures, bulk_lines, transfer};
 
@@ -54,20 +51,15 @@ fn openssl_pair(
     connector: &SslConnector,
     acceptor: &Arc<SslAcceptor>,
 ) -> (SslStream<TcpStream>, SslStream<TcpStream>) {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let addr = listener.local_addr().expect("addr");
     let acceptor = acceptor.clone();
-    let server = thread::spawn(move || {
-        let (sock, _) = listener.accept().expect("accept");
-        sock.set_nodelay(true).expect("nodelay");
-        acceptor.accept(sock).expect("server handshake")
-    });
-    let sock = TcpStream::connect(addr).expect("connect");
-    sock.set_nodelay(true).expect("nodelay");
-    let client = connector
-        .connect("localhost", sock)
-        .expect("client handshake");
-    (client, server.join().expect("server"))
+    tcp_pair(
+        move |sock| acceptor.accept(sock).expect("server handshake"),
+        |sock| {
+            connector
+                .connect("localhost", sock)
+                .expect("client handshake")
+        },
+    )
 }
 
 pub fn bulk(pki: &Pki) {
@@ -102,14 +94,11 @@ pub fn handshakes(pki_ecdsa: &Pki, pki_rsa: &Pki) {
         let (oc, os) = our_contexts(pki, crate::setup::DEFAULT);
         for threads in [1usize, 8] {
             let [rate] = compare(|who| {
-                [match who {
-                    Who::Raw => rate(
-                        count,
-                        threads,
-                        Ends::OpenSsl(connector.clone(), acceptor.clone()),
-                    ),
-                    Who::Ours => rate(count, threads, Ends::Ours(oc.clone(), os.clone())),
-                }]
+                let side = match who {
+                    Who::Raw => Side::OpenSsl((connector.clone(), acceptor.clone())),
+                    Who::Ours => Side::Ours((oc.clone(), os.clone())),
+                };
+                [handshake_rate(count, threads, side, false)]
             });
             line(
                 &format!("vs OpenSSL {name}, {threads} thread(s)"),
@@ -119,71 +108,4 @@ pub fn handshakes(pki_ecdsa: &Pki, pki_rsa: &Pki) {
             );
         }
     }
-}
-
-#[derive(Clone)]
-enum Ends {
-    OpenSsl(Arc<SslConnector>, Arc<SslAcceptor>),
-    Ours(securenet::SecurityContext, securenet::SecurityContext),
-}
-
-/// Full handshakes per second: `threads` clients against a
-/// thread-per-connection server, each connection one byte each way.
-fn rate(count: usize, threads: usize, ends: Ends) -> f64 {
-    let count = (count / threads).max(1) * threads;
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let server_ends = ends.clone();
-    let server = serve_each(listener, count, move |sock| match &server_ends {
-        Ends::OpenSsl(_, acceptor) => {
-            if let Ok(mut s) = acceptor.accept(sock) {
-                let _ = s.write_all(b"x");
-                let _ = s.read(&mut [0u8; 1]);
-            }
-        }
-        Ends::Ours(_, ctx) => {
-            let mut s = securenet::SecureStream::secure_server(
-                sock,
-                ctx,
-                &securenet::BindOptions::new(),
-                &[],
-            )
-            .expect("server");
-            let _ = s.write_all(b"x");
-            let _ = s.read(&mut [0u8; 1]);
-        }
-    });
-    let start = Instant::now();
-    let clients: Vec<_> = (0..threads)
-        .map(|_| {
-            let ends = ends.clone();
-            thread::spawn(move || {
-                for _ in 0..count / threads {
-                    match &ends {
-                        Ends::OpenSsl(connector, _) => {
-                            let sock = TcpStream::connect(addr).expect("connect");
-                            sock.set_nodelay(true).expect("nodelay");
-                            let mut c = connector.connect("localhost", sock).expect("handshake");
-                            c.read_exact(&mut [0u8; 1]).expect("read");
-                            let _ = c.write_all(b"y");
-                        }
-                        Ends::Ours(ctx, _) => {
-                            let mut c = our_client(ctx)
-                                .resume_sessions(false)
-                                .connect("127.0.0.1", addr.port())
-                                .expect("connect");
-                            c.read_exact(&mut [0u8; 1]).expect("read");
-                            let _ = c.write_all(b"y");
-                        }
-                    }
-                }
-            })
-        })
-        .collect();
-    for c in clients {
-        c.join().expect("client");
-    }
-    let elapsed = start.elapsed().as_secs_f64();
-    server.join().expect("server");
-    count as f64 / elapsed
 }

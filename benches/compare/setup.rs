@@ -296,6 +296,11 @@ pub type RawServer = StreamOwned<ServerConnection, TcpStream>;
 pub fn raw_client(config: &Arc<ClientConfig>, addr: std::net::SocketAddr) -> RawClient {
     let sock = TcpStream::connect(addr).expect("connect");
     sock.set_nodelay(true).expect("nodelay");
+    raw_client_on(config, sock)
+}
+
+/// A raw rustls client over `sock`, handshake not run.
+fn raw_client_on(config: &Arc<ClientConfig>, sock: TcpStream) -> RawClient {
     let name = ServerName::try_from("localhost").expect("name");
     StreamOwned::new(
         ClientConnection::new(config.clone(), name).expect("conn"),
@@ -303,25 +308,45 @@ pub fn raw_client(config: &Arc<ClientConfig>, addr: std::net::SocketAddr) -> Raw
     )
 }
 
-/// A raw rustls pair: (client, server) with the handshake done.
-pub fn raw_pair(client: &Arc<ClientConfig>, server: &Arc<ServerConfig>) -> (RawClient, RawServer) {
+/// A connected loopback pair (TCP_NODELAY on both): `server` runs on the
+/// accepted socket in a thread, `client` on the connected one here; both
+/// return their end with the handshake done.
+pub fn tcp_pair<C, S: Send + 'static>(
+    server: impl FnOnce(TcpStream) -> S + Send + 'static,
+    client: impl FnOnce(TcpStream) -> C,
+) -> (C, S) {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = listener.local_addr().expect("addr");
-    let server = server.clone();
     let accept = thread::spawn(move || {
         let (sock, _) = listener.accept().expect("accept");
         sock.set_nodelay(true).expect("nodelay");
-        let mut s = StreamOwned::new(ServerConnection::new(server).expect("conn"), sock);
-        while s.conn.is_handshaking() {
-            s.conn.complete_io(&mut s.sock).expect("server handshake");
-        }
-        s
+        server(sock)
     });
-    let mut c = raw_client(client, addr);
-    while c.conn.is_handshaking() {
-        c.conn.complete_io(&mut c.sock).expect("client handshake");
-    }
+    let sock = TcpStream::connect(addr).expect("connect");
+    sock.set_nodelay(true).expect("nodelay");
+    let c = client(sock);
     (c, accept.join().expect("server"))
+}
+
+/// A raw rustls pair: (client, server) with the handshake done.
+pub fn raw_pair(client: &Arc<ClientConfig>, server: &Arc<ServerConfig>) -> (RawClient, RawServer) {
+    let server = server.clone();
+    tcp_pair(
+        move |sock| {
+            let mut s = StreamOwned::new(ServerConnection::new(server).expect("conn"), sock);
+            while s.conn.is_handshaking() {
+                s.conn.complete_io(&mut s.sock).expect("server handshake");
+            }
+            s
+        },
+        |sock| {
+            let mut c = raw_client_on(client, sock);
+            while c.conn.is_handshaking() {
+                c.conn.complete_io(&mut c.sock).expect("client handshake");
+            }
+            c
+        },
+    )
 }
 
 /// Our client options for the bench's servers: the address is given, as

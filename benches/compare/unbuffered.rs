@@ -8,15 +8,16 @@
 //! handshake, data, close); it is a measuring device, not a stream.
 
 use std::io::{self, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::sync::Arc;
-use std::thread;
 
 use rustls::client::UnbufferedClientConnection;
 use rustls::pki_types::ServerName;
 use rustls::server::UnbufferedServerConnection;
 use rustls::unbuffered::{ConnectionState, EncodeError, EncryptError, UnbufferedStatus};
 use rustls::{ClientConfig, ServerConfig};
+
+use crate::setup::tcp_pair;
 
 /// Either end's connection: the two types share the state machine but
 /// not a trait.
@@ -229,22 +230,20 @@ impl Write for Unbuffered {
 
 /// An unbuffered pair: (client, server), handshake done.
 pub fn pair(client: &Arc<ClientConfig>, server: &Arc<ServerConfig>) -> (Unbuffered, Unbuffered) {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let addr = listener.local_addr().expect("addr");
     let server = server.clone();
-    let accept = thread::spawn(move || {
-        let (sock, _) = listener.accept().expect("accept");
-        sock.set_nodelay(true).expect("nodelay");
-        let conn = UnbufferedServerConnection::new(server).expect("conn");
-        let mut s = Unbuffered::new(Conn::Server(conn), sock);
-        s.drive(Want::Handshake).expect("server handshake");
-        s
-    });
-    let sock = TcpStream::connect(addr).expect("connect");
-    sock.set_nodelay(true).expect("nodelay");
-    let name = ServerName::try_from("localhost").expect("name");
-    let conn = UnbufferedClientConnection::new(client.clone(), name).expect("conn");
-    let mut c = Unbuffered::new(Conn::Client(conn), sock);
-    c.drive(Want::Handshake).expect("client handshake");
-    (c, accept.join().expect("server"))
+    tcp_pair(
+        move |sock| {
+            let conn = UnbufferedServerConnection::new(server).expect("conn");
+            let mut s = Unbuffered::new(Conn::Server(conn), sock);
+            s.drive(Want::Handshake).expect("server handshake");
+            s
+        },
+        |sock| {
+            let name = ServerName::try_from("localhost").expect("name");
+            let conn = UnbufferedClientConnection::new(client.clone(), name).expect("conn");
+            let mut c = Unbuffered::new(Conn::Client(conn), sock);
+            c.drive(Want::Handshake).expect("client handshake");
+            c
+        },
+    )
 }

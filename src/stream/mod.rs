@@ -347,9 +347,9 @@ fn flush_tls<S: Read + Write>(
             io.arm_write(deadline, phase, after)?;
         }
         first = false;
-        let written = match io.layer.clone() {
+        let written = match &io.layer {
             // The records into the proxy's TLS (no I/O), then one write.
-            Some(layer) => seal_all(conn, &*layer, trace.as_deref_mut())
+            Some(layer) => seal_all(conn, &**layer, trace.as_deref_mut())
                 .and_then(|()| layer.send(&mut io.sock)),
             None => write_records(conn, &mut io.sock, trace.as_deref_mut()),
         };
@@ -395,9 +395,9 @@ fn seal_all(
 /// Sends what rustls queued (an alert) with one write, never waiting for
 /// more: the connection is failing anyway.
 fn send_once<S: Write>(conn: &mut Connection, io: &mut Transport<S>) {
-    match io.layer.clone() {
+    match &io.layer {
         Some(layer) => {
-            if seal_all(conn, &*layer, None).is_ok() {
+            if seal_all(conn, &**layer, None).is_ok() {
                 let _ = layer.send(&mut io.sock);
             }
         }

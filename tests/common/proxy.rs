@@ -27,43 +27,46 @@ pub struct ProxyRules {
 /// tunnel asked for.
 pub type Seen = Arc<Mutex<Vec<String>>>;
 
-fn relay(mut client: TcpStream, target: &str) {
-    let Ok(server) = TcpStream::connect(target) else {
+/// Relays between a client's two ends and `target` until both sides end;
+/// `end_client` ends the client's write side.
+fn relay_ends<R: Read + Send + 'static, W: Write>(
+    mut from_client: R,
+    mut to_client: W,
+    end_client: impl FnOnce(&mut W),
+    target: &str,
+) {
+    let Ok(mut server) = TcpStream::connect(target) else {
         return;
     };
     tcp_timeouts(&server);
-    let (mut c2, mut s2) = match (client.try_clone(), server.try_clone()) {
-        (Ok(c), Ok(s)) => (c, s),
-        _ => return,
-    };
-    let up = thread::spawn(move || {
-        let _ = std::io::copy(&mut c2, &mut s2);
-        let _ = s2.shutdown(Shutdown::Write);
-    });
-    let mut server = server;
-    let _ = std::io::copy(&mut server, &mut client);
-    let _ = client.shutdown(Shutdown::Write);
-    let _ = up.join();
-}
-
-/// Relays between a client reached over TLS and `target`.
-fn relay_tls(client: securenet::SecureStream, target: &str) {
-    let Ok(server) = TcpStream::connect(target) else {
-        return;
-    };
-    tcp_timeouts(&server);
-    let (Ok((mut from_client, mut to_client)), Ok(mut s2)) = (client.split(), server.try_clone())
-    else {
+    let Ok(mut s2) = server.try_clone() else {
         return;
     };
     let up = thread::spawn(move || {
         let _ = std::io::copy(&mut from_client, &mut s2);
         let _ = s2.shutdown(Shutdown::Write);
     });
-    let mut server = server;
     let _ = std::io::copy(&mut server, &mut to_client);
-    let _ = to_client.shutdown_write();
+    end_client(&mut to_client);
     let _ = up.join();
+}
+
+fn relay(client: TcpStream, target: &str) {
+    if let Ok(from_client) = client.try_clone() {
+        relay_ends(
+            from_client,
+            client,
+            |c| drop(c.shutdown(Shutdown::Write)),
+            target,
+        );
+    }
+}
+
+/// Relays between a client reached over TLS and `target`.
+fn relay_tls(client: securenet::SecureStream, target: &str) {
+    if let Ok((from_client, to_client)) = client.split() {
+        relay_ends(from_client, to_client, |w| drop(w.shutdown_write()), target);
+    }
 }
 
 fn read_head(s: &mut impl Read) -> String {
