@@ -5,12 +5,13 @@
 //! cargo run --example client -- HOST PORT [--ca FILE] [--alpn h2,http/1.1]
 //!     [--servername NAME] [--cert FILE --key FILE] [--keylog FILE]
 //!     [--send TEXT] [--insecure] [--system] [--pin sha256//BASE64] [--again]
-//!     [--proxy URL]
+//!     [--proxy URL [--proxy-ca FILE]]
 //! ```
 //!
 //! `--proxy URL` connects through an `http://`, `https://`, `socks5://` or
 //! `socks5h://` proxy (an `https://` proxy's certificate is checked
-//! against the same trust).
+//! against the same trust, or against `--proxy-ca FILE` alone, curl's
+//! `--proxy-cacert`).
 //!
 //! `--again` connects a second time with the same options once the first
 //! connection is closed, and prints whether that one resumed the session.
@@ -42,10 +43,11 @@ struct Args {
     pins: Vec<String>,
     again: bool,
     proxy: Option<String>,
+    proxy_ca: Option<String>,
 }
 
 const USAGE: &str = "usage: client HOST PORT [--ca FILE] [--alpn h2,http/1.1] [--servername NAME] \
-                     [--cert FILE --key FILE] [--keylog FILE] [--send TEXT] [--insecure] [--system] [--pin sha256//BASE64] [--again] [--proxy URL]";
+                     [--cert FILE --key FILE] [--keylog FILE] [--send TEXT] [--insecure] [--system] [--pin sha256//BASE64] [--again] [--proxy URL [--proxy-ca FILE]]";
 
 fn parse() -> Result<Args, String> {
     let mut it = std::env::args().skip(1);
@@ -69,6 +71,7 @@ fn parse() -> Result<Args, String> {
         pins: Vec::new(),
         again: false,
         proxy: None,
+        proxy_ca: None,
     };
     while let Some(flag) = it.next() {
         let mut value = || it.next().ok_or(format!("{flag} needs a value"));
@@ -84,6 +87,7 @@ fn parse() -> Result<Args, String> {
             "--system" => a.system = true,
             "--again" => a.again = true,
             "--proxy" => a.proxy = Some(value()?),
+            "--proxy-ca" => a.proxy_ca = Some(value()?),
             "--pin" => a.pins.push(value()?),
             other => return Err(format!("unknown option '{other}'\n{USAGE}")),
         }
@@ -121,6 +125,11 @@ fn run(a: Args) -> Result<(), Box<dyn std::error::Error>> {
     }
     if let Some(url) = &a.proxy {
         options = options.proxy(securenet::Proxy::new(url)?);
+    }
+    if let Some(ca) = &a.proxy_ca {
+        let mut proxy_ctx = SecurityContext::empty();
+        proxy_ctx.set_trusted_certificates(ca)?;
+        options = options.proxy_context(proxy_ctx);
     }
     let mut stream = options.connect(&a.host, a.port)?;
     stream.set_read_timeout(Some(Duration::from_secs(10)))?;

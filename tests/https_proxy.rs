@@ -10,7 +10,7 @@ use std::io::{Read, Write};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::proxy::{ProxyRules, https_proxy};
+use common::proxy::{ProxyRules, http_proxy, https_proxy, https_proxy_with};
 use common::{Ca, IO_TIMEOUT, Leaf, client, serve_one, tcp_listener, unused_port};
 use securenet::{
     BindOptions, CertificateProblem, Error, Message, Phase, Proxy, SecureStream, WebSocket,
@@ -131,6 +131,7 @@ fn the_proxys_certificate_is_verified_and_a_failure_names_the_proxy() {
             Error::Proxy { proxy, reason, .. } => {
                 assert_eq!(*proxy, format!("https://localhost:{proxy_port}"));
                 assert!(reason.contains("TLS handshake with the proxy"), "{reason}");
+                assert!(reason.contains("proxy_context"), "the advice: {reason}");
             }
             other => panic!("{want}: not a proxy error: {other:?}"),
         }
@@ -344,4 +345,116 @@ fn a_whole_stream_goes_both_ways_through_an_https_proxy_and_closes() {
         .join()
         .expect("server")
         .expect("the target saw a clean end");
+}
+
+/// A proxy with its own CA (a corporate one) is trusted through
+/// `proxy_context` for the proxy alone: the target is verified against
+/// `context`, and a target certificate from the proxy's CA is refused.
+/// The proxy context's certificate is what the proxy gets when it asks.
+#[test]
+fn a_proxy_context_is_trusted_for_the_proxy_alone() {
+    let target_ca = Ca::new("target root");
+    let proxy_ca = Ca::new("corporate proxy root");
+    let (port, server) = serve_one(
+        BindOptions::new(),
+        &target_ca.server_context(&["localhost"], Leaf::Good),
+        |mut t| {
+            let mut buf = [0u8; 4];
+            t.read_exact(&mut buf)?;
+            t.write_all(&buf)?;
+            t.close()
+        },
+    );
+    // The same name, from the proxy's CA: what a target must not pass with.
+    let (mitm_port, mitm) = serve_one(
+        BindOptions::new(),
+        &proxy_ca.server_context(&["localhost"], Leaf::Good),
+        |mut t| t.handshake(),
+    );
+    // The proxy asks for a client certificate from its own CA.
+    let mut proxy_ctx = proxy_ca.server_context(&["localhost"], Leaf::Good);
+    proxy_ctx
+        .set_trusted_certificates_bytes(proxy_ca.pem().as_bytes())
+        .expect("client trust");
+    let (proxy_port, seen) = https_proxy_with(
+        BindOptions::new().require_client_certificate(true),
+        &proxy_ctx,
+        ProxyRules::default(),
+        2,
+    );
+    let (cert, key) = proxy_ca.leaf(&["employee"], Leaf::ClientAuthOnly);
+    let mut to_proxy = common::context_with(&cert, &key);
+    to_proxy
+        .set_trusted_certificates_bytes(proxy_ca.pem().as_bytes())
+        .expect("proxy trust");
+    let options = client(target_ca.trust())
+        .proxy(Proxy::http(&format!("https://localhost:{proxy_port}")).expect("proxy"))
+        .proxy_context(to_proxy);
+
+    let mut stream = options
+        .connect("localhost", port)
+        .expect("both hops trusted");
+    stream.write_all(b"ping").expect("write");
+    let mut back = [0u8; 4];
+    stream.read_exact(&mut back).expect("read");
+    assert_eq!(&back, b"ping");
+    server.join().expect("target").expect("target side");
+    assert_eq!(
+        stream.peer_certificate().expect("cert").issuer(),
+        "CN=target root"
+    );
+
+    let err = options
+        .connect("localhost", mitm_port)
+        .expect_err("the proxy's CA must not vouch for a target");
+    match &err {
+        Error::Certificate { problem, .. } => assert!(
+            matches!(problem, CertificateProblem::UnknownIssuer { .. }),
+            "{problem:?}"
+        ),
+        other => panic!("not the target's certificate error: {other:?}"),
+    }
+    assert!(mitm.join().expect("mitm").is_err(), "the client refused it");
+    let seen = seen.lock().expect("seen").clone();
+    let clients = seen.iter().filter(|l| *l == "client:CN=employee").count();
+    assert_eq!(clients, 2, "{seen:?}");
+}
+
+/// A `proxy_context` that no connection can use is an error, not ignored.
+#[test]
+fn a_proxy_context_without_an_https_proxy_is_refused() {
+    let (http_port, seen) = http_proxy(ProxyRules::default(), 1);
+    let ca = Ca::new("some root");
+    let cases = [
+        ("no proxy", client(ca.trust())),
+        (
+            "http proxy",
+            client(ca.trust())
+                .proxy(Proxy::http(&format!("http://127.0.0.1:{http_port}")).expect("proxy")),
+        ),
+    ];
+    for (case, options) in cases {
+        let err = options
+            .proxy_context(ca.trust())
+            .connect("localhost", unused_port())
+            .expect_err(case);
+        match &err {
+            Error::InvalidInput { input, reason, .. } => {
+                assert_eq!(input, "ConnectOptions::proxy_context", "{case}");
+                assert!(reason.contains("https:// proxy"), "{case}: {reason}");
+            }
+            other => panic!("{case}: {other:?}"),
+        }
+        let io = std::io::Error::from(err);
+        assert_eq!(io.kind(), std::io::ErrorKind::InvalidInput, "{case}");
+    }
+    let ws = WebSocketOptions::new()
+        .connect_options(client(ca.trust()).proxy_context(ca.trust()))
+        .connect(&format!("ws://127.0.0.1:{}/", unused_port()));
+    assert!(
+        matches!(ws, Err(Error::InvalidInput { .. })),
+        "{:?}",
+        ws.err()
+    );
+    assert!(seen.lock().expect("seen").is_empty(), "nothing was sent");
 }

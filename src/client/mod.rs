@@ -62,6 +62,7 @@ pub struct ConnectOptions {
     session: Option<TlsSession>,
     min_dh_size: u32,
     proxy: Option<Proxy>,
+    proxy_context: Option<SecurityContext>,
 }
 
 /// Node's default `minDHSize`, in bits.
@@ -81,6 +82,7 @@ impl Default for ConnectOptions {
             session: None,
             min_dh_size: DEFAULT_MIN_DH_SIZE,
             proxy: None,
+            proxy_context: None,
         }
     }
 }
@@ -106,6 +108,7 @@ impl fmt::Debug for ConnectOptions {
             .field("resume_sessions", &tls.resume_sessions)
             .field("pin_sha256", &tls.pins)
             .field("proxy", &self.proxy)
+            .field("proxy_context", &self.proxy_context)
             .finish()
     }
 }
@@ -329,7 +332,8 @@ impl ConnectOptions {
     /// TLS handshake with the target). SNI and certificate verification are
     /// for the target host, never the proxy, except on the TLS hop to an
     /// `https://` proxy, which is verified for the proxy's own name (see
-    /// [`Proxy::http`]). Through an `https://` proxy the stream's
+    /// [`Proxy::http`]) against [`proxy_context`](Self::proxy_context) if
+    /// one is set. Through an `https://` proxy the stream's
     /// [`get_ref`](SecureStream::get_ref) and `peer_addr` are the socket to
     /// the proxy, and [`shutdown_write`](SecureStream::shutdown_write)
     /// sends the target its `close_notify` but leaves the proxy's TLS open

@@ -4,13 +4,14 @@
 use std::time::Duration;
 
 use super::ConnectOptions;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::net::connect::unbracket;
 use crate::net::proxy::Protocol;
 use crate::net::transport::{Ops, Transport};
 use crate::net::tunnel;
 use crate::stream::SecureStream;
 use crate::tls::client_config::ClientTls;
+use crate::tls::context::SecurityContext;
 
 /// Where a connection to the target starts.
 pub(crate) enum Reached {
@@ -21,6 +22,63 @@ pub(crate) enum Reached {
 }
 
 impl ConnectOptions {
+    /// The trust anchors (and our certificate and key, if the proxy asks
+    /// for one) for the TLS to an `https://` [`proxy`](Self::proxy), in
+    /// place of [`context`](Self::context): curl's `--proxy-cacert` and
+    /// `--proxy-cert`, urllib3's `proxy_ssl_context`. With it, a
+    /// corporate proxy's CA is trusted for the proxy alone, never for the
+    /// targets reached through it. Default: none, the proxy is verified
+    /// against `context`.
+    ///
+    /// It is used only on the TLS hop to an `https://` proxy; a connection
+    /// whose proxy can never be one (none, or an `http://` or SOCKS5 URL,
+    /// or [`Proxy::from_env`](crate::Proxy::from_env) naming no
+    /// `https://` proxy) fails with [`Error::InvalidInput`] rather than
+    /// ignore it.
+    ///
+    /// ```no_run
+    /// # fn main() -> securenet::Result<()> {
+    /// use securenet::{ConnectOptions, Proxy, SecurityContext};
+    /// let mut corporate = SecurityContext::empty();
+    /// corporate.set_trusted_certificates("corporate-proxy-ca.pem")?;
+    /// let stream = ConnectOptions::new() // targets: Mozilla's roots
+    ///     .proxy(Proxy::http("https://proxy.corp.example:3129")?)
+    ///     .proxy_context(corporate)
+    ///     .connect("example.com", 443)?;
+    /// # Ok(()) }
+    /// ```
+    pub fn proxy_context(mut self, context: SecurityContext) -> Self {
+        self.proxy_context = Some(context);
+        self
+    }
+
+    /// The context given with [`proxy_context`](Self::proxy_context), if
+    /// any.
+    pub fn get_proxy_context(&self) -> Option<&SecurityContext> {
+        self.proxy_context.as_ref()
+    }
+
+    /// Fails if a [`proxy_context`](Self::proxy_context) is set that no
+    /// connection with these options can use.
+    fn check_proxy_context(&self) -> Result<()> {
+        if self.proxy_context.is_none() || self.proxy.as_ref().is_some_and(|p| p.may_use_tls()) {
+            return Ok(());
+        }
+        let proxy = self
+            .proxy
+            .as_ref()
+            .map_or("no proxy is set".to_owned(), |p| {
+                format!("the proxy is {p:?}")
+            });
+        Err(Error::invalid_input(
+            "ConnectOptions::proxy_context",
+            format!(
+                "it applies only to the TLS to an https:// proxy, and {proxy}: set an \
+                 https:// proxy or drop proxy_context (the target's trust is context)"
+            ),
+        ))
+    }
+
     /// TCP only, with these options' socket settings and proxy (for
     /// `ws://`).
     pub(crate) fn connect_tcp(&self, host: &str, port: u16) -> Result<Reached> {
@@ -32,6 +90,7 @@ impl ConnectOptions {
     /// the proxy for it), or the TLS to an `https://` proxy with the tunnel
     /// open inside it (`tls`: what runs over it is TLS).
     pub(super) fn tcp_to(&self, host: &str, port: u16, tls: bool) -> Result<Reached> {
+        self.check_proxy_context()?;
         let bare = unbracket(host);
         let limit = self.common.handshake_timeout;
         match self
@@ -61,8 +120,8 @@ impl ConnectOptions {
         }
     }
 
-    /// The options for the TLS to an `https://` proxy: this context's
-    /// trust, socket settings and trace; ALPN `http/1.1`; the proxy's own
+    /// The options for the TLS to an `https://` proxy: the proxy context
+    /// (else this context), these socket settings and trace; ALPN `http/1.1`; the proxy's own
     /// name verified, whatever is set for the target (its server name,
     /// `reject_unauthorized`, pins, identity check, session).
     fn to_proxy(&self, limit: Duration) -> ConnectOptions {
@@ -70,7 +129,7 @@ impl ConnectOptions {
         common.alpn = vec!["http/1.1".to_owned()];
         common.handshake_timeout = limit;
         ConnectOptions {
-            context: self.context.clone(),
+            context: self.proxy_context.clone().or_else(|| self.context.clone()),
             common,
             tls: ClientTls::default(),
             socket: self.socket.clone(),

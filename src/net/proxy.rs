@@ -303,7 +303,10 @@ impl Proxy {
     /// [`context`](crate::ConnectOptions::context) (its trust, never
     /// [`reject_unauthorized`](crate::ConnectOptions::reject_unauthorized),
     /// pins or identity checks, which are the target's), offering ALPN
-    /// `http/1.1`; the credentials, if any, travel inside that TLS.
+    /// `http/1.1`; the credentials, if any, travel inside that TLS. A
+    /// proxy with its own CA is trusted with
+    /// [`proxy_context`](crate::ConnectOptions::proxy_context), for the
+    /// proxy alone.
     pub fn http(url: &str) -> Result<Proxy> {
         let endpoint = Endpoint::parse(url, &redacted(url))?;
         if !matches!(endpoint.protocol, Protocol::Http | Protocol::Https) {
@@ -374,6 +377,17 @@ impl Proxy {
                 bypass,
             },
         })
+    }
+
+    /// Whether some connection may go through an `https://` proxy of
+    /// this one.
+    pub(crate) fn may_use_tls(&self) -> bool {
+        let https =
+            |e: &Option<Endpoint>| e.as_ref().is_some_and(|e| e.protocol == Protocol::Https);
+        match &self.rule {
+            Rule::Fixed(e) => e.protocol == Protocol::Https,
+            Rule::Env { https: s, http, .. } => https(s) || https(http),
+        }
     }
 
     /// The proxy for a connection to `host:port` (`tls`: a TLS or `wss://`

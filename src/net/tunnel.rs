@@ -230,9 +230,16 @@ pub(crate) fn tls_failed(proxy: &Endpoint, e: Error) -> Error {
         Error::Proxy { .. } => return e,
         _ => {}
     }
+    // The advice in a certificate error is for the target's trust; the
+    // proxy's own CA has its own place.
+    let hint = if matches!(e, Error::Certificate { .. }) {
+        " (a proxy with a CA of its own is trusted with ConnectOptions::proxy_context)"
+    } else {
+        ""
+    };
     Error::Proxy {
         proxy: proxy.shown(),
-        reason: format!("the TLS handshake with the proxy failed: {e}"),
+        reason: format!("the TLS handshake with the proxy failed: {e}{hint}"),
         status: None,
         source: Some(io::Error::from(e)),
     }

@@ -121,7 +121,18 @@ fn http_session(mut s: TcpStream, rules: ProxyRules, record: Seen) {
 /// certificate), serving `connections` tunnels. It also records the SNI
 /// and ALPN protocol each client sent (`sni:name`, `alpn:protocol`).
 pub fn https_proxy(ctx: &SecurityContext, rules: ProxyRules, connections: usize) -> (u16, Seen) {
-    let listener = BindOptions::new()
+    https_proxy_with(BindOptions::new(), ctx, rules, connections)
+}
+
+/// [`https_proxy`] bound with `options` (to ask for client certificates:
+/// then it records the subject of each one it got, `client:subject`).
+pub fn https_proxy_with(
+    options: BindOptions,
+    ctx: &SecurityContext,
+    rules: ProxyRules,
+    connections: usize,
+) -> (u16, Seen) {
+    let listener = options
         .supported_protocols(&["http/1.1"])
         .handshake_timeout(IO_TIMEOUT)
         .bind("127.0.0.1", 0, ctx)
@@ -146,6 +157,9 @@ pub fn https_proxy(ctx: &SecurityContext, rules: ProxyRules, connections: usize)
                     "alpn:{}",
                     s.selected_protocol().unwrap_or_default()
                 ));
+                if let Some(client) = s.peer_certificate() {
+                    r.push(format!("client:{}", client.subject()));
+                }
                 drop(r);
                 if let Some(target) = connect_head(&mut s, &rules, &record) {
                     relay_tls(s, &target);
