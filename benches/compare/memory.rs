@@ -2,7 +2,7 @@
 //! child process so neither reuses heap pages the other freed.
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::thread;
@@ -10,6 +10,8 @@ use std::time::Duration;
 
 use rustls::{ServerConnection, StreamOwned};
 use securenet::SecureListener;
+
+use crate::unbuffered::Unbuffered;
 
 use crate::setup::{
     DEFAULT, Pki, ReadWrite, Who, compare, line, our_contexts, our_pair, raw_client, raw_configs,
@@ -76,7 +78,9 @@ pub fn run_child(args: &[String]) -> bool {
         Who::Ours
     };
     match args[i].as_str() {
-        "--memory-server" => server_child(who),
+        "--memory-server" => server_child(who, false),
+        "--memory-server-unbuffered" => server_child(who, true),
+        "--memory-unbuffered" => unbuffered_child(who),
         _ => pairs_child(who),
     }
     true
@@ -85,46 +89,77 @@ pub fn run_child(args: &[String]) -> bool {
 pub fn idle_memory(pki: &Pki) {
     let n = idle_count();
     println!("\n== resident memory per idle connection (KiB, lower is better)");
-    let [server] = compare(|who| {
-        [child("--memory-server", who, pki, |out| {
-            let mut port = String::new();
-            out.read_line(&mut port).expect("port");
-            let addr: SocketAddr = format!("127.0.0.1:{}", port.trim()).parse().expect("port");
-            let (rc, _) = raw_configs(pki, DEFAULT);
-            // The same clients for both servers, held open until the child
-            // has measured; one more than counted, for the warm-up.
-            let mut clients = Vec::new();
-            for _ in 0..=n {
-                let mut c = raw_client(&rc, addr);
-                c.sock
-                    .set_read_timeout(Some(Duration::from_secs(60)))
-                    .expect("timeout");
-                c.write_all(b"ping").expect("ping");
-                c.read_exact(&mut [0u8; 4]).expect("pong");
-                clients.push(c);
-            }
-            read_figure(out)
-        })]
-    });
-    line(
-        &format!("server, thread per connection, {n} idle"),
-        server,
-        "KiB",
-        false,
-    );
-    let [pairs] = compare(|who| [child("--memory-pairs", who, pki, |out| read_figure(out))]);
-    line(
-        &format!("client + server state only, {n} idle pairs"),
-        pairs,
-        "KiB",
-        false,
-    );
+    let server = |mode: &str| {
+        compare(|who| {
+            [child(mode, who, pki, |out| {
+                let mut port = String::new();
+                out.read_line(&mut port).expect("port");
+                let addr: SocketAddr = format!("127.0.0.1:{}", port.trim()).parse().expect("port");
+                let (rc, _) = raw_configs(pki, DEFAULT);
+                // The same clients for both servers, held open until the
+                // child has measured; one more than counted, for the
+                // warm-up.
+                let mut clients = Vec::new();
+                for _ in 0..=n {
+                    let mut c = raw_client(&rc, addr);
+                    c.sock
+                        .set_read_timeout(Some(Duration::from_secs(60)))
+                        .expect("timeout");
+                    c.write_all(b"ping").expect("ping");
+                    c.read_exact(&mut [0u8; 4]).expect("pong");
+                    clients.push(c);
+                }
+                read_figure(out)
+            })]
+        })[0]
+    };
+    let pairs = |mode: &str| compare(|who| [child(mode, who, pki, |out| read_figure(out))])[0];
+    let unbuffered = "rustls unbuffered (\"ours\") vs StreamOwned";
+    let rows = [
+        (
+            format!("server, thread per connection, {n} idle"),
+            server("--memory-server"),
+        ),
+        (
+            format!("client + server state only, {n} idle pairs"),
+            pairs("--memory-pairs"),
+        ),
+        (
+            format!("{unbuffered}: server, thread per connection"),
+            server("--memory-server-unbuffered"),
+        ),
+        (
+            format!("{unbuffered}: {n} idle pairs"),
+            pairs("--memory-unbuffered"),
+        ),
+    ];
+    for (name, figure) in rows {
+        line(&name, figure, "KiB", false);
+    }
+}
+
+/// A server-side stream the thread-per-connection child holds: what it
+/// does once its connection has gone idle.
+trait Served: ReadWrite {
+    /// Frees what an idle connection need not hold (only the unbuffered
+    /// core has anything to free).
+    fn idle(&mut self) {}
+}
+
+impl Served for StreamOwned<ServerConnection, TcpStream> {}
+impl Served for securenet::SecureStream {}
+impl Served for Unbuffered {
+    fn idle(&mut self) {
+        Unbuffered::idle(self);
+    }
 }
 
 /// Child: a thread-per-connection server. Prints its port, serves one
 /// warm-up connection, then `n` more that each answer one "ping" and stay
 /// open; prints resident KiB per connection once all `n` have answered.
-fn server_child(who: Who) {
+/// With `unbuffered`, "ours" is the smallest core on rustls's unbuffered
+/// API instead of securenet.
+fn server_child(who: Who, unbuffered: bool) {
     let n = idle_count();
     let pki = Pki::from_env().expect("the parent's PKI");
     let (_, rs) = raw_configs(&pki, DEFAULT);
@@ -133,17 +168,28 @@ fn server_child(who: Who) {
     // Each accepted stream gets timeouts, so a lost client fails the run
     // instead of hanging it.
     let limit = Some(Duration::from_secs(60));
-    let mut accept: Box<dyn FnMut() -> Box<dyn ReadWrite>> = match who {
+    let tcp = |listener: &TcpListener| {
+        let (sock, _) = listener.accept().expect("accept");
+        // As securenet's listener does; without it a handshake flight
+        // waits on a delayed ACK.
+        sock.set_nodelay(true).expect("nodelay");
+        sock.set_read_timeout(limit).expect("timeout");
+        sock.set_write_timeout(limit).expect("timeout");
+        sock
+    };
+    let mut accept: Box<dyn FnMut() -> Box<dyn Served>> = match who {
         Who::Raw => {
             let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
             println!("{}", listener.local_addr().expect("addr").port());
             Box::new(move || {
-                let (sock, _) = listener.accept().expect("accept");
-                sock.set_read_timeout(limit).expect("timeout");
-                sock.set_write_timeout(limit).expect("timeout");
                 let conn = ServerConnection::new(rs.clone()).expect("conn");
-                Box::new(StreamOwned::new(conn, sock))
+                Box::new(StreamOwned::new(conn, tcp(&listener)))
             })
+        }
+        Who::Ours if unbuffered => {
+            let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+            println!("{}", listener.local_addr().expect("addr").port());
+            Box::new(move || Box::new(Unbuffered::server(&rs, tcp(&listener))))
         }
         Who::Ours => {
             let listener = SecureListener::bind("127.0.0.1", 0, &os).expect("bind");
@@ -162,6 +208,7 @@ fn server_child(who: Who) {
             s.read_exact(&mut [0u8; 4]).expect("ping");
             s.write_all(b"pong").expect("pong");
             s.flush().expect("flush");
+            s.idle();
             let _ = answered.send(());
             // Idle until the client closes (or the process ends).
             let _ = s.read(&mut [0u8; 1]);
@@ -206,6 +253,39 @@ fn pairs_child(who: Who) {
                 c.write_all(b"ping").expect("w");
                 s.read_exact(&mut [0u8; 4]).expect("r");
                 ours.push((c, s));
+            }
+        }
+    }
+    println!("{}", (rss_kib() - before) / n as f64);
+}
+
+/// Child: as `pairs_child`, with the smallest core on rustls's unbuffered
+/// API (its record buffers freed once idle) in the "ours" place: what an
+/// idle connection would hold on that API.
+fn unbuffered_child(who: Who) {
+    let pki = Pki::from_env().expect("the parent's PKI");
+    let n = idle_count();
+    let (rc, rs) = raw_configs(&pki, DEFAULT);
+    drop(raw_pair(&rc, &rs));
+    drop(crate::unbuffered::pair(&rc, &rs));
+    let before = rss_kib();
+    let mut raw = Vec::new();
+    let mut unbuffered = Vec::new();
+    for _ in 0..n {
+        match who {
+            Who::Raw => {
+                let (mut c, mut s) = raw_pair(&rc, &rs);
+                c.write_all(b"ping").expect("w");
+                s.read_exact(&mut [0u8; 4]).expect("r");
+                raw.push((c, s));
+            }
+            Who::Ours => {
+                let (mut c, mut s) = crate::unbuffered::pair(&rc, &rs);
+                c.write_all(b"ping").expect("w");
+                s.read_exact(&mut [0u8; 4]).expect("r");
+                c.idle();
+                s.idle();
+                unbuffered.push((c, s));
             }
         }
     }

@@ -1,11 +1,14 @@
 //! The question issue 15 rests on, measured: would a stream core on
 //! rustls's unbuffered API (`UnbufferedClientConnection`,
-//! `process_tls_records`) move bulk data with less CPU than its buffered
-//! API (`StreamOwned`)? This is the smallest such core: one 64 KiB
-//! receive buffer per end, records processed in it, plaintext copied (by us) once
-//! into the reader's buffer; every write encrypted into one send buffer
-//! and sent with one `write`. It handles only what bulk needs (the
-//! handshake, data, close); it is a measuring device, not a stream.
+//! `process_tls_records`) move bulk data with less CPU, and hold less per
+//! idle connection, than its buffered API (`StreamOwned`)? This is the
+//! smallest such core: one receive buffer per end (4 KiB, doubling up to
+//! 64 KiB while data flows), records processed where they were received
+//! (the front is compacted once per read, not once per record),
+//! plaintext copied (by us) once into the reader's buffer; every write
+//! encrypted into one send buffer and sent with one `write`; both buffers
+//! freed by `idle`. It handles only what bulk needs (the handshake, data,
+//! close); it is a measuring device, not a stream.
 
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
@@ -37,6 +40,10 @@ pub struct Unbuffered {
     conn: Conn,
     sock: TcpStream,
     incoming: Vec<u8>,
+    /// `incoming[start..used]` is received and not yet processed; the
+    /// front is compacted only when a read needs the room (once per read,
+    /// not once per record).
+    start: usize,
     used: usize,
     outgoing: Vec<u8>,
     /// Plaintext decrypted but not yet read (a record larger than the
@@ -45,6 +52,12 @@ pub struct Unbuffered {
     plain_at: usize,
     eof: bool,
 }
+
+/// The receive buffer: it starts at `FIRST` and doubles each time a read
+/// fills it, up to `RECEIVE` while bulk data flows (more only for a
+/// record that does not fit).
+const FIRST: usize = 4096;
+const RECEIVE: usize = 64 * 1024;
 
 fn other(e: impl std::fmt::Display) -> io::Error {
     io::Error::other(e.to_string())
@@ -55,12 +68,26 @@ impl Unbuffered {
         Unbuffered {
             conn,
             sock,
-            incoming: vec![0; 64 * 1024],
+            incoming: Vec::new(),
+            start: 0,
             used: 0,
-            outgoing: vec![0; 64 * 1024 + 4096],
+            outgoing: Vec::new(),
             plain: Vec::new(),
             plain_at: 0,
             eof: false,
+        }
+    }
+
+    /// Frees both record buffers if nothing is pending in them, as an
+    /// idle connection of a real core would: what is left is rustls's
+    /// unbuffered state alone. They are allocated again when needed.
+    pub fn idle(&mut self) {
+        if self.start == self.used && self.plain_at == self.plain.len() {
+            (self.start, self.used) = (0, 0);
+            self.incoming = Vec::new();
+            self.outgoing = Vec::new();
+            self.plain = Vec::new();
+            self.plain_at = 0;
         }
     }
 
@@ -73,12 +100,13 @@ impl Unbuffered {
                 conn,
                 sock,
                 incoming,
+                start,
                 used,
                 outgoing,
                 plain,
                 ..
             } = self;
-            let buf = &mut incoming[..*used];
+            let buf = &mut incoming[*start..*used];
             let mut io = Io {
                 sock,
                 outgoing,
@@ -96,9 +124,9 @@ impl Unbuffered {
                     (discard, io.handle(state.map_err(other)?)?)
                 }
             };
-            if discard > 0 {
-                incoming.copy_within(discard..*used, 0);
-                *used -= discard;
+            *start += discard;
+            if *start == *used {
+                (*start, *used) = (0, 0);
             }
             match outcome {
                 Outcome::Done(n) => return Ok(n),
@@ -108,8 +136,13 @@ impl Unbuffered {
                 }
                 Outcome::Again => {}
                 Outcome::NeedRead => {
+                    if *used == incoming.len() && *start > 0 {
+                        incoming.copy_within(*start..*used, 0);
+                        (*start, *used) = (0, *used - *start);
+                    }
                     if *used == incoming.len() {
-                        incoming.resize(incoming.len() * 2, 0);
+                        let grown = (incoming.len() * 2).clamp(FIRST, RECEIVE);
+                        incoming.resize(grown.max(incoming.len() + FIRST), 0);
                     }
                     let n = sock.read(&mut incoming[*used..])?;
                     if n == 0 {
@@ -228,13 +261,21 @@ impl Write for Unbuffered {
     }
 }
 
+impl Unbuffered {
+    /// The server end of `sock`; the handshake runs on first use, as
+    /// `StreamOwned`'s does.
+    pub fn server(config: &Arc<ServerConfig>, sock: TcpStream) -> Self {
+        let conn = UnbufferedServerConnection::new(config.clone()).expect("conn");
+        Unbuffered::new(Conn::Server(conn), sock)
+    }
+}
+
 /// An unbuffered pair: (client, server), handshake done.
 pub fn pair(client: &Arc<ClientConfig>, server: &Arc<ServerConfig>) -> (Unbuffered, Unbuffered) {
     let server = server.clone();
     tcp_pair(
         move |sock| {
-            let conn = UnbufferedServerConnection::new(server).expect("conn");
-            let mut s = Unbuffered::new(Conn::Server(conn), sock);
+            let mut s = Unbuffered::server(&server, sock);
             s.drive(Want::Handshake).expect("server handshake");
             s
         },
