@@ -4,7 +4,7 @@
 //! ```text
 //! cargo run --example client -- HOST PORT [--ca FILE] [--alpn h2,http/1.1]
 //!     [--servername NAME] [--cert FILE --key FILE] [--keylog FILE]
-//!     [--send TEXT] [--insecure] [--system] [--pin sha256//BASE64] [--again]
+//!     [--send TEXT] [--insecure] [--system] [--pin sha256//BASE64] [--crl FILE] [--again]
 //!     [--proxy URL [--proxy-ca FILE]]
 //! ```
 //!
@@ -44,10 +44,11 @@ struct Args {
     again: bool,
     proxy: Option<String>,
     proxy_ca: Option<String>,
+    crl: Option<String>,
 }
 
 const USAGE: &str = "usage: client HOST PORT [--ca FILE] [--alpn h2,http/1.1] [--servername NAME] \
-                     [--cert FILE --key FILE] [--keylog FILE] [--send TEXT] [--insecure] [--system] [--pin sha256//BASE64] [--again] [--proxy URL [--proxy-ca FILE]]";
+                     [--cert FILE --key FILE] [--keylog FILE] [--send TEXT] [--insecure] [--system] [--pin sha256//BASE64] [--crl FILE] [--again] [--proxy URL [--proxy-ca FILE]]";
 
 fn parse() -> Result<Args, String> {
     let mut it = std::env::args().skip(1);
@@ -72,6 +73,7 @@ fn parse() -> Result<Args, String> {
         again: false,
         proxy: None,
         proxy_ca: None,
+        crl: None,
     };
     while let Some(flag) = it.next() {
         let mut value = || it.next().ok_or(format!("{flag} needs a value"));
@@ -88,6 +90,7 @@ fn parse() -> Result<Args, String> {
             "--again" => a.again = true,
             "--proxy" => a.proxy = Some(value()?),
             "--proxy-ca" => a.proxy_ca = Some(value()?),
+            "--crl" => a.crl = Some(value()?),
             "--pin" => a.pins.push(value()?),
             other => return Err(format!("unknown option '{other}'\n{USAGE}")),
         }
@@ -105,6 +108,9 @@ fn run(a: Args) -> Result<(), Box<dyn std::error::Error>> {
     };
     if let Some(ca) = &a.ca {
         ctx.set_trusted_certificates(ca)?;
+    }
+    if let Some(crl) = &a.crl {
+        ctx.set_crls(crl)?;
     }
     if let (Some(cert), Some(key)) = (&a.cert, &a.key) {
         ctx.use_certificate_chain(cert)?;

@@ -2,7 +2,13 @@
 
 use std::time::SystemTime;
 
+use rustls::pki_types::UnixTime;
 use time::OffsetDateTime;
+
+/// A webpki or rustls time as a `SystemTime`.
+pub(crate) fn unix_to_system(t: UnixTime) -> SystemTime {
+    SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(t.as_secs())
+}
 
 /// The calendar date of `t` in UTC, or the seconds from 1970 if the
 /// calendar cannot hold it (beyond the year 9999).

@@ -1,12 +1,36 @@
 //! CRLs: a revoked server certificate fails on the client, a revoked client
-//! certificate fails on the server, each with a "revoked" error; a CRL that
-//! does not list the certificate changes nothing.
+//! certificate fails on the server, each with a "revoked" error naming the
+//! certificate, its revocation date and reason; a revoked intermediate is
+//! named as such; a CRL that does not list the certificate changes nothing.
 
 mod common;
 
-use common::{Ca, client, handshake_with};
-use rcgen::ExtendedKeyUsagePurpose;
-use securenet::{BindOptions, CertificateProblem, SecurityContext};
+use std::time::UNIX_EPOCH;
+
+use common::{Ca, Leaf, client, handshake_with};
+use rcgen::{ExtendedKeyUsagePurpose, RevocationReason, SerialNumber};
+use securenet::{BindOptions, CertificateProblem, ChainPosition, SecurityContext};
+
+/// The revocation time of the tests' CRLs: 2020-01-01.
+const REVOKED_AT: u64 = 1_577_836_800;
+
+/// The revoked certificate's position and subject, when, and why.
+fn revoked(problem: Option<&CertificateProblem>) -> (ChainPosition, String, u64, Option<String>) {
+    match problem {
+        Some(CertificateProblem::Revoked {
+            certificate: Some(c),
+            revoked_at: Some(at),
+            reason,
+            ..
+        }) => (
+            c.position,
+            c.subject.clone(),
+            at.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()),
+            reason.clone(),
+        ),
+        other => panic!("not a revocation naming the certificate: {other:?}"),
+    }
+}
 
 #[test]
 fn a_revoked_server_certificate_fails_on_the_client() {
@@ -21,11 +45,21 @@ fn a_revoked_server_certificate_fails_on_the_client() {
     let (c, _) = handshake_with(&server, BindOptions::new(), client(trust), "localhost");
     let err = c.expect_err("revoked");
     assert_eq!(
-        err.certificate_problem(),
-        Some(&CertificateProblem::Revoked),
-        "{err:?}"
+        revoked(err.certificate_problem()),
+        (
+            ChainPosition::Leaf,
+            "CN=localhost".to_owned(),
+            REVOKED_AT,
+            None
+        )
     );
-    assert!(err.to_string().contains("revoked"), "{err}");
+    assert!(
+        err.to_string().contains(
+            "the certificate CN=localhost has been revoked (on 2020-01-01 00:00:00 UTC); a CRL \
+             given to set_crls lists it: the peer must use a new certificate"
+        ),
+        "{err}"
+    );
 
     // A CRL that lists other serials changes nothing.
     let mut trust = ca.trust();
@@ -55,9 +89,56 @@ fn a_revoked_client_certificate_fails_on_the_server() {
     let (_, s) = handshake_with(&server_ctx, bind, client(client_ctx), "localhost");
     let err = s.expect_err("revoked client certificate");
     assert_eq!(
-        err.certificate_problem(),
-        Some(&CertificateProblem::Revoked),
-        "{err:?}"
+        revoked(err.certificate_problem()),
+        (
+            ChainPosition::Leaf,
+            "CN=client".to_owned(),
+            REVOKED_AT,
+            None
+        )
+    );
+}
+
+#[test]
+fn a_revoked_intermediate_is_named_with_its_reason() {
+    let root = Ca::new("crl root");
+    let intermediate = root.intermediate_with("revoked intermediate", |p| {
+        p.serial_number = Some(SerialNumber::from(3003u64));
+    });
+    let (cert, key) = intermediate.leaf(&["localhost"], Leaf::Good);
+    let server = common::context_with(&format!("{cert}{}", intermediate.pem()), &key);
+    let mut trust = root.trust();
+    trust
+        .set_crls_bytes(
+            root.crl_for(&[3003], Some(RevocationReason::KeyCompromise))
+                .as_bytes(),
+        )
+        .expect("crl");
+    let (c, _) = handshake_with(&server, BindOptions::new(), client(trust), "localhost");
+    let err = c.expect_err("revoked intermediate");
+    assert_eq!(
+        revoked(err.certificate_problem()),
+        (
+            ChainPosition::Intermediate,
+            "CN=revoked intermediate".to_owned(),
+            REVOKED_AT,
+            Some("keyCompromise".to_owned())
+        )
+    );
+    let text = err.to_string();
+    assert!(
+        text.contains(
+            "the intermediate CN=revoked intermediate has been revoked (on 2020-01-01 00:00:00 \
+             UTC, keyCompromise)"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("a CA that is not revoked"), "{text}");
+    // The same error through io::Error and back keeps its details.
+    let back = securenet::Error::from(std::io::Error::from(err));
+    assert_eq!(
+        revoked(back.certificate_problem()).3.as_deref(),
+        Some("keyCompromise")
     );
 }
 

@@ -134,8 +134,19 @@ pub enum CertificateProblem {
         /// The subjects of the CAs in the chain that carry name constraints.
         constrained_by: Vec<String>,
     },
-    /// The certificate has been revoked.
-    Revoked,
+    /// A certificate of the chain is listed as revoked by a CRL given to
+    /// `set_crls`.
+    #[non_exhaustive]
+    Revoked {
+        /// The revoked certificate, if known.
+        certificate: Option<ChainCertificate>,
+        /// When its CA revoked it (the CRL entry's revocationDate), if
+        /// known.
+        revoked_at: Option<SystemTime>,
+        /// The CRL entry's reason code as RFC 5280 names it
+        /// (`keyCompromise`, `superseded`…), if it has one.
+        reason: Option<String>,
+    },
     /// The revocation lists given to `set_crls` cannot be used to check the
     /// chain.
     #[non_exhaustive]
@@ -322,11 +333,28 @@ impl fmt::Display for CertificateProblem {
                      allowed to issue for that name"
                 )
             }
-            Revoked => write!(
-                f,
-                "the certificate has been revoked (a CRL given to set_crls lists it): the peer \
-                 must use a new certificate"
-            ),
+            Revoked {
+                certificate,
+                revoked_at,
+                reason,
+            } => {
+                write!(f, "{} has been revoked", which(certificate))?;
+                if let Some(t) = revoked_at {
+                    write!(f, " (on {}", format_time(*t))?;
+                    match reason {
+                        Some(r) => write!(f, ", {r})")?,
+                        None => write!(f, ")")?,
+                    }
+                } else if let Some(r) = reason {
+                    write!(f, " ({r})")?;
+                }
+                write!(f, "; a CRL given to set_crls lists it: the peer ")?;
+                if is_leaf(certificate) {
+                    write!(f, "must use a new certificate")
+                } else {
+                    write!(f, "must send a chain through a CA that is not revoked")
+                }
+            }
             RevocationUnchecked { reason } => write!(
                 f,
                 "the revocation lists given to set_crls cannot check this chain ({reason}): \

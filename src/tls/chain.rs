@@ -3,12 +3,15 @@
 //! (x509-parser) to find the certificate each error is about.
 
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use webpki::CertRevocationList;
 use webpki::Error as W;
 use x509_parser::extensions::{GeneralName, ParsedExtension};
 use x509_parser::prelude::FromDer;
 
 use crate::error::{CertificateProblem, ChainCertificate, ChainPosition};
+use crate::time::unix_to_system;
 use crate::tls::certificate::X509Certificate;
+use crate::tls::revocation::{self, crl_detail};
 use crate::tls::trust::Trust;
 
 /// The smallest RSA key the verifier accepts (aws-lc-rs's RSA algorithms
@@ -43,6 +46,8 @@ struct Link {
     cert: Option<X509Certificate>,
     raw_subject: Vec<u8>,
     raw_issuer: Vec<u8>,
+    /// The serial number's bytes, as a CRL entry lists them.
+    raw_serial: Vec<u8>,
     self_signed: bool,
     path_len: Option<u32>,
     name_constraints: bool,
@@ -59,6 +64,7 @@ impl Link {
             cert: X509Certificate::from_der(der).ok(),
             raw_subject: Vec::new(),
             raw_issuer: Vec::new(),
+            raw_serial: Vec::new(),
             self_signed: false,
             path_len: None,
             name_constraints: false,
@@ -71,6 +77,7 @@ impl Link {
         };
         link.raw_subject = x.subject().as_raw().to_vec();
         link.raw_issuer = x.issuer().as_raw().to_vec();
+        link.raw_serial = x.tbs_certificate.raw_serial().to_vec();
         let ski = x
             .extensions()
             .iter()
@@ -281,6 +288,26 @@ impl Chain {
         }
     }
 
+    /// Which certificate of the path `crls` list as revoked, with the
+    /// entry's date and reason (webpki says only that one is).
+    pub(crate) fn revoked(&self, crls: &[CertRevocationList<'_>]) -> CertificateProblem {
+        let found = self.path.iter().enumerate().find_map(|(i, link)| {
+            revocation::listed(crls, &link.raw_issuer, &link.raw_serial).map(|e| (i, e))
+        });
+        match found {
+            Some((i, entry)) => CertificateProblem::Revoked {
+                certificate: self.describe(i),
+                revoked_at: Some(entry.at),
+                reason: entry.reason.map(str::to_owned),
+            },
+            None => CertificateProblem::Revoked {
+                certificate: None,
+                revoked_at: None,
+                reason: None,
+            },
+        }
+    }
+
     /// The typed problem for webpki's `error`, checking for `required`
     /// (`serverAuth` or `clientAuth`) at `now`.
     pub(crate) fn diagnose(
@@ -363,7 +390,11 @@ impl Chain {
                 detail: "a DNS name in it, or the name connected to, is not a valid DNS name"
                     .to_owned(),
             },
-            W::CertRevoked => P::Revoked,
+            W::CertRevoked => P::Revoked {
+                certificate: None,
+                revoked_at: None,
+                reason: None,
+            },
             W::CertDistrusted => P::Distrusted { certificate: None },
             W::InvalidSignatureForPublicKey => self.bad_signature(),
             W::UnsupportedSignatureAlgorithm
@@ -563,30 +594,4 @@ fn encoding_detail(error: &W) -> String {
         _ => "it is not valid DER",
     }
     .to_owned()
-}
-
-fn crl_detail(error: &W) -> String {
-    #[allow(deprecated)]
-    match error {
-        W::CrlExpired { .. } => "a CRL has passed its nextUpdate time",
-        W::InvalidCrlNumber => "a CRL number is invalid",
-        W::InvalidCrlSignatureForPublicKey => "a CRL's signature does not verify",
-        W::IssuerNotCrlSigner => "a CRL's issuer may not sign CRLs (no cRLSign key usage)",
-        W::UnknownRevocationStatus => "no CRL covers a certificate of the chain",
-        W::UnsupportedDeltaCrl => "delta CRLs are not supported",
-        W::UnsupportedIndirectCrl => "indirect CRLs are not supported",
-        W::UnsupportedCrlVersion => "a CRL is not version 2",
-        W::UnsupportedRevocationReason => "a CRL entry has an unknown revocation reason",
-        W::UnsupportedRevocationReasonsPartitioning => "a CRL is partitioned by reasons",
-        W::UnsupportedCrlIssuingDistributionPoint => {
-            "a CRL's issuing distribution point is not supported"
-        }
-        _ => "a CRL's signature algorithm is not supported",
-    }
-    .to_owned()
-}
-
-/// A webpki time as a `SystemTime`.
-pub(crate) fn unix_to_system(t: UnixTime) -> std::time::SystemTime {
-    std::time::UNIX_EPOCH + std::time::Duration::from_secs(t.as_secs())
 }

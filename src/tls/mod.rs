@@ -17,6 +17,7 @@ pub(crate) mod params;
 pub(crate) mod path;
 pub(crate) mod pem;
 pub(crate) mod pins;
+pub(crate) mod revocation;
 pub(crate) mod server_config;
 pub(crate) mod session;
 pub(crate) mod settings;

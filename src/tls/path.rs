@@ -96,7 +96,11 @@ impl PathCheck {
         pins: &Pins,
     ) -> std::result::Result<(), CertificateProblem> {
         let diagnose = |e: &webpki::Error| {
-            Chain::new(leaf, intermediates, &self.trust).diagnose(e, self.usage.name(), name, now)
+            let chain = Chain::new(leaf, intermediates, &self.trust);
+            match e {
+                webpki::Error::CertRevoked => chain.revoked(&self.crls),
+                _ => chain.diagnose(e, self.usage.name(), name, now),
+            }
         };
         let cert = EndEntityCert::try_from(leaf).map_err(|e| diagnose(&e))?;
         if self.trust.is_empty() {
@@ -163,7 +167,7 @@ impl PathCheck {
         let Ok(cert) = X509Certificate::from_der(leaf) else {
             return false;
         };
-        let now = crate::tls::chain::unix_to_system(now);
+        let now = crate::time::unix_to_system(now);
         let eku = cert.extended_key_usage();
         cert.start_validity() <= now
             && now <= cert.end_validity()

@@ -19,8 +19,9 @@ use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::{CertificateError, DigitallySignedStruct, DistinguishedName, SignatureScheme};
 
 use crate::error::{CertificateProblem, Error};
+use crate::time::unix_to_system;
 use crate::tls::certificate::X509Certificate;
-use crate::tls::chain::{Chain, unix_to_system};
+use crate::tls::chain::Chain;
 use crate::tls::path::{PathCheck, Usage};
 use crate::tls::pins::Pins;
 use crate::tls::trust::Trust;
@@ -69,7 +70,7 @@ fn alert_kind(problem: &CertificateProblem) -> CertificateError {
         | P::PathTooLong { .. }
         | P::TooComplex { .. } => C::UnknownIssuer,
         P::RevocationUnchecked { .. } => C::UnknownRevocationStatus,
-        P::Revoked => C::Revoked,
+        P::Revoked { .. } => C::Revoked,
         P::BadSignature { .. } => C::BadSignature,
         // unsupported_certificate.
         P::UnsupportedAlgorithm { .. } | P::InvalidPurpose { .. } => C::InvalidPurpose,
@@ -134,7 +135,11 @@ pub(crate) fn classify_rustls(error: &CertificateError) -> CertificateProblem {
             certificate: None,
             not_before: Some(unix_to_system(*not_before)),
         },
-        C::Revoked => P::Revoked,
+        C::Revoked => P::Revoked {
+            certificate: None,
+            revoked_at: None,
+            reason: None,
+        },
         C::UnhandledCriticalExtension => P::UnsupportedCriticalExtension {
             certificate: None,
             extension: "unknown".to_owned(),

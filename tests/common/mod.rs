@@ -248,6 +248,11 @@ impl Ca {
 
     /// A CRL from this CA revoking `serials`, PEM.
     pub fn crl(&self, serials: &[u64]) -> String {
+        self.crl_for(serials, None)
+    }
+
+    /// A CRL from this CA revoking `serials` for `reason`, PEM.
+    pub fn crl_for(&self, serials: &[u64], reason: Option<rcgen::RevocationReason>) -> String {
         let now = rcgen::date_time_ymd(2020, 1, 1);
         CertificateRevocationListParams {
             this_update: now,
@@ -259,7 +264,7 @@ impl Ca {
                 .map(|s| RevokedCertParams {
                     serial_number: SerialNumber::from(*s),
                     revocation_time: now,
-                    reason_code: None,
+                    reason_code: reason,
                     invalidity_date: None,
                 })
                 .collect(),
