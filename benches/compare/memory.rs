@@ -2,7 +2,7 @@
 //! child process so neither reuses heap pages the other freed.
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::thread;
@@ -14,8 +14,8 @@ use securenet::SecureListener;
 use crate::unbuffered::Unbuffered;
 
 use crate::setup::{
-    DEFAULT, Pki, ReadWrite, Who, compare, line, our_contexts, our_pair, raw_client, raw_configs,
-    raw_pair, scaled,
+    DEFAULT, Pki, RawClient, RawServer, ReadWrite, Who, compare, line, our_contexts, our_pair,
+    raw_client, raw_configs, raw_pair, scaled,
 };
 
 fn idle_count() -> usize {
@@ -80,8 +80,8 @@ pub fn run_child(args: &[String]) -> bool {
     match args[i].as_str() {
         "--memory-server" => server_child(who, false),
         "--memory-server-unbuffered" => server_child(who, true),
-        "--memory-unbuffered" => unbuffered_child(who),
-        _ => pairs_child(who),
+        "--memory-unbuffered" => pairs_child(who, true),
+        _ => pairs_child(who, false),
     }
     true
 }
@@ -138,17 +138,18 @@ pub fn idle_memory(pki: &Pki) {
     }
 }
 
-/// A server-side stream the thread-per-connection child holds: what it
-/// does once its connection has gone idle.
-trait Served: ReadWrite {
+/// A stream a child holds: what it does once its connection has gone
+/// idle.
+trait Held: ReadWrite {
     /// Frees what an idle connection need not hold (only the unbuffered
     /// core has anything to free).
     fn idle(&mut self) {}
 }
 
-impl Served for StreamOwned<ServerConnection, TcpStream> {}
-impl Served for securenet::SecureStream {}
-impl Served for Unbuffered {
+impl Held for RawClient {}
+impl Held for RawServer {}
+impl Held for securenet::SecureStream {}
+impl Held for Unbuffered {
     fn idle(&mut self) {
         Unbuffered::idle(self);
     }
@@ -177,7 +178,7 @@ fn server_child(who: Who, unbuffered: bool) {
         sock.set_write_timeout(limit).expect("timeout");
         sock
     };
-    let mut accept: Box<dyn FnMut() -> Box<dyn Served>> = match who {
+    let mut accept: Box<dyn FnMut() -> Box<dyn Held>> = match who {
         Who::Raw => {
             let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
             println!("{}", listener.local_addr().expect("addr").port());
@@ -228,66 +229,43 @@ fn server_child(who: Who, unbuffered: bool) {
 }
 
 /// Child: `n` connected pairs in one process, no threads: the
-/// per-connection state of both ends and nothing else.
-fn pairs_child(who: Who) {
+/// per-connection state of both ends and nothing else. With `unbuffered`,
+/// "ours" is the smallest core on rustls's unbuffered API (its record
+/// buffers freed once idle): what an idle connection would hold on that
+/// API.
+fn pairs_child(who: Who, unbuffered: bool) {
     let pki = Pki::from_env().expect("the parent's PKI");
     let n = idle_count();
     let (rc, rs) = raw_configs(&pki, DEFAULT);
     let (oc, os) = our_contexts(&pki, DEFAULT);
-    // Warm up: one pair of each, so one-time allocations are not counted.
-    drop(raw_pair(&rc, &rs));
-    drop(our_pair(&oc, &os));
-    let before = rss_kib();
-    let mut raw = Vec::new();
-    let mut ours = Vec::new();
-    for _ in 0..n {
-        match who {
-            Who::Raw => {
-                let (mut c, mut s) = raw_pair(&rc, &rs);
-                c.write_all(b"ping").expect("w");
-                s.read_exact(&mut [0u8; 4]).expect("r");
-                raw.push((c, s));
+    type Pair = (Box<dyn Held>, Box<dyn Held>);
+    let pair = || -> Pair {
+        match (who, unbuffered) {
+            (Who::Raw, _) => {
+                let (c, s) = raw_pair(&rc, &rs);
+                (Box::new(c), Box::new(s))
             }
-            Who::Ours => {
-                let (mut c, mut s) = our_pair(&oc, &os);
-                c.write_all(b"ping").expect("w");
-                s.read_exact(&mut [0u8; 4]).expect("r");
-                ours.push((c, s));
+            (Who::Ours, true) => {
+                let (c, s) = crate::unbuffered::pair(&rc, &rs);
+                (Box::new(c), Box::new(s))
+            }
+            (Who::Ours, false) => {
+                let (c, s) = our_pair(&oc, &os);
+                (Box::new(c), Box::new(s))
             }
         }
-    }
-    println!("{}", (rss_kib() - before) / n as f64);
-}
-
-/// Child: as `pairs_child`, with the smallest core on rustls's unbuffered
-/// API (its record buffers freed once idle) in the "ours" place: what an
-/// idle connection would hold on that API.
-fn unbuffered_child(who: Who) {
-    let pki = Pki::from_env().expect("the parent's PKI");
-    let n = idle_count();
-    let (rc, rs) = raw_configs(&pki, DEFAULT);
-    drop(raw_pair(&rc, &rs));
-    drop(crate::unbuffered::pair(&rc, &rs));
+    };
+    // Warm up: one pair, so one-time allocations are not counted.
+    drop(pair());
     let before = rss_kib();
-    let mut raw = Vec::new();
-    let mut unbuffered = Vec::new();
+    let mut held = Vec::new();
     for _ in 0..n {
-        match who {
-            Who::Raw => {
-                let (mut c, mut s) = raw_pair(&rc, &rs);
-                c.write_all(b"ping").expect("w");
-                s.read_exact(&mut [0u8; 4]).expect("r");
-                raw.push((c, s));
-            }
-            Who::Ours => {
-                let (mut c, mut s) = crate::unbuffered::pair(&rc, &rs);
-                c.write_all(b"ping").expect("w");
-                s.read_exact(&mut [0u8; 4]).expect("r");
-                c.idle();
-                s.idle();
-                unbuffered.push((c, s));
-            }
-        }
+        let (mut c, mut s) = pair();
+        c.write_all(b"ping").expect("w");
+        s.read_exact(&mut [0u8; 4]).expect("r");
+        c.idle();
+        s.idle();
+        held.push((c, s));
     }
     println!("{}", (rss_kib() - before) / n as f64);
 }
