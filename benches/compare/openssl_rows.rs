@@ -82,7 +82,7 @@ pub fn bulk(pki: &Pki) {
             };
             bulk_figures(&cost, total)
         });
-        bulk_lines(&format!("vs OpenSSL {} MiB {suite}", total >> 20), f);
+        bulk_lines(&format!("vs OpenSSL {} MiB {suite}", total >> 20), total, f);
     }
 }
 
