@@ -68,6 +68,29 @@ fn a_revoked_server_certificate_fails_on_the_client() {
     c.expect("not revoked");
 }
 
+/// Serials whose first byte has the high bit set are DER-encoded with a
+/// leading zero; the revoked one is still found and named.
+#[test]
+fn a_revoked_certificate_is_named_whatever_its_serial() {
+    let ca = Ca::new("crl CA");
+    for serial in [0x80u64, 0xC8, 0x8000_0000_0000_0001, 0x7F] {
+        let (cert, key) =
+            ca.leaf_with_serial("localhost", serial, ExtendedKeyUsagePurpose::ServerAuth);
+        let server = common::context_with(&cert, &key);
+        let mut trust = ca.trust();
+        trust
+            .set_crls_bytes(ca.crl(&[1, serial, 0xFFFF]).as_bytes())
+            .expect("crl");
+        let (c, _) = handshake_with(&server, BindOptions::new(), client(trust), "localhost");
+        let err = c.expect_err("revoked");
+        assert_eq!(
+            revoked(err.certificate_problem()).1,
+            "CN=localhost",
+            "serial {serial:#x}"
+        );
+    }
+}
+
 #[test]
 fn a_revoked_client_certificate_fails_on_the_server() {
     let pki = common::pki();
