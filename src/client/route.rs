@@ -121,9 +121,10 @@ impl ConnectOptions {
     }
 
     /// The options for the TLS to an `https://` proxy: the proxy context
-    /// (else this context), these socket settings and trace; ALPN `http/1.1`; the proxy's own
-    /// name verified, whatever is set for the target (its server name,
-    /// `reject_unauthorized`, pins, identity check, session).
+    /// (else this context), these socket settings and trace; ALPN
+    /// `http/1.1`; the proxy's own name verified, whatever is set for the
+    /// target (its server name, `reject_unauthorized`, pins, identity
+    /// check, session).
     fn to_proxy(&self, limit: Duration) -> ConnectOptions {
         let mut common = self.common.clone();
         common.alpn = vec!["http/1.1".to_owned()];

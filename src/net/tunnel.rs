@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use base64ct::{Base64, Encoding};
 
-use crate::error::{Error, Phase, Result, is_socket_timeout};
+use crate::error::{CertificateProblem, Error, Phase, Result, is_socket_timeout};
 use crate::net::connect::SocketSettings;
 use crate::net::proxy::{Endpoint, Protocol};
 
@@ -232,7 +232,15 @@ pub(crate) fn tls_failed(proxy: &Endpoint, e: Error) -> Error {
     }
     // The advice in a certificate error is for the target's trust; the
     // proxy's own CA has its own place.
-    let hint = if matches!(e, Error::Certificate { .. }) {
+    let untrusted = matches!(
+        e.certificate_problem(),
+        Some(
+            CertificateProblem::UnknownIssuer { .. }
+                | CertificateProblem::UntrustedRoot { .. }
+                | CertificateProblem::SelfSigned { .. }
+        )
+    );
+    let hint = if untrusted {
         " (a proxy with a CA of its own is trusted with ConnectOptions::proxy_context)"
     } else {
         ""
