@@ -4,7 +4,7 @@
 //! ```text
 //! cargo run --example client -- HOST PORT [--ca FILE] [--alpn h2,http/1.1]
 //!     [--servername NAME] [--cert FILE --key FILE] [--keylog FILE]
-//!     [--send TEXT] [--insecure] [--system] [--pin sha256//BASE64] [--crl FILE] [--again]
+//!     [--send TEXT] [--insecure] [--system] [--pin sha256//BASE64] [--crl FILE [--crl-required]] [--again]
 //!     [--proxy URL [--proxy-ca FILE]]
 //! ```
 //!
@@ -45,10 +45,11 @@ struct Args {
     proxy: Option<String>,
     proxy_ca: Option<String>,
     crl: Option<String>,
+    crl_required: bool,
 }
 
 const USAGE: &str = "usage: client HOST PORT [--ca FILE] [--alpn h2,http/1.1] [--servername NAME] \
-                     [--cert FILE --key FILE] [--keylog FILE] [--send TEXT] [--insecure] [--system] [--pin sha256//BASE64] [--crl FILE] [--again] [--proxy URL [--proxy-ca FILE]]";
+                     [--cert FILE --key FILE] [--keylog FILE] [--send TEXT] [--insecure] [--system] [--pin sha256//BASE64] [--crl FILE [--crl-required]] [--again] [--proxy URL [--proxy-ca FILE]]";
 
 fn parse() -> Result<Args, String> {
     let mut it = std::env::args().skip(1);
@@ -74,6 +75,7 @@ fn parse() -> Result<Args, String> {
         proxy: None,
         proxy_ca: None,
         crl: None,
+        crl_required: false,
     };
     while let Some(flag) = it.next() {
         let mut value = || it.next().ok_or(format!("{flag} needs a value"));
@@ -91,6 +93,7 @@ fn parse() -> Result<Args, String> {
             "--proxy" => a.proxy = Some(value()?),
             "--proxy-ca" => a.proxy_ca = Some(value()?),
             "--crl" => a.crl = Some(value()?),
+            "--crl-required" => a.crl_required = true,
             "--pin" => a.pins.push(value()?),
             other => return Err(format!("unknown option '{other}'\n{USAGE}")),
         }
@@ -112,6 +115,7 @@ fn run(a: Args) -> Result<(), Box<dyn std::error::Error>> {
     if let Some(crl) = &a.crl {
         ctx.set_crls(crl)?;
     }
+    ctx.set_crls_required(a.crl_required);
     if let (Some(cert), Some(key)) = (&a.cert, &a.key) {
         ctx.use_certificate_chain(cert)?;
         ctx.use_private_key(key)?;

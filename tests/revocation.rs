@@ -177,3 +177,67 @@ fn bad_crl_input_is_an_error_naming_it() {
     let err = ctx.set_crls("/nonexistent/list.crl").expect_err("missing");
     assert!(err.to_string().contains("/nonexistent/list.crl"), "{err}");
 }
+
+/// The problem's reason, for a chain the CRLs cannot check.
+fn unchecked(err: &securenet::Error) -> String {
+    match err.certificate_problem() {
+        Some(CertificateProblem::RevocationUnchecked { reason, .. }) => reason.clone(),
+        other => panic!("not a revocation that cannot be checked: {other:?} ({err})"),
+    }
+}
+
+/// `set_crls_required(true)` fails closed: a certificate no CRL covers,
+/// named, or an expired CRL, fails; with current CRLs for every issuer a
+/// good chain connects. Without it, both pass (the default).
+#[test]
+fn required_crls_fail_closed_naming_what_is_not_covered() {
+    let root = Ca::new("crl root");
+    let intermediate = root.intermediate("crl intermediate");
+    let (cert, key) = intermediate.leaf(&["localhost"], Leaf::Good);
+    let server = common::context_with(&format!("{cert}{}", intermediate.pem()), &key);
+    let connect = |crls: &[String], required: bool| {
+        let mut trust = root.trust();
+        for crl in crls {
+            trust.set_crls_bytes(crl.as_bytes()).expect("crl");
+        }
+        trust.set_crls_required(required);
+        let (c, _) = handshake_with(&server, BindOptions::new(), client(trust), "localhost");
+        c
+    };
+
+    // Both issuers' CRLs, current, listing other serials: connects.
+    let both = [root.crl(&[9]), intermediate.crl(&[9])];
+    connect(&both, true).expect("every certificate covered");
+
+    // Only the intermediate's CRL: the intermediate itself is not covered.
+    let err = connect(&[intermediate.crl(&[9])], true).expect_err("root's CRL missing");
+    assert_eq!(
+        unchecked(&err),
+        "no CRL covers the intermediate CN=crl intermediate: add the CRL of its issuer CN=crl root"
+    );
+    connect(&[intermediate.crl(&[9])], false).expect("not required: passes");
+
+    // An expired CRL for the root: refused when required, used otherwise.
+    let stale = [root.expired_crl(&[9]), intermediate.crl(&[9])];
+    let err = connect(&stale, true).expect_err("expired CRL");
+    assert!(
+        unchecked(&err).contains("passed its nextUpdate time, 2001-01-01 00:00:00 UTC"),
+        "{err}"
+    );
+    connect(&stale, false).expect("not required: an expired CRL is still used");
+
+    // Required with no CRL at all is a configuration error, before any
+    // handshake.
+    let mut trust = root.trust();
+    trust.set_crls_required(true);
+    let err = client(trust)
+        .connect("localhost", common::unused_port())
+        .expect_err("no CRLs");
+    match &err {
+        securenet::Error::Credentials { input, reason, .. } => {
+            assert_eq!(input, "revocation lists");
+            assert!(reason.contains("set_crls_required(true)"), "{reason}");
+        }
+        other => panic!("not a configuration error: {other:?}"),
+    }
+}

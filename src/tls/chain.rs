@@ -3,7 +3,6 @@
 //! (x509-parser) to find the certificate each error is about.
 
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use webpki::CertRevocationList;
 use webpki::Error as W;
 use x509_parser::extensions::{GeneralName, ParsedExtension};
 use x509_parser::prelude::FromDer;
@@ -11,7 +10,7 @@ use x509_parser::prelude::FromDer;
 use crate::error::{CertificateProblem, ChainCertificate, ChainPosition};
 use crate::time::unix_to_system;
 use crate::tls::certificate::X509Certificate;
-use crate::tls::revocation::{self, crl_detail};
+use crate::tls::revocation::{PathCert, crl_detail};
 use crate::tls::trust::Trust;
 
 /// The smallest RSA key the verifier accepts (aws-lc-rs's RSA algorithms
@@ -288,24 +287,19 @@ impl Chain {
         }
     }
 
-    /// Which certificate of the path `crls` list as revoked, with the
-    /// entry's date and reason (webpki says only that one is).
-    pub(crate) fn revoked(&self, crls: &[CertRevocationList<'_>]) -> CertificateProblem {
-        let found = self.path.iter().enumerate().find_map(|(i, link)| {
-            revocation::listed(crls, &link.raw_issuer, &link.raw_serial).map(|e| (i, e))
-        });
-        match found {
-            Some((i, entry)) => CertificateProblem::Revoked {
-                certificate: self.describe(i),
-                revoked_at: Some(entry.at),
-                reason: entry.reason.map(str::to_owned),
-            },
-            None => CertificateProblem::Revoked {
-                certificate: None,
-                revoked_at: None,
-                reason: None,
-            },
-        }
+    /// The path's certificates as the CRL checks see them.
+    pub(crate) fn for_crls(&self) -> Vec<PathCert<'_>> {
+        (0..self.path.len())
+            .map(|i| {
+                let link = &self.path[i];
+                PathCert {
+                    shown: self.describe(i),
+                    issuer: &link.raw_issuer,
+                    issuer_name: link.cert.as_ref().map(|c| c.issuer().to_owned()),
+                    serial: &link.raw_serial,
+                }
+            })
+            .collect()
     }
 
     /// The typed problem for webpki's `error`, checking for `required`

@@ -80,7 +80,7 @@ impl ClientTls {
         let data = &inner.data;
         let verifier = Arc::new(ServerVerifier::new(
             data.roots.clone(),
-            &data.crls,
+            &data.revocation,
             self.on_bad_certificate.clone(),
             self.check_server_identity.clone(),
             self.reject_unauthorized,

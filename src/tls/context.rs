@@ -8,17 +8,15 @@ use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
 use rustls::client::ClientSessionMemoryCache;
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::sign::CertifiedKey;
 
 use crate::error::{Error, Result};
 use crate::tls::cache::Derived;
 use crate::tls::certificate::X509Certificate;
 use crate::tls::params::{Params, TlsVersion, provider};
-use crate::tls::pem::{
-    looks_like_pem, malformed_pem, parse_certificates, parse_private_key, read_file,
-};
+use crate::tls::pem::{parse_certificates, parse_private_key, read_file};
+use crate::tls::revocation::Revocation;
 use crate::tls::settings::SESSION_CACHE;
 use crate::tls::trust::Trust;
 
@@ -58,7 +56,7 @@ pub(crate) struct Data {
     pub(crate) key: Option<(PrivateKeyDer<'static>, String)>,
     pub(crate) certified: Option<Arc<CertifiedKey>>,
     pub(crate) client_authorities: Option<Arc<Trust>>,
-    pub(crate) crls: Vec<CertificateRevocationListDer<'static>>,
+    pub(crate) revocation: Revocation,
     /// The OCSP response to staple, and where it came from.
     pub(crate) ocsp: Option<Vec<u8>>,
     pub(crate) params: Params,
@@ -72,7 +70,7 @@ impl Clone for Data {
             key: self.key.as_ref().map(|(k, l)| (k.clone_key(), l.clone())),
             certified: self.certified.clone(),
             client_authorities: self.client_authorities.clone(),
-            crls: self.crls.clone(),
+            revocation: self.revocation.clone(),
             ocsp: self.ocsp.clone(),
             params: self.params.clone(),
         }
@@ -158,7 +156,7 @@ impl SecurityContext {
             key: None,
             certified: None,
             client_authorities: None,
-            crls: Vec::new(),
+            revocation: Revocation::default(),
             ocsp: None,
             params: Params::default(),
         })
@@ -428,7 +426,9 @@ impl SecurityContext {
     /// [`CertificateProblem::Revoked`](crate::CertificateProblem::Revoked):
     /// server certificates on a client, client certificates on a server.
     /// Certificates whose issuer has no CRL here are not checked, and an
-    /// expired CRL is still used. Node `crl`.
+    /// expired CRL is still used, unless
+    /// [`set_crls_required`](Self::set_crls_required) says otherwise.
+    /// Node `crl`.
     pub fn set_crls(&mut self, path: impl AsRef<Path>) -> Result<()> {
         let path = path.as_ref();
         let bytes = read_file(path)?;
@@ -441,30 +441,28 @@ impl SecurityContext {
     }
 
     fn add_crls(&mut self, bytes: &[u8], label: &str) -> Result<()> {
-        let crls: Vec<CertificateRevocationListDer<'static>> = if looks_like_pem(bytes) {
-            CertificateRevocationListDer::pem_slice_iter(bytes)
-                .collect::<std::result::Result<_, _>>()
-                .map_err(|e| malformed_pem(label, "-----BEGIN X509 CRL-----", e))?
-        } else if bytes.is_empty() {
-            Vec::new()
-        } else {
-            vec![CertificateRevocationListDer::from(bytes.to_vec())]
-        };
-        if crls.is_empty() {
-            return Err(Error::credentials(
-                label,
-                "contains no revocation list: expected -----BEGIN X509 CRL----- or a DER CRL",
-            ));
-        }
-        for (i, crl) in crls.iter().enumerate() {
-            webpki::OwnedCertRevocationList::from_der(crl).map_err(|e| {
-                Error::credentials(label, format!("CRL #{} is not valid: {e:?}", i + 1))
-            })?;
-        }
+        let crls = Revocation::parse(bytes, label)?;
         self.update(|d| {
-            d.crls.extend(crls);
+            d.revocation.lists.extend(crls);
             Ok(())
         })
+    }
+
+    /// With `true`, every certificate of a peer's chain below the root
+    /// must be covered by a CRL of its issuer given to
+    /// [`set_crls`](Self::set_crls), and no CRL may have passed its
+    /// `nextUpdate` time: a certificate no CRL covers, or an expired CRL,
+    /// fails verification with
+    /// [`CertificateProblem::RevocationUnchecked`](crate::CertificateProblem::RevocationUnchecked)
+    /// naming it (fail closed, as curl `--crlfile` and OpenSSL's
+    /// `X509_V_FLAG_CRL_CHECK_ALL` do). Default `false`: certificates
+    /// whose issuer has no CRL pass, and expired CRLs are still used.
+    /// Set without any CRL, the first connection or bind fails with
+    /// [`Error::Credentials`].
+    pub fn set_crls_required(&mut self, required: bool) {
+        let mut data = self.inner.data.clone();
+        data.revocation.required = required;
+        *self = SecurityContext::from_data(data);
     }
 
     /// Staples this OCSP response (DER, as `openssl ocsp -respout` writes

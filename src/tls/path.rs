@@ -6,16 +6,17 @@ use std::cell::Cell;
 use std::sync::Arc;
 
 use rustls::crypto::WebPkiSupportedAlgorithms;
-use rustls::pki_types::{CertificateDer, CertificateRevocationListDer, ServerName, UnixTime};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use webpki::{
-    CertRevocationList, EndEntityCert, ExpirationPolicy, KeyUsage, OwnedCertRevocationList,
-    RevocationCheckDepth, RevocationOptionsBuilder, UnknownStatusPolicy, VerifiedPath,
+    CertRevocationList, EndEntityCert, ExpirationPolicy, KeyUsage, RevocationCheckDepth,
+    RevocationOptionsBuilder, UnknownStatusPolicy, VerifiedPath,
 };
 
-use crate::error::{CertificateProblem, Error, Result};
+use crate::error::{CertificateProblem, Result};
 use crate::tls::certificate::X509Certificate;
 use crate::tls::chain::Chain;
 use crate::tls::pins::Pins;
+use crate::tls::revocation::{self, Revocation};
 use crate::tls::trust::Trust;
 
 /// A check webpki runs on each path it verified, to reject some.
@@ -51,6 +52,8 @@ impl Usage {
 pub(crate) struct PathCheck {
     pub(crate) trust: Arc<Trust>,
     crls: Vec<CertRevocationList<'static>>,
+    /// Every certificate must be covered by a current CRL.
+    crls_required: bool,
     pub(crate) algs: WebPkiSupportedAlgorithms,
     usage: Usage,
 }
@@ -58,26 +61,13 @@ pub(crate) struct PathCheck {
 impl PathCheck {
     pub(crate) fn new(
         trust: Arc<Trust>,
-        crls: &[CertificateRevocationListDer<'static>],
+        revocation: &Revocation,
         usage: Usage,
     ) -> Result<PathCheck> {
-        let crls = crls
-            .iter()
-            .enumerate()
-            .map(|(i, crl)| {
-                OwnedCertRevocationList::from_der(crl.as_ref())
-                    .map(CertRevocationList::from)
-                    .map_err(|e| {
-                        Error::credentials(
-                            "revocation lists",
-                            format!("CRL #{} is not valid: {e:?}", i + 1),
-                        )
-                    })
-            })
-            .collect::<Result<_>>()?;
         Ok(PathCheck {
             trust,
-            crls,
+            crls: revocation.checked()?,
+            crls_required: revocation.required,
             algs: crate::tls::params::provider().signature_verification_algorithms,
             usage,
         })
@@ -98,7 +88,10 @@ impl PathCheck {
         let diagnose = |e: &webpki::Error| {
             let chain = Chain::new(leaf, intermediates, &self.trust);
             match e {
-                webpki::Error::CertRevoked => chain.revoked(&self.crls),
+                webpki::Error::CertRevoked => revocation::revoked(&chain.for_crls(), &self.crls),
+                webpki::Error::UnknownRevocationStatus => {
+                    revocation::uncovered(&chain.for_crls(), &self.crls)
+                }
                 _ => chain.diagnose(e, self.usage.name(), name, now),
             }
         };
@@ -109,8 +102,16 @@ impl PathCheck {
         let crls: Vec<&CertRevocationList<'_>> = self.crls.iter().collect();
         let revocation = RevocationOptionsBuilder::new(&crls).ok().map(|b| {
             b.with_depth(RevocationCheckDepth::Chain)
-                .with_status_policy(UnknownStatusPolicy::Allow)
-                .with_expiration_policy(ExpirationPolicy::Ignore)
+                .with_status_policy(if self.crls_required {
+                    UnknownStatusPolicy::Deny
+                } else {
+                    UnknownStatusPolicy::Allow
+                })
+                .with_expiration_policy(if self.crls_required {
+                    ExpirationPolicy::Enforce
+                } else {
+                    ExpirationPolicy::Ignore
+                })
                 .build()
         });
         let pin_failed = Cell::new(false);

@@ -1,26 +1,148 @@
-//! What a CRL says about one certificate: webpki says only that a chain
-//! has a revoked certificate, not which, when or why.
+//! Certificate revocation lists: the ones a context holds and how
+//! strictly they are applied, and what a CRL says about one certificate
+//! (webpki says only that a chain has a revoked certificate, not which,
+//! when or why).
 
+use rustls::pki_types::CertificateRevocationListDer;
+use rustls::pki_types::pem::PemObject;
 use webpki::Error as W;
-use webpki::{CertRevocationList, RevocationReason};
+use webpki::{CertRevocationList, OwnedCertRevocationList, RevocationReason};
 
-use crate::time::unix_to_system;
+use crate::error::{CertificateProblem, ChainCertificate, Error, Result};
+use crate::time::{format_time, unix_to_system};
+use crate::tls::pem::{looks_like_pem, malformed_pem};
+
+/// The CRLs of a context, and whether every certificate must be covered
+/// by a current one.
+#[derive(Clone, Default)]
+pub(crate) struct Revocation {
+    pub(crate) lists: Vec<CertificateRevocationListDer<'static>>,
+    /// `set_crls_required`: a certificate no CRL covers, or an expired
+    /// CRL, fails verification.
+    pub(crate) required: bool,
+}
+
+impl Revocation {
+    /// The CRLs in a PEM file's bytes (`X509 CRL` sections) or one DER
+    /// CRL, each checked to parse; `label` names the input in errors.
+    pub(crate) fn parse(
+        bytes: &[u8],
+        label: &str,
+    ) -> Result<Vec<CertificateRevocationListDer<'static>>> {
+        let crls: Vec<CertificateRevocationListDer<'static>> = if looks_like_pem(bytes) {
+            CertificateRevocationListDer::pem_slice_iter(bytes)
+                .collect::<std::result::Result<_, _>>()
+                .map_err(|e| malformed_pem(label, "-----BEGIN X509 CRL-----", e))?
+        } else if bytes.is_empty() {
+            Vec::new()
+        } else {
+            vec![CertificateRevocationListDer::from(bytes.to_vec())]
+        };
+        if crls.is_empty() {
+            return Err(Error::credentials(
+                label,
+                "contains no revocation list: expected -----BEGIN X509 CRL----- or a DER CRL",
+            ));
+        }
+        for (i, crl) in crls.iter().enumerate() {
+            OwnedCertRevocationList::from_der(crl).map_err(|e| {
+                Error::credentials(label, format!("CRL #{} is not valid: {e:?}", i + 1))
+            })?;
+        }
+        Ok(crls)
+    }
+
+    /// The lists as webpki checks them; an error if revocation is
+    /// required and there is nothing to check against.
+    pub(crate) fn checked(&self) -> Result<Vec<CertRevocationList<'static>>> {
+        if self.required && self.lists.is_empty() {
+            return Err(Error::credentials(
+                "revocation lists",
+                "set_crls_required(true) needs the CAs' CRLs: call set_crls, or \
+                 set_crls_required(false)",
+            ));
+        }
+        self.lists
+            .iter()
+            .enumerate()
+            .map(|(i, crl)| {
+                OwnedCertRevocationList::from_der(crl.as_ref())
+                    .map(CertRevocationList::from)
+                    .map_err(|e| {
+                        Error::credentials(
+                            "revocation lists",
+                            format!("CRL #{} is not valid: {e:?}", i + 1),
+                        )
+                    })
+            })
+            .collect()
+    }
+}
+
+/// A certificate of a peer's path, as a CRL check sees it.
+pub(crate) struct PathCert<'a> {
+    /// What messages call it.
+    pub(crate) shown: Option<ChainCertificate>,
+    /// Its issuer's Name (DER) and that name as text.
+    pub(crate) issuer: &'a [u8],
+    pub(crate) issuer_name: Option<String>,
+    /// Its serial number's bytes.
+    pub(crate) serial: &'a [u8],
+}
+
+/// Which certificate of `path` `crls` list as revoked, with the entry's
+/// date and reason.
+pub(crate) fn revoked(
+    path: &[PathCert<'_>],
+    crls: &[CertRevocationList<'_>],
+) -> CertificateProblem {
+    let found = path
+        .iter()
+        .find_map(|c| listed(crls, c.issuer, c.serial).map(|e| (c, e)));
+    match found {
+        Some((c, entry)) => CertificateProblem::Revoked {
+            certificate: c.shown.clone(),
+            revoked_at: Some(entry.at),
+            reason: entry.reason.map(str::to_owned),
+        },
+        None => CertificateProblem::Revoked {
+            certificate: None,
+            revoked_at: None,
+            reason: None,
+        },
+    }
+}
+
+/// Which certificate of `path` no CRL in `crls` covers.
+pub(crate) fn uncovered(
+    path: &[PathCert<'_>],
+    crls: &[CertRevocationList<'_>],
+) -> CertificateProblem {
+    let reason = path
+        .iter()
+        .find(|c| !c.issuer.is_empty() && !covered(crls, c.issuer))
+        .and_then(|c| {
+            Some(format!(
+                "no CRL covers {}: add the CRL of its issuer {}",
+                c.shown.as_ref()?,
+                c.issuer_name.as_deref()?
+            ))
+        })
+        .unwrap_or_else(|| "no CRL covers a certificate of the chain".to_owned());
+    CertificateProblem::RevocationUnchecked { reason }
+}
 
 /// The entry a CRL has for a certificate.
-pub(crate) struct Entry {
+struct Entry {
     /// The entry's revocationDate.
-    pub(crate) at: std::time::SystemTime,
+    at: std::time::SystemTime,
     /// Its reason code as RFC 5280 names it, if it has one.
-    pub(crate) reason: Option<&'static str>,
+    reason: Option<&'static str>,
 }
 
 /// The entry of a CRL in `crls` from the certificate's issuer
 /// (`issuer`: its Name, DER) that lists `serial`, if any.
-pub(crate) fn listed(
-    crls: &[CertRevocationList<'_>],
-    issuer: &[u8],
-    serial: &[u8],
-) -> Option<Entry> {
+fn listed(crls: &[CertRevocationList<'_>], issuer: &[u8], serial: &[u8]) -> Option<Entry> {
     let issuer = der_contents(issuer)?;
     crls.iter()
         .filter(|crl| crl.issuer() == issuer)
@@ -29,6 +151,11 @@ pub(crate) fn listed(
             at: unix_to_system(entry.revocation_date),
             reason: entry.reason_code.map(reason_name),
         })
+}
+
+/// Whether a CRL in `crls` is from `issuer` (its Name, DER).
+fn covered(crls: &[CertRevocationList<'_>], issuer: &[u8]) -> bool {
+    der_contents(issuer).is_some_and(|issuer| crls.iter().any(|crl| crl.issuer() == issuer))
 }
 
 /// The contents of a DER TLV (a Name's SEQUENCE without its header), as
@@ -62,8 +189,13 @@ fn reason_name(reason: RevocationReason) -> &'static str {
 
 pub(crate) fn crl_detail(error: &W) -> String {
     #[allow(deprecated)]
-    match error {
-        W::CrlExpired { .. } => "a CRL has passed its nextUpdate time",
+    let detail = match error {
+        W::CrlExpired { next_update, .. } => {
+            return format!(
+                "a CRL has passed its nextUpdate time, {}",
+                format_time(unix_to_system(*next_update))
+            );
+        }
         W::InvalidCrlNumber => "a CRL number is invalid",
         W::InvalidCrlSignatureForPublicKey => "a CRL's signature does not verify",
         W::IssuerNotCrlSigner => "a CRL's issuer may not sign CRLs (no cRLSign key usage)",
@@ -77,8 +209,8 @@ pub(crate) fn crl_detail(error: &W) -> String {
             "a CRL's issuing distribution point is not supported"
         }
         _ => "a CRL's signature algorithm is not supported",
-    }
-    .to_owned()
+    };
+    detail.to_owned()
 }
 
 #[cfg(test)]

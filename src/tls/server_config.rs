@@ -139,7 +139,7 @@ impl ServerSetup {
                 .unwrap_or_else(|| data.roots.clone());
             builder.with_client_cert_verifier(Arc::new(ClientVerifier::new(
                 roots,
-                &data.crls,
+                &data.revocation,
                 options.require_client_certificate,
                 options.on_bad_client_certificate.clone(),
             )?))

@@ -14,7 +14,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::pki_types::{CertificateDer, CertificateRevocationListDer, ServerName, UnixTime};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::{CertificateError, DigitallySignedStruct, DistinguishedName, SignatureScheme};
 
@@ -24,6 +24,7 @@ use crate::tls::certificate::X509Certificate;
 use crate::tls::chain::Chain;
 use crate::tls::path::{PathCheck, Usage};
 use crate::tls::pins::Pins;
+use crate::tls::revocation::Revocation;
 use crate::tls::trust::Trust;
 
 /// `on_bad_certificate`: asked about a certificate that failed verification.
@@ -216,14 +217,14 @@ impl fmt::Debug for ServerVerifier {
 impl ServerVerifier {
     pub(crate) fn new(
         roots: Arc<Trust>,
-        crls: &[CertificateRevocationListDer<'static>],
+        revocation: &Revocation,
         on_bad: Option<BadCertificateFn>,
         identity: Option<IdentityFn>,
         reject_unauthorized: bool,
         pins: Pins,
     ) -> Result<ServerVerifier, Error> {
         Ok(ServerVerifier {
-            path: PathCheck::new(roots, crls, Usage::Server)?,
+            path: PathCheck::new(roots, revocation, Usage::Server)?,
             on_bad,
             identity,
             reject_unauthorized,
@@ -340,7 +341,7 @@ impl fmt::Debug for ClientVerifier {
 impl ClientVerifier {
     pub(crate) fn new(
         roots: Arc<Trust>,
-        crls: &[CertificateRevocationListDer<'static>],
+        revocation: &Revocation,
         mandatory: bool,
         on_bad: Option<BadCertificateFn>,
     ) -> Result<ClientVerifier, Error> {
@@ -353,7 +354,7 @@ impl ClientVerifier {
         }
         Ok(ClientVerifier {
             hints: roots.store.subjects(),
-            path: PathCheck::new(roots, crls, Usage::Client)?,
+            path: PathCheck::new(roots, revocation, Usage::Client)?,
             mandatory,
             on_bad,
         })

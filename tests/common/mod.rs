@@ -253,10 +253,29 @@ impl Ca {
 
     /// A CRL from this CA revoking `serials` for `reason`, PEM.
     pub fn crl_for(&self, serials: &[u64], reason: Option<rcgen::RevocationReason>) -> String {
-        let now = rcgen::date_time_ymd(2020, 1, 1);
+        self.crl_dated(serials, reason, (2020, 1, 1), (2200, 1, 1))
+    }
+
+    /// A CRL revoking `serials` (on 2000-01-01) whose nextUpdate was
+    /// 2001-01-01: expired.
+    pub fn expired_crl(&self, serials: &[u64]) -> String {
+        self.crl_dated(serials, None, (2000, 1, 1), (2001, 1, 1))
+    }
+
+    /// A CRL issued (and revoking `serials`) on `this_update`, valid until
+    /// `next_update`, each (year, month, day).
+    fn crl_dated(
+        &self,
+        serials: &[u64],
+        reason: Option<rcgen::RevocationReason>,
+        this_update: (i32, u8, u8),
+        next_update: (i32, u8, u8),
+    ) -> String {
+        let now = rcgen::date_time_ymd(this_update.0, this_update.1, this_update.2);
+        let next_update = rcgen::date_time_ymd(next_update.0, next_update.1, next_update.2);
         CertificateRevocationListParams {
             this_update: now,
-            next_update: rcgen::date_time_ymd(2200, 1, 1),
+            next_update,
             crl_number: SerialNumber::from(1u64),
             issuing_distribution_point: None,
             revoked_certs: serials
