@@ -509,4 +509,20 @@ mod tests {
         assert!(err.to_string().contains("https_proxy"), "{err}");
         assert!(!err.to_string().contains("hunter2"), "{err}");
     }
+
+    #[test]
+    fn may_use_tls_is_true_only_where_an_https_proxy_can_be_used() {
+        let fixed = |url: &str| Proxy::new(url).expect("url").may_use_tls();
+        assert!(fixed("https://proxy.test"));
+        assert!(!fixed("http://proxy.test"));
+        assert!(!fixed("socks5h://proxy.test"));
+        let env = |list| Proxy::from_vars(vars(list)).expect("env").may_use_tls();
+        assert!(!env(&[
+            ("http_proxy", "http://p:1"),
+            ("https_proxy", "socks5://p:2")
+        ]));
+        assert!(env(&[("HTTPS_PROXY", "https://p")]));
+        assert!(env(&[("ALL_PROXY", "https://p")]));
+        assert!(!env(&[]));
+    }
 }
