@@ -240,4 +240,18 @@ fn required_crls_fail_closed_naming_what_is_not_covered() {
         }
         other => panic!("not a configuration error: {other:?}"),
     }
+    // So is a server that asks for client certificates.
+    let mut server_ctx = server.clone();
+    server_ctx
+        .set_client_authorities_bytes(root.pem().as_bytes())
+        .expect("authorities");
+    server_ctx.set_crls_required(true);
+    let err = BindOptions::new()
+        .require_client_certificate(true)
+        .bind("127.0.0.1", 0, &server_ctx)
+        .expect_err("no CRLs for client certificates");
+    assert!(
+        matches!(&err, securenet::Error::Credentials { input, .. } if input == "revocation lists"),
+        "{err:?}"
+    );
 }

@@ -457,7 +457,9 @@ impl SecurityContext {
     /// naming it (fail closed, as curl `--crlfile` and OpenSSL's
     /// `X509_V_FLAG_CRL_CHECK_ALL` do). Default `false`: certificates
     /// whose issuer has no CRL pass, and expired CRLs are still used.
-    /// Set without any CRL, the first connection or bind fails with
+    /// It applies where this context verifies certificates: a client's
+    /// connections, and a server's when it asks for client certificates;
+    /// there, set without any CRL, the connection or bind fails with
     /// [`Error::Credentials`].
     pub fn set_crls_required(&mut self, required: bool) {
         let mut data = self.inner.data.clone();
