@@ -284,49 +284,58 @@ fn ws_and_wss_go_through_an_https_proxy() {
 
 #[test]
 fn a_proxy_that_breaks_its_own_tls_inside_the_tunnel_is_named() {
-    let s = setup();
-    let listener = BindOptions::new()
-        .handshake_timeout(IO_TIMEOUT)
-        .bind("127.0.0.1", 0, &s.proxy)
-        .expect("bind");
-    let proxy_port = listener.port();
-    let fake = thread::spawn(move || {
-        let (mut p, _) = listener.accept().expect("accept");
-        common::with_timeouts(&mut p);
-        let mut head = Vec::new();
-        let mut b = [0u8; 1];
-        while !head.ends_with(b"\r\n\r\n") {
-            p.read_exact(&mut b).expect("head");
-            head.push(b[0]);
+    // A record no key opens, sent straight onto the socket: while the
+    // client waits for the CONNECT answer, or after the tunnel is open and
+    // the target's ClientHello has come through it.
+    for after_connect in [false, true] {
+        let s = setup();
+        let listener = BindOptions::new()
+            .handshake_timeout(IO_TIMEOUT)
+            .bind("127.0.0.1", 0, &s.proxy)
+            .expect("bind");
+        let proxy_port = listener.port();
+        let fake = thread::spawn(move || {
+            let (mut p, _) = listener.accept().expect("accept");
+            common::with_timeouts(&mut p);
+            let mut head = Vec::new();
+            let mut b = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") {
+                p.read_exact(&mut b).expect("head");
+                head.push(b[0]);
+            }
+            let mut forged = vec![0x17, 0x03, 0x03, 0x00, 0x20];
+            forged.extend_from_slice(&[0x5a; 0x20]);
+            if after_connect {
+                p.write_all(b"HTTP/1.1 200 OK\r\n\r\n").expect("answer");
+                // The target's ClientHello, inside the proxy's TLS.
+                let n = p.read(&mut [0u8; 512]).expect("client hello");
+                assert!(n > 0, "the client sent its ClientHello through the tunnel");
+            }
+            p.get_mut().write_all(&forged).expect("forged");
+            let mut rest = Vec::new();
+            let _ = p.get_mut().read_to_end(&mut rest);
+        });
+        let err = client(s.ca.trust())
+            .server_name("target.test")
+            .proxy(proxy_url(proxy_port))
+            .connect("localhost", unused_port())
+            .expect_err("a forged record must fail the connect");
+        match &err {
+            Error::Proxy { proxy, reason, .. } => {
+                assert_eq!(*proxy, format!("https://localhost:{proxy_port}"));
+                assert!(
+                    reason.contains("TLS connection to the proxy failed"),
+                    "after CONNECT {after_connect}: {reason}"
+                );
+            }
+            other => panic!("after CONNECT {after_connect}: not named for the proxy: {other:?}"),
         }
-        p.write_all(b"HTTP/1.1 200 OK\r\n\r\n").expect("answer");
-        // A record no key opens, straight onto the socket.
-        let mut forged = vec![0x17, 0x03, 0x03, 0x00, 0x20];
-        forged.extend_from_slice(&[0x5a; 0x20]);
-        p.get_mut().write_all(&forged).expect("forged");
-        let mut rest = Vec::new();
-        let _ = p.get_mut().read_to_end(&mut rest);
-    });
-    let err = client(s.ca.trust())
-        .server_name("target.test")
-        .proxy(proxy_url(proxy_port))
-        .connect("localhost", unused_port())
-        .expect_err("a forged record must fail the connect");
-    match &err {
-        Error::Proxy { proxy, reason, .. } => {
-            assert_eq!(*proxy, format!("https://localhost:{proxy_port}"));
-            assert!(
-                reason.contains("TLS connection to the proxy failed"),
-                "{reason}"
-            );
-        }
-        other => panic!("not named for the proxy: {other:?}"),
+        assert_eq!(
+            std::io::Error::from(err).kind(),
+            std::io::ErrorKind::InvalidData
+        );
+        fake.join().expect("fake proxy");
     }
-    assert_eq!(
-        std::io::Error::from(err).kind(),
-        std::io::ErrorKind::InvalidData
-    );
-    fake.join().expect("fake proxy");
 }
 
 #[test]
