@@ -45,9 +45,7 @@ impl Revocation {
             ));
         }
         for (i, crl) in crls.iter().enumerate() {
-            OwnedCertRevocationList::from_der(crl).map_err(|e| {
-                Error::credentials(label, format!("CRL #{} is not valid: {e:?}", i + 1))
-            })?;
+            owned(crl, i, label)?;
         }
         Ok(crls)
     }
@@ -65,18 +63,15 @@ impl Revocation {
         self.lists
             .iter()
             .enumerate()
-            .map(|(i, crl)| {
-                OwnedCertRevocationList::from_der(crl.as_ref())
-                    .map(CertRevocationList::from)
-                    .map_err(|e| {
-                        Error::credentials(
-                            "revocation lists",
-                            format!("CRL #{} is not valid: {e:?}", i + 1),
-                        )
-                    })
-            })
+            .map(|(i, crl)| owned(crl, i, "revocation lists").map(CertRevocationList::from))
             .collect()
     }
+}
+
+/// The `i`th CRL of `label`, parsed as webpki checks it.
+fn owned(crl: &[u8], i: usize, label: &str) -> Result<OwnedCertRevocationList> {
+    OwnedCertRevocationList::from_der(crl)
+        .map_err(|e| Error::credentials(label, format!("CRL #{} is not valid: {e:?}", i + 1)))
 }
 
 /// A certificate of a peer's path, as a CRL check sees it.
