@@ -7,7 +7,7 @@ use super::ConnectOptions;
 use crate::error::{Error, Result};
 use crate::net::connect::unbracket;
 use crate::net::proxy::Protocol;
-use crate::net::transport::{Ops, Transport};
+use crate::net::transport::{Ops, Transport, deadline_in};
 use crate::net::tunnel;
 use crate::stream::SecureStream;
 use crate::tls::client_config::ClientTls;
@@ -100,7 +100,7 @@ impl ConnectOptions {
         {
             Some(proxy) if proxy.protocol == Protocol::Https => {
                 // One deadline for the TLS to the proxy and the CONNECT.
-                let deadline = tunnel::deadline_in(limit);
+                let deadline = deadline_in(limit);
                 let tcp = tunnel::reach(&self.socket, proxy, bare, port)?;
                 let to_proxy = self.to_proxy(limit);
                 let mut stream = to_proxy

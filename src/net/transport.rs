@@ -181,6 +181,15 @@ pub(crate) struct Transport<S> {
     write_armed: bool,
 }
 
+/// `now + limit`, or as good as never for a limit too large to add (a
+/// bound that must exist, as a handshake's).
+pub(crate) fn deadline_in(limit: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(limit)
+        .or_else(|| now.checked_add(Duration::from_secs(u32::MAX.into())))
+        .unwrap_or(now)
+}
+
 /// `now + d`, or `None` (no deadline) for `None` or a `d` too large to add.
 pub(crate) fn deadline_after(d: Option<Duration>) -> Option<Instant> {
     d.and_then(|d| Instant::now().checked_add(d))

@@ -13,6 +13,7 @@ use base64ct::{Base64, Encoding};
 use crate::error::{CertificateProblem, Error, Phase, Result, is_socket_timeout};
 use crate::net::connect::SocketSettings;
 use crate::net::proxy::{Endpoint, Protocol};
+use crate::net::transport::deadline_in;
 
 /// The most bytes of a proxy's answer to CONNECT.
 const MAX_HEAD: usize = 16 * 1024;
@@ -127,14 +128,6 @@ fn target_of(host: &str, port: u16) -> String {
     } else {
         format!("{host}:{port}")
     }
-}
-
-/// `now + limit`, or as good as never for a limit too large to add.
-pub(crate) fn deadline_in(limit: Duration) -> Instant {
-    let now = Instant::now();
-    now.checked_add(limit)
-        .or_else(|| now.checked_add(Duration::from_secs(u32::MAX.into())))
-        .unwrap_or(now)
 }
 
 /// Connects to `proxy` with `socket`'s settings (its connect timeout), to

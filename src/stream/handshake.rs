@@ -11,6 +11,7 @@ use rustls::{AlertDescription, Connection};
 
 use super::{SecureStream, Tls, flush_tls, send_once};
 use crate::error::{CertificateProblem, Error, Phase, Result};
+use crate::net::transport::deadline_in;
 use crate::tls::tls_error::map_tls_error;
 
 impl<S: Read + Write> SecureStream<S> {
@@ -29,12 +30,8 @@ impl<S: Read + Write> SecureStream<S> {
             }
             _ => {}
         }
-        let now = Instant::now();
         // A timeout too large to add to the clock: as good as none.
-        let deadline = now
-            .checked_add(self.handshake_timeout)
-            .or_else(|| now.checked_add(Duration::from_secs(u32::MAX.into())))
-            .unwrap_or(now);
+        let deadline = deadline_in(self.handshake_timeout);
         if self.check.is_some() {
             // What a verifier on this thread kept from an earlier handshake.
             let _ = crate::tls::verify::take_stapled();

@@ -22,11 +22,11 @@ use rustls::server::Acceptor;
 
 use crate::error::{CertificateProblem, Error, Phase, Result, io_error};
 use crate::net::limiter::Permit;
-use crate::net::transport::{Layer, Sealer, Transport, deadline_after};
+use crate::net::transport::{Transport, deadline_after};
 use crate::tls::server_config::ServerSetup;
-use crate::tls::trace::{Tee, TraceFn, Tracer};
+use crate::tls::trace::{TraceFn, Tracer};
 use crate::tls::verify::ServerVerifier;
-use records::{Plain, decrypt, feed_end, feed_pending, take_plaintext};
+use records::{Plain, decrypt, feed_end, feed_pending, seal_all, take_plaintext, write_records};
 
 /// A TLS connection over a transport `S`: a [`TcpStream`], a `UnixStream`
 /// from [`ConnectOptions::connect_unix`](crate::ConnectOptions::connect_unix),
@@ -364,30 +364,6 @@ fn flush_tls<S: Read + Write>(
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(io_error(e, phase, after)),
         }
-    }
-    Ok(())
-}
-
-/// One write of the records rustls queued to `out`, through the tracer.
-fn write_records(
-    conn: &mut Connection,
-    out: &mut impl Write,
-    trace: Option<&mut Tracer>,
-) -> io::Result<usize> {
-    match trace {
-        Some(tracer) => conn.write_tls(&mut Tee { inner: out, tracer }),
-        None => conn.write_tls(out),
-    }
-}
-
-/// Moves every queued record into `layer` (memory only).
-fn seal_all(
-    conn: &mut Connection,
-    layer: &dyn Layer,
-    mut trace: Option<&mut Tracer>,
-) -> io::Result<()> {
-    while conn.wants_write() {
-        write_records(conn, &mut Sealer(layer), trace.as_deref_mut())?;
     }
     Ok(())
 }

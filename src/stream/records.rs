@@ -1,15 +1,17 @@
-//! The steps of reading TLS that `SecureStream` and `ReadHalf` share:
-//! taking decrypted data, feeding rustls what the transport holds, and
-//! telling it the stream ended. The two loops around them differ only in
-//! what they lock and when they block.
+//! The steps on TLS records that `SecureStream` and its split halves
+//! share: taking decrypted data, feeding rustls what the transport holds,
+//! telling it the stream ended, and moving queued records out (through
+//! the tracer, or into the proxy's TLS). The loops around them differ only
+//! in what they lock and when they block.
 
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
 
 use rustls::Connection;
 
 use crate::error::{Error, Result};
-use crate::net::transport::Transport;
+use crate::net::transport::{Layer, Sealer, Transport};
 use crate::tls::tls_error::map_tls_error;
+use crate::tls::trace::{Tee, Tracer};
 
 /// What the decrypted side of a connection holds.
 pub(crate) enum Plain {
@@ -62,4 +64,28 @@ pub(crate) fn decrypt(conn: &mut Connection) -> Result<()> {
     conn.process_new_packets()
         .map(drop)
         .map_err(|e| map_tls_error(e, false))
+}
+
+/// One write of the records rustls queued to `out`, through the tracer.
+pub(crate) fn write_records(
+    conn: &mut Connection,
+    out: &mut impl Write,
+    trace: Option<&mut Tracer>,
+) -> io::Result<usize> {
+    match trace {
+        Some(tracer) => conn.write_tls(&mut Tee { inner: out, tracer }),
+        None => conn.write_tls(out),
+    }
+}
+
+/// Moves every queued record into `layer` (memory only).
+pub(crate) fn seal_all(
+    conn: &mut Connection,
+    layer: &dyn Layer,
+    mut trace: Option<&mut Tracer>,
+) -> io::Result<()> {
+    while conn.wants_write() {
+        write_records(conn, &mut Sealer(layer), trace.as_deref_mut())?;
+    }
+    Ok(())
 }

@@ -26,10 +26,10 @@ use std::time::{Duration, Instant};
 
 use rustls::Connection;
 
-use super::records::{Plain, decrypt, feed_end, feed_pending, take_plaintext};
+use super::records::{Plain, decrypt, feed_end, feed_pending, seal_all, take_plaintext};
 use crate::error::{Error, Phase, Result, io_error};
 use crate::net::limiter::Permit;
-use crate::net::transport::{Layer, Sealer, Transport, deadline_after, time_left};
+use crate::net::transport::{Layer, Transport, deadline_after, time_left};
 use crate::sync::lock;
 
 struct Tls {
@@ -166,9 +166,7 @@ impl Shared {
                 }
             }
             Some(layer) => {
-                while conn.wants_write() {
-                    conn.write_tls(&mut Sealer(&**layer))?;
-                }
+                seal_all(conn, &**layer, None)?;
                 while layer.wants_write() {
                     layer.send(out)?;
                 }

@@ -7,8 +7,9 @@ use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::thread;
+use std::time::Duration;
 
-use securenet::{BindOptions, SecurityContext};
+use securenet::{BindOptions, Error, Phase, SecurityContext};
 
 use super::{IO_TIMEOUT, tcp_timeouts, with_timeouts};
 
@@ -286,4 +287,20 @@ fn socks5_session(s: &mut TcpStream, rules: &ProxyRules, seen: &Seen) -> std::io
         None => format!("{host}:{port}"),
     };
     Ok(target)
+}
+
+/// Asserts `err` is a timeout of the proxy phase, reached within twice
+/// `limit` (`took`: how long the connect ran).
+pub fn assert_proxy_timeout(err: &Error, took: Duration, limit: Duration) {
+    assert!(
+        matches!(
+            err,
+            Error::Timeout {
+                phase: Phase::Proxy,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(took < 2 * limit, "took {took:?}");
 }
