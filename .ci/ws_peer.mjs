@@ -8,7 +8,7 @@ const [cert, key, compression] = process.argv.slice(2);
 const server = createServer({ cert: readFileSync(cert), key: readFileSync(key) });
 const wss = new WebSocketServer({
   server,
-  perMessageDeflate: compression === 'on',
+  perMessageDeflate: compression.startsWith('on'),
   handleProtocols: (protocols) => (protocols.has('chat.v1') ? 'chat.v1' : false),
   verifyClient: (info, done) => (info.req.url === '/401' ? done(false, 401, 'no entry') : done(true)),
 });

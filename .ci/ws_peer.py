@@ -44,7 +44,7 @@ async def main():
     ctx.load_cert_chain(cert, key)
     async with serve(
         handler, "127.0.0.1", 0, ssl=ctx, subprotocols=["chat.v1"],
-        compression="deflate" if compression == "on" else None,
+        compression="deflate" if compression.startswith("on") else None,
         process_request=process_request, max_size=None,
     ) as server:
         port = server.sockets[0].getsockname()[1]

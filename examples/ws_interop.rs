@@ -2,8 +2,10 @@
 //! (the CI's Python websockets and Node ws servers, .ci/ws_peer.*).
 //!
 //! ```text
-//! cargo run --example ws_interop -- wss://localhost:PORT CA_FILE on|off [PROXY_URL]
+//! cargo run --example ws_interop -- wss://localhost:PORT CA_FILE on|on9|off [PROXY_URL]
 //! ```
+//!
+//! `on` compresses at the default level (1), `on9` at level 9.
 //!
 //! Prints one line per check; exits non-zero if any fails.
 
@@ -17,7 +19,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         [base, ca, compression] => (base, ca, compression, None),
         [base, ca, compression, proxy] => (base, ca, compression, Some(Proxy::new(proxy)?)),
         _ => {
-            return Err("usage: ws_interop wss://localhost:PORT CA_FILE on|off [PROXY_URL]".into());
+            return Err(
+                "usage: ws_interop wss://localhost:PORT CA_FILE on|on9|off [PROXY_URL]".into(),
+            );
         }
     };
     let mut ctx = SecurityContext::empty();
@@ -28,11 +32,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let options = WebSocketOptions::new()
         .connect_options(connect)
-        .compression(if compression == "on" {
-            CompressionOptions::default()
-        } else {
-            CompressionOptions::disabled()
+        .compression(match compression.as_str() {
+            "on" => CompressionOptions::default(),
+            "on9" => CompressionOptions::default().level(9),
+            _ => CompressionOptions::disabled(),
         });
+    let compressing = compression.starts_with("on");
     let mut failed = 0;
     let mut check = |ok: bool, what: &str| {
         println!("{}: {what}", if ok { "ok" } else { "FAILED" });
@@ -56,7 +61,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     check(
         ws.extensions()
             .is_some_and(|e| e.contains("permessage-deflate"))
-            == (compression == "on"),
+            == compressing,
         &format!("permessage-deflate {compression}: {:?}", ws.extensions()),
     );
     ws.send_text("headers")?;

@@ -323,3 +323,92 @@ fn an_inflate_bomb_is_an_error_not_an_allocation() {
     );
     assert_eq!(close_code_sent(&back), Some(1009));
 }
+
+/// The payload of the first data frame the client sends to a raw server
+/// that accepts permessage-deflate, when it sends `text` with `options`;
+/// the frame's first byte too.
+fn first_frame_sent(options: WebSocketOptions, text: &str) -> (u8, Vec<u8>) {
+    let (url, server) = fake(|req, s| {
+        let _ = s.write_all(
+            upgrade(&req, "Sec-WebSocket-Extensions: permessage-deflate\r\n").as_bytes(),
+        );
+        let mut got = Vec::new();
+        let mut buf = [0u8; 16 * 1024];
+        loop {
+            if let Some(frame) = parse_frames(&got).into_iter().next() {
+                return frame;
+            }
+            match std::io::Read::read(s, &mut buf) {
+                Ok(0) | Err(_) => panic!("the client sent no whole frame: {got:?}"),
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+            }
+        }
+    });
+    let mut ws = options.connect(&url).expect("connect");
+    ws.send_text(text).expect("send");
+    let frame = server.join().expect("server");
+    drop(ws);
+    frame
+}
+
+#[test]
+fn the_compression_level_is_applied_and_any_inflater_reads_it() {
+    let text: String = (0..400)
+        .map(|i: u64| {
+            let k = i.wrapping_mul(6364136223846793005) >> 33;
+            format!(
+                r#"{{"symbol":"S{}","price":{}.{:02},"id":{i}}}"#,
+                k % 500,
+                k % 1000,
+                k % 97
+            )
+        })
+        .collect();
+    let mut sizes = Vec::new();
+    for level in [None, Some(1), Some(9)] {
+        let mut compression = CompressionOptions::default();
+        if let Some(level) = level {
+            compression = compression.level(level);
+        }
+        let (first, payload) = first_frame_sent(options().compression(compression), &text);
+        assert_eq!(first, 0xc1, "FIN + RSV1 + text, level {level:?}");
+        // A plain zlib inflater (not ours) reads every level.
+        let mut d = flate2::Decompress::new(false);
+        let mut out = Vec::with_capacity(text.len() + 64);
+        let mut input = payload.clone();
+        input.extend_from_slice(&[0, 0, 0xff, 0xff]);
+        d.decompress_vec(&input, &mut out, flate2::FlushDecompress::Sync)
+            .expect("inflate");
+        assert_eq!(out, text.as_bytes(), "level {level:?}");
+        sizes.push(payload.len());
+    }
+    assert_eq!(sizes[0], sizes[1], "the default is level 1: {sizes:?}");
+    assert!(sizes[2] < sizes[1], "level 9 compresses smaller: {sizes:?}");
+}
+
+#[test]
+fn a_compression_level_out_of_range_is_refused_by_name() {
+    for level in [0, 10, u32::MAX] {
+        let bad = CompressionOptions::default().level(level);
+        let err = options()
+            .compression(bad)
+            .connect("ws://127.0.0.1:1/")
+            .expect_err("bad level");
+        assert!(matches!(err, Error::InvalidInput { .. }), "{err:?}");
+        let text = err.to_string();
+        assert!(text.contains("CompressionOptions::level"), "{text}");
+        assert!(text.contains("1 (fastest) to 9"), "{text}");
+        // A server refuses it too, before answering the upgrade.
+        let (result, back) = accept_hostile(
+            WebSocketOptions::new().compression(bad),
+            "Sec-WebSocket-Extensions: permessage-deflate\r\n",
+            Vec::new(),
+        );
+        let err = result.expect_err("server: bad level");
+        assert!(
+            err.to_string().contains("CompressionOptions::level"),
+            "{err}"
+        );
+        assert!(!String::from_utf8_lossy(&back).starts_with("HTTP/1.1 101"));
+    }
+}

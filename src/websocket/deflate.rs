@@ -18,11 +18,12 @@ pub(crate) struct Deflater {
 }
 
 impl Deflater {
-    /// `None` for an 8-bit window, which raw deflate cannot produce: such
+    /// A compressor at `level` (1 to 9, checked with the options); `None`
+    /// for an 8-bit window, which raw deflate cannot produce: such
     /// messages are sent uncompressed, which RFC 7692 allows.
-    pub(crate) fn new(agreed: &Agreed) -> Option<Deflater> {
+    pub(crate) fn new(agreed: &Agreed, level: u32) -> Option<Deflater> {
         (agreed.out_bits >= 9).then(|| Deflater {
-            c: Compress::new_with_window_bits(Compression::default(), false, agreed.out_bits),
+            c: Compress::new_with_window_bits(Compression::new(level), false, agreed.out_bits),
             reset: agreed.reset_out,
         })
     }
@@ -229,7 +230,7 @@ mod tests {
                 let again = [0xf2, 0x00, 0x11, 0x00, 0x00];
                 assert_eq!(i.decompress(&again, 100).expect("window"), b"Hello");
             }
-            let mut d = Deflater::new(&agreed(true)).expect("deflater");
+            let mut d = Deflater::new(&agreed(true), 1).expect("deflater");
             let fresh = d.compress(b"after a final block").expect("compress");
             if reset {
                 assert_eq!(
@@ -262,7 +263,7 @@ mod tests {
 
     #[test]
     fn inflating_to_the_cap_stays_near_the_cap() {
-        let mut d = Deflater::new(&agreed(true)).expect("deflater");
+        let mut d = Deflater::new(&agreed(true), 1).expect("deflater");
         let max = 3 << 20;
         let data = d.compress(&vec![1u8; max]).expect("compress");
         let mut i = Inflater::new(&agreed(true));
@@ -273,19 +274,40 @@ mod tests {
         assert!(out.capacity() <= max + 1, "capacity {}", out.capacity());
     }
 
+    /// Text like most WebSocket traffic: JSON records, each different.
+    fn json(records: u64) -> Vec<u8> {
+        let mut s = String::new();
+        for i in 0..records {
+            let k = i.wrapping_mul(6364136223846793005) >> 33;
+            s.push_str(&format!(
+                r#"{{"type":"tick","symbol":"S{}","price":{}.{:02},"id":{i}}}"#,
+                k % 500,
+                k % 1000,
+                k % 97
+            ));
+        }
+        s.into_bytes()
+    }
+
     #[test]
-    fn round_trip_with_and_without_context_takeover() {
-        for reset in [false, true] {
-            let mut d = Deflater::new(&agreed(reset)).expect("deflater");
-            let mut i = Inflater::new(&agreed(reset));
-            for msg in [
-                &b"hello hello hello"[..],
-                b"",
-                b"hello hello hello",
-                &[7u8; 100_000],
-            ] {
-                let c = d.compress(msg).expect("compress");
-                assert_eq!(i.decompress(&c, 1 << 20).expect("inflate"), msg);
+    fn round_trip_at_every_level_with_and_without_context_takeover() {
+        let text = json(300);
+        for level in 1..=9 {
+            for reset in [false, true] {
+                let mut d = Deflater::new(&agreed(reset), level).expect("deflater");
+                let mut i = Inflater::new(&agreed(reset));
+                for msg in [
+                    &b"hello hello hello"[..],
+                    b"",
+                    b"hello hello hello",
+                    &text[..64],
+                    &text,
+                    &[7u8; 100_000],
+                ] {
+                    let c = d.compress(msg).expect("compress");
+                    let back = i.decompress(&c, 1 << 20).expect("inflate");
+                    assert_eq!(back, msg, "level {level}, reset {reset}");
+                }
             }
         }
         // RFC 7692 7.2.3.1: "Hello" compressed.
@@ -295,8 +317,20 @@ mod tests {
     }
 
     #[test]
+    fn a_higher_level_compresses_smaller() {
+        let text = json(300);
+        let size = |level| {
+            let mut d = Deflater::new(&agreed(true), level).expect("deflater");
+            d.compress(&text).expect("compress").len()
+        };
+        let (fast, best) = (size(1), size(9));
+        assert!(best < fast, "level 9: {best} bytes, level 1: {fast}");
+        assert!(fast < text.len() / 3, "level 1 still compresses: {fast}");
+    }
+
+    #[test]
     fn a_sequence_with_an_empty_message_round_trips() {
-        let mut d = Deflater::new(&agreed(false)).expect("deflater");
+        let mut d = Deflater::new(&agreed(false), 1).expect("deflater");
         let mut i = Inflater::new(&agreed(false));
         let big = "héllo wörld ".repeat(1000);
         for msg in ["hello", "", &big, "x"] {
@@ -307,7 +341,8 @@ mod tests {
 
     #[test]
     fn a_bomb_is_an_error_not_an_allocation() {
-        let mut d = Deflater::new(&agreed(true)).expect("deflater");
+        // An attacker compresses as hard as it can.
+        let mut d = Deflater::new(&agreed(true), 9).expect("deflater");
         let bomb = d.compress(&vec![0u8; 10 << 20]).expect("compress");
         assert!(bomb.len() < 100_000, "{} bytes", bomb.len());
         let err = Inflater::new(&agreed(true))

@@ -26,8 +26,8 @@ use std::time::{Duration, Instant};
 
 pub use message::{Message, ReadyState};
 pub use options::{
-    CompressionOptions, DEFAULT_CLOSE_TIMEOUT, DEFAULT_MAX_FRAME_SIZE, DEFAULT_MAX_MESSAGE_SIZE,
-    DEFAULT_UPGRADE_TIMEOUT, WebSocketOptions,
+    CompressionOptions, DEFAULT_CLOSE_TIMEOUT, DEFAULT_COMPRESSION_LEVEL, DEFAULT_MAX_FRAME_SIZE,
+    DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_UPGRADE_TIMEOUT, WebSocketOptions,
 };
 pub use request::{MAX_REJECTION_BODY, Rejection, UpgradeRequest, UpgradeResponse};
 pub use split::{WsReader, WsWriter};
@@ -284,7 +284,9 @@ impl<S: Read + Write> WebSocket<S> {
                 max_frame: options.max_frame_size.min(options.max_message_size),
             },
             send: Sender {
-                deflater: deflate.as_ref().and_then(Deflater::new),
+                deflater: deflate
+                    .as_ref()
+                    .and_then(|agreed| Deflater::new(agreed, options.compression.level)),
                 client,
             },
             status: Status::open(),
