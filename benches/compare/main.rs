@@ -8,7 +8,8 @@
 //! cargo bench --bench compare                  # the full run (1 GiB bulk)
 //! SECURENET_BENCH_SCALE=0.05 cargo bench --bench compare   # a quick run
 //! SECURENET_BENCH_REPEAT=5 cargo bench --bench compare     # more runs per figure
-//! cargo bench --bench compare -- writes        # one group (bulk, unbuffered,
+//! cargo bench --bench compare -- writes        # the groups whose name has it
+//!                                              # (bulk, unbuffered, unbuffered-small,
 //!                                              # writes, echo, handshakes, memory,
 //!                                              # websocket, openssl)
 //! cargo bench --bench compare --features bench-openssl   # adds OpenSSL rows
@@ -37,8 +38,8 @@ fn main() {
         thread::available_parallelism().map_or(1, |n| n.get())
     );
     // `cargo bench --bench compare -- NAME` runs the groups whose name
-    // contains NAME (bulk, unbuffered, writes, echo, handshakes, memory,
-    // websocket).
+    // contains NAME (bulk, unbuffered, unbuffered-small, writes, echo,
+    // handshakes, memory, websocket).
     let only = args.iter().skip(1).find(|a| !a.starts_with('-'));
     let run = |group: &str| only.is_none_or(|o| group.contains(o.as_str()));
     let ecdsa = setup::pki(false);
@@ -48,6 +49,9 @@ fn main() {
     }
     if run("unbuffered") {
         transfer::unbuffered_bulk(&ecdsa);
+    }
+    if run("unbuffered-small") {
+        transfer::unbuffered_small(&ecdsa);
     }
     if run("writes") {
         transfer::write_sizes(&ecdsa);

@@ -173,43 +173,49 @@ pub fn write_sizes(pki: &Pki) {
     line("write_vectored 256 x 64 B", rate, "MB/s", true);
 }
 
+/// 64 B round trips: the p50 and p99, in microseconds.
+fn echo_round_trips(
+    mut c: Box<dyn ReadWrite>,
+    mut s: Box<dyn ReadWrite>,
+    rounds: usize,
+) -> [f64; 2] {
+    let server = thread::spawn(move || {
+        let mut b = [0u8; 64];
+        for _ in 0..rounds {
+            s.read_exact(&mut b).expect("read");
+            s.write_all(&b).expect("write");
+        }
+    });
+    let mut times = Vec::with_capacity(rounds);
+    let mut b = [7u8; 64];
+    for _ in 0..rounds {
+        let t = Instant::now();
+        c.write_all(&b).expect("write");
+        c.read_exact(&mut b).expect("read");
+        times.push(t.elapsed());
+    }
+    server.join().expect("server");
+    times.sort();
+    let us = |d: Duration| d.as_secs_f64() * 1e6;
+    [
+        us(times[times.len() / 2]),
+        us(times[times.len() * 99 / 100]),
+    ]
+}
+
 pub fn echo_latency(pki: &Pki) {
     println!("\n== 64 B echo round trip (microseconds, lower is better)");
     let rounds = scaled(20_000);
-    let measure = |mut c: Box<dyn ReadWrite>, mut s: Box<dyn ReadWrite>| {
-        let server = thread::spawn(move || {
-            let mut b = [0u8; 64];
-            for _ in 0..rounds {
-                s.read_exact(&mut b).expect("read");
-                s.write_all(&b).expect("write");
-            }
-        });
-        let mut times = Vec::with_capacity(rounds);
-        let mut b = [7u8; 64];
-        for _ in 0..rounds {
-            let t = Instant::now();
-            c.write_all(&b).expect("write");
-            c.read_exact(&mut b).expect("read");
-            times.push(t.elapsed());
-        }
-        server.join().expect("server");
-        times.sort();
-        let us = |d: Duration| d.as_secs_f64() * 1e6;
-        [
-            us(times[times.len() / 2]),
-            us(times[times.len() * 99 / 100]),
-        ]
-    };
     let [p50, p99] = compare(|who| match who {
         Who::Raw => {
             let (rc, rs) = raw_configs(pki, DEFAULT);
             let (c, s) = raw_pair(&rc, &rs);
-            measure(Box::new(c), Box::new(s))
+            echo_round_trips(Box::new(c), Box::new(s), rounds)
         }
         Who::Ours => {
             let (oc, os) = our_contexts(pki, DEFAULT);
             let (c, s) = our_pair(&oc, &os);
-            measure(Box::new(c), Box::new(s))
+            echo_round_trips(Box::new(c), Box::new(s), rounds)
         }
     });
     line("p50", p50, "us", false);
@@ -245,4 +251,46 @@ pub fn unbuffered_bulk(pki: &Pki) {
         });
         bulk_lines(&format!("unbuffered {} MiB {suite}", total >> 20), total, f);
     }
+}
+
+/// The unbuffered core against `StreamOwned` on issue 15's other
+/// throughput and latency rows: small writes and 64 B round trips.
+pub fn unbuffered_small(pki: &Pki) {
+    println!(
+        "\n== small writes and 64 B echo: raw rustls unbuffered API (\"ours\" column) vs \
+         StreamOwned (\"raw\")"
+    );
+    let (rc, rs) = raw_configs(pki, Tuning::suite("TLS13_AES_128_GCM_SHA256"));
+    let boxed = |who: Who| -> (Box<dyn ReadWrite>, Box<dyn ReadWrite>) {
+        match who {
+            Who::Raw => {
+                let (c, s) = raw_pair(&rc, &rs);
+                (Box::new(c), Box::new(s))
+            }
+            Who::Ours => {
+                let (c, s) = crate::unbuffered::pair(&rc, &rs);
+                (Box::new(c), Box::new(s))
+            }
+        }
+    };
+    for size in [64usize, 1024, 16 * 1024] {
+        let total = scaled((size * 100_000).min(256 << 20));
+        let [rate] = compare(|who| {
+            let (c, s) = boxed(who);
+            [total as f64 / transfer(c, s, total, size).secs / 1e6]
+        });
+        line(
+            &format!("unbuffered, writes of {size} B"),
+            rate,
+            "MB/s",
+            true,
+        );
+    }
+    let rounds = scaled(20_000);
+    let [p50, p99] = compare(|who| {
+        let (c, s) = boxed(who);
+        echo_round_trips(c, s, rounds)
+    });
+    line("unbuffered, 64 B echo p50", p50, "us", false);
+    line("unbuffered, 64 B echo p99", p99, "us", false);
 }
