@@ -2,8 +2,11 @@
 //! echo round trips.
 
 use std::io::{IoSlice, Read, Write};
+use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
+
+use rustls::{ClientConfig, ServerConfig};
 
 use crate::setup::{
     BULK_SUITES, DEFAULT, Figure, Pki, ReadWrite, Tuning, Who, compare, line, our_contexts,
@@ -223,6 +226,25 @@ pub fn echo_latency(pki: &Pki) {
     println!("p50 difference ours - raw: {:+.2} us", p50.ours - p50.raw);
 }
 
+/// A connected pair: the unbuffered core ("ours" in its groups) or
+/// `StreamOwned`, both ends each.
+fn unbuffered_or_raw(
+    who: Who,
+    rc: &Arc<ClientConfig>,
+    rs: &Arc<ServerConfig>,
+) -> (Box<dyn ReadWrite>, Box<dyn ReadWrite>) {
+    match who {
+        Who::Raw => {
+            let (c, s) = raw_pair(rc, rs);
+            (Box::new(c), Box::new(s))
+        }
+        Who::Ours => {
+            let (c, s) = crate::unbuffered::pair(rc, rs);
+            (Box::new(c), Box::new(s))
+        }
+    }
+}
+
 /// Issue 15's premise, measured: raw rustls's unbuffered API (the smallest
 /// core on it, `unbuffered.rs`) against its buffered `StreamOwned`, both
 /// ends each, for bulk. In this group's lines "ours" is the unbuffered
@@ -237,16 +259,7 @@ pub fn unbuffered_bulk(pki: &Pki) {
         let t = Tuning::suite(suite);
         let (rc, rs) = raw_configs(pki, t);
         let f = compare(|who| {
-            let (c, s): (Box<dyn Write + Send>, Box<dyn Read + Send>) = match who {
-                Who::Raw => {
-                    let (c, s) = raw_pair(&rc, &rs);
-                    (Box::new(c), Box::new(s))
-                }
-                Who::Ours => {
-                    let (c, s) = crate::unbuffered::pair(&rc, &rs);
-                    (Box::new(c), Box::new(s))
-                }
-            };
+            let (c, s) = unbuffered_or_raw(who, &rc, &rs);
             bulk_figures(&transfer(c, s, total, 64 * 1024), total)
         });
         bulk_lines(&format!("unbuffered {} MiB {suite}", total >> 20), total, f);
@@ -261,18 +274,7 @@ pub fn unbuffered_small(pki: &Pki) {
          StreamOwned (\"raw\")"
     );
     let (rc, rs) = raw_configs(pki, Tuning::suite("TLS13_AES_128_GCM_SHA256"));
-    let boxed = |who: Who| -> (Box<dyn ReadWrite>, Box<dyn ReadWrite>) {
-        match who {
-            Who::Raw => {
-                let (c, s) = raw_pair(&rc, &rs);
-                (Box::new(c), Box::new(s))
-            }
-            Who::Ours => {
-                let (c, s) = crate::unbuffered::pair(&rc, &rs);
-                (Box::new(c), Box::new(s))
-            }
-        }
-    };
+    let boxed = |who: Who| unbuffered_or_raw(who, &rc, &rs);
     for size in [64usize, 1024, 16 * 1024] {
         let total = scaled((size * 100_000).min(256 << 20));
         let [rate] = compare(|who| {

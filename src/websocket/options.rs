@@ -36,6 +36,10 @@ pub const DEFAULT_UPGRADE_TIMEOUT: Duration = Duration::from_secs(30);
 ///     .client_no_context_takeover(true)
 ///     .client_max_window_bits(Some(10));
 /// assert_eq!(small.client_max_window_bits, Some(10));
+///
+/// // Fewer bytes for more CPU (large, compressible messages).
+/// let tight = CompressionOptions::default().level(6);
+/// assert_eq!(tight.level, 6);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
