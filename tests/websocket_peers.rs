@@ -412,3 +412,45 @@ fn a_compression_level_out_of_range_is_refused_by_name() {
         assert!(!String::from_utf8_lossy(&back).starts_with("HTTP/1.1 101"));
     }
 }
+
+#[test]
+fn a_received_message_holds_about_its_own_size() {
+    // A small compressed message: the inflater's first reservation is not
+    // what the client keeps.
+    let text = br#"{"type":"tick","symbol":"ABCD","price":123.45,"qty":17,"id":9}"#;
+    let mut c = flate2::Compress::new_with_window_bits(flate2::Compression::new(6), false, 15);
+    let mut deflated = Vec::with_capacity(256);
+    c.compress_vec(text, &mut deflated, flate2::FlushCompress::Sync)
+        .expect("compress");
+    deflated.truncate(deflated.len() - 4);
+    let mut frames = frame(0xc2, &deflated, false); // FIN + RSV1 + binary
+    // A message in three fragments, with no deflate: grown as it came.
+    let mut plain = frame_with(0x02, &[1u8; 100_000], None);
+    plain.extend(frame_with(0x00, &[2u8; 100_000], None));
+    plain.extend(frame_with(0x80, &[3u8; 100_000], None));
+    frames.extend(plain);
+    frames.extend(frame(0x88, &1000u16.to_be_bytes(), false));
+    let (result, _) = hostile(frames, "Sec-WebSocket-Extensions: permessage-deflate\r\n");
+    let got = result.expect("messages");
+    let Message::Binary(small) = &got[0] else {
+        panic!("{:?}", got[0]);
+    };
+    assert_eq!(small.as_slice(), text);
+    assert!(
+        small.capacity() <= text.len() + text.len() / 4,
+        "a {}-byte message holds {} bytes",
+        small.len(),
+        small.capacity()
+    );
+    let Message::Binary(big) = &got[1] else {
+        panic!("{:?}", got[1]);
+    };
+    assert_eq!(big.len(), 300_000);
+    assert_eq!((big[0], big[150_000], big[299_999]), (1, 2, 3));
+    assert!(
+        big.capacity() <= big.len() + big.len() / 4,
+        "a {}-byte message holds {} bytes",
+        big.len(),
+        big.capacity()
+    );
+}

@@ -123,8 +123,10 @@ impl Inflater {
                 return Err(inflated_too_big(max));
             }
             if out.capacity() - out.len() < 64 {
-                // Grow as output comes (doubling), but never past the cap.
-                let grow = out.capacity().max(4096).min(limit - out.len());
+                // Grow as output comes (doubling, from about what this
+                // piece inflates to), but never past the cap.
+                let guess = input.len().saturating_mul(4).max(256);
+                let grow = out.capacity().max(guess).min(limit - out.len());
                 out.reserve_exact(grow);
             }
             let (in_before, out_before) = (self.d.total_in(), out.len());

@@ -191,6 +191,12 @@ impl Receiver {
             }
         }
         self.frames.shrink();
+        // Growing as the message arrived (doubling, never to the length a
+        // header announced) can leave up to twice its size allocated; the
+        // spare goes back before the message is handed over.
+        if p.data.capacity() - p.data.len() > p.data.len() / 4 {
+            p.data.shrink_to_fit();
+        }
         Ok(Incoming::Message(if p.text {
             check_utf8(&p.data, &mut p.checked, true)?;
             Message::Text(String::from_utf8(p.data).map_err(|_| invalid_utf8())?)
