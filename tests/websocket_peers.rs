@@ -3,7 +3,8 @@
 //! extension, silence, garbage, oversized headers), what the request carries
 //! (headers in order, Basic auth, Host), and hostile frames (bad UTF-8,
 //! reserved opcodes, masked frames, fragmented control frames, an inflate
-//! bomb).
+//! bomb); what the client sends at each compression level, and the memory
+//! a received message holds.
 
 mod common;
 
