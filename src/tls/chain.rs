@@ -289,15 +289,14 @@ impl Chain {
 
     /// The path's certificates as the CRL checks see them.
     pub(crate) fn for_crls(&self) -> Vec<PathCert<'_>> {
-        (0..self.path.len())
-            .map(|i| {
-                let link = &self.path[i];
-                PathCert {
-                    shown: self.describe(i),
-                    issuer: &link.raw_issuer,
-                    issuer_name: link.cert.as_ref().map(|c| c.issuer().to_owned()),
-                    serial: &link.raw_serial,
-                }
+        self.path
+            .iter()
+            .enumerate()
+            .map(|(i, link)| PathCert {
+                shown: self.describe(i),
+                issuer: &link.raw_issuer,
+                issuer_name: link.cert.as_ref().map(|c| c.issuer().to_owned()),
+                serial: &link.raw_serial,
             })
             .collect()
     }

@@ -100,18 +100,15 @@ impl PathCheck {
             return Err(Chain::new(leaf, intermediates, &self.trust).unknown_issuer());
         }
         let crls: Vec<&CertRevocationList<'_>> = self.crls.iter().collect();
+        let (unknown, expired) = if self.crls_required {
+            (UnknownStatusPolicy::Deny, ExpirationPolicy::Enforce)
+        } else {
+            (UnknownStatusPolicy::Allow, ExpirationPolicy::Ignore)
+        };
         let revocation = RevocationOptionsBuilder::new(&crls).ok().map(|b| {
             b.with_depth(RevocationCheckDepth::Chain)
-                .with_status_policy(if self.crls_required {
-                    UnknownStatusPolicy::Deny
-                } else {
-                    UnknownStatusPolicy::Allow
-                })
-                .with_expiration_policy(if self.crls_required {
-                    ExpirationPolicy::Enforce
-                } else {
-                    ExpirationPolicy::Ignore
-                })
+                .with_status_policy(unknown)
+                .with_expiration_policy(expired)
                 .build()
         });
         let pin_failed = Cell::new(false);

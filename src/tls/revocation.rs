@@ -12,11 +12,11 @@ use crate::error::{CertificateProblem, ChainCertificate, Error, Result};
 use crate::time::{format_time, unix_to_system};
 use crate::tls::pem::{looks_like_pem, malformed_pem};
 
-/// The CRLs of a context, and whether every certificate must be covered
-/// by a current one.
+/// The CRLs of a context (parsed once, when given), and whether every
+/// certificate must be covered by a current one.
 #[derive(Clone, Default)]
 pub(crate) struct Revocation {
-    pub(crate) lists: Vec<CertificateRevocationListDer<'static>>,
+    pub(crate) lists: Vec<OwnedCertRevocationList>,
     /// `set_crls_required`: a certificate no CRL covers, or an expired
     /// CRL, fails verification.
     pub(crate) required: bool,
@@ -24,11 +24,9 @@ pub(crate) struct Revocation {
 
 impl Revocation {
     /// The CRLs in a PEM file's bytes (`X509 CRL` sections) or one DER
-    /// CRL, each checked to parse; `label` names the input in errors.
-    pub(crate) fn parse(
-        bytes: &[u8],
-        label: &str,
-    ) -> Result<Vec<CertificateRevocationListDer<'static>>> {
+    /// CRL, parsed as webpki checks them; `label` names the input in
+    /// errors.
+    pub(crate) fn parse(bytes: &[u8], label: &str) -> Result<Vec<OwnedCertRevocationList>> {
         let crls: Vec<CertificateRevocationListDer<'static>> = if looks_like_pem(bytes) {
             CertificateRevocationListDer::pem_slice_iter(bytes)
                 .collect::<std::result::Result<_, _>>()
@@ -44,10 +42,14 @@ impl Revocation {
                 "contains no revocation list: expected -----BEGIN X509 CRL----- or a DER CRL",
             ));
         }
-        for (i, crl) in crls.iter().enumerate() {
-            owned(crl, i, label)?;
-        }
-        Ok(crls)
+        crls.iter()
+            .enumerate()
+            .map(|(i, crl)| {
+                OwnedCertRevocationList::from_der(crl).map_err(|e| {
+                    Error::credentials(label, format!("CRL #{} is not valid: {e:?}", i + 1))
+                })
+            })
+            .collect()
     }
 
     /// The lists as webpki checks them; an error if revocation is
@@ -60,18 +62,13 @@ impl Revocation {
                  set_crls_required(false)",
             ));
         }
-        self.lists
+        Ok(self
+            .lists
             .iter()
-            .enumerate()
-            .map(|(i, crl)| owned(crl, i, "revocation lists").map(CertRevocationList::from))
-            .collect()
+            .cloned()
+            .map(CertRevocationList::from)
+            .collect())
     }
-}
-
-/// The `i`th CRL of `label`, parsed as webpki checks it.
-fn owned(crl: &[u8], i: usize, label: &str) -> Result<OwnedCertRevocationList> {
-    OwnedCertRevocationList::from_der(crl)
-        .map_err(|e| Error::credentials(label, format!("CRL #{} is not valid: {e:?}", i + 1)))
 }
 
 /// A certificate of a peer's path, as a CRL check sees it.
