@@ -11,7 +11,6 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use rustls::client::ClientConnection;
 use rustls::pki_types::ServerName;
 
 use crate::error::{Error, Result};
@@ -22,6 +21,7 @@ use crate::stream::SecureStream;
 use crate::tls::certificate::X509Certificate;
 use crate::tls::client_config::{CachedConfig, ClientTls};
 use crate::tls::context::SecurityContext;
+use crate::tls::engine::Engine;
 use crate::tls::session::TlsSession;
 use crate::tls::settings::{Common, alpn_wire, common_setters};
 use crate::tls::tls_error::map_tls_error;
@@ -488,8 +488,8 @@ impl ConnectOptions {
             session.put_into(&ctx.inner().client_sessions, &name);
         }
         let label = format!("client {}", name.to_str());
-        let conn = ClientConnection::new_with_alpn(config, name.clone(), alpn)
-            .map_err(|e| map_tls_error(e, true))?;
+        let conn =
+            Engine::client(config, name.clone(), alpn).map_err(|e| map_tls_error(e, true))?;
         let mut stream = SecureStream::new_client(
             io,
             conn,

@@ -11,15 +11,15 @@ use std::time::{Duration, Instant};
 
 use crate::error::{Error, Phase, io_error};
 
-/// The receive buffer in bulk transfers: rustls alone reads 4 KiB per
-/// `read(2)`, which costs 16 times the system calls of a 64 KiB read.
+/// The most one read takes in bulk transfers: 4 KiB reads would cost 16
+/// times the system calls of a 64 KiB read.
 const BULK_CHUNK: usize = 64 * 1024;
 /// The receive buffer otherwise (idle or interactive connections), so an
 /// idle connection holds little more than rustls's own buffers.
 const SMALL_CHUNK: usize = 8 * 1024;
 
-/// The most rustls reads from a socket at once (its `READ_SIZE`).
-const RUSTLS_READ_SIZE: usize = 4096;
+/// What a direct read takes outside bulk transfers (rustls's own read size).
+const DIRECT_READ: usize = 4096;
 
 /// What securenet can do to a transport beyond `Read + Write`: set its
 /// timeouts (each call's deadline is enforced through them) and shut it
@@ -291,16 +291,16 @@ impl<S: Read> Transport<S> {
         }
     }
 
-    /// Whether reads go through our 64 KiB buffer (a bulk transfer is under
-    /// way) rather than straight from the socket into rustls.
+    /// Whether a bulk transfer is under way: reads take up to 64 KiB.
     pub(crate) fn in_bulk(&self) -> bool {
         self.next_size == BULK_CHUNK
     }
 
-    /// Whether rustls may read the socket itself ([`read_direct`](Self::read_direct)):
-    /// not in a bulk transfer, and no layer to open the bytes through.
+    /// Whether the connection may read the socket itself into its own
+    /// buffer ([`read_direct`](Self::read_direct)): no layer to open the
+    /// bytes through.
     pub(crate) fn reads_direct(&self) -> bool {
-        !self.in_bulk() && self.layer.is_none()
+        self.layer.is_none()
     }
 
     /// Runs everything from now on through `layer`; bytes read and not yet
@@ -332,21 +332,28 @@ impl<S: Read> Transport<S> {
         self.layer.as_ref().is_some_and(|l| l.wants_write())
     }
 
-    /// Lets `read_tls` (rustls's, which reads at most 4 KiB) read the socket
-    /// directly: no buffer of ours, nothing to allocate or free. A read that
-    /// fills rustls's 4 KiB switches to bulk reads through our buffer.
-    /// `Ok(0)` is end of stream.
+    /// Lets the connection read the socket into its own buffer: no buffer
+    /// of ours, no copy. `read_tls` is given the most to read: 4 KiB, or
+    /// 64 KiB once a read has filled what it was given (a bulk transfer),
+    /// back to 4 KiB after a small read. `Ok(0)` is end of stream.
     pub(crate) fn read_direct(
         &mut self,
-        mut read_tls: impl FnMut(&mut S) -> io::Result<usize>,
+        mut read_tls: impl FnMut(&mut S, usize) -> io::Result<usize>,
         phase: Phase,
         after: Option<Duration>,
     ) -> Result<usize, Error> {
+        let max = if self.in_bulk() {
+            BULK_CHUNK
+        } else {
+            DIRECT_READ
+        };
         loop {
-            match read_tls(&mut self.sock) {
+            match read_tls(&mut self.sock, max) {
                 Ok(n) => {
-                    if n >= RUSTLS_READ_SIZE {
+                    if n >= max {
                         self.next_size = BULK_CHUNK;
+                    } else if n <= DIRECT_READ {
+                        self.next_size = SMALL_CHUNK;
                     }
                     return Ok(n);
                 }

@@ -6,12 +6,13 @@
 use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
+use rustls::AlertDescription;
 use rustls::pki_types::UnixTime;
-use rustls::{AlertDescription, Connection};
 
 use super::{SecureStream, Tls, flush_tls, send_once};
-use crate::error::{CertificateProblem, Error, Phase, Result};
+use crate::error::{CertificateProblem, Error, Phase, Result, io_error};
 use crate::net::transport::deadline_in;
+use crate::tls::engine::Engine;
 use crate::tls::tls_error::map_tls_error;
 
 impl<S: Read + Write> SecureStream<S> {
@@ -57,6 +58,9 @@ impl<S: Read + Write> SecureStream<S> {
     #[inline(never)]
     fn handshake_done(&mut self) {
         self.io.release_if_idle();
+        if let Tls::Open(conn) = &mut self.tls {
+            conn.release_if_idle(false);
+        }
         self.authorization_error = self.compute_authorization_error();
         if self.check.is_some() {
             self.ocsp = crate::tls::verify::take_stapled().map(Vec::into_boxed_slice);
@@ -124,33 +128,43 @@ impl<S: Read + Write> SecureStream<S> {
             if !conn.is_handshaking() {
                 return Ok(());
             }
+            let direct = self.io.pending().is_empty() && self.io.layer.is_none();
             if self.io.pending().is_empty() {
                 let _ = (self.io.ops.set_read_timeout)(&self.io.sock, Some(left));
-                if self.io.fill(Phase::Handshake, after)? == 0 {
-                    return Err(Error::handshake(match **conn {
-                        Connection::Client(_) => {
-                            "the server closed the connection during the handshake: it may not \
-                             speak TLS on this port, or it rejected our hello"
-                        }
-                        Connection::Server(_) => {
-                            "the client closed the connection during the handshake: it may not \
-                             speak TLS, or it gave up on our certificate"
-                        }
+                // Straight into the connection's buffer (no buffer of the
+                // transport's to fill and copy from), unless the bytes
+                // must be opened through a proxy's TLS first.
+                let read = if direct {
+                    read_handshake(conn, &mut self.io.sock, after)?
+                } else {
+                    self.io.fill(Phase::Handshake, after)?
+                };
+                if read == 0 {
+                    return Err(Error::handshake(if conn.is_client() {
+                        "the server closed the connection during the handshake: it may not \
+                         speak TLS on this port, or it rejected our hello"
+                    } else {
+                        "the client closed the connection during the handshake: it may not \
+                         speak TLS, or it gave up on our certificate"
                     }));
                 }
+                if direct {
+                    if let Some(t) = &mut self.trace {
+                        t.received(conn.just_received(read));
+                    }
+                }
             }
-            if self.io.pending().is_empty() {
-                // Part of a record of the proxy's TLS: read on.
-                continue;
+            if !direct {
+                if self.io.pending().is_empty() {
+                    // Part of a record of the proxy's TLS: read on.
+                    continue;
+                }
+                let n = conn.feed(self.io.pending())?;
+                if let Some(t) = &mut self.trace {
+                    t.received(&self.io.pending()[..n]);
+                }
+                self.io.consume(n);
             }
-            let mut pending = self.io.pending();
-            let n = conn
-                .read_tls(&mut pending)
-                .map_err(|e| Error::io("tls handshake failed", e))?;
-            if let Some(t) = &mut self.trace {
-                t.received(&self.io.pending()[..n]);
-            }
-            self.io.consume(n);
             if let Err(e) = conn.process_new_packets() {
                 // Tell the peer why (rustls queued an alert).
                 send_once(conn, &mut self.io);
@@ -159,22 +173,28 @@ impl<S: Read + Write> SecureStream<S> {
         }
     }
 
-    /// Server side: the connection, with the one configuration, or the one
-    /// the ClientHello leads to.
+    /// Server side: the connection, with the one configuration, or with the
+    /// one the ClientHello leads to (then having processed the ClientHello,
+    /// its answer queued).
     #[inline(never)]
-    fn start_server(&mut self, deadline: Instant) -> Result<Box<Connection>> {
-        let conn = match &self.tls {
-            Tls::Starting(config) => {
-                rustls::ServerConnection::new(config.clone()).map_err(|e| map_tls_error(e, true))?
-            }
-            _ => self.accept_client_hello(deadline)?,
-        };
-        Ok(Box::new(Connection::Server(conn)))
+    fn start_server(&mut self, deadline: Instant) -> Result<Box<Engine>> {
+        let mut conn = match &self.tls {
+            Tls::Starting(config) => Engine::server(config.clone(), &[]),
+            _ => Ok(self.accept_client_hello(deadline)?),
+        }
+        .map(Box::new)
+        .map_err(|e| map_tls_error(e, true))?;
+        if let Err(e) = conn.process_new_packets() {
+            send_once(&mut conn, &mut self.io);
+            return Err(map_tls_error(e, true));
+        }
+        Ok(conn)
     }
 
     /// Server side: reads until the whole ClientHello is in, then picks the
-    /// configuration (ALPN choice) and starts the connection.
-    fn accept_client_hello(&mut self, deadline: Instant) -> Result<rustls::ServerConnection> {
+    /// configuration (ALPN choice) and starts the connection with what was
+    /// read.
+    fn accept_client_hello(&mut self, deadline: Instant) -> Result<Engine> {
         let after = Some(self.handshake_timeout);
         loop {
             if self.io.pending().is_empty() {
@@ -189,7 +209,7 @@ impl<S: Read + Write> SecureStream<S> {
             let Tls::Accepting(acc) = &mut self.tls else {
                 return Err(Error::handshake("the connection is not accepting"));
             };
-            let (acceptor, setup) = &mut **acc;
+            let (acceptor, setup, received) = &mut **acc;
             let mut pending = self.io.pending();
             let n = match acceptor.read_tls(&mut pending) {
                 Ok(n) => n,
@@ -203,6 +223,7 @@ impl<S: Read + Write> SecureStream<S> {
             if let Some(t) = &mut self.trace {
                 t.received(&self.io.pending()[..n]);
             }
+            received.extend_from_slice(&self.io.pending()[..n]);
             self.io.consume(n);
             match acceptor.accept() {
                 Ok(None) => continue,
@@ -216,10 +237,7 @@ impl<S: Read + Write> SecureStream<S> {
                             return Err(e);
                         }
                     };
-                    return accepted.into_connection(config).map_err(|(e, mut alert)| {
-                        let _ = alert.write_all(&mut self.io.sock);
-                        map_tls_error(e, true)
-                    });
+                    return Engine::server(config, received).map_err(|e| map_tls_error(e, true));
                 }
                 Err((e, mut alert)) => {
                     let _ = alert.write_all(&mut self.io.sock);
@@ -237,6 +255,25 @@ impl<S: Read + Write> SecureStream<S> {
         let chain = self.conn()?.peer_certificates()?;
         let (leaf, rest) = chain.split_first()?;
         verifier.check(leaf, rest, name, UnixTime::now()).err()
+    }
+}
+
+/// How much one handshake read may take: a server's whole first flight
+/// (certificate chain included) in one `recv` as a rule.
+const HANDSHAKE_READ: usize = 8 * 1024;
+
+/// One read of handshake records from the socket into the connection.
+fn read_handshake(
+    conn: &mut Engine,
+    sock: &mut impl Read,
+    after: Option<Duration>,
+) -> Result<usize> {
+    loop {
+        match conn.read_tls(sock, HANDSHAKE_READ) {
+            Ok(n) => return Ok(n),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(io_error(e, Phase::Handshake, after)),
+        }
     }
 }
 

@@ -3,7 +3,7 @@
 
 use std::io::{Read, Write};
 
-use rustls::{Connection, HandshakeKind};
+use rustls::HandshakeKind;
 
 use super::SecureStream;
 use crate::error::{CertificateProblem, Error, Result};
@@ -71,9 +71,11 @@ impl<S: Read + Write> SecureStream<S> {
     /// On a server, the name the client sent in SNI; on a client, the name
     /// the server's certificate was checked against.
     pub fn server_name(&self) -> Option<String> {
-        match self.conn()? {
-            Connection::Server(s) => s.server_name().map(str::to_owned),
-            Connection::Client(_) => self.check.as_ref().map(|(_, n)| n.to_str().into_owned()),
+        let conn = self.conn()?;
+        if conn.is_client() {
+            self.check.as_ref().map(|(_, n)| n.to_str().into_owned())
+        } else {
+            conn.sni().map(str::to_owned)
         }
     }
 
@@ -113,7 +115,5 @@ impl<S: Read + Write> SecureStream<S> {
             Error::invalid_input("export_keying_material", "the handshake has not completed")
         })?;
         conn.export_keying_material(out, label, context)
-            .map(|_| ())
-            .map_err(|e| Error::invalid_input("export_keying_material", e.to_string()))
     }
 }

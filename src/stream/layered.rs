@@ -6,18 +6,17 @@
 //! in-memory work (never across a socket call), so the two halves of a
 //! split stream share it: the reader opens with it, the writer seals.
 
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::net::TcpStream;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-
-use rustls::{ClientConnection, Connection};
 
 use super::{SecureStream, Tls};
 use crate::error::{Error, Result};
 use crate::net::transport::{Layer, Transport};
 use crate::net::tunnel::Bounded;
 use crate::sync::lock;
+use crate::tls::engine::{Engine, Plain};
 
 /// The proxy's TLS connection, and the proxy as errors name it.
 struct ProxyTls {
@@ -26,9 +25,9 @@ struct ProxyTls {
 }
 
 struct State {
-    conn: ClientConnection,
-    /// Bytes read from the socket that rustls has not taken yet: it takes
-    /// records only while its plaintext buffer has room.
+    conn: Engine,
+    /// Bytes read from the socket that the connection has not taken yet:
+    /// it takes a bounded amount at once.
     raw: Vec<u8>,
     /// How much of `raw` rustls has taken.
     at: usize,
@@ -52,24 +51,18 @@ impl ProxyTls {
     /// it took anything.
     fn pump(&self, state: &mut State) -> Result<bool> {
         let fed = if state.at < state.raw.len() {
-            let mut raw = &state.raw[state.at..];
-            let n = state
-                .conn
-                .read_tls(&mut raw)
-                .map_err(|e| self.failed("reading its records", e))?;
-            if n == 0 {
-                // After its close_notify rustls takes nothing more.
-                state.at = state.raw.len();
-                return Ok(false);
-            }
+            let raw = &state.raw[state.at..];
+            let n = state.conn.feed(raw).map_err(|e| {
+                self.failed(
+                    "reading its records",
+                    io::Error::new(io::ErrorKind::InvalidData, e),
+                )
+            })?;
             state.at += n;
             true
         } else if state.ended {
             state.ended = false;
-            state
-                .conn
-                .read_tls(&mut io::empty())
-                .map_err(|e| self.failed("reading its records", e))?;
+            state.conn.end();
             true
         } else {
             return Ok(false);
@@ -104,13 +97,19 @@ impl Layer for ProxyTls {
     fn take(&self, out: &mut [u8]) -> Result<Option<usize>> {
         let mut state = lock(&self.state);
         loop {
-            match state.conn.reader().read(out) {
-                Ok(n) => return Ok(Some(n)),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            match state.conn.read(out) {
+                Ok(Plain::Data(n)) => return Ok(Some(n)),
+                Ok(Plain::Closed) => return Ok(Some(0)),
+                Ok(Plain::Empty) => {}
                 // The proxy closed without its close_notify: the tunnel
                 // ended; the target's TLS tells a clean end from a cut one.
-                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(Some(0)),
-                Err(e) => return Err(self.failed("reading the tunnel", e)),
+                Err(Error::Truncated) => return Ok(Some(0)),
+                Err(e) => {
+                    return Err(self.failed(
+                        "reading the tunnel",
+                        io::Error::new(io::ErrorKind::InvalidData, e),
+                    ));
+                }
             }
             if !self.pump(&mut state)? {
                 return Ok(None);
@@ -119,7 +118,7 @@ impl Layer for ProxyTls {
     }
 
     fn seal(&self, bytes: &[u8]) -> io::Result<usize> {
-        lock(&self.state).conn.writer().write(bytes)
+        lock(&self.state).conn.write(bytes)
     }
 
     fn wants_write(&self) -> bool {
@@ -154,19 +153,17 @@ impl SecureStream<TcpStream> {
         let Tls::Open(conn) = self.tls else {
             return Err(Error::handshake("the connection to the proxy is not open"));
         };
-        let Connection::Client(mut conn) = *conn else {
+        if !conn.is_client() {
             return Err(Error::handshake(
                 "the connection to the proxy is not a client",
             ));
-        };
-        // Sealing never refuses bytes: they go out as soon as they are in.
-        conn.set_buffer_limit(None);
+        }
         let mut io = self.io;
         let _ = io.sock.set_read_timeout(None);
         let _ = io.sock.set_write_timeout(None);
         io.wrap(Arc::new(ProxyTls {
             state: Mutex::new(State {
-                conn,
+                conn: *conn,
                 raw: Vec::new(),
                 at: 0,
                 ended: false,

@@ -15,7 +15,6 @@ use std::net::{Shutdown, TcpStream};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rustls::Connection;
 use rustls::client::ClientSessionMemoryCache;
 use rustls::pki_types::ServerName;
 use rustls::server::Acceptor;
@@ -23,6 +22,7 @@ use rustls::server::Acceptor;
 use crate::error::{CertificateProblem, Error, Phase, Result, io_error};
 use crate::net::limiter::Permit;
 use crate::net::transport::{Transport, deadline_after};
+use crate::tls::engine::Engine;
 use crate::tls::server_config::ServerSetup;
 use crate::tls::trace::{TraceFn, Tracer};
 use crate::tls::verify::ServerVerifier;
@@ -73,11 +73,13 @@ pub struct SecureStream<S = TcpStream> {
 }
 
 enum Tls {
-    /// A server waiting for the ClientHello, to pick the configuration.
-    Accepting(Box<(Acceptor, Arc<ServerSetup>)>),
+    /// A server waiting for the ClientHello, to pick the configuration:
+    /// the acceptor, the setup, and the bytes read so far, which the
+    /// connection is then given.
+    Accepting(Box<(Acceptor, Arc<ServerSetup>, Vec<u8>)>),
     /// A server with only one configuration to offer, handshake not begun.
     Starting(Arc<rustls::ServerConfig>),
-    Open(Box<Connection>),
+    Open(Box<Engine>),
     /// A handshake failed; the reason is kept for later calls.
     Failed(String),
 }
@@ -85,7 +87,7 @@ enum Tls {
 impl<S: Read + Write> SecureStream<S> {
     pub(crate) fn new_client(
         io: Transport<S>,
-        conn: rustls::ClientConnection,
+        conn: Engine,
         handshake_timeout: Duration,
         check: Option<(Arc<ServerVerifier>, ServerName<'static>)>,
         allow_half_open: bool,
@@ -93,7 +95,7 @@ impl<S: Read + Write> SecureStream<S> {
     ) -> Self {
         SecureStream {
             io,
-            tls: Tls::Open(Box::new(Connection::Client(conn))),
+            tls: Tls::Open(Box::new(conn)),
             handshake_timeout,
             read_timeout: None,
             write_timeout: None,
@@ -117,11 +119,10 @@ impl<S: Read + Write> SecureStream<S> {
         allow_half_open: bool,
     ) -> Self {
         // With one configuration for every client, the connection starts
-        // with it (as with rustls::ServerConnection::new); otherwise the
-        // ClientHello is read first to choose.
+        // with it; otherwise the ClientHello is read first to choose.
         let tls = match setup.single() {
             Some(config) => Tls::Starting(config),
-            None => Tls::Accepting(Box::new((Acceptor::default(), setup))),
+            None => Tls::Accepting(Box::new((Acceptor::default(), setup, Vec::new()))),
         };
         SecureStream {
             io,
@@ -152,7 +153,7 @@ impl<S: Read + Write> SecureStream<S> {
         self.permit = permit;
     }
 
-    fn conn(&self) -> Option<&Connection> {
+    fn conn(&self) -> Option<&Engine> {
         match &self.tls {
             Tls::Open(c) => Some(c),
             _ => None,
@@ -186,7 +187,13 @@ impl<S: Read + Write> SecureStream<S> {
         let after = self.read_timeout;
         let mut first = true;
         loop {
-            match take_plaintext(conn, buf)? {
+            let plain = take_plaintext(conn, buf).inspect_err(|_| {
+                // Tell the peer why, if an alert is queued.
+                if self.write_failed.is_none() {
+                    send_once(conn, &mut self.io);
+                }
+            })?;
+            match plain {
                 Plain::Closed => {
                     // close_notify: answer it unless half-open is allowed.
                     if !self.allow_half_open && !self.close_sent && self.write_failed.is_none() {
@@ -199,6 +206,7 @@ impl<S: Read + Write> SecureStream<S> {
                 }
                 Plain::Data(n) => {
                     self.io.release_if_idle();
+                    conn.release_if_idle(self.io.in_bulk());
                     return Ok(n);
                 }
                 Plain::Empty => {}
@@ -219,10 +227,16 @@ impl<S: Read + Write> SecureStream<S> {
             }
             first = false;
             if self.io.pending().is_empty() && self.io.reads_direct() {
-                // Small reads: rustls reads the socket itself (a 0 is end of
-                // stream, which rustls records).
-                self.io
-                    .read_direct(|sock| conn.read_tls(sock), Phase::Read, after)?;
+                // Straight into the connection's buffer (a 0 is end of
+                // stream, which it records).
+                let n = self.io.read_direct(
+                    |sock, max| conn.read_tls(sock, max),
+                    Phase::Read,
+                    after,
+                )?;
+                if n == 0 {
+                    continue;
+                }
             } else if self.io.pending().is_empty() && self.io.fill(Phase::Read, after)? == 0 {
                 feed_end(conn)?;
                 continue;
@@ -237,10 +251,7 @@ impl<S: Read + Write> SecureStream<S> {
         }
     }
 
-    fn write_app(
-        &mut self,
-        write: impl FnOnce(&mut rustls::Writer<'_>) -> io::Result<usize>,
-    ) -> Result<usize> {
+    fn write_app(&mut self, write: impl FnOnce(&mut Engine) -> io::Result<usize>) -> Result<usize> {
         if let Some(reason) = &self.write_failed {
             return Err(Error::write_broken(reason));
         }
@@ -248,7 +259,7 @@ impl<S: Read + Write> SecureStream<S> {
         let Tls::Open(conn) = &mut self.tls else {
             return Err(Error::handshake("the connection is not open"));
         };
-        let n = write(&mut conn.writer()).map_err(|e| Error::io("write failed", e))?;
+        let n = write(conn).map_err(|e| Error::io("write failed", e))?;
         self.flush_by(deadline_after(self.write_timeout))
             .map(|()| n)
     }
@@ -334,7 +345,7 @@ impl<S: Read + Write> SecureStream<S> {
 /// any, and the proxy's TLS, if the stream runs inside it); each write
 /// after the first is bounded by what is left of `deadline`.
 fn flush_tls<S: Read + Write>(
-    conn: &mut Connection,
+    conn: &mut Engine,
     io: &mut Transport<S>,
     mut trace: Option<&mut Tracer>,
     phase: Phase,
@@ -370,7 +381,7 @@ fn flush_tls<S: Read + Write>(
 
 /// Sends what rustls queued (an alert) with one write, never waiting for
 /// more: the connection is failing anyway.
-fn send_once<S: Write>(conn: &mut Connection, io: &mut Transport<S>) {
+fn send_once<S: Write>(conn: &mut Engine, io: &mut Transport<S>) {
     match &io.layer {
         Some(layer) => {
             if seal_all(conn, &**layer, None).is_ok() {
@@ -391,13 +402,13 @@ impl<S: Read + Write> Read for SecureStream<S> {
 
 impl<S: Read + Write> Write for SecureStream<S> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.write_app(|w| w.write(buf)).map_err(io::Error::from)
+        self.write_app(|c| c.write(buf)).map_err(io::Error::from)
     }
 
     /// Packs all the slices into as few TLS records as they fit, and sends
     /// them with one vectored system call where possible.
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        self.write_app(|w| w.write_vectored(bufs))
+        self.write_app(|c| c.write_vectored(bufs))
             .map_err(io::Error::from)
     }
 

@@ -24,16 +24,15 @@ use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 use std::time::{Duration, Instant};
 
-use rustls::Connection;
-
 use super::records::{Plain, decrypt, feed_end, feed_pending, seal_all, take_plaintext};
 use crate::error::{Error, Phase, Result, io_error};
 use crate::net::limiter::Permit;
 use crate::net::transport::{Layer, Transport, deadline_after, time_left};
 use crate::sync::lock;
+use crate::tls::engine::Engine;
 
 struct Tls {
-    conn: Connection,
+    conn: Engine,
     allow_half_open: bool,
     close_sent: bool,
 }
@@ -158,7 +157,7 @@ impl Shared {
 
     /// Moves every record rustls queued into `out`, sealed in the proxy's
     /// TLS where the stream runs inside one.
-    fn queue(&self, conn: &mut Connection, out: &mut Vec<u8>) -> io::Result<()> {
+    fn queue(&self, conn: &mut Engine, out: &mut Vec<u8>) -> io::Result<()> {
         match &self.layer {
             None => {
                 while conn.wants_write() {
@@ -221,7 +220,7 @@ impl std::fmt::Debug for WriteHalf {
 }
 
 pub(crate) fn split(
-    conn: Connection,
+    conn: Engine,
     io: Transport<TcpStream>,
     read_timeout: Option<Duration>,
     write_timeout: Option<Duration>,
@@ -277,7 +276,15 @@ impl ReadHalf {
         loop {
             {
                 let mut tls = lock(&self.shared.tls);
-                match take_plaintext(&mut tls.conn, buf)? {
+                let plain = match take_plaintext(&mut tls.conn, buf) {
+                    Ok(plain) => plain,
+                    Err(e) => {
+                        // The alert that says why, if one is queued.
+                        self.shared.flush_now(&mut tls);
+                        return Err(e);
+                    }
+                };
+                match plain {
                     Plain::Closed => {
                         if !tls.allow_half_open && !tls.close_sent {
                             tls.close_sent = true;
@@ -292,6 +299,7 @@ impl ReadHalf {
                     }
                     Plain::Data(n) => {
                         self.io.release_if_idle();
+                        tls.conn.release_if_idle(self.io.in_bulk());
                         return Ok(n);
                     }
                     Plain::Empty => {}
@@ -353,7 +361,6 @@ impl WriteHalf {
         let mut tls = lock(&self.shared.tls);
         let n = tls
             .conn
-            .writer()
             .write(buf)
             .map_err(|e| Error::io("write failed", e))?;
         self.shared.flush(tls, deadline).map(|()| n)

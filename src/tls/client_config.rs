@@ -116,9 +116,8 @@ impl ClientTls {
         } else {
             Resumption::disabled()
         };
-        if let Some(log) = common.key_logger() {
-            config.key_log = log;
-        }
+        // The user's key log, if any, behind the one exporters need.
+        config.key_log = crate::tls::exporter::capture(common.key_logger());
         Ok((Arc::new(config), verifier))
     }
 }

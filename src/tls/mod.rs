@@ -10,8 +10,10 @@ pub(crate) mod certificate;
 pub(crate) mod chain;
 pub(crate) mod client_config;
 pub(crate) mod context;
+pub(crate) mod engine;
 #[cfg(test)]
 mod every_error;
+pub(crate) mod exporter;
 pub(crate) mod keys;
 pub(crate) mod params;
 pub(crate) mod path;

@@ -148,9 +148,8 @@ impl ServerSetup {
         };
         let mut base = builder.with_cert_resolver(Arc::new(SingleCertAndKey::from(certified)));
         base.alpn_protocols = alpn.clone();
-        if let Some(log) = options.common.key_logger() {
-            base.key_log = log;
-        }
+        // The user's key log, if any, behind the one exporters need.
+        base.key_log = crate::tls::exporter::capture(options.common.key_logger());
         // Sessions are kept per setup, never per context: rustls resumes a
         // session without re-checking the client-certificate policy, so a
         // session from a listener that asks for no certificate must not be
