@@ -11,8 +11,8 @@ use std::sync::Arc;
 use std::thread;
 
 use common::{client, serve_one, tcp_timeouts};
+use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use securenet::testing::TestPki;
 use securenet::{BindOptions, Error, SecureStream, TlsVersion};
 
@@ -66,18 +66,24 @@ fn context_for(pki: &TestPki, server: bool, version: TlsVersion) -> securenet::S
     ctx
 }
 
+/// Our server, one connection, limited to `version`.
+fn our_server<T: Send + 'static>(
+    pki: &TestPki,
+    version: TlsVersion,
+    handler: impl FnOnce(SecureStream) -> T + Send + 'static,
+) -> (u16, thread::JoinHandle<T>) {
+    serve_one(
+        BindOptions::new(),
+        &context_for(pki, true, version),
+        handler,
+    )
+}
+
 #[test]
 fn our_client_exports_what_a_rustls_server_exports() {
     let pki = common::pki();
     for version in [TlsVersion::Tls13, TlsVersion::Tls12] {
-        let certs = CertificateDer::pem_slice_iter(pki.server_cert_pem().as_bytes())
-            .collect::<Result<Vec<_>, _>>()
-            .expect("certs");
-        let key = PrivateKeyDer::from_pem_slice(pki.server_key_pem().as_bytes()).expect("key");
-        let config = rustls::ServerConfig::builder_with_protocol_versions(&[version_of(version)])
-            .with_no_client_auth()
-            .with_single_cert(certs, key)
-            .expect("config");
+        let config = common::rustls_server_config(&pki, &[version_of(version)]);
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let port = listener.local_addr().expect("addr").port();
         let server = thread::spawn(move || {
@@ -107,16 +113,12 @@ fn our_client_exports_what_a_rustls_server_exports() {
 fn our_server_exports_what_a_rustls_client_exports() {
     let pki = common::pki();
     for version in [TlsVersion::Tls13, TlsVersion::Tls12] {
-        let (port, server) = serve_one(
-            BindOptions::new(),
-            &context_for(&pki, true, version),
-            |mut s| {
-                s.handshake().expect("handshake");
-                let exports = our_exports(&s);
-                let _ = s.close();
-                exports
-            },
-        );
+        let (port, server) = our_server(&pki, version, |mut s| {
+            s.handshake().expect("handshake");
+            let exports = our_exports(&s);
+            let _ = s.close();
+            exports
+        });
         let mut roots = rustls::RootCertStore::empty();
         roots
             .add(CertificateDer::from_pem_slice(pki.ca_pem().as_bytes()).expect("ca"))
@@ -177,14 +179,10 @@ fn resumed_sessions_export_on_both_sides() {
 fn inputs_no_exporter_takes_are_refused_by_name() {
     let pki = common::pki();
     for version in [TlsVersion::Tls13, TlsVersion::Tls12] {
-        let (port, server) = serve_one(
-            BindOptions::new(),
-            &context_for(&pki, true, version),
-            |mut s| {
-                let _ = s.handshake();
-                let _ = s.read(&mut [0u8; 1]);
-            },
-        );
+        let (port, server) = our_server(&pki, version, |mut s| {
+            let _ = s.handshake();
+            let _ = s.read(&mut [0u8; 1]);
+        });
         let mut c = client(context_for(&pki, false, version))
             .connect("localhost", port)
             .expect("connect");

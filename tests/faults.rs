@@ -280,16 +280,7 @@ fn cuts_at_random_offsets_give_the_right_error_and_lose_nothing() {
 /// A raw rustls server (TLS 1.3) that, once told, sends a KeyUpdate that
 /// asks for ours, then some data, without reading anything.
 fn key_updating_server(pki: &TestPki, go: mpsc::Receiver<()>) -> (u16, JoinHandle<()>) {
-    use rustls::pki_types::pem::PemObject;
-    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-    let certs = CertificateDer::pem_slice_iter(pki.server_cert_pem().as_bytes())
-        .collect::<Result<Vec<_>, _>>()
-        .expect("certs");
-    let key = PrivateKeyDer::from_pem_slice(pki.server_key_pem().as_bytes()).expect("key");
-    let config = rustls::ServerConfig::builder()
-        .with_no_client_auth()
-        .with_single_cert(certs, key)
-        .expect("config");
+    let config = common::rustls_server_config(pki, rustls::DEFAULT_VERSIONS);
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = listener.local_addr().expect("addr").port();
     let handle = thread::spawn(move || {

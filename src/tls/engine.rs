@@ -22,7 +22,6 @@ use std::sync::Arc;
 use rustls::client::UnbufferedClientConnection;
 use rustls::pki_types::{CertificateDer, ServerName};
 use rustls::server::UnbufferedServerConnection;
-use rustls::unbuffered::{ConnectionState, EncodeError, EncryptError, UnbufferedStatus};
 use rustls::{
     ClientConfig, CommonState, HandshakeKind, ProtocolVersion, ServerConfig, SupportedCipherSuite,
 };
@@ -30,6 +29,9 @@ use rustls::{
 use crate::error::{Error, Result};
 use crate::tls::exporter::{self, Exporter, Hellos};
 use crate::tls::tls_error::map_tls_error;
+use states::{Goal, Stop, settle};
+
+mod states;
 
 /// The most received bytes held unprocessed: a whole handshake message
 /// (rustls takes up to 64 KiB) and a full record after it. A peer that
@@ -126,36 +128,6 @@ struct Rest {
     hellos: Option<Box<Hellos>>,
 }
 
-/// What a pass over rustls's states is for.
-enum Goal<'a> {
-    /// Handshake messages, replies and alerts: stop at application data.
-    Progress,
-    /// Also copy application data into `buf`.
-    Read { buf: &'a mut [u8], copied: usize },
-    /// Encrypt this.
-    Encrypt(&'a [u8]),
-    /// Queue a `close_notify`.
-    CloseNotify,
-    /// Move out what rustls queued, keeping any plaintext on the way.
-    Stash,
-}
-
-/// Where a pass stopped.
-#[derive(PartialEq)]
-enum Stop {
-    Again,
-    /// rustls needs more bytes.
-    NeedInput,
-    /// Nothing to do until bytes come in or the caller writes.
-    Idle,
-    /// A decrypted record waits to be read.
-    Data,
-    /// Both sides have sent `close_notify`.
-    Closed,
-    /// The goal (encrypting, `close_notify`) is met.
-    Done,
-}
-
 /// A client or server TLS connection with its buffers.
 pub(crate) struct Engine {
     side: Side,
@@ -208,7 +180,7 @@ impl Engine {
                 spare_at: 0,
                 peer_closed: false,
                 is_client: matches!(side, Side::Client(_)),
-                hellos: Some(Box::default()),
+                hellos: Some(Box::new(Hellos::new(INPUT_LIMIT))),
             },
             side,
             input: Input::default(),
@@ -547,130 +519,6 @@ fn full() -> Error {
             "the peer sent more than one TLS message may hold without completing it",
         ),
     )
-}
-
-/// Handles one state of rustls's: returns the bytes to discard from the
-/// front of the input and where the pass stands.
-fn settle<Data>(
-    status: UnbufferedStatus<'_, '_, Data>,
-    rest: &mut Rest,
-    goal: &mut Goal<'_>,
-) -> (usize, std::result::Result<Stop, rustls::Error>) {
-    let mut discard = status.discard;
-    let step = match status.state {
-        Err(e) => Err(e),
-        Ok(state) => handle(state, rest, goal, &mut discard),
-    };
-    (discard, step)
-}
-
-fn handle<Data>(
-    state: ConnectionState<'_, '_, Data>,
-    rest: &mut Rest,
-    goal: &mut Goal<'_>,
-    discard: &mut usize,
-) -> std::result::Result<Stop, rustls::Error> {
-    match state {
-        ConnectionState::ReadTraffic(mut traffic) => {
-            match goal {
-                // Left in rustls until it is read.
-                Goal::Progress => return Ok(Stop::Data),
-                Goal::Read { buf, copied } if *copied == buf.len() => return Ok(Stop::Data),
-                _ => {}
-            }
-            while let Some(record) = traffic.next_record() {
-                let record = record?;
-                *discard += record.discard;
-                let payload = record.payload;
-                let n = match goal {
-                    Goal::Read { buf, copied } => {
-                        let n = (buf.len() - *copied).min(payload.len());
-                        buf[*copied..*copied + n].copy_from_slice(&payload[..n]);
-                        *copied += n;
-                        n
-                    }
-                    _ => 0,
-                };
-                // What did not fit (or everything, on the way to writing).
-                rest.spare.extend_from_slice(&payload[n..]);
-            }
-            Ok(Stop::Again)
-        }
-        ConnectionState::EncodeTlsData(mut encode) => {
-            let at = rest.output.end;
-            let mut want = 4096;
-            loop {
-                match encode.encode(rest.output.room(want)) {
-                    Ok(n) => {
-                        rest.output.end += n;
-                        break;
-                    }
-                    Err(EncodeError::InsufficientSize(s)) => want = s.required_size,
-                    Err(EncodeError::AlreadyEncoded) => break,
-                }
-            }
-            if let Some(h) = &mut rest.hellos {
-                let ours = if rest.is_client {
-                    &mut h.client
-                } else {
-                    &mut h.server
-                };
-                ours.see(&rest.output.buf[at..rest.output.end]);
-            }
-            Ok(Stop::Again)
-        }
-        ConnectionState::TransmitTlsData(transmit) => {
-            // Sent in order with everything queued after it.
-            transmit.done();
-            Ok(Stop::Again)
-        }
-        ConnectionState::BlockedHandshake => Ok(Stop::NeedInput),
-        ConnectionState::PeerClosed => {
-            rest.peer_closed = true;
-            Ok(Stop::Again)
-        }
-        ConnectionState::Closed => {
-            rest.peer_closed = true;
-            Ok(Stop::Closed)
-        }
-        ConnectionState::WriteTraffic(mut traffic) => match goal {
-            Goal::Progress | Goal::Read { .. } | Goal::Stash => Ok(Stop::Idle),
-            Goal::Encrypt(data) => {
-                let mut want = data.len() + 64 * (data.len() / 16_384 + 1);
-                loop {
-                    match traffic.encrypt(data, rest.output.room(want)) {
-                        Ok(n) => {
-                            rest.output.end += n;
-                            return Ok(Stop::Done);
-                        }
-                        Err(EncryptError::InsufficientSize(s)) => want = s.required_size,
-                        Err(EncryptError::EncryptExhausted) => {
-                            return Err(rustls::Error::EncryptError);
-                        }
-                    }
-                }
-            }
-            Goal::CloseNotify => {
-                let mut want = 64;
-                loop {
-                    match traffic.queue_close_notify(rest.output.room(want)) {
-                        Ok(n) => {
-                            rest.output.end += n;
-                            return Ok(Stop::Done);
-                        }
-                        Err(EncryptError::InsufficientSize(s)) => want = s.required_size,
-                        Err(EncryptError::EncryptExhausted) => {
-                            return Err(rustls::Error::EncryptError);
-                        }
-                    }
-                }
-            }
-        },
-        // securenet never accepts early data; rustls offers none.
-        _ => Err(rustls::Error::General(
-            "rustls reached a state securenet does not handle".into(),
-        )),
-    }
 }
 
 #[cfg(test)]

@@ -27,10 +27,6 @@ use crate::sync::lock;
 /// between their secret's derivation and their end at once.
 const TABLE_LIMIT: usize = 4096;
 
-/// The most bytes kept to find the first Hello message: as many as a
-/// connection holds unprocessed (a Hello is at most 64 KiB to rustls).
-const SCAN_LIMIT: usize = crate::tls::engine::INPUT_LIMIT;
-
 /// The key log labels that carry an exporter's secret.
 const TLS13_LABEL: &str = "EXPORTER_SECRET";
 const TLS12_LABEL: &str = "CLIENT_RANDOM";
@@ -110,8 +106,10 @@ fn take(config: usize, client_random: &[u8; 32]) -> Option<(&'static str, Vec<u8
 /// The first Hello message in a byte stream of TLS records, found as the
 /// bytes pass (a copy, since rustls joins handshake records in place): its
 /// random, and a ClientHello's SNI name.
-#[derive(Default)]
 pub(crate) struct HelloScan {
+    /// The most bytes kept to find the message (as many as the connection
+    /// holds unprocessed: rustls takes a Hello of up to 64 KiB).
+    limit: usize,
     seen: Vec<u8>,
     random: Option<[u8; 32]>,
     sni: Option<Box<str>>,
@@ -119,18 +117,28 @@ pub(crate) struct HelloScan {
 }
 
 impl HelloScan {
+    pub(crate) fn new(limit: usize) -> Self {
+        HelloScan {
+            limit,
+            seen: Vec::new(),
+            random: None,
+            sni: None,
+            done: false,
+        }
+    }
+
     /// Looks at the next bytes of the stream.
     pub(crate) fn see(&mut self, bytes: &[u8]) {
         if self.done || bytes.is_empty() {
             return;
         }
-        let room = SCAN_LIMIT - self.seen.len();
+        let room = self.limit - self.seen.len();
         self.seen.extend_from_slice(&bytes[..bytes.len().min(room)]);
         let message = match first_message(&self.seen) {
             Some(Some(message)) => message,
             // Not a handshake, or larger than any Hello rustls takes.
             Some(None) => Vec::new(),
-            None if self.seen.len() == SCAN_LIMIT => Vec::new(),
+            None if self.seen.len() == self.limit => Vec::new(),
             None => return,
         };
         self.random = message
@@ -225,13 +233,20 @@ pub(crate) struct Exporter {
 }
 
 /// The two Hello messages of a handshake, seen as it runs.
-#[derive(Default)]
 pub(crate) struct Hellos {
     pub(crate) client: HelloScan,
     pub(crate) server: HelloScan,
 }
 
 impl Hellos {
+    /// Each direction's scan keeps at most `limit` bytes.
+    pub(crate) fn new(limit: usize) -> Self {
+        Hellos {
+            client: HelloScan::new(limit),
+            server: HelloScan::new(limit),
+        }
+    }
+
     /// At the end of the handshake: the connection's exporter, from the
     /// secret rustls logged for it.
     pub(crate) fn exporter(&self, config: usize, suite: SupportedCipherSuite) -> Option<Exporter> {
@@ -349,6 +364,8 @@ fn label_info<'a>(len: usize, label: &'a [u8], context: &'a [u8]) -> LabelInfo<'
 mod tests {
     use super::*;
 
+    const LIMIT: usize = 0xffff + 18_437;
+
     fn record(payload: &[u8]) -> Vec<u8> {
         let len = u16::try_from(payload.len()).expect("short");
         [&[22, 3, 3][..], &len.to_be_bytes(), payload].concat()
@@ -387,7 +404,7 @@ mod tests {
             .collect();
         for stream in [whole, one_byte_records] {
             for piece in [1, 7, stream.len()] {
-                let mut scan = HelloScan::default();
+                let mut scan = HelloScan::new(LIMIT);
                 for chunk in stream.chunks(piece) {
                     scan.see(chunk);
                 }
@@ -400,17 +417,17 @@ mod tests {
 
     #[test]
     fn bytes_that_are_not_a_handshake_give_no_random() {
-        let mut scan = HelloScan::default();
+        let mut scan = HelloScan::new(LIMIT);
         scan.see(b"GET / HTTP/1.1\r\nHost: example\r\n\r\n");
         assert_eq!(scan.random(), None);
-        let mut scan = HelloScan::default();
+        let mut scan = HelloScan::new(LIMIT);
         scan.see(&[23; 64]);
         assert_eq!(scan.random(), None);
         assert!(scan.seen.is_empty(), "gave up and let go of what it kept");
-        let mut scan = HelloScan::default();
+        let mut scan = HelloScan::new(LIMIT);
         let endless = record(&[1, 0xff, 0xff, 0xff]);
         scan.see(&endless);
-        for _ in 0..SCAN_LIMIT / 1000 + 1 {
+        for _ in 0..LIMIT / 1000 + 1 {
             scan.see(&record(&[0; 995]));
         }
         assert_eq!(scan.random(), None);
@@ -420,7 +437,7 @@ mod tests {
     #[test]
     fn an_ip_address_or_a_truncated_extension_gives_no_name() {
         for name in ["127.0.0.1", "bad name"] {
-            let mut scan = HelloScan::default();
+            let mut scan = HelloScan::new(LIMIT);
             scan.see(&record(&hello(name)));
             assert!(scan.random().is_some());
             assert_eq!(scan.take_sni(), None, "{name}");
@@ -428,7 +445,7 @@ mod tests {
         let mut cut = hello("example.com");
         cut.truncate(cut.len() - 3);
         cut[3] -= 3;
-        let mut scan = HelloScan::default();
+        let mut scan = HelloScan::new(LIMIT);
         scan.see(&record(&cut));
         assert_eq!(scan.take_sni(), None);
     }

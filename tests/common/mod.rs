@@ -391,3 +391,21 @@ pub fn skip(test: &str, why: &str) {
 pub fn has_ipv6_loopback() -> bool {
     TcpListener::bind("[::1]:0").is_ok()
 }
+
+/// A raw rustls server configuration (the reference at the other end)
+/// with the test PKI's server certificate, for `versions`.
+pub fn rustls_server_config(
+    pki: &TestPki,
+    versions: &[&'static rustls::SupportedProtocolVersion],
+) -> rustls::ServerConfig {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let certs = CertificateDer::pem_slice_iter(pki.server_cert_pem().as_bytes())
+        .collect::<Result<Vec<_>, _>>()
+        .expect("certs");
+    let key = PrivateKeyDer::from_pem_slice(pki.server_key_pem().as_bytes()).expect("key");
+    rustls::ServerConfig::builder_with_protocol_versions(versions)
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .expect("config")
+}
