@@ -1,7 +1,8 @@
 //! The TLS layer below any socket: certificates, PEM and keys, TLS
 //! parameters, the trust material a [`SecurityContext`](context::SecurityContext)
-//! holds, certificate verifiers, and the rustls client and server
-//! configurations built from them (cached with their context).
+//! holds, certificate verifiers, the rustls client and server
+//! configurations built from them (cached with their context), and one
+//! TLS connection on rustls's unbuffered API with its buffers (`engine`).
 //!
 //! Arrows point down the list: each file uses only those above it.
 
