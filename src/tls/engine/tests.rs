@@ -204,3 +204,33 @@ fn a_record_announced_huge_costs_only_what_arrived() {
         }
     }
 }
+
+#[test]
+fn data_before_a_corrupt_record_is_read_before_the_error() {
+    let (mut c, mut s) = pair();
+    handshake(&mut c, &mut s, 16_384);
+    s.write(b"hello").expect("write");
+    let mut bytes = wire(&mut s);
+    s.write(b"world").expect("write");
+    let mut second = wire(&mut s);
+    let last = second.len() - 1;
+    second[last] ^= 1;
+    bytes.extend(second);
+    c.feed(&bytes).expect("feed");
+    c.process_new_packets().expect("the first record is whole");
+    let mut buf = [0u8; 64];
+    match c.read(&mut buf) {
+        Ok(Plain::Data(5)) => assert_eq!(&buf[..5], b"hello"),
+        other => panic!("{:?}", other.err()),
+    }
+    match c.read(&mut buf) {
+        Err(e @ (Error::Protocol { .. } | Error::Handshake { .. })) => {
+            assert!(e.to_string().contains("decrypt"), "{e}");
+        }
+        Err(e) => panic!("not a TLS error: {e:?}"),
+        Ok(_) => panic!("a corrupt record was read"),
+    }
+    assert!(c.wants_write(), "the alert that says why is queued");
+    // And it stays failed.
+    assert!(c.read(&mut buf).is_err());
+}
