@@ -14,7 +14,9 @@
 //! [`process_new_packets`](Engine::process_new_packets), take plaintext
 //! ([`read`](Engine::read)), encrypt ([`write`](Engine::write)), and move
 //! records out ([`write_tls`](Engine::write_tls)). Application data is
-//! decrypted only when it is read, straight into the caller's buffer.
+//! decrypted only when it is read, and each record's plaintext is copied
+//! from rustls (0.23 hands it over in a `Vec` of its own) straight into
+//! the caller's buffer.
 
 use std::io::{self, IoSlice, Read, Write};
 use std::sync::Arc;
