@@ -71,3 +71,24 @@ for name, mode, data in [
     ("bad-version", 0x80, request.replace(b"Version: 13", b"Version: 8") + b"\r\n"),
 ]:
     write("websocket_accept", name, bytes([mode]) + data)
+
+# ClientHellos from Python's ssl (OpenSSL): with SNI and ALPN, and
+# without; first byte: bit 0 several ALPN configurations, the rest the
+# size of the pieces the bytes come in (0 and 1: one byte at a time).
+import ssl
+
+for sni, alpn, name in [("localhost", ["h2", "http/1.1"], "sni-alpn"), (None, None, "plain")]:
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    if alpn:
+        ctx.set_alpn_protocols(alpn)
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    conn = ctx.wrap_bio(incoming, outgoing, server_hostname=sni)
+    try:
+        conn.do_handshake()
+    except ssl.SSLWantReadError:
+        pass
+    hello = outgoing.read()
+    for mode in (0, 1, 2 * 200, 2 * 100 + 1):
+        write("tls_server", f"{name}-{mode % 256}", bytes([mode % 256]) + hello)
