@@ -338,7 +338,7 @@ impl<S: Read> Transport<S> {
     /// back to 4 KiB after a small read. `Ok(0)` is end of stream.
     pub(crate) fn read_direct(
         &mut self,
-        mut read_tls: impl FnMut(&mut S, usize) -> io::Result<usize>,
+        read_tls: impl FnMut(&mut S, usize) -> io::Result<usize>,
         phase: Phase,
         after: Option<Duration>,
     ) -> Result<usize, Error> {
@@ -347,17 +347,28 @@ impl<S: Read> Transport<S> {
         } else {
             DIRECT_READ
         };
+        let n = self.read_once(max, read_tls, phase, after)?;
+        if n >= max {
+            self.next_size = BULK_CHUNK;
+        } else if n <= DIRECT_READ {
+            self.next_size = SMALL_CHUNK;
+        }
+        Ok(n)
+    }
+
+    /// One read of at most `max` bytes by `read_tls` (retried if
+    /// interrupted), with no change of read size: the handshake's reads.
+    pub(crate) fn read_once(
+        &mut self,
+        max: usize,
+        mut read_tls: impl FnMut(&mut S, usize) -> io::Result<usize>,
+        phase: Phase,
+        after: Option<Duration>,
+    ) -> Result<usize, Error> {
         loop {
             match read_tls(&mut self.sock, max) {
-                Ok(n) => {
-                    if n >= max {
-                        self.next_size = BULK_CHUNK;
-                    } else if n <= DIRECT_READ {
-                        self.next_size = SMALL_CHUNK;
-                    }
-                    return Ok(n);
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Ok(n) => return Ok(n),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(io_error(e, phase, after)),
             }
         }

@@ -10,7 +10,7 @@ use rustls::AlertDescription;
 use rustls::pki_types::UnixTime;
 
 use super::{SecureStream, Tls, flush_tls, send_once};
-use crate::error::{CertificateProblem, Error, Phase, Result, io_error};
+use crate::error::{CertificateProblem, Error, Phase, Result};
 use crate::net::transport::deadline_in;
 use crate::tls::engine::Engine;
 use crate::tls::tls_error::map_tls_error;
@@ -135,7 +135,9 @@ impl<S: Read + Write> SecureStream<S> {
                 // transport's to fill and copy from), unless the bytes
                 // must be opened through a proxy's TLS first.
                 let read = if direct {
-                    read_handshake(conn, &mut self.io.sock, after)?
+                    let read_tls = |sock: &mut S, max| conn.read_tls(sock, max);
+                    self.io
+                        .read_once(HANDSHAKE_READ, read_tls, Phase::Handshake, after)?
                 } else {
                     self.io.fill(Phase::Handshake, after)?
                 };
@@ -261,21 +263,6 @@ impl<S: Read + Write> SecureStream<S> {
 /// How much one handshake read may take: a server's whole first flight
 /// (certificate chain included) in one `recv` as a rule.
 const HANDSHAKE_READ: usize = 8 * 1024;
-
-/// One read of handshake records from the socket into the connection.
-fn read_handshake(
-    conn: &mut Engine,
-    sock: &mut impl Read,
-    after: Option<Duration>,
-) -> Result<usize> {
-    loop {
-        match conn.read_tls(sock, HANDSHAKE_READ) {
-            Ok(n) => return Ok(n),
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(io_error(e, Phase::Handshake, after)),
-        }
-    }
-}
 
 /// Writes a fatal alert in a plaintext record: what a server says before
 /// its first flight, when no rustls connection exists to say it.

@@ -26,7 +26,7 @@ use crate::tls::engine::Engine;
 use crate::tls::server_config::ServerSetup;
 use crate::tls::trace::{TraceFn, Tracer};
 use crate::tls::verify::ServerVerifier;
-use records::{Plain, decrypt, feed_end, feed_pending, seal_all, take_plaintext, write_records};
+use records::{Plain, decrypt, feed_pending, seal_all, write_records};
 
 /// A TLS connection over a transport `S`: a [`TcpStream`], a `UnixStream`
 /// from [`ConnectOptions::connect_unix`](crate::ConnectOptions::connect_unix),
@@ -187,7 +187,7 @@ impl<S: Read + Write> SecureStream<S> {
         let after = self.read_timeout;
         let mut first = true;
         loop {
-            let plain = take_plaintext(conn, buf).inspect_err(|_| {
+            let plain = conn.read(buf).inspect_err(|_| {
                 // Tell the peer why, if an alert is queued.
                 if self.write_failed.is_none() {
                     send_once(conn, &mut self.io);
@@ -238,7 +238,7 @@ impl<S: Read + Write> SecureStream<S> {
                     continue;
                 }
             } else if self.io.pending().is_empty() && self.io.fill(Phase::Read, after)? == 0 {
-                feed_end(conn)?;
+                conn.end();
                 continue;
             } else {
                 feed_pending(conn, &mut self.io)?;

@@ -1,6 +1,6 @@
 //! The steps on TLS records that `SecureStream` and its split halves
-//! share: taking decrypted data, feeding the connection what the transport
-//! holds, telling it the stream ended, and moving queued records out
+//! share: feeding the connection what the transport holds, processing it,
+//! and moving queued records out
 //! (through the tracer, or into the proxy's TLS). The loops around them
 //! differ only in what they lock and when they block.
 
@@ -13,24 +13,11 @@ pub(crate) use crate::tls::engine::Plain;
 use crate::tls::tls_error::map_tls_error;
 use crate::tls::trace::{Tee, Tracer};
 
-/// Copies decrypted data into `buf`. The end of the stream without a
-/// `close_notify` is [`Error::Truncated`](crate::Error::Truncated).
-pub(crate) fn take_plaintext(conn: &mut Engine, buf: &mut [u8]) -> Result<Plain> {
-    conn.read(buf)
-}
-
 /// Hands the connection the bytes the transport has read and not yet
 /// given it.
 pub(crate) fn feed_pending<S: Read>(conn: &mut Engine, io: &mut Transport<S>) -> Result<()> {
     let n = conn.feed(io.pending())?;
     io.consume(n);
-    Ok(())
-}
-
-/// Tells the connection the transport ended: its next read decides between
-/// a clean close and truncation.
-pub(crate) fn feed_end(conn: &mut Engine) -> Result<()> {
-    conn.end();
     Ok(())
 }
 

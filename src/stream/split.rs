@@ -24,7 +24,7 @@ use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 use std::time::{Duration, Instant};
 
-use super::records::{Plain, decrypt, feed_end, feed_pending, seal_all, take_plaintext};
+use super::records::{Plain, decrypt, feed_pending, seal_all};
 use crate::error::{Error, Phase, Result, io_error};
 use crate::net::limiter::Permit;
 use crate::net::transport::{Layer, Transport, deadline_after, time_left};
@@ -276,7 +276,7 @@ impl ReadHalf {
         loop {
             {
                 let mut tls = lock(&self.shared.tls);
-                let plain = match take_plaintext(&mut tls.conn, buf) {
+                let plain = match tls.conn.read(buf) {
                     Ok(plain) => plain,
                     Err(e) => {
                         // The alert that says why, if one is queued.
@@ -305,7 +305,7 @@ impl ReadHalf {
                     Plain::Empty => {}
                 }
                 if self.eof {
-                    feed_end(&mut tls.conn)?;
+                    tls.conn.end();
                     continue;
                 }
                 if !self.io.pending().is_empty() {

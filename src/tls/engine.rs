@@ -286,10 +286,10 @@ impl Engine {
         };
         self.sni = hellos.client.take_sni();
         let suite = self.common().negotiated_cipher_suite();
+        // Taking the exporter's secret removes it from the table.
         self.exporter = suite
             .and_then(|suite| hellos.exporter(self.config_id, suite))
             .map(Box::new);
-        hellos.forget(self.config_id);
     }
 
     /// Copies decrypted data into `buf` (what the caller had no room for
