@@ -238,8 +238,10 @@ impl ConnectOptions {
     /// bare base64 is accepted too). [`X509Certificate::spki_sha256`] gives
     /// the value for a certificate you have. With
     /// [`reject_unauthorized(false)`](Self::reject_unauthorized) (or a
-    /// certificate `on_bad_certificate` accepts) the pins alone decide,
-    /// over the certificates the server sent. A mismatch fails with
+    /// certificate `on_bad_certificate` accepts, or a leaf trusted as
+    /// itself) nothing was verified, so the pins alone decide, over the
+    /// server's **leaf** only: the certificates sent after it prove
+    /// nothing (curl's rule). A mismatch fails with
     /// [`CertificateProblem::PinMismatch`](crate::CertificateProblem::PinMismatch),
     /// listing the pins and the chain's keys; a malformed pin is
     /// [`Error::InvalidInput`](crate::Error::InvalidInput) at connect.

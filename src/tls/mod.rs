@@ -20,6 +20,7 @@ pub(crate) mod params;
 pub(crate) mod path;
 pub(crate) mod pem;
 pub(crate) mod pins;
+pub(crate) mod policy;
 pub(crate) mod revocation;
 pub(crate) mod server_config;
 pub(crate) mod session;

@@ -1,6 +1,7 @@
 //! Path validation, called on webpki directly: the chain to a trust anchor
-//! with revocation and pins, the rule that a certificate the user added is
-//! trusted as itself, and the typed reason when it fails.
+//! with revocation and pins, the name, a leaf the user added checked as
+//! itself, and the typed reason when each fails. What follows from them is
+//! decided in `policy.rs`.
 
 use std::cell::Cell;
 use std::sync::Arc;
@@ -16,6 +17,7 @@ use crate::error::{CertificateProblem, Result};
 use crate::tls::certificate::X509Certificate;
 use crate::tls::chain::Chain;
 use crate::tls::pins::Pins;
+use crate::tls::policy::{Itself, PathVerdict};
 use crate::tls::revocation::{self, Revocation};
 use crate::tls::trust::Trust;
 
@@ -73,31 +75,25 @@ impl PathCheck {
         })
     }
 
-    /// Verifies the chain from `leaf` through `intermediates` to a trust
-    /// anchor at `now`, with a key of the path pinned if there are pins.
-    /// Then checks the name, if one is given (`None` is for client
-    /// certificates, or when a callback replaces the name check).
-    pub(crate) fn verify(
+    /// What webpki finds for the chain from `leaf` through
+    /// `intermediates` to a trust anchor at `now` (revocation, validity,
+    /// key usage, name constraints), with a key of the path pinned if there
+    /// are pins. The name is checked apart ([`name`](Self::name)).
+    pub(crate) fn chain(
         &self,
         leaf: &CertificateDer<'_>,
         intermediates: &[CertificateDer<'_>],
-        name: Option<&ServerName<'_>>,
         now: UnixTime,
         pins: &Pins,
-    ) -> std::result::Result<(), CertificateProblem> {
-        let diagnose = |e: &webpki::Error| {
-            let chain = Chain::new(leaf, intermediates, &self.trust);
-            match e {
-                webpki::Error::CertRevoked => revocation::revoked(&chain.for_crls(), &self.crls),
-                webpki::Error::UnknownRevocationStatus => {
-                    revocation::uncovered(&chain.for_crls(), &self.crls)
-                }
-                _ => chain.diagnose(e, self.usage.name(), name, now),
-            }
+    ) -> PathVerdict {
+        let cert = match EndEntityCert::try_from(leaf) {
+            Ok(cert) => cert,
+            Err(e) => return PathVerdict::Failed(self.diagnose(&e, leaf, intermediates, now)),
         };
-        let cert = EndEntityCert::try_from(leaf).map_err(|e| diagnose(&e))?;
         if self.trust.is_empty() {
-            return Err(Chain::new(leaf, intermediates, &self.trust).unknown_issuer());
+            return PathVerdict::NoIssuer(
+                Chain::new(leaf, intermediates, &self.trust).unknown_issuer(),
+            );
         }
         let crls: Vec<&CertRevocationList<'_>> = self.crls.iter().collect();
         let (unknown, expired) = if self.crls_required {
@@ -137,38 +133,86 @@ impl PathCheck {
             verify_path,
         );
         match chained {
-            Ok(_) => {}
-            Err(_) if pin_failed.get() => return Err(pins.mismatch(leaf, intermediates)),
-            Err(_) if self.trusted_as_itself(leaf, now) => {
-                // The user trusts this very certificate: it is its own
-                // chain, whatever its CA bit or issuer (curl, Python, Go).
-                if !pins.match_sent(leaf, &[]) {
-                    return Err(pins.mismatch(leaf, &[]));
-                }
+            Ok(_) => PathVerdict::Verified,
+            Err(_) if pin_failed.get() => PathVerdict::Unpinned,
+            // Only these may be stood in for by a leaf the user trusts as
+            // itself (policy.rs, rule 3).
+            Err(e @ (webpki::Error::UnknownIssuer | webpki::Error::CaUsedAsEndEntity)) => {
+                PathVerdict::NoIssuer(self.diagnose(&e, leaf, intermediates, now))
             }
-            Err(e) => return Err(diagnose(&e)),
-        }
-        match name {
-            Some(name) => cert
-                .verify_is_valid_for_subject_name(name)
-                .map_err(|e| diagnose(&e)),
-            None => Ok(()),
+            Err(e) => PathVerdict::Failed(self.diagnose(&e, leaf, intermediates, now)),
         }
     }
 
-    /// Whether `leaf` is, byte for byte, a certificate the user added to
-    /// the trust anchors, valid now and for this use.
-    fn trusted_as_itself(&self, leaf: &CertificateDer<'_>, now: UnixTime) -> bool {
+    /// Whether `leaf` holds a certificate for `name`.
+    pub(crate) fn name(
+        &self,
+        leaf: &CertificateDer<'_>,
+        name: &ServerName<'_>,
+        now: UnixTime,
+    ) -> std::result::Result<(), CertificateProblem> {
+        let cert = EndEntityCert::try_from(leaf).map_err(|e| self.diagnose(&e, leaf, &[], now))?;
+        cert.verify_is_valid_for_subject_name(name).map_err(|e| {
+            Chain::new(leaf, &[], &self.trust).diagnose(&e, self.usage.name(), Some(name), now)
+        })
+    }
+
+    /// The typed problem for a webpki error about this chain.
+    fn diagnose(
+        &self,
+        e: &webpki::Error,
+        leaf: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> CertificateProblem {
+        let chain = Chain::new(leaf, intermediates, &self.trust);
+        match e {
+            webpki::Error::CertRevoked => revocation::revoked(&chain.for_crls(), &self.crls),
+            webpki::Error::UnknownRevocationStatus => {
+                revocation::uncovered(&chain.for_crls(), &self.crls)
+            }
+            _ => chain.diagnose(e, self.usage.name(), None, now),
+        }
+    }
+
+    /// The leaf as a certificate the user added: whether it may stand in
+    /// for its own chain (policy.rs, rule 3), and if not, why. Validity,
+    /// key usage and the CRLs given apply to it as to any certificate.
+    pub(crate) fn itself(&self, leaf: &CertificateDer<'_>, now: UnixTime) -> Itself {
         if !self.trust.added_exactly(leaf) {
-            return false;
+            return Itself::NotAdded;
         }
         let Ok(cert) = X509Certificate::from_der(leaf) else {
-            return false;
+            return Itself::NotAdded;
         };
-        let now = crate::time::unix_to_system(now);
+        let at = crate::time::unix_to_system(now);
+        let chain = Chain::new(leaf, &[], &self.trust);
+        let diagnose = |e: webpki::Error| chain.diagnose(&e, self.usage.name(), None, now);
+        let to_unix = |t: std::time::SystemTime| {
+            UnixTime::since_unix_epoch(t.duration_since(std::time::UNIX_EPOCH).unwrap_or_default())
+        };
+        if at > cert.end_validity() {
+            return Itself::Unusable(diagnose(webpki::Error::CertExpired {
+                time: now,
+                not_after: to_unix(cert.end_validity()),
+            }));
+        }
+        if at < cert.start_validity() {
+            return Itself::Unusable(diagnose(webpki::Error::CertNotValidYet {
+                time: now,
+                not_before: to_unix(cert.start_validity()),
+            }));
+        }
         let eku = cert.extended_key_usage();
-        cert.start_validity() <= now
-            && now <= cert.end_validity()
-            && (eku.is_empty() || eku.iter().any(|u| u == self.usage.name() || u == "any"))
+        if !(eku.is_empty() || eku.iter().any(|u| u == self.usage.name() || u == "any")) {
+            #[allow(deprecated)]
+            return Itself::Unusable(diagnose(webpki::Error::RequiredEkuNotFound));
+        }
+        let path = chain.for_crls();
+        let leaf_only = &path[..path.len().min(1)];
+        if let Some(problem) = revocation::leaf_status(leaf_only, &self.crls, self.crls_required) {
+            return Itself::Unusable(problem);
+        }
+        Itself::Usable
     }
 }

@@ -124,6 +124,25 @@ pub(crate) fn uncovered(
     CertificateProblem::RevocationUnchecked { reason }
 }
 
+/// What the CRLs say of a leaf trusted as itself, whose issuer may be
+/// unknown (so no CRL signature can be checked against it): revoked if a
+/// CRL from its issuer's name lists it; under `required`, unchecked if no
+/// CRL from that name is given. A CRL only ever takes trust away here.
+pub(crate) fn leaf_status(
+    leaf: &[PathCert<'_>],
+    crls: &[CertRevocationList<'_>],
+    required: bool,
+) -> Option<CertificateProblem> {
+    let cert = leaf.first()?;
+    if listed(crls, cert.issuer, cert.serial).is_some() {
+        return Some(revoked(leaf, crls));
+    }
+    if required && !covered(crls, cert.issuer) {
+        return Some(uncovered(leaf, crls));
+    }
+    None
+}
+
 /// The entry a CRL has for a certificate.
 struct Entry {
     /// The entry's revocationDate.

@@ -24,6 +24,7 @@ use crate::tls::certificate::X509Certificate;
 use crate::tls::chain::Chain;
 use crate::tls::path::{PathCheck, Usage};
 use crate::tls::pins::Pins;
+use crate::tls::policy::{self, Assessed, Peer, Settings, Verdict};
 use crate::tls::revocation::Revocation;
 use crate::tls::trust::Trust;
 
@@ -238,8 +239,8 @@ impl ServerVerifier {
         !self.reject_unauthorized || self.on_bad.is_some()
     }
 
-    /// Full verification: chain (with pins), validity, then the name (or
-    /// the user's identity check instead of the name).
+    /// The problem with the server's chain or name, with no override:
+    /// what `authorization_error` reports for a connection let through.
     pub(crate) fn check(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -247,22 +248,79 @@ impl ServerVerifier {
         name: &ServerName<'_>,
         now: UnixTime,
     ) -> Result<(), CertificateProblem> {
-        let checked_name = if self.identity.is_some() {
-            None
-        } else {
-            Some(name)
-        };
-        self.path
-            .verify(end_entity, intermediates, checked_name, now, &self.pins)?;
-        let Some(identity) = &self.identity else {
+        let mut peer = self.presented(end_entity, intermediates, name, now);
+        policy::assess(
+            self.path.chain(end_entity, intermediates, now, &self.pins),
+            self.path.itself(end_entity, now),
+            !self.pins.is_empty(),
+            &mut peer,
+        )
+        .map_err(|a| match a {
+            Assessed::Pin(p) | Assessed::Bad(p) => p,
+        })
+    }
+
+    fn presented<'a>(
+        &'a self,
+        leaf: &'a CertificateDer<'a>,
+        intermediates: &'a [CertificateDer<'a>],
+        name: &'a ServerName<'a>,
+        now: UnixTime,
+    ) -> Presented<'a> {
+        Presented {
+            path: &self.path,
+            leaf,
+            intermediates,
+            name: Some(name),
+            identity: self.identity.as_ref(),
+            on_bad: self.on_bad.as_ref(),
+            pins: &self.pins,
+            now,
+        }
+    }
+}
+
+/// The peer's certificates as the policy asks about them.
+struct Presented<'a> {
+    path: &'a PathCheck,
+    leaf: &'a CertificateDer<'a>,
+    intermediates: &'a [CertificateDer<'a>],
+    /// The server's name; `None` for client certificates.
+    name: Option<&'a ServerName<'a>>,
+    identity: Option<&'a IdentityFn>,
+    on_bad: Option<&'a BadCertificateFn>,
+    pins: &'a Pins,
+    now: UnixTime,
+}
+
+impl Peer for Presented<'_> {
+    fn identity(&mut self) -> Result<(), CertificateProblem> {
+        let Some(name) = self.name else {
             return Ok(());
         };
+        let Some(identity) = self.identity else {
+            return self.path.name(self.leaf, name, self.now);
+        };
         let cert =
-            X509Certificate::from_der(end_entity).map_err(|_| CertificateProblem::BadEncoding {
+            X509Certificate::from_der(self.leaf).map_err(|_| CertificateProblem::BadEncoding {
                 certificate: None,
                 detail: "it cannot be parsed".to_owned(),
             })?;
         identity(&name.to_str(), &cert).map_err(|reason| CertificateProblem::Rejected { reason })
+    }
+
+    fn on_bad(&mut self) -> Option<bool> {
+        let on_bad = self.on_bad?;
+        Some(X509Certificate::from_der(self.leaf).is_ok_and(|cert| on_bad(&cert)))
+    }
+
+    fn leaf_pinned(&self) -> bool {
+        self.pins.match_sent(self.leaf, &[])
+    }
+
+    fn pin_mismatch(&self, leaf_only: bool) -> CertificateProblem {
+        let sent = if leaf_only { &[] } else { self.intermediates };
+        self.pins.mismatch(self.leaf, sent)
     }
 }
 
@@ -278,23 +336,20 @@ impl ServerCertVerifier for ServerVerifier {
         STAPLED.with(|s| {
             *s.borrow_mut() = (!ocsp_response.is_empty()).then(|| ocsp_response.to_vec())
         });
-        let problem = match self.check(end_entity, intermediates, server_name, now) {
-            Ok(()) => return Ok(ServerCertVerified::assertion()),
-            Err(p @ CertificateProblem::PinMismatch { .. }) => return Err(fail(p)),
-            Err(p) => p,
+        let settings = Settings {
+            reject_unauthorized: self.reject_unauthorized,
+            pinned: !self.pins.is_empty(),
         };
-        let accepted = !self.reject_unauthorized
-            || self.on_bad.as_ref().is_some_and(|on_bad| {
-                X509Certificate::from_der(end_entity).is_ok_and(|cert| on_bad(&cert))
-            });
-        if !accepted {
-            return Err(fail(problem));
+        let verdict = policy::decide(
+            self.path.chain(end_entity, intermediates, now, &self.pins),
+            self.path.itself(end_entity, now),
+            settings,
+            &mut self.presented(end_entity, intermediates, server_name, now),
+        );
+        match verdict {
+            Verdict::Trusted | Verdict::Unverified(_) => Ok(ServerCertVerified::assertion()),
+            Verdict::Refused(problem) => Err(fail(problem)),
         }
-        // Accepted without a verified chain: the pins alone decide.
-        if !self.pins.match_sent(end_entity, intermediates) {
-            return Err(fail(self.pins.mismatch(end_entity, intermediates)));
-        }
-        Ok(ServerCertVerified::assertion())
     }
 
     fn verify_tls12_signature(
@@ -380,19 +435,31 @@ impl ClientCertVerifier for ClientVerifier {
         intermediates: &[CertificateDer<'_>],
         now: UnixTime,
     ) -> Result<ClientCertVerified, rustls::Error> {
-        let Err(problem) = self
-            .path
-            .verify(end_entity, intermediates, None, now, &Pins::default())
-        else {
-            return Ok(ClientCertVerified::assertion());
+        let pins = Pins::default();
+        let mut peer = Presented {
+            path: &self.path,
+            leaf: end_entity,
+            intermediates,
+            name: None,
+            identity: None,
+            on_bad: self.on_bad.as_ref(),
+            pins: &pins,
+            now,
         };
-        let accepted = self.on_bad.as_ref().is_some_and(|on_bad| {
-            X509Certificate::from_der(end_entity).is_ok_and(|cert| on_bad(&cert))
-        });
-        if accepted {
-            return Ok(ClientCertVerified::assertion());
+        let settings = Settings {
+            reject_unauthorized: true,
+            pinned: false,
+        };
+        let verdict = policy::decide(
+            self.path.chain(end_entity, intermediates, now, &pins),
+            self.path.itself(end_entity, now),
+            settings,
+            &mut peer,
+        );
+        match verdict {
+            Verdict::Trusted | Verdict::Unverified(_) => Ok(ClientCertVerified::assertion()),
+            Verdict::Refused(problem) => Err(fail(problem)),
         }
-        Err(fail(problem))
     }
 
     fn verify_tls12_signature(
