@@ -28,7 +28,8 @@ fn a_pin_is_not_satisfied_by_a_certificate_sent_after_the_leaf() {
     let attacker = context_with(&format!("{forged}{genuine}"), &forged_key);
     let pin = pin_of(&genuine);
 
-    let ways: [(&str, Box<dyn Fn() -> securenet::ConnectOptions>); 3] = [
+    type Options<'a> = Box<dyn Fn() -> securenet::ConnectOptions + 'a>;
+    let ways: [(&str, Options<'_>); 3] = [
         (
             "reject_unauthorized(false)",
             Box::new(|| client(SecurityContext::empty()).reject_unauthorized(false)),

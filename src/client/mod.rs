@@ -491,7 +491,7 @@ impl ConnectOptions {
         }
         let label = format!("client {}", name.to_str());
         let conn =
-            Engine::client(config, name.clone(), alpn).map_err(|e| map_tls_error(e, true))?;
+            Engine::client(config, name.clone(), alpn).map_err(|e| map_tls_error(e, true, None))?;
         let mut stream = SecureStream::new_client(
             io,
             conn,

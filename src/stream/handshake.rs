@@ -33,10 +33,6 @@ impl<S: Read + Write> SecureStream<S> {
         }
         // A timeout too large to add to the clock: as good as none.
         let deadline = deadline_in(self.handshake_timeout);
-        if self.check.is_some() {
-            // What a verifier on this thread kept from an earlier handshake.
-            let _ = crate::tls::verify::take_stapled();
-        }
         let result = self.drive_handshake(deadline);
         // Put the user's timeouts back.
         let _ = (self.io.ops.set_read_timeout)(&self.io.sock, self.read_timeout);
@@ -61,9 +57,19 @@ impl<S: Read + Write> SecureStream<S> {
         if let Tls::Open(conn) = &mut self.tls {
             conn.release_if_idle(false);
         }
-        self.authorization_error = self.compute_authorization_error();
-        if self.check.is_some() {
-            self.ocsp = crate::tls::verify::take_stapled().map(Vec::into_boxed_slice);
+        let verdict = match &mut self.tls {
+            Tls::Open(conn) => conn.take_unverified(),
+            _ => None,
+        };
+        // The verifier's verdict in this handshake; a resumed session was
+        // not verified in it, so its chain is assessed again.
+        self.authorization_error = match verdict {
+            Some(problem) => Some(problem),
+            None if self.is_session_reused() => self.compute_authorization_error(),
+            None => None,
+        };
+        if let (Some(_), Tls::Open(conn)) = (&self.check, &mut self.tls) {
+            self.ocsp = conn.take_stapled().map(Vec::into_boxed_slice);
         }
         if let Some(t) = &self.trace {
             let na = |o: Option<String>| o.unwrap_or_else(|| "-".to_owned());
@@ -170,7 +176,7 @@ impl<S: Read + Write> SecureStream<S> {
             if let Err(e) = conn.process_new_packets() {
                 // Tell the peer why (rustls queued an alert).
                 send_once(conn, &mut self.io);
-                return Err(map_tls_error(e, true));
+                return Err(conn.map_error(e, true));
             }
         }
     }
@@ -185,10 +191,10 @@ impl<S: Read + Write> SecureStream<S> {
             _ => Ok(self.accept_client_hello(deadline)?),
         }
         .map(Box::new)
-        .map_err(|e| map_tls_error(e, true))?;
+        .map_err(|e| map_tls_error(e, true, None))?;
         if let Err(e) = conn.process_new_packets() {
             send_once(&mut conn, &mut self.io);
-            return Err(map_tls_error(e, true));
+            return Err(conn.map_error(e, true));
         }
         Ok(conn)
     }
@@ -215,6 +221,19 @@ impl<S: Read + Write> SecureStream<S> {
             let mut pending = self.io.pending();
             let n = match acceptor.read_tls(&mut pending) {
                 Ok(n) => n,
+                Err(e) if e.to_string() == "message buffer full" => {
+                    // rustls's Acceptor buffers whole records, headers and
+                    // all, up to a fixed size: not a malformed hello.
+                    send_alert(&mut self.io.sock, AlertDescription::DecodeError);
+                    return Err(Error::handshake(format!(
+                        "the client's ClientHello did not fit the buffer rustls reads it into \
+                         after {} bytes (a hello this large, or cut into this many records, \
+                         cannot be read to choose among several configurations; one \
+                         configuration, with at most one ALPN protocol and no SNI routes, \
+                         takes it)",
+                        received.len()
+                    )));
+                }
                 Err(e) => {
                     send_alert(&mut self.io.sock, AlertDescription::DecodeError);
                     return Err(Error::handshake(format!(
@@ -239,11 +258,12 @@ impl<S: Read + Write> SecureStream<S> {
                             return Err(e);
                         }
                     };
-                    return Engine::server(config, received).map_err(|e| map_tls_error(e, true));
+                    return Engine::server(config, received)
+                        .map_err(|e| map_tls_error(e, true, None));
                 }
                 Err((e, mut alert)) => {
                     let _ = alert.write_all(&mut self.io.sock);
-                    return Err(map_tls_error(e, true));
+                    return Err(map_tls_error(e, true, None));
                 }
             }
         }

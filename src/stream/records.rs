@@ -10,7 +10,6 @@ use crate::error::Result;
 use crate::net::transport::{Layer, Sealer, Transport};
 use crate::tls::engine::Engine;
 pub(crate) use crate::tls::engine::Plain;
-use crate::tls::tls_error::map_tls_error;
 use crate::tls::trace::{Tee, Tracer};
 
 /// Hands the connection the bytes the transport has read and not yet
@@ -25,7 +24,7 @@ pub(crate) fn feed_pending<S: Read>(conn: &mut Engine, io: &mut Transport<S>) ->
 /// violation (the alert that tells it is queued, for the caller to send).
 pub(crate) fn decrypt(conn: &mut Engine) -> Result<()> {
     conn.process_new_packets()
-        .map_err(|e| map_tls_error(e, false))
+        .map_err(|e| conn.map_error(e, false))
 }
 
 /// One write of the queued records to `out`, through the tracer.

@@ -29,7 +29,8 @@ use rustls::{
 };
 
 use crate::error::{Error, Result};
-use crate::tls::exporter::{self, Exporter, Hellos};
+use crate::tls::exporter::{Exporter, ServerRandom};
+use crate::tls::scope::{self, Learned};
 use crate::tls::tls_error::map_tls_error;
 use states::{Goal, Stop, settle};
 
@@ -126,8 +127,9 @@ struct Rest {
     spare_at: usize,
     peer_closed: bool,
     is_client: bool,
-    /// Until the handshake ends: its Hello messages, for the exporter.
-    hellos: Option<Box<Hellos>>,
+    /// Until the handshake ends: the server's Hello, for TLS 1.2's
+    /// exporter.
+    server_random: Option<Box<ServerRandom>>,
 }
 
 /// A client or server TLS connection with its buffers.
@@ -139,8 +141,8 @@ pub(crate) struct Engine {
     eof: bool,
     /// The error that ended the connection (kept for later calls).
     error: Option<Box<rustls::Error>>,
-    /// The key log the connection's configuration logs to.
-    config_id: usize,
+    /// What calls into rustls reported for this connection (scope.rs).
+    learned: Learned,
     exporter: Option<Box<Exporter>>,
     /// Server side: the name the client sent in SNI (once the handshake
     /// is done).
@@ -154,9 +156,8 @@ impl Engine {
         name: ServerName<'static>,
         alpn: Vec<Vec<u8>>,
     ) -> std::result::Result<Self, rustls::Error> {
-        let config_id = exporter::config_id(&config.key_log);
         let conn = UnbufferedClientConnection::new_with_alpn(config, name, alpn)?;
-        let mut engine = Engine::new(Side::Client(conn), config_id);
+        let mut engine = Engine::new(Side::Client(conn));
         engine.process_new_packets()?;
         Ok(engine)
     }
@@ -167,14 +168,13 @@ impl Engine {
         config: Arc<ServerConfig>,
         received: &[u8],
     ) -> std::result::Result<Self, rustls::Error> {
-        let config_id = exporter::config_id(&config.key_log);
         let conn = UnbufferedServerConnection::new(config)?;
-        let mut engine = Engine::new(Side::Server(conn), config_id);
+        let mut engine = Engine::new(Side::Server(conn));
         engine.take_in(received);
         Ok(engine)
     }
 
-    fn new(side: Side, config_id: usize) -> Self {
+    fn new(side: Side) -> Self {
         Engine {
             rest: Rest {
                 output: Output::default(),
@@ -182,13 +182,13 @@ impl Engine {
                 spare_at: 0,
                 peer_closed: false,
                 is_client: matches!(side, Side::Client(_)),
-                hellos: Some(Box::new(Hellos::new(INPUT_LIMIT))),
+                server_random: Some(Box::default()),
             },
             side,
             input: Input::default(),
             eof: false,
             error: None,
-            config_id,
+            learned: Learned::default(),
             exporter: None,
             sni: None,
         }
@@ -232,14 +232,11 @@ impl Engine {
         n
     }
 
+    /// A client reads the server's Hello from what it receives (a server,
+    /// from what it sends: states.rs).
     fn see_theirs(&mut self, at: usize, n: usize) {
-        if let Some(h) = &mut self.rest.hellos {
-            let theirs = if self.rest.is_client {
-                &mut h.server
-            } else {
-                &mut h.client
-            };
-            theirs.see(&self.input.buf[at..at + n]);
+        if let (true, Some(scan)) = (self.rest.is_client, &mut self.rest.server_random) {
+            scan.see(&self.input.buf[at..at + n]);
         }
     }
 
@@ -274,21 +271,22 @@ impl Engine {
     /// An error is the peer's violation; the alert that tells it is queued.
     pub(crate) fn process_new_packets(&mut self) -> std::result::Result<(), rustls::Error> {
         self.run(&mut Goal::Progress)?;
-        if self.rest.hellos.is_some() && !self.is_handshaking() {
+        if self.rest.server_random.is_some() && !self.is_handshaking() {
             self.handshake_ended();
         }
         Ok(())
     }
 
     fn handshake_ended(&mut self) {
-        let Some(mut hellos) = self.rest.hellos.take() else {
+        let Some(server_random) = self.rest.server_random.take() else {
             return;
         };
-        self.sni = hellos.client.take_sni();
+        self.sni = self.learned.sni.take();
         let suite = self.common().negotiated_cipher_suite();
-        // Taking the exporter's secret removes it from the table.
+        let secret = self.learned.secret.take();
         self.exporter = suite
-            .and_then(|suite| hellos.exporter(self.config_id, suite))
+            .zip(secret)
+            .and_then(|(suite, secret)| Exporter::new(suite, secret, &server_random))
             .map(Box::new);
     }
 
@@ -315,7 +313,7 @@ impl Engine {
         };
         match run {
             _ if copied > 0 => Ok(Plain::Data(copied)),
-            Err(e) => Err(map_tls_error(e, false)),
+            Err(e) => Err(map_tls_error(e, false, self.learned.problem.take())),
             Ok(_) if self.rest.peer_closed => Ok(Plain::Closed),
             Ok(_) if self.eof => Err(Error::Truncated),
             Ok(_) => Ok(Plain::Empty),
@@ -434,13 +432,19 @@ impl Engine {
     /// reaches.
     fn step(&mut self, goal: &mut Goal<'_>) -> std::result::Result<Stop, rustls::Error> {
         let Engine {
-            side, input, rest, ..
+            side,
+            input,
+            rest,
+            learned,
+            ..
         } = self;
         let window = &mut input.buf[input.start..input.end];
-        let (discard, step) = match side {
+        // What the configuration's key log, verifier and resolver report
+        // in this call is this connection's.
+        let (discard, step) = scope::within(learned, || match side {
             Side::Client(c) => settle(c.process_tls_records(window), rest, goal),
             Side::Server(s) => settle(s.process_tls_records(window), rest, goal),
-        };
+        });
         input.start = (input.start + discard).min(input.end);
         if input.start == input.end {
             input.start = 0;
@@ -476,6 +480,23 @@ impl Engine {
         self.common().handshake_kind()
     }
 
+    /// A rustls error this connection returned, as securenet's, with the
+    /// typed problem a verifier of ours reported for it.
+    pub(crate) fn map_error(&mut self, e: rustls::Error, handshaking: bool) -> Error {
+        map_tls_error(e, handshaking, self.learned.problem.take())
+    }
+
+    /// Client side: why the server's certificate failed verification, if
+    /// it was let through anyway in this connection's handshake.
+    pub(crate) fn take_unverified(&mut self) -> Option<crate::error::CertificateProblem> {
+        self.learned.unverified.take()
+    }
+
+    /// Client side: the OCSP response the server stapled.
+    pub(crate) fn take_stapled(&mut self) -> Option<Vec<u8>> {
+        self.learned.stapled.take()
+    }
+
     /// Server side: the name the client sent in SNI.
     pub(crate) fn sni(&self) -> Option<&str> {
         self.sni.as_deref()
@@ -501,14 +522,6 @@ impl Engine {
                 "this connection's exporter secret is not known (the handshake's first messages \
                  could not be read)",
             )),
-        }
-    }
-}
-
-impl Drop for Engine {
-    fn drop(&mut self) {
-        if let Some(hellos) = &self.rest.hellos {
-            hellos.forget(self.config_id);
         }
     }
 }

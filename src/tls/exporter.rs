@@ -4,41 +4,28 @@
 //!
 //! rustls hands every secret it derives to the configuration's key log.
 //! Every configuration securenet builds gets a [`Capture`] there: it passes
-//! each line on to the user's key log (if one is set) and keeps the two
+//! each line on to the user's key log (if one is set) and reports the two
 //! secrets an exporter needs (TLS 1.3's exporter secret, TLS 1.2's master
-//! secret) in a small process-wide table, keyed by the configuration and
-//! the connection's client random. A connection learns its client random
-//! (and, for TLS 1.2, the server random) from the first handshake message
-//! of each direction as it passes through, takes its secret from the table
-//! when its handshake ends, and removes it if it never ends; the table is
-//! bounded, so secrets no connection came for cannot pile up.
+//! secret) to the connection whose call into rustls is running on this
+//! thread (`scope.rs`): a secret belongs to the connection whose handshake
+//! derived it, is never looked up by a value the peer sent (such as its
+//! random), and lives as long as that connection (zeroed when dropped).
+//! TLS 1.2's exporter also needs the server random, read from the
+//! server's Hello as it passes ([`ServerRandom`]).
 
-use std::collections::VecDeque;
 use std::fmt;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use rustls::crypto::tls13::OkmBlock;
 use rustls::{KeyLog, SupportedCipherSuite};
+use zeroize::Zeroizing;
 
 use crate::error::{Error, Result};
-use crate::sync::lock;
-
-/// The most secrets the table holds: far more than handshakes can be
-/// between their secret's derivation and their end at once.
-const TABLE_LIMIT: usize = 4096;
+use crate::tls::scope::{self, Secret};
 
 /// The key log labels that carry an exporter's secret.
 const TLS13_LABEL: &str = "EXPORTER_SECRET";
 const TLS12_LABEL: &str = "CLIENT_RANDOM";
-
-struct Entry {
-    config: usize,
-    client_random: [u8; 32],
-    label: &'static str,
-    secret: Vec<u8>,
-}
-
-static TABLE: Mutex<VecDeque<Entry>> = Mutex::new(VecDeque::new());
 
 /// The key log securenet installs in every configuration it builds.
 pub(crate) struct Capture {
@@ -59,25 +46,16 @@ pub(crate) fn capture(user: Option<Arc<dyn KeyLog>>) -> Arc<dyn KeyLog> {
     Arc::new(Capture { inner: user })
 }
 
-/// What identifies a configuration's [`Capture`] in the table: the address
-/// of its key log (the same for every connection the configuration makes).
-pub(crate) fn config_id(key_log: &Arc<dyn KeyLog>) -> usize {
-    Arc::as_ptr(key_log).cast::<()>() as usize
-}
-
 impl KeyLog for Capture {
     fn log(&self, label: &str, client_random: &[u8], secret: &[u8]) {
         let ours = [TLS13_LABEL, TLS12_LABEL].into_iter().find(|l| *l == label);
         if let (Some(label), Ok(client_random)) = (ours, <[u8; 32]>::try_from(client_random)) {
-            let mut table = lock(&TABLE);
-            if table.len() >= TABLE_LIMIT {
-                table.pop_front();
-            }
-            table.push_back(Entry {
-                config: (self as *const Self).cast::<()>() as usize,
-                client_random,
-                label,
-                secret: secret.to_vec(),
+            scope::report(|learned| {
+                learned.secret = Some(Secret {
+                    label,
+                    client_random,
+                    bytes: Zeroizing::new(secret.to_vec()),
+                });
             });
         }
         if let Some(inner) = &self.inner {
@@ -94,183 +72,105 @@ impl KeyLog for Capture {
     }
 }
 
-/// Removes and returns the secret logged for a connection.
-fn take(config: usize, client_random: &[u8; 32]) -> Option<(&'static str, Vec<u8>)> {
-    let mut table = lock(&TABLE);
-    let at = table
-        .iter()
-        .position(|e| e.config == config && e.client_random == *client_random)?;
-    table.remove(at).map(|e| (e.label, e.secret))
-}
-
-/// The first Hello message in a byte stream of TLS records, found as the
-/// bytes pass (a copy, since rustls joins handshake records in place): its
-/// random, and a ClientHello's SNI name.
-pub(crate) struct HelloScan {
-    /// The most bytes kept to find the message (as many as the connection
-    /// holds unprocessed: rustls takes a Hello of up to 64 KiB).
-    limit: usize,
-    seen: Vec<u8>,
-    random: Option<[u8; 32]>,
-    sni: Option<Box<str>>,
+/// The random of the server's Hello (the first handshake message the
+/// server sends), read from its records as they pass: each byte is looked
+/// at once and at most the message's first 38 bytes are kept, however the
+/// records are cut.
+pub(crate) struct ServerRandom {
+    /// The current record's header, while incomplete.
+    header: [u8; 5],
+    header_len: usize,
+    /// Payload bytes left in the current record.
+    left: usize,
+    /// The message's first bytes: type, length, version, random.
+    start: [u8; 38],
+    start_len: usize,
     done: bool,
 }
 
-impl HelloScan {
-    pub(crate) fn new(limit: usize) -> Self {
-        HelloScan {
-            limit,
-            seen: Vec::new(),
-            random: None,
-            sni: None,
+impl Default for ServerRandom {
+    fn default() -> Self {
+        ServerRandom {
+            header: [0; 5],
+            header_len: 0,
+            left: 0,
+            start: [0; 38],
+            start_len: 0,
             done: false,
         }
     }
+}
 
-    /// Looks at the next bytes of the stream.
-    pub(crate) fn see(&mut self, bytes: &[u8]) {
-        if self.done || bytes.is_empty() {
-            return;
+impl ServerRandom {
+    /// Looks at the next bytes of the server's stream.
+    pub(crate) fn see(&mut self, mut bytes: &[u8]) {
+        while !self.done && !bytes.is_empty() {
+            if self.left == 0 {
+                let take = (5 - self.header_len).min(bytes.len());
+                self.header[self.header_len..self.header_len + take]
+                    .copy_from_slice(&bytes[..take]);
+                self.header_len += take;
+                bytes = &bytes[take..];
+                if self.header_len < 5 {
+                    return;
+                }
+                self.header_len = 0;
+                if self.header[0] != 22 {
+                    // Not a handshake: no Hello to read.
+                    self.done = true;
+                    return;
+                }
+                self.left = usize::from(u16::from_be_bytes([self.header[3], self.header[4]]));
+                continue;
+            }
+            let take = self.left.min(bytes.len());
+            let want = (self.start.len() - self.start_len).min(take);
+            self.start[self.start_len..self.start_len + want].copy_from_slice(&bytes[..want]);
+            self.start_len += want;
+            self.left -= take;
+            bytes = &bytes[take..];
+            self.done = self.start_len == self.start.len();
         }
-        let room = self.limit - self.seen.len();
-        self.seen.extend_from_slice(&bytes[..bytes.len().min(room)]);
-        let message = match first_message(&self.seen) {
-            Some(Some(message)) => message,
-            // Not a handshake, or larger than any Hello rustls takes.
-            Some(None) => Vec::new(),
-            None if self.seen.len() == self.limit => Vec::new(),
-            None => return,
-        };
-        self.random = message
-            .get(6..38)
-            .and_then(|r| <[u8; 32]>::try_from(r).ok());
-        if message.first() == Some(&1) {
-            self.sni = client_hello_sni(&message[4..]);
-        }
-        self.done = true;
-        self.seen = Vec::new();
     }
 
+    /// The random, once the Hello's first bytes have passed.
     pub(crate) fn random(&self) -> Option<[u8; 32]> {
-        self.random
-    }
-
-    /// A ClientHello's SNI name, as rustls keeps it (lower case).
-    pub(crate) fn take_sni(&mut self) -> Option<Box<str>> {
-        self.sni.take()
-    }
-}
-
-/// The first handshake message at the start of `records` (header
-/// included), joined from however many records carry it: `None` while it
-/// is incomplete, `Some(None)` if the bytes are not handshake records.
-fn first_message(records: &[u8]) -> Option<Option<Vec<u8>>> {
-    let mut message = Vec::new();
-    let mut rest = records;
-    loop {
-        let (header, body) = rest.split_at_checked(5)?;
-        if header[0] != 22 {
-            return Some(None);
+        if self.start_len < self.start.len() || self.start[0] != 2 {
+            return None;
         }
-        let len = usize::from(u16::from_be_bytes([header[3], header[4]]));
-        let (payload, after) = body.split_at_checked(len)?;
-        message.extend_from_slice(payload);
-        if let Some(&[_, a, b, c]) = message.get(..4) {
-            let whole = 4 + (usize::from(a) << 16 | usize::from(b) << 8 | usize::from(c));
-            if message.len() >= whole {
-                message.truncate(whole);
-                return Some(Some(message));
-            }
-        }
-        rest = after;
+        <[u8; 32]>::try_from(&self.start[6..38]).ok()
     }
-}
-
-/// Splits a vector with a `width`-byte length prefix off the front.
-fn vector(bytes: &[u8], width: usize) -> Option<(&[u8], &[u8])> {
-    let (len, rest) = bytes.split_at_checked(width)?;
-    let len = len.iter().fold(0usize, |n, b| n << 8 | usize::from(*b));
-    rest.split_at_checked(len)
-}
-
-/// The host name in a ClientHello body's `server_name` extension, if it
-/// is a DNS name (rustls ignores any other).
-fn client_hello_sni(body: &[u8]) -> Option<Box<str>> {
-    // Version and random, then the session id, suites and compressions.
-    let rest = body.get(34..)?;
-    let (_, rest) = vector(rest, 1)?;
-    let (_, rest) = vector(rest, 2)?;
-    let (_, rest) = vector(rest, 1)?;
-    let (mut extensions, _) = vector(rest, 2)?;
-    while !extensions.is_empty() {
-        let (kind, rest) = extensions.split_at_checked(2)?;
-        let (data, rest) = vector(rest, 2)?;
-        extensions = rest;
-        if kind != [0, 0] {
-            continue;
-        }
-        let (mut names, _) = vector(data, 2)?;
-        while let Some((&name_type, rest)) = names.split_first() {
-            let (name, rest) = vector(rest, 2)?;
-            names = rest;
-            if name_type == 0 {
-                let name = std::str::from_utf8(name).ok()?;
-                let dns = rustls::pki_types::DnsName::try_from(name).ok()?;
-                return Some(dns.as_ref().to_ascii_lowercase().into());
-            }
-        }
-        return None;
-    }
-    None
 }
 
 /// What a connection needs to derive keying material.
 pub(crate) struct Exporter {
     suite: SupportedCipherSuite,
-    secret: Vec<u8>,
+    secret: Zeroizing<Vec<u8>>,
     /// TLS 1.2: client random then server random.
     randoms: Vec<u8>,
 }
 
-/// The two Hello messages of a handshake, seen as it runs.
-pub(crate) struct Hellos {
-    pub(crate) client: HelloScan,
-    pub(crate) server: HelloScan,
-}
-
-impl Hellos {
-    /// Each direction's scan keeps at most `limit` bytes.
-    pub(crate) fn new(limit: usize) -> Self {
-        Hellos {
-            client: HelloScan::new(limit),
-            server: HelloScan::new(limit),
-        }
-    }
-
+impl Exporter {
     /// At the end of the handshake: the connection's exporter, from the
-    /// secret rustls logged for it.
-    pub(crate) fn exporter(&self, config: usize, suite: SupportedCipherSuite) -> Option<Exporter> {
-        let client = self.client.random()?;
-        let (label, secret) = take(config, &client)?;
-        let randoms = match (suite, label) {
+    /// secret its own handshake logged (and, for TLS 1.2, the server
+    /// random of its own Hello).
+    pub(crate) fn new(
+        suite: SupportedCipherSuite,
+        secret: Secret,
+        server: &ServerRandom,
+    ) -> Option<Exporter> {
+        let randoms = match (suite, secret.label) {
             (SupportedCipherSuite::Tls13(_), TLS13_LABEL) => Vec::new(),
             (SupportedCipherSuite::Tls12(_), TLS12_LABEL) => {
-                [client, self.server.random()?].concat()
+                [secret.client_random, server.random()?].concat()
             }
             _ => return None,
         };
         Some(Exporter {
             suite,
-            secret,
+            secret: secret.bytes,
             randoms,
         })
-    }
-
-    /// A handshake that did not end: its secret, if it was logged, goes.
-    pub(crate) fn forget(&self, config: usize) {
-        if let Some(client) = self.client.random() {
-            let _ = take(config, &client);
-        }
     }
 }
 
@@ -364,89 +264,54 @@ fn label_info<'a>(len: usize, label: &'a [u8], context: &'a [u8]) -> LabelInfo<'
 mod tests {
     use super::*;
 
-    const LIMIT: usize = 0xffff + 18_437;
-
     fn record(payload: &[u8]) -> Vec<u8> {
         let len = u16::try_from(payload.len()).expect("short");
         [&[22, 3, 3][..], &len.to_be_bytes(), payload].concat()
     }
 
-    /// A ClientHello: random 1..=32, no session id, one suite, one
-    /// compression, and a server_name extension for `name`.
-    fn hello(name: &str) -> Vec<u8> {
-        let n = u8::try_from(name.len()).expect("short");
-        let mut sni = vec![0, 0, 0, n + 5, 0, n + 3, 0, 0, n];
-        sni.extend_from_slice(name.as_bytes());
+    /// A ServerHello: version, random 1..=32, then `extra` bytes.
+    fn server_hello(extra: usize) -> Vec<u8> {
         let mut body = vec![3, 3];
         body.extend(1..=32u8);
-        body.extend([
-            0,
-            0,
-            2,
-            0x13,
-            1,
-            1,
-            0,
-            0,
-            u8::try_from(sni.len()).expect("short"),
-        ]);
-        body.extend(sni);
-        let len = u8::try_from(body.len()).expect("short");
-        [&[1, 0, 0, len][..], &body].concat()
+        body.extend(std::iter::repeat_n(0u8, extra));
+        let len = u32::try_from(body.len()).expect("short").to_be_bytes();
+        [&[2, len[1], len[2], len[3]][..], &body].concat()
     }
 
     #[test]
     fn the_random_is_found_however_the_records_are_cut() {
-        let whole = record(&hello("Example.COM"));
-        let one_byte_records: Vec<u8> = hello("Example.COM")
-            .iter()
-            .flat_map(|b| record(&[*b]))
-            .collect();
+        let hello = server_hello(13_000);
+        let whole = [record(&hello[..10_000]), record(&hello[10_000..])].concat();
+        let one_byte_records: Vec<u8> = hello.iter().flat_map(|b| record(&[*b])).collect();
         for stream in [whole, one_byte_records] {
             for piece in [1, 7, stream.len()] {
-                let mut scan = HelloScan::new(LIMIT);
+                let mut scan = ServerRandom::default();
                 for chunk in stream.chunks(piece) {
                     scan.see(chunk);
                 }
                 let want: Vec<u8> = (1..=32).collect();
                 assert_eq!(scan.random().map(|r| r.to_vec()), Some(want));
-                assert_eq!(scan.take_sni().as_deref(), Some("example.com"));
             }
         }
     }
 
     #[test]
-    fn bytes_that_are_not_a_handshake_give_no_random() {
-        let mut scan = HelloScan::new(LIMIT);
-        scan.see(b"GET / HTTP/1.1\r\nHost: example\r\n\r\n");
+    fn bytes_that_are_not_a_server_hello_give_no_random() {
+        let mut scan = ServerRandom::default();
+        scan.see(b"HTTP/1.1 400 Bad Request\r\n\r\n");
         assert_eq!(scan.random(), None);
-        let mut scan = HelloScan::new(LIMIT);
+        let mut scan = ServerRandom::default();
         scan.see(&[23; 64]);
         assert_eq!(scan.random(), None);
-        assert!(scan.seen.is_empty(), "gave up and let go of what it kept");
-        let mut scan = HelloScan::new(LIMIT);
-        let endless = record(&[1, 0xff, 0xff, 0xff]);
-        scan.see(&endless);
-        for _ in 0..LIMIT / 1000 + 1 {
-            scan.see(&record(&[0; 995]));
-        }
+        // A ClientHello (type 1) is not the server's Hello.
+        let mut hello = server_hello(0);
+        hello[0] = 1;
+        let mut scan = ServerRandom::default();
+        scan.see(&record(&hello));
         assert_eq!(scan.random(), None);
-        assert!(scan.seen.is_empty(), "a message past the limit is let go");
-    }
-
-    #[test]
-    fn an_ip_address_or_a_truncated_extension_gives_no_name() {
-        for name in ["127.0.0.1", "bad name"] {
-            let mut scan = HelloScan::new(LIMIT);
-            scan.see(&record(&hello(name)));
-            assert!(scan.random().is_some());
-            assert_eq!(scan.take_sni(), None, "{name}");
-        }
-        let mut cut = hello("example.com");
-        cut.truncate(cut.len() - 3);
-        cut[3] -= 3;
-        let mut scan = HelloScan::new(LIMIT);
-        scan.see(&record(&cut));
-        assert_eq!(scan.take_sni(), None);
+        // Cut short.
+        let mut scan = ServerRandom::default();
+        scan.see(&record(&server_hello(0))[..20]);
+        assert_eq!(scan.random(), None);
     }
 }

@@ -22,6 +22,7 @@ pub(crate) mod pem;
 pub(crate) mod pins;
 pub(crate) mod policy;
 pub(crate) mod revocation;
+pub(crate) mod scope;
 pub(crate) mod server_config;
 pub(crate) mod session;
 pub(crate) mod settings;

@@ -5,8 +5,8 @@
 use std::sync::Arc;
 
 use rustls::ServerConfig;
-use rustls::server::{ClientHello, ServerSessionMemoryCache};
-use rustls::sign::SingleCertAndKey;
+use rustls::server::{ClientHello, ResolvesServerCert, ServerSessionMemoryCache};
+use rustls::sign::{CertifiedKey, SingleCertAndKey};
 
 use crate::error::{Error, Result};
 use crate::tls::context::SecurityContext;
@@ -146,7 +146,8 @@ impl ServerSetup {
         } else {
             builder.with_no_client_auth()
         };
-        let mut base = builder.with_cert_resolver(Arc::new(SingleCertAndKey::from(certified)));
+        let mut base =
+            builder.with_cert_resolver(report_sni(Arc::new(SingleCertAndKey::from(certified))));
         base.alpn_protocols = alpn.clone();
         // The user's key log, if any, behind the one exporters need.
         base.key_log = crate::tls::exporter::capture(options.common.key_logger());
@@ -203,6 +204,31 @@ impl ServerSetup {
             }
         }
         self.base.clone()
+    }
+}
+
+/// The server's certificate, with the SNI name rustls parsed from the
+/// ClientHello reported to the connection (the unbuffered server
+/// connection of rustls 0.23 does not expose it): rustls asks for the
+/// certificate on every ClientHello, resumed or not.
+pub(crate) fn report_sni(resolver: Arc<dyn ResolvesServerCert>) -> Arc<dyn ResolvesServerCert> {
+    Arc::new(ReportSni(resolver))
+}
+
+#[derive(Debug)]
+struct ReportSni(Arc<dyn ResolvesServerCert>);
+
+impl ResolvesServerCert for ReportSni {
+    fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        let sni = hello
+            .server_name()
+            .map(|name| name.to_ascii_lowercase().into_boxed_str());
+        crate::tls::scope::report(|learned| learned.sni = sni);
+        self.0.resolve(hello)
+    }
+
+    fn only_raw_public_keys(&self) -> bool {
+        self.0.only_raw_public_keys()
     }
 }
 

@@ -5,13 +5,18 @@ use rustls::{AlertDescription, InvalidMessage};
 use crate::error::{CertificateProblem, Error};
 use crate::tls::verify::problem_for;
 
-/// Maps a rustls error to securenet's, with a reason that says what to do.
-pub(crate) fn map_tls_error(err: rustls::Error, handshaking: bool) -> Error {
+/// Maps a rustls error to securenet's, with a reason that says what to do;
+/// `kept` is the typed problem a verifier reported to the connection.
+pub(crate) fn map_tls_error(
+    err: rustls::Error,
+    handshaking: bool,
+    kept: Option<CertificateProblem>,
+) -> Error {
     use rustls::Error as E;
     let reason = match &err {
         E::InvalidCertificate(ce) => {
             return Error::Certificate {
-                problem: problem_for(ce),
+                problem: problem_for(ce, kept),
             };
         }
         E::NoCertificatesPresented => {

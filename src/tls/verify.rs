@@ -3,13 +3,14 @@
 //! `reject_unauthorized` and pins) and the server's client-certificate
 //! verifier, both on [`PathCheck`], and what each failure tells the peer.
 //!
-//! rustls picks the alert it sends from the kind of `CertificateError` a
-//! verifier returns, so a failure goes back to rustls as the kind whose
-//! alert fits (`certificate_expired`, `unknown_ca`, …), and its full typed
-//! problem waits for the error mapping on the same thread
-//! ([`problem_for`]): a handshake runs inside one call on one thread.
+//! Whether a peer is trusted is decided in `policy.rs`; here are the
+//! rustls traits around it. rustls picks the alert it sends from the kind
+//! of `CertificateError` a verifier returns, so a failure goes back to
+//! rustls as the kind whose alert fits (`certificate_expired`,
+//! `unknown_ca`, …), and its full typed problem is reported to the
+//! connection whose handshake call is running (`scope.rs`), where the
+//! error mapping finds it ([`problem_for`]).
 
-use std::cell::RefCell;
 use std::fmt;
 use std::sync::Arc;
 
@@ -26,6 +27,7 @@ use crate::tls::path::{PathCheck, Usage};
 use crate::tls::pins::Pins;
 use crate::tls::policy::{self, Assessed, Peer, Settings, Verdict};
 use crate::tls::revocation::Revocation;
+use crate::tls::scope;
 use crate::tls::trust::Trust;
 
 /// `on_bad_certificate`: asked about a certificate that failed verification.
@@ -34,25 +36,11 @@ pub(crate) type BadCertificateFn = Arc<dyn Fn(&X509Certificate) -> bool + Send +
 pub(crate) type IdentityFn =
     Arc<dyn Fn(&str, &X509Certificate) -> std::result::Result<(), String> + Send + Sync>;
 
-thread_local! {
-    /// The problem behind the last certificate failure a verifier handed
-    /// to rustls on this thread.
-    static LAST_PROBLEM: RefCell<Option<CertificateProblem>> = const { RefCell::new(None) };
-    /// The OCSP response stapled in the last server certificate a client
-    /// verifier accepted on this thread.
-    static STAPLED: RefCell<Option<Vec<u8>>> = const { RefCell::new(None) };
-}
-
-/// The OCSP response of the handshake that just ran on this thread.
-pub(crate) fn take_stapled() -> Option<Vec<u8>> {
-    STAPLED.with(|s| s.borrow_mut().take())
-}
-
 /// Hands a failure to rustls: the kind whose alert fits, with the full
-/// problem kept for [`problem_for`].
+/// problem reported to the connection for [`problem_for`].
 fn fail(problem: CertificateProblem) -> rustls::Error {
     let kind = alert_kind(&problem);
-    LAST_PROBLEM.with(|p| *p.borrow_mut() = Some(problem));
+    scope::report(|learned| learned.problem = Some(problem));
     rustls::Error::InvalidCertificate(kind)
 }
 
@@ -100,9 +88,12 @@ impl fmt::Display for Failure {
 impl std::error::Error for Failure {}
 
 /// The typed problem for a certificate error rustls returned: the one a
-/// verifier on this thread failed with, else what the error itself says.
-pub(crate) fn problem_for(error: &CertificateError) -> CertificateProblem {
-    let kept = LAST_PROBLEM.with(|p| p.borrow_mut().take());
+/// verifier of ours failed with on this connection (`kept`), else what
+/// the error itself says.
+pub(crate) fn problem_for(
+    error: &CertificateError,
+    kept: Option<CertificateProblem>,
+) -> CertificateProblem {
     match kept {
         Some(p) if std::mem::discriminant(&alert_kind(&p)) == std::mem::discriminant(error) => p,
         _ => classify_rustls(error),
@@ -333,8 +324,8 @@ impl ServerCertVerifier for ServerVerifier {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        STAPLED.with(|s| {
-            *s.borrow_mut() = (!ocsp_response.is_empty()).then(|| ocsp_response.to_vec())
+        scope::report(|learned| {
+            learned.stapled = (!ocsp_response.is_empty()).then(|| ocsp_response.to_vec());
         });
         let settings = Settings {
             reject_unauthorized: self.reject_unauthorized,
@@ -347,7 +338,11 @@ impl ServerCertVerifier for ServerVerifier {
             &mut self.presented(end_entity, intermediates, server_name, now),
         );
         match verdict {
-            Verdict::Trusted | Verdict::Unverified(_) => Ok(ServerCertVerified::assertion()),
+            Verdict::Trusted => Ok(ServerCertVerified::assertion()),
+            Verdict::Unverified(problem) => {
+                scope::report(|learned| learned.unverified = Some(problem));
+                Ok(ServerCertVerified::assertion())
+            }
             Verdict::Refused(problem) => Err(fail(problem)),
         }
     }

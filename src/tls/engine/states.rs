@@ -95,13 +95,9 @@ fn handle<Data>(
                     Err(EncodeError::AlreadyEncoded) => break,
                 }
             }
-            if let Some(h) = &mut rest.hellos {
-                let ours = if rest.is_client {
-                    &mut h.client
-                } else {
-                    &mut h.server
-                };
-                ours.see(&rest.output.buf[at..rest.output.end]);
+            // A server's own Hello, for TLS 1.2's exporter.
+            if let (false, Some(scan)) = (rest.is_client, &mut rest.server_random) {
+                scan.see(&rest.output.buf[at..rest.output.end]);
             }
             Ok(Stop::Again)
         }

@@ -23,6 +23,7 @@ fn configs() -> (Arc<ClientConfig>, Arc<ServerConfig>) {
         .with_single_cert(certs, key)
         .expect("server config");
     server.key_log = exporter::capture(None);
+    server.cert_resolver = crate::tls::server_config::report_sni(server.cert_resolver.clone());
     let mut roots = RootCertStore::empty();
     roots
         .add(CertificateDer::from_pem_slice(pki.ca_pem().as_bytes()).expect("ca"))
@@ -143,7 +144,7 @@ fn an_idle_connection_holds_no_buffers() {
         assert_eq!(e.input.buf.capacity(), 0);
         assert_eq!(e.rest.output.buf.capacity(), 0);
         assert_eq!(e.rest.spare.capacity(), 0);
-        assert!(e.rest.hellos.is_none());
+        assert!(e.rest.server_random.is_none());
     }
 }
 

@@ -1,0 +1,220 @@
+//! A client that dribbles its ClientHello (a 13,000-byte hello in 1-byte
+//! records) costs the server's handshake thread about what it costs raw
+//! rustls to parse the same bytes, not a quadratic amount (securenet once
+//! re-joined the buffered prefix for every record: about a second of CPU).
+//! CPU time is the thread's own, from /proc/thread-self/schedstat (Linux).
+
+mod common;
+
+use std::io::{Read, Write};
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::pki;
+use securenet::{BindOptions, SecureStream};
+
+/// This thread's CPU time so far, if the kernel says.
+fn thread_cpu() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    let ns = stat.split_whitespace().next()?.parse::<u64>().ok()?;
+    Some(Duration::from_nanos(ns))
+}
+
+/// A real rustls ClientHello grown to about 13,000 bytes by an unknown
+/// extension (servers ignore it), as one handshake message.
+fn big_client_hello() -> Vec<u8> {
+    let pki = pki();
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(
+            rustls::pki_types::pem::PemObject::from_pem_slice(pki.ca_pem().as_bytes()).expect("ca"),
+        )
+        .expect("root");
+    let config = rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let mut conn = rustls::ClientConnection::new(Arc::new(config), "localhost".try_into().unwrap())
+        .expect("client");
+    let mut wire = Vec::new();
+    conn.write_tls(&mut wire).expect("hello");
+    // One record holding the whole message.
+    let message = wire[5..].to_vec();
+    let body = &message[4..];
+    // version, random, session id, suites, compressions, then extensions.
+    let mut at = 34;
+    at += 1 + usize::from(body[at]);
+    at += 2 + usize::from(u16::from_be_bytes([body[at], body[at + 1]]));
+    at += 1 + usize::from(body[at]);
+    let ext_len = usize::from(u16::from_be_bytes([body[at], body[at + 1]]));
+    let pad = 12_500usize;
+    let mut out = body[..at].to_vec();
+    out.extend_from_slice(&u16::try_from(ext_len + 4 + pad).unwrap().to_be_bytes());
+    // The padding first: a pre_shared_key extension must stay last.
+    out.extend_from_slice(&[0xfa, 0xfa]);
+    out.extend_from_slice(&u16::try_from(pad).unwrap().to_be_bytes());
+    out.extend(std::iter::repeat_n(0u8, pad));
+    out.extend_from_slice(&body[at + 2..]);
+    let len = u32::try_from(out.len()).unwrap().to_be_bytes();
+    [&[1, len[1], len[2], len[3]][..], &out].concat()
+}
+
+fn records(message: &[u8], size: usize) -> Vec<u8> {
+    message
+        .chunks(size)
+        .flat_map(|c| {
+            let len = u16::try_from(c.len()).unwrap().to_be_bytes();
+            [&[22, 3, 1, len[0], len[1]][..], c].concat()
+        })
+        .collect()
+}
+
+/// A client that sends `input`, at most `piece` bytes per read (one
+/// record each, as a dribbling client's arrive), and swallows what the
+/// server writes.
+struct Dribbler {
+    input: Vec<u8>,
+    at: usize,
+    piece: usize,
+}
+
+impl Read for Dribbler {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let rest = &self.input[self.at..];
+        let n = buf.len().min(rest.len()).min(self.piece);
+        buf[..n].copy_from_slice(&rest[..n]);
+        self.at += n;
+        Ok(n)
+    }
+}
+
+impl Write for Dribbler {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The server's handshake over `wire`, read `piece` bytes at a time: its
+/// thread's CPU and its error. `several` configurations make rustls's
+/// `Acceptor` read the ClientHello first; one starts the connection at
+/// once.
+fn securenet_handshake(wire: &[u8], piece: usize, several: bool) -> (Duration, String) {
+    let ctx = pki().server_context();
+    let options = if several {
+        BindOptions::new().supported_protocols(&["h2", "http/1.1"])
+    } else {
+        BindOptions::new()
+    };
+    let wire = wire.to_vec();
+    std::thread::spawn(move || {
+        let client = Dribbler {
+            input: wire,
+            at: 0,
+            piece,
+        };
+        let before = thread_cpu();
+        let mut server =
+            SecureStream::secure_server(client, &ctx, &options, &[]).expect("secure_server");
+        // The hello is answered, then the client has nothing more.
+        let err = server
+            .handshake()
+            .expect_err("the client stops mid-handshake");
+        let cost = before.zip(thread_cpu()).map(|(b, a)| a - b);
+        (cost.expect("schedstat"), err.to_string())
+    })
+    .join()
+    .expect("server thread")
+}
+
+/// The CPU of a handshake that answers the hello (and then ends for want
+/// of the client's next flight).
+fn securenet_cost(wire: &[u8], piece: usize, several: bool) -> Duration {
+    let (cost, err) = securenet_handshake(wire, piece, several);
+    assert!(!err.contains("not valid TLS"), "{err}");
+    cost
+}
+
+/// The CPU raw rustls (its unbuffered server, which securenet drives)
+/// spends parsing and answering `wire`, all of it given at once.
+fn rustls_cost(wire: &[u8]) -> Duration {
+    use rustls::unbuffered::ConnectionState;
+    let pki = pki();
+    let config = Arc::new(common::rustls_server_config(
+        &pki,
+        &[&rustls::version::TLS13, &rustls::version::TLS12],
+    ));
+    let mut wire = wire.to_vec();
+    std::thread::spawn(move || {
+        let before = thread_cpu();
+        let mut conn = rustls::server::UnbufferedServerConnection::new(config).expect("server");
+        let mut out = vec![0u8; 64 * 1024];
+        let mut sent = 0;
+        let mut at = 0;
+        loop {
+            let status = conn.process_tls_records(&mut wire[at..]);
+            at += status.discard;
+            match status.state.expect("rustls state") {
+                ConnectionState::EncodeTlsData(mut e) => {
+                    sent += e.encode(&mut out[sent..]).expect("encode");
+                }
+                ConnectionState::TransmitTlsData(t) => t.done(),
+                ConnectionState::BlockedHandshake => break,
+                _ => break,
+            }
+        }
+        assert!(sent > 0, "rustls answered the hello");
+        before.zip(thread_cpu()).map(|(b, a)| a - b)
+    })
+    .join()
+    .expect("rustls thread")
+    .expect("schedstat")
+}
+
+#[test]
+fn a_dribbled_client_hello_costs_about_what_rustls_pays() {
+    if thread_cpu().is_none() {
+        common::skip(
+            "a_dribbled_client_hello_costs_about_what_rustls_pays",
+            "no /proc/thread-self/schedstat",
+        );
+        return;
+    }
+    let hello = big_client_hello();
+    assert!(hello.len() > 13_000, "{}", hello.len());
+    let dribbled = records(&hello, 1);
+    // Warm up (allocator, lazy statics), then measure.
+    let _ = (securenet_cost(&dribbled, 6, false), rustls_cost(&dribbled));
+    let raw = rustls_cost(&dribbled);
+    let ours = securenet_cost(&dribbled, 6, false);
+    let whole = securenet_cost(&records(&hello, 16_384), 16_384 + 5, false);
+    eprintln!("dribbled hello: securenet {ours:?}, raw rustls {raw:?}; whole: {whole:?}");
+    // A small constant factor of rustls's own cost, loosely (CI machines
+    // are loaded); the quadratic scan cost about 1,000 times more.
+    assert!(
+        ours < raw * 5 + whole * 2 + Duration::from_millis(50),
+        "securenet {ours:?} against raw rustls {raw:?} (whole {whole:?})"
+    );
+}
+
+/// With several configurations rustls's `Acceptor` reads the hello first,
+/// and its buffer does not take 13,000 one-byte records: that is said as
+/// such (it once read "not valid TLS (message buffer full)"), and the same
+/// hello in larger records is taken.
+#[test]
+fn a_hello_the_acceptor_cannot_buffer_is_named_as_such() {
+    let hello = big_client_hello();
+    let (_, err) = securenet_handshake(&records(&hello, 1), 6, true);
+    assert!(
+        err.contains("ClientHello did not fit the buffer rustls reads it into"),
+        "{err}"
+    );
+    assert!(!err.contains("not valid TLS"), "{err}");
+    let (_, err) = securenet_handshake(&records(&hello, 4096), 4101, true);
+    assert!(
+        !err.contains("ClientHello"),
+        "taken in 4 KiB records: {err}"
+    );
+}
