@@ -114,3 +114,57 @@ fn may_use_tls_is_true_only_where_an_https_proxy_can_be_used() {
     assert!(env(&[("ALL_PROXY", "https://p")]));
     assert!(!env(&[]));
 }
+
+#[test]
+fn a_malformed_variable_is_an_error_naming_it_never_its_password() {
+    for (name, value, host) in [
+        ("HTTPS_PROXY", "http://bad host:1", "bad host"),
+        ("https_proxy", "http://pro\nxy.test:1", "pro\\nxy.test"),
+        (
+            "HTTPS_PROXY",
+            "http://u:Zq9x/Wv7y@proxy.test:1",
+            "proxy.test",
+        ),
+        ("ALL_PROXY", "socks5://u:Zq9x@Wv7y@bad host:1", "bad host"),
+        (
+            "all_proxy",
+            "http://u:Zq9x%zzWv7y@proxy.test:1",
+            "proxy.test",
+        ),
+        ("http_proxy", "u:Zq9x://Wv7y@proxy.test:1", "proxy.test"),
+        ("HTTPS_PROXY", "http://Zq9x:Wv7y", ""),
+        ("ALL_PROXY", "http://[Zq9x:Wv7y]:1", ""),
+    ] {
+        let err = Proxy::from_vars(|n| (n == name).then(|| value.to_owned())).expect_err(value);
+        let text = format!("{err} {err:?}");
+        assert!(text.contains(name), "{value}: {text}");
+        assert!(!text.contains('\n'), "{value}: {text}");
+        assert!(text.contains(host), "{value}: {text}");
+        for part in ["Zq9x", "Wv7y"] {
+            assert!(!text.contains(part), "{value}: a credential leaked: {text}");
+        }
+    }
+}
+
+#[test]
+fn a_proxy_host_is_a_name_or_an_ip_address() {
+    for good in [
+        "http://proxy-1.corp_x.test:1",
+        "http://192.0.2.1:1",
+        "http://[2001:db8::1]:1",
+        "socks5://::1",
+    ] {
+        assert!(Proxy::new(good).is_ok(), "{good}");
+    }
+    for bad in [
+        "http://bad host:1",
+        "http://bad\u{0}host:1",
+        "http://ba%64host:1",
+        "http://[not-v6]:1",
+        "http://a:b:c",
+        "http://héte.test:1",
+    ] {
+        let err = Proxy::new(bad).expect_err(bad);
+        assert!(matches!(err, Error::InvalidInput { .. }), "{err:?}");
+    }
+}
