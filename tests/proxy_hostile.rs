@@ -4,7 +4,12 @@
 
 mod common;
 
-use securenet::{ConnectOptions, Proxy};
+use std::io::{Read, Write};
+
+use common::proxy::{ProxyRules, http_proxy};
+use common::{client, echo_server};
+use securenet::testing::TestPki;
+use securenet::{ConnectOptions, Error, Proxy};
 
 /// The two halves of every password below: neither may show.
 const SECRET: [&str; 2] = ["Zq9x", "Wv7y"];
@@ -86,4 +91,48 @@ fn a_proxy_password_never_shows_whatever_the_url() {
             assert_hidden(url, &format!("{err} {err:?}"));
         }
     }
+}
+
+/// The error of a connect through `proxy` to a TLS echo server on
+/// `localhost`, or what came back through the tunnel.
+fn echo_through(pki: &TestPki, proxy: Proxy) -> securenet::Result<Vec<u8>> {
+    let (port, server) = echo_server(&pki.server_context());
+    let result = (|| {
+        let mut s = client(pki.trust_context())
+            .proxy(proxy)
+            .connect("localhost", port)?;
+        common::with_timeouts(&mut s);
+        s.write_all(b"ping")?;
+        let mut buf = [0u8; 4];
+        s.read_exact(&mut buf)?;
+        s.close()?;
+        Ok(buf.to_vec())
+    })();
+    if result.is_ok() {
+        let _ = server.join();
+    }
+    result
+}
+
+#[test]
+fn a_connect_answer_with_many_headers_opens_the_tunnel_and_too_many_say_so() {
+    let pki = TestPki::new(&["localhost"]).expect("pki");
+    let rules = |headers| ProxyRules {
+        headers,
+        ..ProxyRules::default()
+    };
+    let (port, _) = http_proxy(rules(100), 1);
+    let url = format!("http://127.0.0.1:{port}");
+    let got = echo_through(&pki, Proxy::http(&url).expect("proxy")).expect("100 headers");
+    assert_eq!(got, b"ping");
+    // Within the 16 KiB an answer may take, but more headers than a
+    // proxy sends.
+    let (port, _) = http_proxy(rules(1000), 1);
+    let url = format!("http://127.0.0.1:{port}");
+    let err = echo_through(&pki, Proxy::http(&url).expect("proxy")).expect_err("1000 headers");
+    assert!(matches!(err, Error::Proxy { .. }), "{err:?}");
+    let text = err.to_string();
+    assert!(text.contains("too many headers"), "{text}");
+    assert!(!text.contains("not HTTP"), "{text}");
+    assert!(text.contains(&url), "{text}");
 }
