@@ -136,3 +136,54 @@ fn a_connect_answer_with_many_headers_opens_the_tunnel_and_too_many_say_so() {
     assert!(!text.contains("not HTTP"), "{text}");
     assert!(text.contains(&url), "{text}");
 }
+
+/// A SOCKS5 proxy on loopback for one connection that takes no
+/// authentication and answers the CONNECT request with `reply`, then
+/// closes.
+fn socks5_answering(reply: [u8; 10]) -> (u16, std::thread::JoinHandle<std::io::Result<()>>) {
+    let (listener, port) = common::tcp_listener();
+    let proxy = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept()?;
+        common::tcp_timeouts(&s);
+        let mut hello = [0u8; 2];
+        s.read_exact(&mut hello)?;
+        s.read_exact(&mut vec![0u8; usize::from(hello[1])])?;
+        s.write_all(&[5, 0])?;
+        let mut request = [0u8; 4];
+        s.read_exact(&mut request)?;
+        let address = match request[3] {
+            1 => 4,
+            4 => 16,
+            _ => {
+                let mut len = [0u8; 1];
+                s.read_exact(&mut len)?;
+                usize::from(len[0])
+            }
+        };
+        s.read_exact(&mut vec![0u8; address + 2])?;
+        s.write_all(&reply)
+    });
+    (port, proxy)
+}
+
+#[test]
+fn a_socks5_reply_of_another_version_or_with_a_reserved_bit_is_refused() {
+    let pki = TestPki::new(&["localhost"]).expect("pki");
+    for (reply, says) in [
+        ([4, 0, 0, 1, 127, 0, 0, 1, 0, 80], "version 4"),
+        ([5, 0, 1, 1, 127, 0, 0, 1, 0, 80], "reserved byte"),
+    ] {
+        let (port, proxy) = socks5_answering(reply);
+        let url = format!("socks5h://127.0.0.1:{port}");
+        let err = client(pki.trust_context())
+            .proxy(Proxy::socks5(&url).expect("proxy"))
+            .connect("localhost", common::unused_port())
+            .expect_err("no tunnel");
+        proxy.join().expect("proxy").expect("proxy side");
+        assert!(matches!(err, Error::Proxy { .. }), "{reply:?}: {err:?}");
+        let text = err.to_string();
+        assert!(text.contains("SOCKS5 reply"), "{reply:?}: {text}");
+        assert!(text.contains(says), "{reply:?}: {text}");
+        assert!(text.contains(&url), "{reply:?}: {text}");
+    }
+}

@@ -446,6 +446,16 @@ fn socks5(
     io.write_all(&request).map_err(|e| fail.io(e))?;
     let mut head = [0u8; 4];
     io.read_exact(&mut head).map_err(|e| fail.io(e))?;
+    if head[0] != 5 {
+        return Err(fail.refused(
+            format!(
+                "its SOCKS5 reply is of version {}, not 5: the tunnel is not used; is it a \
+                 SOCKS5 proxy?",
+                head[0]
+            ),
+            None,
+        ));
+    }
     if head[1] != 0 {
         return Err(fail.refused(
             format!(
@@ -455,6 +465,16 @@ fn socks5(
                 head[1]
             ),
             Some(u16::from(head[1])),
+        ));
+    }
+    if head[2] != 0 {
+        return Err(fail.refused(
+            format!(
+                "its SOCKS5 reply has {:#04x} in its reserved byte, which RFC 1928 sets to \
+                 0: the tunnel is not used",
+                head[2]
+            ),
+            None,
         ));
     }
     // The address the proxy bound: read it off, unused.
