@@ -191,3 +191,33 @@ fn a_truncated_header_ends_at_the_handshake_timeout() {
     );
     assert!(took < limit * 2, "{took:?}");
 }
+
+#[test]
+fn a_v1_header_ending_in_a_bare_lf_is_refused_at_once() {
+    let pki = pki();
+    for mode in [ProxyProtocol::V1, ProxyProtocol::Any] {
+        let listener = BindOptions::new()
+            .proxy_protocol(mode)
+            .handshake_timeout(IO_TIMEOUT)
+            .bind("127.0.0.1", 0, &pki.server_context())
+            .expect("bind");
+        let port = listener.port();
+        let server = std::thread::spawn(move || {
+            let (mut s, _) = listener.accept()?;
+            s.handshake()
+        });
+        let started = Instant::now();
+        let mut tcp = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        tcp_timeouts(&tcp);
+        // A whole line, then nothing: the client waits for an answer.
+        tcp.write_all(b"PROXY TCP4 127.0.0.1 127.0.0.1 1 2\n")
+            .expect("header");
+        let result = server.join().expect("server");
+        let took = started.elapsed();
+        let e = result.expect_err("a bare LF");
+        assert!(matches!(e, Error::Handshake { .. }), "{mode:?}: {e:?}");
+        assert!(e.to_string().contains("PROXY v1 header"), "{mode:?}: {e}");
+        assert!(e.to_string().contains("CRLF"), "{mode:?}: {e}");
+        assert!(took < Duration::from_secs(5), "{mode:?}: took {took:?}");
+    }
+}

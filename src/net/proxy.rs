@@ -3,7 +3,7 @@
 //! reads it (`https_proxy`, `http_proxy`, `all_proxy`, `no_proxy`).
 
 use std::fmt;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv6Addr};
 
 use crate::error::{Error, Result};
 use crate::net::connect::unbracket;
@@ -56,12 +56,12 @@ impl Endpoint {
     }
 
     /// Parses a proxy URL; `label` names it in errors (the URL with its
-    /// credentials hidden, or the variable it came from).
+    /// credentials hidden, perhaps after the variable it came from).
     fn parse(url: &str, label: &str) -> Result<Endpoint> {
         let bad = |why: &str| Error::invalid_input(label, why.to_owned());
         let url = url.trim();
         // curl takes a proxy without a scheme as http.
-        let (scheme, rest) = url.split_once("://").unwrap_or(("http", url));
+        let (scheme, rest) = split_scheme(url).unwrap_or(("http", url));
         let protocol = match scheme.to_ascii_lowercase().as_str() {
             "http" => Protocol::Http,
             "socks5" => Protocol::Socks5 { remote_dns: false },
@@ -75,10 +75,14 @@ impl Endpoint {
             }
         };
         let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
-        if rest.len() > authority.len() && !matches!(&rest[authority.len()..], "/" | "") {
-            return Err(bad(
-                "a proxy URL has no path, query or fragment: give scheme://host:port",
-            ));
+        let after = &rest[authority.len()..];
+        if !matches!(after, "/" | "") {
+            return Err(bad(if after.contains('@') {
+                "a '/', '?' or '#' in a proxy's user name or password ends the host part of \
+                 the URL: percent-encode it (%2F, %3F, %23)"
+            } else {
+                "a proxy URL has no path, query or fragment: give scheme://host:port"
+            }));
         }
         let (userinfo, hostport) = match authority.rsplit_once('@') {
             Some((u, h)) => (Some(u), h),
@@ -95,6 +99,12 @@ impl Endpoint {
             .ok_or_else(|| bad("the proxy's host or port is malformed: give scheme://host:port"))?;
         if host.is_empty() {
             return Err(bad("the proxy URL has no host"));
+        }
+        if !valid_host(&host) || (hostport.starts_with('[') && host.parse::<Ipv6Addr>().is_err()) {
+            return Err(bad(
+                "the proxy's host is not a name (letters, digits, '-', '.', '_') or an IP \
+                 address: give scheme://host:port",
+            ));
         }
         Ok(Endpoint {
             protocol,
@@ -141,21 +151,62 @@ fn split_host_port(s: &str) -> Option<(String, Option<u16>)> {
     }
 }
 
-/// The URL with any user info replaced, for messages.
+/// `scheme://` and the rest, if `url` starts with a scheme (a letter,
+/// then letters, digits, `+`, `-`, `.`): a `://` inside a password is no
+/// scheme.
+fn split_scheme(url: &str) -> Option<(&str, &str)> {
+    let (scheme, rest) = url.split_once("://")?;
+    let mut chars = scheme.chars();
+    let first = chars.next()?;
+    (first.is_ascii_alphabetic()
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.')))
+    .then_some((scheme, rest))
+}
+
+/// A host a proxy URL may name: an IP address, or a name of letters,
+/// digits, `-`, `.` and `_` (no spaces, no percent-encoding, ASCII: a
+/// punycode name for an international one).
+fn valid_host(host: &str) -> bool {
+    host.parse::<IpAddr>().is_ok()
+        || host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'))
+}
+
+/// The URL as messages show it: everything up to the last `@` (the user
+/// info, even with an unencoded `@`, `/`, `?` or `#` in a password) is
+/// `***`, and so is anything after the host and port. Without an `@`, a
+/// host and port that do not parse are hidden too: `user:password` with
+/// the `@host` forgotten would otherwise show. Control characters are
+/// escaped.
 fn redacted(url: &str) -> String {
-    match url.split_once("://") {
-        Some((scheme, rest)) => {
-            let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-            match rest[..authority_end].rsplit_once('@') {
-                Some((_, host)) => format!("{scheme}://***@{host}{}", &rest[authority_end..]),
-                None => url.to_owned(),
-            }
-        }
-        None => match url.rsplit_once('@') {
-            Some((_, host)) => format!("***@{host}"),
-            None => url.to_owned(),
-        },
-    }
+    let url = url.trim();
+    let (scheme, rest) = match split_scheme(url) {
+        Some((scheme, rest)) => (format!("{scheme}://"), rest),
+        None => (String::new(), url),
+    };
+    let (userinfo, hostpart) = match rest.rsplit_once('@') {
+        Some((_, host)) => ("***@", host),
+        None => ("", rest),
+    };
+    let end = hostpart.find(['/', '?', '#']).unwrap_or(hostpart.len());
+    let (authority, after) = hostpart.split_at(end);
+    let plain = split_host_port(authority)
+        .is_some_and(|(host, _)| !host.contains(':') || host.parse::<IpAddr>().is_ok());
+    let authority = if userinfo.is_empty() && !plain {
+        "***"
+    } else {
+        authority
+    };
+    let after = if matches!(after, "" | "/") {
+        after
+    } else {
+        "/***"
+    };
+    // A variable's value is not to break a log line.
+    format!("{scheme}{userinfo}{authority}{after}")
+        .escape_debug()
+        .to_string()
 }
 
 /// An address or CIDR network (`10.0.0.0/8`, `::1`): the network and its
@@ -361,7 +412,7 @@ impl Proxy {
         };
         let parse = |found: Option<(String, String)>| -> Result<Option<Endpoint>> {
             found
-                .map(|(name, url)| Endpoint::parse(&url, &name))
+                .map(|(name, url)| Endpoint::parse(&url, &format!("{name}={}", redacted(&url))))
                 .transpose()
         };
         let all = parse(either("all_proxy", "ALL_PROXY"))?;
@@ -410,119 +461,4 @@ impl Proxy {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn vars(list: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
-        move |name| {
-            list.iter()
-                .find(|(n, _)| *n == name)
-                .map(|(_, v)| (*v).to_owned())
-        }
-    }
-
-    #[test]
-    fn proxy_urls_parse_with_credentials_hidden() {
-        let p = Proxy::http("http://us%40er:p%3Ass@proxy.test:3128").expect("parse");
-        let Rule::Fixed(e) = &p.rule else { panic!() };
-        assert_eq!(e.credentials, Some(("us@er".to_owned(), "p:ss".to_owned())));
-        assert_eq!(e.shown(), "http://proxy.test:3128");
-        assert!(!format!("{p:?}").contains("p:ss"));
-        let e = Proxy::socks5("socks5h://[::1]").expect("parse");
-        assert_eq!(
-            e.for_target("x", 1, true).map(Endpoint::shown).as_deref(),
-            Some("socks5h://[::1]:1080")
-        );
-        for bad in [
-            "ftp://x:1",
-            "http://:8080",
-            "http://h:99999",
-            "http://h:1/path",
-        ] {
-            assert!(Proxy::http(bad).is_err(), "{bad}");
-        }
-        let err = Proxy::http("http://user:hunter2@h:0").expect_err("port 0");
-        assert!(!err.to_string().contains("hunter2"), "{err}");
-        let tls = Proxy::http("https://u:p@h").expect("https proxy");
-        let e = tls.for_target("x", 1, true).expect("fixed");
-        assert_eq!(
-            (e.protocol, e.shown()),
-            (Protocol::Https, "https://h:443".to_owned())
-        );
-        assert!(Proxy::http("socks5://h:1").is_err());
-    }
-
-    #[test]
-    fn an_https_proxy_from_the_environment_keeps_its_scheme() {
-        let p = Proxy::from_vars(vars(&[("HTTPS_PROXY", "https://u:p@tls.test")])).expect("env");
-        let e = p.for_target("example.com", 443, true).expect("https_proxy");
-        assert_eq!(e.protocol, Protocol::Https);
-        assert_eq!(e.shown(), "https://tls.test:443");
-        assert_eq!(e.credentials, Some(("u".to_owned(), "p".to_owned())));
-    }
-
-    #[test]
-    fn the_environment_is_read_as_curl_reads_it() {
-        let p = Proxy::from_vars(vars(&[
-            ("HTTPS_PROXY", "http://upper:1"),
-            ("https_proxy", "http://lower:1"),
-            ("HTTP_PROXY", "http://ignored:1"),
-            ("ALL_PROXY", "socks5://all:1"),
-            (
-                "NO_PROXY",
-                "internal.test, .corp.test,10.0.0.0/8,::1,*.x:8443",
-            ),
-        ]))
-        .expect("env");
-        let via = |host, port, tls| p.for_target(host, port, tls).map(Endpoint::shown);
-        assert_eq!(
-            via("example.com", 443, true).as_deref(),
-            Some("http://lower:1")
-        );
-        // http_proxy is read in lower case only; ALL_PROXY fills in.
-        assert_eq!(
-            via("example.com", 80, false).as_deref(),
-            Some("socks5://all:1")
-        );
-        assert_eq!(via("internal.test", 443, true), None);
-        assert_eq!(via("a.internal.test", 443, true), None);
-        assert!(via("notinternal.test", 443, true).is_some());
-        assert_eq!(via("b.corp.test", 443, true), None);
-        assert_eq!(via("10.1.2.3", 443, true), None);
-        assert!(via("11.1.2.3", 443, true).is_some());
-        assert_eq!(via("::1", 443, true), None);
-        assert_eq!(via("[::1]", 443, true), None);
-        let all =
-            Proxy::from_vars(vars(&[("https_proxy", "h:1"), ("no_proxy", "*")])).expect("env");
-        assert_eq!(all.for_target("anything", 1, true), None);
-        let ports = Proxy::from_vars(vars(&[
-            ("https_proxy", "h:1"),
-            ("no_proxy", "svc.test:8443"),
-        ]))
-        .expect("env");
-        assert!(ports.for_target("svc.test", 443, true).is_some());
-        assert!(ports.for_target("svc.test", 8443, true).is_none());
-        let none = Proxy::from_vars(vars(&[])).expect("env");
-        assert_eq!(none.for_target("example.com", 443, true), None);
-        let err = Proxy::from_vars(vars(&[("https_proxy", "gopher://u:hunter2@h:1")]))
-            .expect_err("bad scheme");
-        assert!(err.to_string().contains("https_proxy"), "{err}");
-        assert!(!err.to_string().contains("hunter2"), "{err}");
-    }
-
-    #[test]
-    fn may_use_tls_is_true_only_where_an_https_proxy_can_be_used() {
-        let fixed = |url: &str| Proxy::new(url).expect("url").may_use_tls();
-        assert!(fixed("https://proxy.test"));
-        assert!(!fixed("http://proxy.test"));
-        assert!(!fixed("socks5h://proxy.test"));
-        let env = |list| Proxy::from_vars(vars(list)).expect("env").may_use_tls();
-        assert!(!env(&[
-            ("http_proxy", "http://p:1"),
-            ("https_proxy", "socks5://p:2")
-        ]));
-        assert!(env(&[("HTTPS_PROXY", "https://p")]));
-        assert!(env(&[("ALL_PROXY", "https://p")]));
-        assert!(!env(&[]));
-    }
-}
+mod tests;

@@ -76,11 +76,28 @@ fn parse_v1(buf: &[u8]) -> Result<Parsed, String> {
     if buf[..n] != prefix[..n] {
         return Err("not a PROXY v1 header".to_owned());
     }
-    let Some(end) = buf.windows(2).take(V1_MAX - 1).position(|w| w == b"\r\n") else {
-        if buf.len() >= V1_MAX {
+    // The line ends at its first CR or LF, which must be a CRLF: a bare
+    // LF (or CR) is refused now, not waited on until the handshake
+    // timeout. With its CRLF, the line is at most `V1_MAX` bytes.
+    let line_end = buf
+        .iter()
+        .take(V1_MAX - 1)
+        .position(|b| matches!(b, b'\r' | b'\n'));
+    let end = match line_end {
+        None if buf.len() >= V1_MAX - 1 => {
             return Err(format!("a PROXY v1 header has no CRLF in {V1_MAX} bytes"));
         }
-        return Ok(Parsed::Incomplete);
+        None => return Ok(Parsed::Incomplete),
+        Some(i) if buf[i] == b'\n' => {
+            return Err("a PROXY v1 header ends in a bare LF: it must end in CRLF".to_owned());
+        }
+        Some(i) => match buf.get(i + 1) {
+            None => return Ok(Parsed::Incomplete),
+            Some(b'\n') => i,
+            Some(_) => {
+                return Err("a PROXY v1 header has a CR not followed by LF".to_owned());
+            }
+        },
     };
     let line = std::str::from_utf8(&buf[..end]).map_err(|_| "a PROXY v1 header is not ASCII")?;
     let fields: Vec<&str> = line.split(' ').collect();
@@ -216,6 +233,31 @@ mod tests {
         ] {
             assert!(parse(bad, ProxyProtocol::V1).is_err(), "{bad:?}");
         }
+        for (bare, says) in [
+            (&b"PROXY TCP4 127.0.0.1 127.0.0.1 1 2\n"[..], "bare LF"),
+            (b"PROXY UNKNOWN\n\r\n", "bare LF"),
+            (
+                b"PROXY TCP4 127.0.0.1 127.0.0.1 1 2\rX\r\n",
+                "CR not followed",
+            ),
+        ] {
+            let e = parse(bare, ProxyProtocol::Any).expect_err("not CRLF");
+            assert!(e.contains(says), "{bare:?}: {e}");
+        }
+        let mut longest = b"PROXY UNKNOWN ".to_vec();
+        longest.resize(V1_MAX - 2, b'x');
+        longest.extend_from_slice(b"\r\n");
+        assert_eq!(
+            parse(&longest, ProxyProtocol::V1),
+            Ok(Parsed::Done(V1_MAX, None))
+        );
+        longest.insert(20, b'x');
+        assert!(parse(&longest, ProxyProtocol::V1).is_err(), "108 bytes");
+        assert_eq!(
+            parse(b"PROXY UNKNOWN\r", ProxyProtocol::V1),
+            Ok(Parsed::Incomplete),
+            "the LF may come next"
+        );
         let tls = parse(b"\x16\x03\x01\x00", ProxyProtocol::V1).expect_err("TLS");
         assert!(tls.contains("does not send one"), "{tls}");
         assert!(

@@ -17,6 +17,9 @@ use crate::net::transport::deadline_in;
 
 /// The most bytes of a proxy's answer to CONNECT.
 const MAX_HEAD: usize = 16 * 1024;
+/// The most headers in a proxy's answer to CONNECT: far more than one
+/// sends (a few), still bounded apart from `MAX_HEAD`.
+const MAX_HEADERS: usize = 256;
 
 /// A stream a tunnel is opened over (TCP, or the TLS to an `https://`
 /// proxy) that can bound its next read or write.
@@ -276,13 +279,25 @@ fn http_connect<T: Bounded>(
             Err(e) => return Err(fail.io(e)),
         }
     }
-    let mut headers = [httparse::EMPTY_HEADER; 64];
+    let mut headers = vec![httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut response = httparse::Response::new(&mut headers);
-    if !matches!(response.parse(&head), Ok(httparse::Status::Complete(_))) {
-        return Err(fail.refused(
-            "its answer to CONNECT is not HTTP: is it an HTTP proxy?".to_owned(),
-            None,
-        ));
+    match response.parse(&head) {
+        Ok(httparse::Status::Complete(_)) => {}
+        Err(httparse::Error::TooManyHeaders) => {
+            return Err(fail.refused(
+                format!(
+                    "its answer to CONNECT has too many headers (more than {MAX_HEADERS}, \
+                     where a proxy sends a few): the tunnel is not used"
+                ),
+                None,
+            ));
+        }
+        _ => {
+            return Err(fail.refused(
+                "its answer to CONNECT is not HTTP: is it an HTTP proxy?".to_owned(),
+                None,
+            ));
+        }
     }
     let status = response.code.unwrap_or(0);
     let reason = response.reason.unwrap_or("").to_owned();
@@ -431,6 +446,16 @@ fn socks5(
     io.write_all(&request).map_err(|e| fail.io(e))?;
     let mut head = [0u8; 4];
     io.read_exact(&mut head).map_err(|e| fail.io(e))?;
+    if head[0] != 5 {
+        return Err(fail.refused(
+            format!(
+                "its SOCKS5 reply is of version {}, not 5: the tunnel is not used; is it a \
+                 SOCKS5 proxy?",
+                head[0]
+            ),
+            None,
+        ));
+    }
     if head[1] != 0 {
         return Err(fail.refused(
             format!(
@@ -440,6 +465,16 @@ fn socks5(
                 head[1]
             ),
             Some(u16::from(head[1])),
+        ));
+    }
+    if head[2] != 0 {
+        return Err(fail.refused(
+            format!(
+                "its SOCKS5 reply has {:#04x} in its reserved byte, which RFC 1928 sets to \
+                 0: the tunnel is not used",
+                head[2]
+            ),
+            None,
         ));
     }
     // The address the proxy bound: read it off, unused.

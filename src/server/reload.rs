@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use crate::error::Result;
 use crate::tls::certificate::sha256;
 use crate::tls::context::SecurityContext;
+use crate::tls::pem::read_file;
 
 /// The default interval between checks of the files.
 pub const DEFAULT_RELOAD_INTERVAL: Duration = Duration::from_secs(60);
@@ -28,8 +29,9 @@ pub(crate) struct ReloadFiles {
 /// coarsely, and a renewed certificate often has the same size.
 type Stamp = Option<[u8; 32]>;
 
-fn stamp(path: &Path) -> Stamp {
-    std::fs::read(path).ok().map(|bytes| sha256(&bytes))
+/// A file's stamp, from what a read of it gave.
+fn stamp(read: &Result<Vec<u8>>) -> Stamp {
+    read.as_ref().ok().map(|bytes| sha256(bytes))
 }
 
 struct State {
@@ -47,7 +49,10 @@ pub(crate) struct Reloader {
 
 impl Reloader {
     pub(crate) fn new(files: ReloadFiles, context: &SecurityContext) -> Reloader {
-        let stamps = (stamp(&files.chain), stamp(&files.key));
+        let stamps = (
+            stamp(&read_file(&files.chain)),
+            stamp(&read_file(&files.key)),
+        );
         Reloader {
             state: Mutex::new(State {
                 next: Instant::now().checked_add(files.every),
@@ -62,22 +67,31 @@ impl Reloader {
     /// with the new pair, or why it cannot be used (the old one stays).
     /// `None` when there is nothing to do, or another thread is checking.
     pub(crate) fn due(&self) -> Option<Result<SecurityContext>> {
+        self.due_with(read_file)
+    }
+
+    /// [`due`](Self::due), reading the files with `read`.
+    fn due_with(&self, read: impl Fn(&Path) -> Result<Vec<u8>>) -> Option<Result<SecurityContext>> {
         let mut state = self.state.try_lock().ok()?;
         let now = Instant::now();
         if state.next.is_none_or(|next| now < next) {
             return None;
         }
         state.next = now.checked_add(self.files.every);
-        let stamps = (stamp(&self.files.chain), stamp(&self.files.key));
+        // Each file read once: the bytes hashed are the bytes loaded, so a
+        // change between two reads cannot be stamped without being loaded.
+        let (chain, key) = (read(&self.files.chain), read(&self.files.key));
+        let stamps = (stamp(&chain), stamp(&key));
         if stamps == state.stamps {
             return None;
         }
         state.stamps = stamps;
-        Some(
+        Some(chain.and_then(|chain| {
+            let key = key?;
             state
                 .context
-                .with_credentials(&self.files.chain, &self.files.key),
-        )
+                .with_credentials([(&self.files.chain, &chain), (&self.files.key, &key)])
+        }))
     }
 
     /// `context` is in use now (reloaded, or given to `set_context`):
@@ -91,5 +105,65 @@ impl Reloader {
     /// The files, for messages.
     pub(crate) fn files(&self) -> &ReloadFiles {
         &self.files
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::X509Certificate;
+    use crate::testing::TestPki;
+
+    struct Dir(PathBuf);
+
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn serial(pem: &str) -> String {
+        X509Certificate::from_pem(pem.as_bytes()).expect("pem")[0]
+            .serial_number()
+            .to_owned()
+    }
+
+    #[test]
+    fn a_reload_loads_the_bytes_it_hashed() {
+        let (first, second) = (
+            TestPki::new(&["localhost"]).expect("pki"),
+            TestPki::new(&["localhost"]).expect("pki"),
+        );
+        let dir =
+            Dir(std::env::temp_dir().join(format!("securenet-reload-unit-{}", std::process::id())));
+        std::fs::create_dir_all(&dir.0).expect("dir");
+        let files = ReloadFiles {
+            chain: dir.0.join("chain.pem"),
+            key: dir.0.join("key.pem"),
+            every: Duration::ZERO,
+        };
+        let put = |pki: &TestPki| {
+            std::fs::write(&files.chain, pki.server_cert_pem()).expect("chain");
+            std::fs::write(&files.key, pki.server_key_pem()).expect("key");
+        };
+        put(&first);
+        let reloader = Reloader::new(files.clone(), &first.server_context());
+        put(&second);
+        // Each file is emptied right after it is read, as by a writer
+        // that truncates it to write it again: what loads must be what
+        // was read and hashed, never a second read.
+        let loaded = reloader
+            .due_with(|path| {
+                let bytes = read_file(path)?;
+                std::fs::write(path, b"").expect("truncate");
+                Ok(bytes)
+            })
+            .expect("the files changed")
+            .expect("the pair that was read loads");
+        let leaf = &loaded.certificate_chain()[0];
+        assert_eq!(leaf.serial_number(), serial(second.server_cert_pem()));
+        // Written again, the same: nothing new, and nothing was missed.
+        put(&second);
+        assert!(reloader.due().is_none());
     }
 }

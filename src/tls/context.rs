@@ -363,12 +363,12 @@ impl SecurityContext {
     }
 
     /// This context with another chain and key, set together (a renewed
-    /// certificate): a stapled OCSP response, which was for the old
-    /// certificate, is dropped.
-    pub(crate) fn with_credentials(&self, chain: &Path, key: &Path) -> Result<SecurityContext> {
-        let (chain_label, key_label) = (chain.display().to_string(), key.display().to_string());
-        let chain = parse_certificates(&read_file(chain)?, &chain_label)?;
-        let key = parse_private_key(&read_file(key)?, &key_label)?;
+    /// certificate), each as its file (for messages) and the bytes read:
+    /// a stapled OCSP response, for the old certificate, is dropped.
+    pub(crate) fn with_credentials(&self, [chain, key]: [(&Path, &[u8]); 2]) -> Result<Self> {
+        let (chain_label, key_label) = (chain.0.display().to_string(), key.0.display().to_string());
+        let chain = parse_certificates(chain.1, &chain_label)?;
+        let key = parse_private_key(key.1, &key_label)?;
         let mut next = self.clone();
         next.update(|d| {
             d.chain = Some((chain, chain_label));

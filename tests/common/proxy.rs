@@ -22,6 +22,8 @@ pub struct ProxyRules {
     pub refuse: Option<u16>,
     /// Accept the connection and never answer.
     pub silent: bool,
+    /// Headers (`X-1: v`...) in the HTTP proxy's `200` answer.
+    pub headers: usize,
 }
 
 /// What the proxy saw: the CONNECT target (or SOCKS5 target), one per
@@ -208,7 +210,12 @@ fn connect_head(s: &mut (impl Read + Write), rules: &ProxyRules, record: &Seen) 
         let _ = write!(s, "HTTP/1.1 {status} Nope\r\nContent-Length: 0\r\n\r\n");
         return None;
     }
-    let _ = s.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n");
+    let mut answer = "HTTP/1.1 200 Connection established\r\n".to_owned();
+    for i in 1..=rules.headers {
+        answer.push_str(&format!("X-{i}: v\r\n"));
+    }
+    answer.push_str("\r\n");
+    let _ = s.write_all(answer.as_bytes());
     Some(target)
 }
 
