@@ -62,8 +62,21 @@ impl Key {
 /// made with them, and resumed sessions have forward secrecy only as long
 /// as the key that made their ticket is kept. Keep the key file readable by
 /// the servers only, rotate it (daily is usual) and keep the window short.
-/// Use different keys for listeners with different client-certificate
-/// policies: a ticket resumes without a new certificate check.
+///
+/// A ticket resumes only under the client-certificate policy it was made
+/// under: whether certificates are requested or required, the client
+/// authorities (or trusted certificates) they must chain to, the CRLs and
+/// [`set_crls_required`](crate::SecurityContext::set_crls_required), and
+/// whether [`on_bad_client_certificate`](crate::BindOptions::on_bad_client_certificate)
+/// is set. Listeners that share keys but not that policy, and a listener
+/// whose [`set_context`](crate::SecureListener::set_context) changed it,
+/// answer older tickets with a full handshake, where the client's
+/// certificate is checked again; servers of a fleet that load the same
+/// files with the same options share tickets. Under an unchanged policy a
+/// resumed session is not checked again (rustls keeps the client's
+/// certificate in the ticket): a client certificate that expires meanwhile
+/// resumes until its ticket's key leaves the window, and a revocation
+/// counts from the listener's `set_context` with the new CRL.
 ///
 /// ```
 /// # fn main() -> securenet::Result<()> {
@@ -166,10 +179,34 @@ fn parse(bytes: &[u8], label: &str) -> Result<Vec<Key>> {
         .collect()
 }
 
-/// The rustls ticketer on shared keys: `name || nonce || AES-256-GCM(state)`,
-/// the name as associated data.
+/// The rustls ticketer of one server configuration on shared keys:
+/// `name || nonce || AES-256-GCM(state)`, with the key's name and the
+/// configuration's client-certificate policy as associated data. rustls
+/// restores a resumed session's client certificate from the ticket without
+/// checking it again, so a ticket must open only under the policy that
+/// admitted its client: under another one (no client authentication,
+/// other authorities or CRLs) it fails to open and the client gets a full
+/// handshake.
 #[derive(Debug)]
-pub(crate) struct Ticketer(pub(crate) TicketKeys);
+pub(crate) struct Ticketer {
+    keys: TicketKeys,
+    /// The SHA-256 of the client-certificate policy in force.
+    policy: [u8; 32],
+}
+
+impl Ticketer {
+    pub(crate) fn new(keys: TicketKeys, policy: [u8; 32]) -> Ticketer {
+        Ticketer { keys, policy }
+    }
+
+    /// The associated data: the key's name, then the policy.
+    fn aad(&self, name: &[u8; 16]) -> Aad<[u8; 48]> {
+        let mut aad = [0u8; 48];
+        aad[..16].copy_from_slice(name);
+        aad[16..].copy_from_slice(&self.policy);
+        Aad::from(aad)
+    }
+}
 
 impl rustls::server::ProducesTickets for Ticketer {
     fn enabled(&self) -> bool {
@@ -181,7 +218,7 @@ impl rustls::server::ProducesTickets for Ticketer {
     }
 
     fn encrypt(&self, plain: &[u8]) -> Option<Vec<u8>> {
-        let keys = crate::sync::read(&self.0.keys);
+        let keys = crate::sync::read(&self.keys.keys);
         let key = keys.first()?;
         let mut nonce = [0u8; NONCE_LEN];
         SystemRandom::new().fill(&mut nonce).ok()?;
@@ -189,7 +226,7 @@ impl rustls::server::ProducesTickets for Ticketer {
         key.aead
             .seal_in_place_append_tag(
                 Nonce::assume_unique_for_key(nonce),
-                Aad::from(key.name),
+                self.aad(&key.name),
                 &mut sealed,
             )
             .ok()?;
@@ -204,14 +241,14 @@ impl rustls::server::ProducesTickets for Ticketer {
         let name = cipher.get(..16)?;
         let nonce: [u8; NONCE_LEN] = cipher.get(16..16 + NONCE_LEN)?.try_into().ok()?;
         let sealed = cipher.get(16 + NONCE_LEN..)?;
-        let keys = crate::sync::read(&self.0.keys);
+        let keys = crate::sync::read(&self.keys.keys);
         let key = keys.iter().find(|k| k.name == name)?;
         let mut buf = sealed.to_vec();
         let plain = key
             .aead
             .open_in_place(
                 Nonce::assume_unique_for_key(nonce),
-                Aad::from(key.name),
+                self.aad(&key.name),
                 &mut buf,
             )
             .ok()?;
@@ -225,10 +262,25 @@ mod tests {
 
     use super::*;
 
+    const POLICY: [u8; 32] = [7; 32];
+
+    #[test]
+    fn a_ticket_opens_only_under_the_policy_it_was_made_under() {
+        let keys = TicketKeys::generate().expect("keys");
+        let sealed = Ticketer::new(keys.clone(), POLICY)
+            .encrypt(b"state")
+            .expect("seal");
+        let same = Ticketer::new(keys.clone(), POLICY);
+        assert_eq!(same.decrypt(&sealed).as_deref(), Some(&b"state"[..]));
+        let mut other = POLICY;
+        other[31] ^= 1;
+        assert_eq!(Ticketer::new(keys, other).decrypt(&sealed), None);
+    }
+
     #[test]
     fn tickets_open_under_any_key_of_the_window_only() {
         let keys = TicketKeys::generate().expect("keys");
-        let t = Ticketer(keys.clone());
+        let t = Ticketer::new(keys.clone(), POLICY);
         let first = t.encrypt(b"session state").expect("seal");
         assert_eq!(t.decrypt(&first).as_deref(), Some(&b"session state"[..]));
         for _ in 0..DEFAULT_TICKET_KEY_WINDOW {
@@ -251,8 +303,10 @@ mod tests {
         keys.rotate().expect("rotate");
         let bytes = keys.to_bytes();
         assert_eq!(bytes.len(), 2 * TICKET_KEY_LEN);
-        let other = Ticketer(TicketKeys::from_bytes(&bytes).expect("parse"));
-        let sealed = Ticketer(keys.clone()).encrypt(b"hi").expect("seal");
+        let other = Ticketer::new(TicketKeys::from_bytes(&bytes).expect("parse"), POLICY);
+        let sealed = Ticketer::new(keys.clone(), POLICY)
+            .encrypt(b"hi")
+            .expect("seal");
         assert_eq!(other.decrypt(&sealed).as_deref(), Some(&b"hi"[..]));
         let e = TicketKeys::from_bytes(&[0u8; 47]).expect_err("short");
         assert!(e.to_string().contains("48 bytes each"), "{e}");
