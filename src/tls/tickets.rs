@@ -5,6 +5,7 @@
 
 use std::fmt;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
@@ -21,11 +22,26 @@ pub const DEFAULT_TICKET_KEY_WINDOW: usize = 2;
 /// a hint to clients; what really ends a ticket is its key leaving the
 /// window.
 const TICKET_LIFETIME: u32 = 12 * 3600;
+/// How many session tickets one key encrypts in one process: 2^31.
+///
+/// Tickets are sealed with AES-256-GCM under random 96-bit nonces, and NIST
+/// SP 800-38D (section 8.3) allows one key at most 2^32 such encryptions:
+/// beyond, two nonces may repeat, which reveals the key's authentication
+/// subkey and lets tickets be forged. Half of that bound keeps one server
+/// well inside it. A key that reaches it seals no more tickets (clients do
+/// full handshakes; a warning is logged once) until
+/// [`TicketKeys::rotate`] or [`TicketKeys::load_bytes`] brings a new one.
+/// The count is per process and starts at zero in a new one: servers of a
+/// fleet count separately, so rotate often enough that all of them
+/// together stay under 2^32 tickets per key (see [`TicketKeys`]).
+pub const MAX_TICKETS_PER_KEY: u64 = 1 << 31;
 
 struct Key {
     name: [u8; 16],
     raw: [u8; 32],
     aead: LessSafeKey,
+    /// How many tickets it has been asked to encrypt in this process.
+    used: AtomicU64,
 }
 
 impl Key {
@@ -33,7 +49,26 @@ impl Key {
         let name: [u8; 16] = bytes.get(..16)?.try_into().ok()?;
         let raw: [u8; 32] = bytes.get(16..48)?.try_into().ok()?;
         let aead = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &raw).ok()?);
-        Some(Key { name, raw, aead })
+        Some(Key {
+            name,
+            raw,
+            aead,
+            used: AtomicU64::new(0),
+        })
+    }
+
+    /// Counts one more ticket; `false` once the key has encrypted `limit`
+    /// (said once, in the log).
+    fn take_one(&self, limit: u64) -> bool {
+        let used = self.used.fetch_add(1, Ordering::Relaxed);
+        if used == limit {
+            log::warn!(
+                "securenet: a session ticket key has encrypted {limit} tickets, the most one \
+                 AES-GCM key may with random nonces: no more tickets (clients do full \
+                 handshakes) until TicketKeys::rotate or load_bytes brings a new key"
+            );
+        }
+        used < limit
     }
 
     fn generate() -> Result<Key> {
@@ -78,6 +113,13 @@ impl Key {
 /// resumes until its ticket's key leaves the window, and a revocation
 /// counts from the listener's `set_context` with the new CRL.
 ///
+/// **Rotation**: one key may seal at most 2^32 tickets across the whole
+/// fleet (AES-GCM with random nonces); each process stops using a key
+/// after [`MAX_TICKETS_PER_KEY`] (2^31) until the next rotation. A TLS 1.3
+/// handshake issues two tickets, a TLS 1.2 one at most one. Rotating daily
+/// keeps a fleet under the bound up to about 24,000 TLS 1.3 handshakes a
+/// second in total; above that, rotate hourly (about 590,000 a second).
+///
 /// ```
 /// # fn main() -> securenet::Result<()> {
 /// let keys = securenet::TicketKeys::generate()?;
@@ -89,6 +131,8 @@ impl Key {
 #[derive(Clone)]
 pub struct TicketKeys {
     keys: Arc<RwLock<Vec<Key>>>,
+    /// How many tickets one key may encrypt in this process.
+    limit: u64,
 }
 
 impl fmt::Debug for TicketKeys {
@@ -104,6 +148,7 @@ impl TicketKeys {
     pub fn generate() -> Result<TicketKeys> {
         Ok(TicketKeys {
             keys: Arc::new(RwLock::new(vec![Key::generate()?])),
+            limit: MAX_TICKETS_PER_KEY,
         })
     }
 
@@ -113,6 +158,7 @@ impl TicketKeys {
     pub fn from_bytes(bytes: &[u8]) -> Result<TicketKeys> {
         Ok(TicketKeys {
             keys: Arc::new(RwLock::new(parse(bytes, "ticket keys (bytes)")?)),
+            limit: MAX_TICKETS_PER_KEY,
         })
     }
 
@@ -124,6 +170,7 @@ impl TicketKeys {
                 &read_file(path)?,
                 &path.display().to_string(),
             )?)),
+            limit: MAX_TICKETS_PER_KEY,
         })
     }
 
@@ -133,7 +180,18 @@ impl TicketKeys {
     /// file. Malformed bytes change nothing.
     pub fn load_bytes(&self, bytes: &[u8]) -> Result<()> {
         let keys = parse(bytes, "ticket keys (bytes)")?;
-        *crate::sync::write(&self.keys) = keys;
+        let mut current = crate::sync::write(&self.keys);
+        // A key loaded again keeps its count of tickets.
+        for key in &keys {
+            if let Some(old) = current
+                .iter()
+                .find(|k| k.name == key.name && k.raw == key.raw)
+            {
+                key.used
+                    .store(old.used.load(Ordering::Relaxed), Ordering::Relaxed);
+            }
+        }
+        *current = keys;
         Ok(())
     }
 
@@ -154,6 +212,15 @@ impl TicketKeys {
             .iter()
             .flat_map(|k| k.name.iter().chain(k.raw.iter()).copied())
             .collect()
+    }
+
+    /// Keys whose every key encrypts at most `limit` tickets.
+    #[cfg(test)]
+    fn with_limit(limit: u64) -> TicketKeys {
+        TicketKeys {
+            limit,
+            ..TicketKeys::generate().expect("keys")
+        }
     }
 
     /// A number for the configuration cache: equal for clones.
@@ -220,6 +287,9 @@ impl rustls::server::ProducesTickets for Ticketer {
     fn encrypt(&self, plain: &[u8]) -> Option<Vec<u8>> {
         let keys = crate::sync::read(&self.keys.keys);
         let key = keys.first()?;
+        if !key.take_one(self.keys.limit) {
+            return None;
+        }
         let mut nonce = [0u8; NONCE_LEN];
         SystemRandom::new().fill(&mut nonce).ok()?;
         let mut sealed = plain.to_vec();
@@ -275,6 +345,33 @@ mod tests {
         let mut other = POLICY;
         other[31] ^= 1;
         assert_eq!(Ticketer::new(keys, other).decrypt(&sealed), None);
+    }
+
+    #[test]
+    fn a_key_stops_issuing_tickets_at_its_limit_until_a_rotation() {
+        let keys = TicketKeys::with_limit(3);
+        let t = Ticketer::new(keys.clone(), POLICY);
+        let issued: Vec<Vec<u8>> = (0..3).map(|_| t.encrypt(b"s").expect("seal")).collect();
+        assert_eq!(t.encrypt(b"s"), None, "the key has encrypted its limit");
+        assert_eq!(t.encrypt(b"s"), None, "and stays spent");
+        let other = Ticketer::new(keys.clone(), [0; 32]);
+        assert_eq!(
+            other.encrypt(b"s"),
+            None,
+            "counted per key, not per ticketer"
+        );
+        for ticket in &issued {
+            assert!(t.decrypt(ticket).is_some(), "what it made still opens");
+        }
+        keys.rotate().expect("rotate");
+        let fresh = t.encrypt(b"s").expect("a new key issues again");
+        assert!(t.decrypt(&fresh).is_some());
+        // Reloading the same key bytes keeps the count of each key.
+        keys.load_bytes(&keys.to_bytes()).expect("reload");
+        for _ in 0..2 {
+            t.encrypt(b"s").expect("within the limit");
+        }
+        assert_eq!(t.encrypt(b"s"), None, "the count survived the reload");
     }
 
     #[test]
