@@ -10,6 +10,7 @@ use std::sync::{Arc, RwLock};
 
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
+use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use crate::error::{Error, Result};
 use crate::tls::pem::read_file;
@@ -38,7 +39,9 @@ pub const MAX_TICKETS_PER_KEY: u64 = 1 << 31;
 
 struct Key {
     name: [u8; 16],
-    raw: [u8; 32],
+    /// Boxed, so that moving a key (a rotation shifts the list) leaves no
+    /// copy of its bytes behind: the one copy is wiped on drop.
+    raw: Box<[u8; 32]>,
     aead: LessSafeKey,
     /// How many tickets it has been asked to encrypt in this process.
     used: AtomicU64,
@@ -47,14 +50,14 @@ struct Key {
 impl Key {
     fn from_bytes(bytes: &[u8]) -> Option<Key> {
         let name: [u8; 16] = bytes.get(..16)?.try_into().ok()?;
-        let raw: [u8; 32] = bytes.get(16..48)?.try_into().ok()?;
-        let aead = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &raw).ok()?);
-        Some(Key {
+        let mut key = Key {
             name,
-            raw,
-            aead,
+            raw: Box::new([0; 32]),
+            aead: LessSafeKey::new(UnboundKey::new(&AES_256_GCM, bytes.get(16..48)?).ok()?),
             used: AtomicU64::new(0),
-        })
+        };
+        key.raw.copy_from_slice(bytes.get(16..48)?);
+        Some(key)
     }
 
     /// Counts one more ticket; `false` once the key has encrypted `limit`
@@ -72,14 +75,30 @@ impl Key {
     }
 
     fn generate() -> Result<Key> {
-        let mut bytes = [0u8; TICKET_KEY_LEN];
-        SystemRandom::new().fill(&mut bytes).map_err(|_| {
+        let mut bytes = Zeroizing::new([0u8; TICKET_KEY_LEN]);
+        SystemRandom::new().fill(&mut *bytes).map_err(|_| {
             Error::credentials("ticket keys", "the system's random number generator failed")
         })?;
-        Key::from_bytes(&bytes)
+        Key::from_bytes(&*bytes)
             .ok_or_else(|| Error::credentials("ticket keys", "cannot make an AES-256 key"))
     }
 }
+
+/// The key bytes are wiped when the key goes; aws-lc wipes its own copy
+/// (the AES key schedule) when it frees it.
+impl Zeroize for Key {
+    fn zeroize(&mut self) {
+        (*self.raw).zeroize();
+    }
+}
+
+impl Drop for Key {
+    fn drop(&mut self) {
+        self.zeroize();
+    }
+}
+
+impl ZeroizeOnDrop for Key {}
 
 /// Session ticket keys, to share between servers (processes, machines)
 /// behind a load balancer so that a session made on one resumes on any
@@ -167,7 +186,7 @@ impl TicketKeys {
         let path = path.as_ref();
         Ok(TicketKeys {
             keys: Arc::new(RwLock::new(parse(
-                &read_file(path)?,
+                &Zeroizing::new(read_file(path)?),
                 &path.display().to_string(),
             )?)),
             limit: MAX_TICKETS_PER_KEY,
@@ -206,12 +225,18 @@ impl TicketKeys {
     }
 
     /// The keys as [`from_bytes`](Self::from_bytes) reads them: to write
-    /// the file the other servers load. Secret: protect it.
+    /// the file the other servers load. Secret: protect it, and wipe it
+    /// once written (`zeroize::Zeroizing` does); securenet wipes only its
+    /// own copies.
     pub fn to_bytes(&self) -> Vec<u8> {
-        crate::sync::read(&self.keys)
-            .iter()
-            .flat_map(|k| k.name.iter().chain(k.raw.iter()).copied())
-            .collect()
+        let keys = crate::sync::read(&self.keys);
+        // Sized once: a growing Vec would leave copies in what it frees.
+        let mut out = Vec::with_capacity(keys.len() * TICKET_KEY_LEN);
+        for k in keys.iter() {
+            out.extend_from_slice(&k.name);
+            out.extend_from_slice(&*k.raw);
+        }
+        out
     }
 
     /// Keys whose every key encrypts at most `limit` tickets.
@@ -314,15 +339,18 @@ impl rustls::server::ProducesTickets for Ticketer {
         let keys = crate::sync::read(&self.keys.keys);
         let key = keys.iter().find(|k| k.name == name)?;
         let mut buf = sealed.to_vec();
-        let plain = key
+        let len = key
             .aead
             .open_in_place(
                 Nonce::assume_unique_for_key(nonce),
                 self.aad(&key.name),
                 &mut buf,
             )
-            .ok()?;
-        Some(plain.to_vec())
+            .ok()?
+            .len();
+        // The session's secrets stay where they were opened, not copied.
+        buf.truncate(len);
+        Some(buf)
     }
 }
 
@@ -372,6 +400,16 @@ mod tests {
             t.encrypt(b"s").expect("within the limit");
         }
         assert_eq!(t.encrypt(b"s"), None, "the count survived the reload");
+    }
+
+    #[test]
+    fn key_bytes_are_wiped_on_drop() {
+        fn wiped_on_drop<T: zeroize::ZeroizeOnDrop>() {}
+        wiped_on_drop::<Key>();
+        let mut key = Key::generate().expect("key");
+        assert_ne!(*key.raw, [0; 32]);
+        zeroize::Zeroize::zeroize(&mut key);
+        assert_eq!(*key.raw, [0; 32], "what Drop runs wipes the key");
     }
 
     #[test]
