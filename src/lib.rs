@@ -200,7 +200,9 @@ pub use tls::context::SecurityContext;
 pub use tls::params::TlsVersion;
 pub use tls::session::TlsSession;
 pub use tls::settings::DEFAULT_HANDSHAKE_TIMEOUT;
-pub use tls::tickets::{DEFAULT_TICKET_KEY_WINDOW, TICKET_KEY_LEN, TicketKeys};
+pub use tls::tickets::{
+    DEFAULT_TICKET_KEY_WINDOW, MAX_TICKETS_PER_KEY, TICKET_KEY_LEN, TicketKeys,
+};
 pub use websocket::{
     CompressionOptions, DEFAULT_CLOSE_TIMEOUT, DEFAULT_COMPRESSION_LEVEL, DEFAULT_MAX_FRAME_SIZE,
     DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_UPGRADE_TIMEOUT, MAX_REJECTION_BODY, Message, ReadyState,

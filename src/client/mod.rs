@@ -294,6 +294,13 @@ impl ConnectOptions {
     /// Resumes `session` (from [`SecureStream::session`]) on the next
     /// connect, if the server accepts it; [`SecureStream::is_session_reused`]
     /// tells. Node `session`, within this process only.
+    ///
+    /// The session is offered only to the name it was made for
+    /// ([`TlsSession::server_name`]; DNS names in any case, IP addresses
+    /// exactly) through the same context and verification settings: a
+    /// resumed handshake checks no certificate, so a connect to another
+    /// name ignores the session and does a full handshake, its certificate
+    /// verified for that name (see [`TlsSession`]).
     pub fn session(mut self, session: TlsSession) -> Self {
         self.session = Some(session);
         self

@@ -229,9 +229,11 @@ impl BindOptions {
     }
 
     /// Encrypts session tickets with these keys (see [`TicketKeys`]), so a
-    /// session made on any server with the same keys resumes on this one,
-    /// in TLS 1.3 and 1.2: for a fleet behind a load balancer. Without it,
-    /// each listener has its own keys and sessions resume only on it.
+    /// session made on any server with the same keys and the same
+    /// client-certificate policy resumes on this one, in TLS 1.3 and 1.2:
+    /// for a fleet behind a load balancer. A ticket made under another
+    /// policy gets a full handshake. Without it, each listener has its own
+    /// keys and sessions resume only on it.
     ///
     /// [`TicketKeys`]: crate::TicketKeys
     pub fn ticket_keys(mut self, keys: TicketKeys) -> Self {

@@ -443,7 +443,7 @@ impl SecurityContext {
     fn add_crls(&mut self, bytes: &[u8], label: &str) -> Result<()> {
         let crls = Revocation::parse(bytes, label)?;
         self.update(|d| {
-            d.revocation.lists.extend(crls);
+            d.revocation.add(crls);
             Ok(())
         })
     }

@@ -20,13 +20,19 @@ pub(crate) struct Revocation {
     /// `set_crls_required`: a certificate no CRL covers, or an expired
     /// CRL, fails verification.
     pub(crate) required: bool,
+    /// The SHA-256 of each list's DER, in the order of `lists`: what the
+    /// server's session tickets are bound to (webpki keeps no DER).
+    pub(crate) digests: Vec<[u8; 32]>,
 }
 
 impl Revocation {
     /// The CRLs in a PEM file's bytes (`X509 CRL` sections) or one DER
-    /// CRL, parsed as webpki checks them; `label` names the input in
-    /// errors.
-    pub(crate) fn parse(bytes: &[u8], label: &str) -> Result<Vec<OwnedCertRevocationList>> {
+    /// CRL, parsed as webpki checks them, each with the SHA-256 of its
+    /// DER; `label` names the input in errors.
+    pub(crate) fn parse(
+        bytes: &[u8],
+        label: &str,
+    ) -> Result<Vec<(OwnedCertRevocationList, [u8; 32])>> {
         let crls: Vec<CertificateRevocationListDer<'static>> = if looks_like_pem(bytes) {
             CertificateRevocationListDer::pem_slice_iter(bytes)
                 .collect::<std::result::Result<_, _>>()
@@ -45,11 +51,20 @@ impl Revocation {
         crls.iter()
             .enumerate()
             .map(|(i, crl)| {
-                OwnedCertRevocationList::from_der(crl).map_err(|e| {
+                let list = OwnedCertRevocationList::from_der(crl).map_err(|e| {
                     Error::credentials(label, format!("CRL #{} is not valid: {e:?}", i + 1))
-                })
+                })?;
+                Ok((list, crate::tls::certificate::sha256(crl)))
             })
             .collect()
+    }
+
+    /// Adds lists [`parse`](Self::parse) made.
+    pub(crate) fn add(&mut self, parsed: Vec<(OwnedCertRevocationList, [u8; 32])>) {
+        for (list, digest) in parsed {
+            self.lists.push(list);
+            self.digests.push(digest);
+        }
     }
 
     /// The lists as webpki checks them; an error if revocation is

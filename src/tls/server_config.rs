@@ -4,14 +4,17 @@
 
 use std::sync::Arc;
 
+use aws_lc_rs::digest;
 use rustls::ServerConfig;
 use rustls::server::{ClientHello, ResolvesServerCert, ServerSessionMemoryCache};
 use rustls::sign::{CertifiedKey, SingleCertAndKey};
 
 use crate::error::{Error, Result};
 use crate::tls::context::SecurityContext;
+use crate::tls::revocation::Revocation;
 use crate::tls::settings::{Common, SESSION_CACHE, alpn_wire, callback_key};
 use crate::tls::tickets::{TicketKeys, Ticketer};
+use crate::tls::trust::Trust;
 use crate::tls::verify::{BadCertificateFn, ClientVerifier};
 
 /// The server's settings that shape its rustls configurations: the shared
@@ -132,19 +135,20 @@ impl ServerSetup {
         let builder = ServerConfig::builder_with_provider(data.params.provider())
             .with_protocol_versions(data.params.versions())
             .map_err(|e| data.params.builder_error(e))?;
-        let builder = if options.requests_client_certificate() {
-            let roots = data
-                .client_authorities
+        // The authorities client certificates must chain to, if asked for.
+        let client_roots = options.requests_client_certificate().then(|| {
+            data.client_authorities
                 .clone()
-                .unwrap_or_else(|| data.roots.clone());
-            builder.with_client_cert_verifier(Arc::new(ClientVerifier::new(
-                roots,
+                .unwrap_or_else(|| data.roots.clone())
+        });
+        let builder = match &client_roots {
+            Some(roots) => builder.with_client_cert_verifier(Arc::new(ClientVerifier::new(
+                roots.clone(),
                 &data.revocation,
                 options.require_client_certificate,
                 options.on_bad_client_certificate.clone(),
-            )?))
-        } else {
-            builder.with_no_client_auth()
+            )?)),
+            None => builder.with_no_client_auth(),
         };
         let mut base =
             builder.with_cert_resolver(report_sni(Arc::new(SingleCertAndKey::from(certified))));
@@ -157,8 +161,10 @@ impl ServerSetup {
         // usable on one that requires one.
         base.session_storage = ServerSessionMemoryCache::new(SESSION_CACHE);
         if let Some(keys) = &options.ticket_keys {
-            // Stateless resumption that any server with the keys accepts.
-            base.ticketer = Arc::new(Ticketer(keys.clone()));
+            // Stateless resumption that any server with the keys and the
+            // same client-certificate policy accepts.
+            let policy = client_auth_policy(options, client_roots.as_deref(), &data.revocation);
+            base.ticketer = Arc::new(Ticketer::new(keys.clone(), policy));
         }
         let by_alpn = alpn
             .into_iter()
@@ -232,6 +238,65 @@ impl ResolvesServerCert for ReportSni {
     }
 }
 
+/// The client-certificate policy of a configuration, as the SHA-256 its
+/// session tickets are bound to: whether client certificates are asked for
+/// or required and, if they are, the authorities they must chain to (every
+/// anchor, and the certificates trusted as themselves), the CRLs and
+/// whether they are required, and whether `on_bad_client_certificate` may
+/// let a failing certificate in. The same on every server of a fleet that
+/// loads the same files with the same options.
+fn client_auth_policy(
+    options: &ServerTls,
+    roots: Option<&Trust>,
+    revocation: &Revocation,
+) -> [u8; 32] {
+    let mut h = digest::Context::new(&digest::SHA256);
+    // Every field with its length and every list with its count: no two
+    // policies hash the same bytes.
+    let mut put = |bytes: &[u8]| {
+        h.update(&(bytes.len() as u64).to_be_bytes());
+        h.update(bytes);
+    };
+    put(b"securenet client-certificate policy 1");
+    let Some(roots) = roots else {
+        put(b"none");
+        return finish(h);
+    };
+    put(if options.require_client_certificate {
+        b"required"
+    } else {
+        b"optional"
+    });
+    put(&(roots.store.roots.len() as u64).to_be_bytes());
+    for anchor in &roots.store.roots {
+        put(anchor.subject.as_ref());
+        put(anchor.subject_public_key_info.as_ref());
+        match &anchor.name_constraints {
+            Some(nc) => put(&[&[1u8][..], nc.as_ref()].concat()),
+            None => put(&[0]),
+        }
+    }
+    put(&(roots.added.len() as u64).to_be_bytes());
+    for cert in &roots.added {
+        put(cert.as_ref());
+    }
+    put(&(revocation.digests.len() as u64).to_be_bytes());
+    for crl in &revocation.digests {
+        put(crl);
+    }
+    put(&[
+        u8::from(revocation.required),
+        u8::from(options.on_bad_client_certificate.is_some()),
+    ]);
+    finish(h)
+}
+
+fn finish(h: digest::Context) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    out.copy_from_slice(h.finish().as_ref());
+    out
+}
+
 impl SniRoutes {
     fn route(&self, name: &str) -> Result<Option<Arc<ServerSetup>>> {
         let name = name.to_ascii_lowercase();
@@ -255,5 +320,61 @@ impl SniRoutes {
                 }),
             None => Ok(None),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_ticket_policy_changes_with_every_part_of_the_client_certificate_policy() {
+        let none = ServerTls::default();
+        let optional = ServerTls {
+            request_client_certificate: true,
+            ..ServerTls::default()
+        };
+        let required = ServerTls {
+            require_client_certificate: true,
+            ..ServerTls::default()
+        };
+        let forgiving = ServerTls {
+            on_bad_client_certificate: Some(Arc::new(|_| true)),
+            ..required.clone()
+        };
+        let (mozilla, empty) = (Trust::mozilla(), Trust::empty());
+        let no_crls = Revocation::default();
+        let crls_required = Revocation {
+            required: true,
+            ..Revocation::default()
+        };
+        let one_crl = Revocation {
+            digests: vec![[1; 32]],
+            ..Revocation::default()
+        };
+        let all = [
+            client_auth_policy(&none, None, &no_crls),
+            client_auth_policy(&optional, Some(&mozilla), &no_crls),
+            client_auth_policy(&required, Some(&mozilla), &no_crls),
+            client_auth_policy(&required, Some(&empty), &no_crls),
+            client_auth_policy(&required, Some(&mozilla), &crls_required),
+            client_auth_policy(&required, Some(&mozilla), &one_crl),
+            client_auth_policy(&forgiving, Some(&mozilla), &no_crls),
+        ];
+        for (i, a) in all.iter().enumerate() {
+            for b in &all[i + 1..] {
+                assert_ne!(a, b);
+            }
+        }
+        assert_eq!(
+            all[2],
+            client_auth_policy(&required, Some(&Trust::mozilla()), &Revocation::default()),
+            "the same policy, built again (another server of the fleet)"
+        );
+        assert_eq!(
+            all[0],
+            client_auth_policy(&none, None, &one_crl),
+            "without client certificates, CRLs do not matter"
+        );
     }
 }

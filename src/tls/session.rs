@@ -13,17 +13,32 @@ use rustls::pki_types::ServerName;
 /// resume with [`ConnectOptions::session`].
 ///
 /// It is opaque and lives only in this process: rustls cannot export a
-/// session as bytes (Node's `session` Buffer). It resumes only through the
-/// same `SecurityContext` with the same verification settings (rustls
-/// refuses a session accepted under another verifier). A TLS 1.3 session is
-/// one single-use ticket: it resumes once, shared by all clones; a TLS 1.2
+/// session as bytes (Node's `session` Buffer). A TLS 1.3 session is one
+/// single-use ticket: it resumes once, shared by all clones; a TLS 1.2
 /// session resumes any number of times.
+///
+/// **It resumes only what it was made for.** A resumed handshake checks no
+/// certificate: the session carries the one verified when it was made. So
+/// a session is offered only to a connect whose verification name (the
+/// host, or [`ConnectOptions::server_name`]) is its
+/// [`server_name`](Self::server_name), DNS names compared without regard to
+/// case and IP addresses exactly; a connect to any other name ignores it
+/// and does a full handshake, its certificate verified for its own name
+/// (Go's crypto/tls does the same). And it resumes only through the same
+/// `SecurityContext` with the same verification settings: rustls keeps the
+/// verifier a session was accepted under and refuses it under another, so
+/// a session accepted with
+/// [`reject_unauthorized(false)`](crate::ConnectOptions::reject_unauthorized)
+/// never resumes a verifying connect.
 ///
 /// [`SecureStream::session`]: crate::SecureStream::session
 /// [`ConnectOptions::session`]: crate::ConnectOptions::session
+/// [`ConnectOptions::server_name`]: crate::ConnectOptions::server_name
 #[derive(Clone)]
 pub struct TlsSession {
     saved: Arc<Mutex<Saved>>,
+    /// The name it was verified for, as rustls keys its session cache.
+    name: ServerName<'static>,
     server_name: String,
 }
 
@@ -68,13 +83,29 @@ impl TlsSession {
         };
         Some(TlsSession {
             saved: Arc::new(Mutex::new(saved)),
+            name: name.clone(),
             server_name: name.to_str().into_owned(),
         })
     }
 
+    /// Whether the session was made for `name`: the same DNS name in any
+    /// case (rustls's `DnsName` equality), or the same IP address.
+    pub(crate) fn is_for(&self, name: &ServerName<'_>) -> bool {
+        self.name == *name
+    }
+
     /// Puts the session into `store` for `name`, where the next connection
-    /// to `name` finds it first.
+    /// to `name` finds it first; nothing if it was made for another name
+    /// (resuming it would skip the certificate check for `name`).
     pub(crate) fn put_into(&self, store: &ClientSessionMemoryCache, name: &ServerName<'static>) {
+        if !self.is_for(name) {
+            log::debug!(
+                "securenet: the session for '{}' is not offered to '{}': a full handshake",
+                self.server_name,
+                name.to_str()
+            );
+            return;
+        }
         match &mut *crate::sync::lock(&self.saved) {
             Saved::Tls13(ticket) => {
                 if let Some(t) = ticket.take() {

@@ -5,10 +5,12 @@
 
 use std::fmt;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
+use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use crate::error::{Error, Result};
 use crate::tls::pem::read_file;
@@ -21,30 +23,82 @@ pub const DEFAULT_TICKET_KEY_WINDOW: usize = 2;
 /// a hint to clients; what really ends a ticket is its key leaving the
 /// window.
 const TICKET_LIFETIME: u32 = 12 * 3600;
+/// How many session tickets one key encrypts in one process: 2^31.
+///
+/// Tickets are sealed with AES-256-GCM under random 96-bit nonces, and NIST
+/// SP 800-38D (section 8.3) allows one key at most 2^32 such encryptions:
+/// beyond, two nonces may repeat, which reveals the key's authentication
+/// subkey and lets tickets be forged. Half of that bound keeps one server
+/// well inside it. A key that reaches it seals no more tickets (clients do
+/// full handshakes; a warning is logged once) until
+/// [`TicketKeys::rotate`] or [`TicketKeys::load_bytes`] brings a new one.
+/// The count is per process and starts at zero in a new one: servers of a
+/// fleet count separately, so rotate often enough that all of them
+/// together stay under 2^32 tickets per key (see [`TicketKeys`]).
+pub const MAX_TICKETS_PER_KEY: u64 = 1 << 31;
 
 struct Key {
     name: [u8; 16],
-    raw: [u8; 32],
+    /// Boxed, so that moving a key (a rotation shifts the list) leaves no
+    /// copy of its bytes behind: the one copy is wiped on drop.
+    raw: Box<[u8; 32]>,
     aead: LessSafeKey,
+    /// How many tickets it has been asked to encrypt in this process.
+    used: AtomicU64,
 }
 
 impl Key {
     fn from_bytes(bytes: &[u8]) -> Option<Key> {
         let name: [u8; 16] = bytes.get(..16)?.try_into().ok()?;
-        let raw: [u8; 32] = bytes.get(16..48)?.try_into().ok()?;
-        let aead = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &raw).ok()?);
-        Some(Key { name, raw, aead })
+        let mut key = Key {
+            name,
+            raw: Box::new([0; 32]),
+            aead: LessSafeKey::new(UnboundKey::new(&AES_256_GCM, bytes.get(16..48)?).ok()?),
+            used: AtomicU64::new(0),
+        };
+        key.raw.copy_from_slice(bytes.get(16..48)?);
+        Some(key)
+    }
+
+    /// Counts one more ticket; `false` once the key has encrypted `limit`
+    /// (said once, in the log).
+    fn take_one(&self, limit: u64) -> bool {
+        let used = self.used.fetch_add(1, Ordering::Relaxed);
+        if used == limit {
+            log::warn!(
+                "securenet: a session ticket key has encrypted {limit} tickets, the most one \
+                 AES-GCM key may with random nonces: no more tickets (clients do full \
+                 handshakes) until TicketKeys::rotate or load_bytes brings a new key"
+            );
+        }
+        used < limit
     }
 
     fn generate() -> Result<Key> {
-        let mut bytes = [0u8; TICKET_KEY_LEN];
-        SystemRandom::new().fill(&mut bytes).map_err(|_| {
+        let mut bytes = Zeroizing::new([0u8; TICKET_KEY_LEN]);
+        SystemRandom::new().fill(&mut *bytes).map_err(|_| {
             Error::credentials("ticket keys", "the system's random number generator failed")
         })?;
-        Key::from_bytes(&bytes)
+        Key::from_bytes(&*bytes)
             .ok_or_else(|| Error::credentials("ticket keys", "cannot make an AES-256 key"))
     }
 }
+
+/// The key bytes are wiped when the key goes; aws-lc wipes its own copy
+/// (the AES key schedule) when it frees it.
+impl Zeroize for Key {
+    fn zeroize(&mut self) {
+        (*self.raw).zeroize();
+    }
+}
+
+impl Drop for Key {
+    fn drop(&mut self) {
+        self.zeroize();
+    }
+}
+
+impl ZeroizeOnDrop for Key {}
 
 /// Session ticket keys, to share between servers (processes, machines)
 /// behind a load balancer so that a session made on one resumes on any
@@ -62,8 +116,28 @@ impl Key {
 /// made with them, and resumed sessions have forward secrecy only as long
 /// as the key that made their ticket is kept. Keep the key file readable by
 /// the servers only, rotate it (daily is usual) and keep the window short.
-/// Use different keys for listeners with different client-certificate
-/// policies: a ticket resumes without a new certificate check.
+///
+/// A ticket resumes only under the client-certificate policy it was made
+/// under: whether certificates are requested or required, the client
+/// authorities (or trusted certificates) they must chain to, the CRLs and
+/// [`set_crls_required`](crate::SecurityContext::set_crls_required), and
+/// whether [`on_bad_client_certificate`](crate::BindOptions::on_bad_client_certificate)
+/// is set. Listeners that share keys but not that policy, and a listener
+/// whose [`set_context`](crate::SecureListener::set_context) changed it,
+/// answer older tickets with a full handshake, where the client's
+/// certificate is checked again; servers of a fleet that load the same
+/// files with the same options share tickets. Under an unchanged policy a
+/// resumed session is not checked again (rustls keeps the client's
+/// certificate in the ticket): a client certificate that expires meanwhile
+/// resumes until its ticket's key leaves the window, and a revocation
+/// counts from the listener's `set_context` with the new CRL.
+///
+/// **Rotation**: one key may seal at most 2^32 tickets across the whole
+/// fleet (AES-GCM with random nonces); each process stops using a key
+/// after [`MAX_TICKETS_PER_KEY`] (2^31) until the next rotation. A TLS 1.3
+/// handshake issues two tickets, a TLS 1.2 one at most one. Rotating daily
+/// keeps a fleet under the bound up to about 24,000 TLS 1.3 handshakes a
+/// second in total; above that, rotate hourly (about 590,000 a second).
 ///
 /// ```
 /// # fn main() -> securenet::Result<()> {
@@ -76,6 +150,8 @@ impl Key {
 #[derive(Clone)]
 pub struct TicketKeys {
     keys: Arc<RwLock<Vec<Key>>>,
+    /// How many tickets one key may encrypt in this process.
+    limit: u64,
 }
 
 impl fmt::Debug for TicketKeys {
@@ -91,6 +167,7 @@ impl TicketKeys {
     pub fn generate() -> Result<TicketKeys> {
         Ok(TicketKeys {
             keys: Arc::new(RwLock::new(vec![Key::generate()?])),
+            limit: MAX_TICKETS_PER_KEY,
         })
     }
 
@@ -100,6 +177,7 @@ impl TicketKeys {
     pub fn from_bytes(bytes: &[u8]) -> Result<TicketKeys> {
         Ok(TicketKeys {
             keys: Arc::new(RwLock::new(parse(bytes, "ticket keys (bytes)")?)),
+            limit: MAX_TICKETS_PER_KEY,
         })
     }
 
@@ -108,9 +186,10 @@ impl TicketKeys {
         let path = path.as_ref();
         Ok(TicketKeys {
             keys: Arc::new(RwLock::new(parse(
-                &read_file(path)?,
+                &Zeroizing::new(read_file(path)?),
                 &path.display().to_string(),
             )?)),
+            limit: MAX_TICKETS_PER_KEY,
         })
     }
 
@@ -120,7 +199,18 @@ impl TicketKeys {
     /// file. Malformed bytes change nothing.
     pub fn load_bytes(&self, bytes: &[u8]) -> Result<()> {
         let keys = parse(bytes, "ticket keys (bytes)")?;
-        *crate::sync::write(&self.keys) = keys;
+        let mut current = crate::sync::write(&self.keys);
+        // A key loaded again keeps its count of tickets.
+        for key in &keys {
+            if let Some(old) = current
+                .iter()
+                .find(|k| k.name == key.name && k.raw == key.raw)
+            {
+                key.used
+                    .store(old.used.load(Ordering::Relaxed), Ordering::Relaxed);
+            }
+        }
+        *current = keys;
         Ok(())
     }
 
@@ -135,12 +225,27 @@ impl TicketKeys {
     }
 
     /// The keys as [`from_bytes`](Self::from_bytes) reads them: to write
-    /// the file the other servers load. Secret: protect it.
+    /// the file the other servers load. Secret: protect it, and wipe it
+    /// once written (`zeroize::Zeroizing` does); securenet wipes only its
+    /// own copies.
     pub fn to_bytes(&self) -> Vec<u8> {
-        crate::sync::read(&self.keys)
-            .iter()
-            .flat_map(|k| k.name.iter().chain(k.raw.iter()).copied())
-            .collect()
+        let keys = crate::sync::read(&self.keys);
+        // Sized once: a growing Vec would leave copies in what it frees.
+        let mut out = Vec::with_capacity(keys.len() * TICKET_KEY_LEN);
+        for k in keys.iter() {
+            out.extend_from_slice(&k.name);
+            out.extend_from_slice(&*k.raw);
+        }
+        out
+    }
+
+    /// Keys whose every key encrypts at most `limit` tickets.
+    #[cfg(test)]
+    fn with_limit(limit: u64) -> TicketKeys {
+        TicketKeys {
+            limit,
+            ..TicketKeys::generate().expect("keys")
+        }
     }
 
     /// A number for the configuration cache: equal for clones.
@@ -166,10 +271,34 @@ fn parse(bytes: &[u8], label: &str) -> Result<Vec<Key>> {
         .collect()
 }
 
-/// The rustls ticketer on shared keys: `name || nonce || AES-256-GCM(state)`,
-/// the name as associated data.
+/// The rustls ticketer of one server configuration on shared keys:
+/// `name || nonce || AES-256-GCM(state)`, with the key's name and the
+/// configuration's client-certificate policy as associated data. rustls
+/// restores a resumed session's client certificate from the ticket without
+/// checking it again, so a ticket must open only under the policy that
+/// admitted its client: under another one (no client authentication,
+/// other authorities or CRLs) it fails to open and the client gets a full
+/// handshake.
 #[derive(Debug)]
-pub(crate) struct Ticketer(pub(crate) TicketKeys);
+pub(crate) struct Ticketer {
+    keys: TicketKeys,
+    /// The SHA-256 of the client-certificate policy in force.
+    policy: [u8; 32],
+}
+
+impl Ticketer {
+    pub(crate) fn new(keys: TicketKeys, policy: [u8; 32]) -> Ticketer {
+        Ticketer { keys, policy }
+    }
+
+    /// The associated data: the key's name, then the policy.
+    fn aad(&self, name: &[u8; 16]) -> Aad<[u8; 48]> {
+        let mut aad = [0u8; 48];
+        aad[..16].copy_from_slice(name);
+        aad[16..].copy_from_slice(&self.policy);
+        Aad::from(aad)
+    }
+}
 
 impl rustls::server::ProducesTickets for Ticketer {
     fn enabled(&self) -> bool {
@@ -181,15 +310,18 @@ impl rustls::server::ProducesTickets for Ticketer {
     }
 
     fn encrypt(&self, plain: &[u8]) -> Option<Vec<u8>> {
-        let keys = crate::sync::read(&self.0.keys);
+        let keys = crate::sync::read(&self.keys.keys);
         let key = keys.first()?;
+        if !key.take_one(self.keys.limit) {
+            return None;
+        }
         let mut nonce = [0u8; NONCE_LEN];
         SystemRandom::new().fill(&mut nonce).ok()?;
         let mut sealed = plain.to_vec();
         key.aead
             .seal_in_place_append_tag(
                 Nonce::assume_unique_for_key(nonce),
-                Aad::from(key.name),
+                self.aad(&key.name),
                 &mut sealed,
             )
             .ok()?;
@@ -204,18 +336,21 @@ impl rustls::server::ProducesTickets for Ticketer {
         let name = cipher.get(..16)?;
         let nonce: [u8; NONCE_LEN] = cipher.get(16..16 + NONCE_LEN)?.try_into().ok()?;
         let sealed = cipher.get(16 + NONCE_LEN..)?;
-        let keys = crate::sync::read(&self.0.keys);
+        let keys = crate::sync::read(&self.keys.keys);
         let key = keys.iter().find(|k| k.name == name)?;
         let mut buf = sealed.to_vec();
-        let plain = key
+        let len = key
             .aead
             .open_in_place(
                 Nonce::assume_unique_for_key(nonce),
-                Aad::from(key.name),
+                self.aad(&key.name),
                 &mut buf,
             )
-            .ok()?;
-        Some(plain.to_vec())
+            .ok()?
+            .len();
+        // The session's secrets stay where they were opened, not copied.
+        buf.truncate(len);
+        Some(buf)
     }
 }
 
@@ -225,10 +360,62 @@ mod tests {
 
     use super::*;
 
+    const POLICY: [u8; 32] = [7; 32];
+
+    #[test]
+    fn a_ticket_opens_only_under_the_policy_it_was_made_under() {
+        let keys = TicketKeys::generate().expect("keys");
+        let sealed = Ticketer::new(keys.clone(), POLICY)
+            .encrypt(b"state")
+            .expect("seal");
+        let same = Ticketer::new(keys.clone(), POLICY);
+        assert_eq!(same.decrypt(&sealed).as_deref(), Some(&b"state"[..]));
+        let mut other = POLICY;
+        other[31] ^= 1;
+        assert_eq!(Ticketer::new(keys, other).decrypt(&sealed), None);
+    }
+
+    #[test]
+    fn a_key_stops_issuing_tickets_at_its_limit_until_a_rotation() {
+        let keys = TicketKeys::with_limit(3);
+        let t = Ticketer::new(keys.clone(), POLICY);
+        let issued: Vec<Vec<u8>> = (0..3).map(|_| t.encrypt(b"s").expect("seal")).collect();
+        assert_eq!(t.encrypt(b"s"), None, "the key has encrypted its limit");
+        assert_eq!(t.encrypt(b"s"), None, "and stays spent");
+        let other = Ticketer::new(keys.clone(), [0; 32]);
+        assert_eq!(
+            other.encrypt(b"s"),
+            None,
+            "counted per key, not per ticketer"
+        );
+        for ticket in &issued {
+            assert!(t.decrypt(ticket).is_some(), "what it made still opens");
+        }
+        keys.rotate().expect("rotate");
+        let fresh = t.encrypt(b"s").expect("a new key issues again");
+        assert!(t.decrypt(&fresh).is_some());
+        // Reloading the same key bytes keeps the count of each key.
+        keys.load_bytes(&keys.to_bytes()).expect("reload");
+        for _ in 0..2 {
+            t.encrypt(b"s").expect("within the limit");
+        }
+        assert_eq!(t.encrypt(b"s"), None, "the count survived the reload");
+    }
+
+    #[test]
+    fn key_bytes_are_wiped_on_drop() {
+        fn wiped_on_drop<T: zeroize::ZeroizeOnDrop>() {}
+        wiped_on_drop::<Key>();
+        let mut key = Key::generate().expect("key");
+        assert_ne!(*key.raw, [0; 32]);
+        zeroize::Zeroize::zeroize(&mut key);
+        assert_eq!(*key.raw, [0; 32], "what Drop runs wipes the key");
+    }
+
     #[test]
     fn tickets_open_under_any_key_of_the_window_only() {
         let keys = TicketKeys::generate().expect("keys");
-        let t = Ticketer(keys.clone());
+        let t = Ticketer::new(keys.clone(), POLICY);
         let first = t.encrypt(b"session state").expect("seal");
         assert_eq!(t.decrypt(&first).as_deref(), Some(&b"session state"[..]));
         for _ in 0..DEFAULT_TICKET_KEY_WINDOW {
@@ -251,8 +438,10 @@ mod tests {
         keys.rotate().expect("rotate");
         let bytes = keys.to_bytes();
         assert_eq!(bytes.len(), 2 * TICKET_KEY_LEN);
-        let other = Ticketer(TicketKeys::from_bytes(&bytes).expect("parse"));
-        let sealed = Ticketer(keys.clone()).encrypt(b"hi").expect("seal");
+        let other = Ticketer::new(TicketKeys::from_bytes(&bytes).expect("parse"), POLICY);
+        let sealed = Ticketer::new(keys.clone(), POLICY)
+            .encrypt(b"hi")
+            .expect("seal");
         assert_eq!(other.decrypt(&sealed).as_deref(), Some(&b"hi"[..]));
         let e = TicketKeys::from_bytes(&[0u8; 47]).expect_err("short");
         assert!(e.to_string().contains("48 bytes each"), "{e}");
