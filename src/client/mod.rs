@@ -219,7 +219,10 @@ impl ConnectOptions {
 
     /// Replaces the name check (and only it: the chain, validity and key
     /// usage are still verified) with `callback(server_name, leaf)`, which
-    /// returns `Err(reason)` to reject (Node `checkServerIdentity`).
+    /// returns `Err(reason)` to reject (Node `checkServerIdentity`). As in
+    /// Node, it is called only once the chain holds: not when the chain
+    /// failed and the failure was let through (`reject_unauthorized(false)`
+    /// or `on_bad_certificate`).
     pub fn check_server_identity(
         mut self,
         callback: impl Fn(&str, &X509Certificate) -> std::result::Result<(), String>
