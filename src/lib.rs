@@ -180,7 +180,8 @@ mod websocket;
 
 pub use client::{ConnectOptions, DEFAULT_CONNECT_TIMEOUT};
 pub use error::{
-    CertificateProblem, ChainCertificate, ChainPosition, Error, Phase, Result, WebSocketErrorKind,
+    CertificateProblem, ChainCertificate, ChainPosition, Error, PeerRole, Phase, Result,
+    WebSocketErrorKind,
 };
 pub use net::address::ListenAddress;
 pub use net::connect::IpFamily;

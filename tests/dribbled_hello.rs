@@ -20,44 +20,6 @@ fn thread_cpu() -> Option<Duration> {
     Some(Duration::from_nanos(ns))
 }
 
-/// A real rustls ClientHello grown to about 13,000 bytes by an unknown
-/// extension (servers ignore it), as one handshake message.
-fn big_client_hello() -> Vec<u8> {
-    let pki = pki();
-    let mut roots = rustls::RootCertStore::empty();
-    roots
-        .add(
-            rustls::pki_types::pem::PemObject::from_pem_slice(pki.ca_pem().as_bytes()).expect("ca"),
-        )
-        .expect("root");
-    let config = rustls::ClientConfig::builder()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    let mut conn = rustls::ClientConnection::new(Arc::new(config), "localhost".try_into().unwrap())
-        .expect("client");
-    let mut wire = Vec::new();
-    conn.write_tls(&mut wire).expect("hello");
-    // One record holding the whole message.
-    let message = wire[5..].to_vec();
-    let body = &message[4..];
-    // version, random, session id, suites, compressions, then extensions.
-    let mut at = 34;
-    at += 1 + usize::from(body[at]);
-    at += 2 + usize::from(u16::from_be_bytes([body[at], body[at + 1]]));
-    at += 1 + usize::from(body[at]);
-    let ext_len = usize::from(u16::from_be_bytes([body[at], body[at + 1]]));
-    let pad = 12_500usize;
-    let mut out = body[..at].to_vec();
-    out.extend_from_slice(&u16::try_from(ext_len + 4 + pad).unwrap().to_be_bytes());
-    // The padding first: a pre_shared_key extension must stay last.
-    out.extend_from_slice(&[0xfa, 0xfa]);
-    out.extend_from_slice(&u16::try_from(pad).unwrap().to_be_bytes());
-    out.extend(std::iter::repeat_n(0u8, pad));
-    out.extend_from_slice(&body[at + 2..]);
-    let len = u32::try_from(out.len()).unwrap().to_be_bytes();
-    [&[1, len[1], len[2], len[3]][..], &out].concat()
-}
-
 fn records(message: &[u8], size: usize) -> Vec<u8> {
     message
         .chunks(size)
@@ -182,7 +144,7 @@ fn a_dribbled_client_hello_costs_about_what_rustls_pays() {
         );
         return;
     }
-    let hello = big_client_hello();
+    let hello = common::client_hello_padded(12_500);
     assert!(hello.len() > 13_000, "{}", hello.len());
     let dribbled = records(&hello, 1);
     // Warm up (allocator, lazy statics), then measure.
@@ -205,7 +167,7 @@ fn a_dribbled_client_hello_costs_about_what_rustls_pays() {
 /// hello in larger records is taken.
 #[test]
 fn a_hello_the_acceptor_cannot_buffer_is_named_as_such() {
-    let hello = big_client_hello();
+    let hello = common::client_hello_padded(12_500);
     let (_, err) = securenet_handshake(&records(&hello, 1), 6, true);
     assert!(
         err.contains("ClientHello did not fit the buffer rustls reads it into"),

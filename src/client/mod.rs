@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use rustls::pki_types::ServerName;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, PeerRole, Result};
 use crate::net::connect::{IpFamily, SocketSettings, unbracket};
 use crate::net::proxy::Proxy;
 use crate::net::transport::{Ops, Transport};
@@ -500,8 +500,8 @@ impl ConnectOptions {
             session.put_into(&ctx.inner().client_sessions, &name);
         }
         let label = format!("client {}", name.to_str());
-        let conn =
-            Engine::client(config, name.clone(), alpn).map_err(|e| map_tls_error(e, true, None))?;
+        let conn = Engine::client(config, name.clone(), alpn)
+            .map_err(|e| map_tls_error(e, true, None, PeerRole::Server))?;
         let mut stream = SecureStream::new_client(
             io,
             conn,

@@ -14,6 +14,17 @@ pub use problem::{CertificateProblem, ChainCertificate, ChainPosition};
 /// A `Result` whose error is [`securenet::Error`](Error).
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// Whose certificate failed: the server's (checked by a client) or a
+/// client's (checked by a server).
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PeerRole {
+    /// The server's certificate, checked by this client.
+    Server,
+    /// A client's certificate, checked by this server.
+    Client,
+}
+
 /// The step of a connection that a timeout bounded.
 #[non_exhaustive]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -117,6 +128,9 @@ pub enum Error {
     Certificate {
         /// Why it failed.
         problem: CertificateProblem,
+        /// Whose certificate it was: its advice names the settings of the
+        /// side that checked it.
+        peer: PeerRole,
     },
     /// The TLS handshake failed for a reason other than the peer's
     /// certificate: no common protocol version, cipher suite or ALPN
@@ -323,7 +337,7 @@ impl Error {
     /// The certificate problem, if this is a certificate failure.
     pub fn certificate_problem(&self) -> Option<&CertificateProblem> {
         match self {
-            Error::Certificate { problem } => Some(problem),
+            Error::Certificate { problem, .. } => Some(problem),
             _ => None,
         }
     }
@@ -377,8 +391,23 @@ impl fmt::Display for Error {
                 write!(f, "cannot read '{}': {source}", path.display())
             }
             Error::Credentials { input, reason } => write!(f, "{input}: {reason}"),
-            Error::Certificate { problem } => {
-                write!(f, "certificate verification failed: {problem}")
+            Error::Certificate {
+                problem,
+                peer: PeerRole::Server,
+            } => write!(f, "certificate verification failed: {problem}"),
+            Error::Certificate {
+                problem,
+                peer: PeerRole::Client,
+            } => {
+                // A server's settings for client certificates.
+                let advice = problem
+                    .to_string()
+                    .replace("set_trusted_certificates", "set_client_authorities")
+                    .replace(
+                        "on_bad_certificate",
+                        "BindOptions::on_bad_client_certificate",
+                    );
+                write!(f, "client certificate verification failed: {advice}")
             }
             Error::Handshake { reason, .. } => write!(f, "tls handshake failed: {reason}"),
             Error::Protocol { reason, .. } => write!(f, "tls connection failed: {reason}"),

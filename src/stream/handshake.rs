@@ -10,7 +10,7 @@ use rustls::AlertDescription;
 use rustls::pki_types::UnixTime;
 
 use super::{SecureStream, Tls, flush_tls, send_once};
-use crate::error::{CertificateProblem, Error, Phase, Result};
+use crate::error::{CertificateProblem, Error, PeerRole, Phase, Result};
 use crate::net::transport::deadline_in;
 use crate::tls::engine::Engine;
 use crate::tls::tls_error::map_tls_error;
@@ -191,7 +191,7 @@ impl<S: Read + Write> SecureStream<S> {
             _ => Ok(self.accept_client_hello(deadline)?),
         }
         .map(Box::new)
-        .map_err(|e| map_tls_error(e, true, None))?;
+        .map_err(|e| map_tls_error(e, true, None, PeerRole::Client))?;
         if let Err(e) = conn.process_new_packets() {
             send_once(&mut conn, &mut self.io);
             return Err(conn.map_error(e, true));
@@ -259,11 +259,11 @@ impl<S: Read + Write> SecureStream<S> {
                         }
                     };
                     return Engine::server(config, received)
-                        .map_err(|e| map_tls_error(e, true, None));
+                        .map_err(|e| map_tls_error(e, true, None, PeerRole::Client));
                 }
                 Err((e, mut alert)) => {
                     let _ = alert.write_all(&mut self.io.sock);
-                    return Err(map_tls_error(e, true, None));
+                    return Err(map_tls_error(e, true, None, PeerRole::Client));
                 }
             }
         }

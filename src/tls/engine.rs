@@ -28,7 +28,7 @@ use rustls::{
     ClientConfig, CommonState, HandshakeKind, ProtocolVersion, ServerConfig, SupportedCipherSuite,
 };
 
-use crate::error::{Error, Result};
+use crate::error::{Error, PeerRole, Result};
 use crate::tls::exporter::{Exporter, ServerRandom};
 use crate::tls::scope::{self, Learned};
 use crate::tls::tls_error::map_tls_error;
@@ -313,7 +313,7 @@ impl Engine {
         };
         match run {
             _ if copied > 0 => Ok(Plain::Data(copied)),
-            Err(e) => Err(map_tls_error(e, false, self.learned.problem.take())),
+            Err(e) => Err(self.map_error(e, false)),
             Ok(_) if self.rest.peer_closed => Ok(Plain::Closed),
             Ok(_) if self.eof => Err(Error::Truncated),
             Ok(_) => Ok(Plain::Empty),
@@ -483,7 +483,12 @@ impl Engine {
     /// A rustls error this connection returned, as securenet's, with the
     /// typed problem a verifier of ours reported for it.
     pub(crate) fn map_error(&mut self, e: rustls::Error, handshaking: bool) -> Error {
-        map_tls_error(e, handshaking, self.learned.problem.take())
+        let peer = if self.rest.is_client {
+            PeerRole::Server
+        } else {
+            PeerRole::Client
+        };
+        map_tls_error(e, handshaking, self.learned.problem.take(), peer)
     }
 
     /// Client side: why the server's certificate failed verification, if

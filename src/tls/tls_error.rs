@@ -2,26 +2,30 @@
 
 use rustls::{AlertDescription, InvalidMessage};
 
-use crate::error::{CertificateProblem, Error};
+use crate::error::{CertificateProblem, Error, PeerRole};
 use crate::tls::verify::problem_for;
 
 /// Maps a rustls error to securenet's, with a reason that says what to do;
-/// `kept` is the typed problem a verifier reported to the connection.
+/// `kept` is the typed problem a verifier reported to the connection,
+/// `peer` the side at the other end.
 pub(crate) fn map_tls_error(
     err: rustls::Error,
     handshaking: bool,
     kept: Option<CertificateProblem>,
+    peer: PeerRole,
 ) -> Error {
     use rustls::Error as E;
     let reason = match &err {
         E::InvalidCertificate(ce) => {
             return Error::Certificate {
                 problem: problem_for(ce, kept),
+                peer,
             };
         }
         E::NoCertificatesPresented => {
             return Error::Certificate {
                 problem: CertificateProblem::NotPresented,
+                peer,
             };
         }
         E::AlertReceived(alert) => alert_reason(*alert),
@@ -42,6 +46,11 @@ pub(crate) fn map_tls_error(
         E::NoApplicationProtocol => "no application protocol (ALPN) in common with the peer: \
                                      check supported_protocols on both sides"
             .to_owned(),
+        E::InvalidMessage(InvalidMessage::HandshakePayloadTooLarge) if peer == PeerRole::Client => {
+            "the client sent a handshake message over 64 KiB, the most rustls accepts (a \
+             ClientHello or a certificate chain this large): it must send a smaller one"
+                .to_owned()
+        }
         E::InvalidMessage(
             InvalidMessage::HandshakePayloadTooLarge | InvalidMessage::CertificatePayloadTooLarge,
         ) => "the peer sent a handshake message over 64 KiB, the most rustls accepts: its \

@@ -409,3 +409,44 @@ pub fn rustls_server_config(
         .with_single_cert(certs, key)
         .expect("config")
 }
+
+/// A real rustls ClientHello grown by `pad` bytes (an unknown extension,
+/// which servers ignore; capped so that the extensions fit their 16-bit
+/// length), as one
+/// handshake message (header included).
+pub fn client_hello_padded(pad: usize) -> Vec<u8> {
+    let pki = pki();
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(
+            rustls::pki_types::pem::PemObject::from_pem_slice(pki.ca_pem().as_bytes()).expect("ca"),
+        )
+        .expect("root");
+    let config = rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let mut conn = rustls::ClientConnection::new(Arc::new(config), "localhost".try_into().unwrap())
+        .expect("client");
+    let mut wire = Vec::new();
+    conn.write_tls(&mut wire).expect("hello");
+    // One record holding the whole message.
+    let message = wire[5..].to_vec();
+    let body = &message[4..];
+    // version, random, session id, suites, compressions, then extensions.
+    let mut at = 34;
+    at += 1 + usize::from(body[at]);
+    at += 2 + usize::from(u16::from_be_bytes([body[at], body[at + 1]]));
+    at += 1 + usize::from(body[at]);
+    let ext_len = usize::from(u16::from_be_bytes([body[at], body[at + 1]]));
+    // The extensions' length is 16 bits: at most that much padding.
+    let pad = pad.min(65_535 - ext_len - 4);
+    let mut out = body[..at].to_vec();
+    out.extend_from_slice(&u16::try_from(ext_len + 4 + pad).unwrap().to_be_bytes());
+    // The padding first: a pre_shared_key extension must stay last.
+    out.extend_from_slice(&[0xfa, 0xfa]);
+    out.extend_from_slice(&u16::try_from(pad).unwrap().to_be_bytes());
+    out.extend(std::iter::repeat_n(0u8, pad));
+    out.extend_from_slice(&body[at + 2..]);
+    let len = u32::try_from(out.len()).unwrap().to_be_bytes();
+    [&[1, len[1], len[2], len[3]][..], &out].concat()
+}
