@@ -355,6 +355,12 @@ impl fmt::Display for CertificateProblem {
                     write!(f, "must send a chain through a CA that is not revoked")
                 }
             }
+            // A reason that says what to do (after ": ") is advice
+            // enough; the others are about the lists themselves.
+            RevocationUnchecked { reason } if reason.contains(": ") => write!(
+                f,
+                "the revocation lists given to set_crls cannot check this chain: {reason}"
+            ),
             RevocationUnchecked { reason } => write!(
                 f,
                 "the revocation lists given to set_crls cannot check this chain ({reason}): \

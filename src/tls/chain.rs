@@ -259,6 +259,13 @@ impl Chain {
         path.chain(root).chain(unused)
     }
 
+    /// Whether the leaf names itself as its issuer (a self-signed
+    /// certificate, as a rule).
+    pub(crate) fn leaf_is_self_issued(&self) -> bool {
+        let leaf = self.leaf();
+        !leaf.raw_issuer.is_empty() && leaf.raw_issuer == leaf.raw_subject
+    }
+
     /// The leaf's subjectAltNames with their types (`DNS:…`, `IP:…`).
     pub(crate) fn leaf_names(&self) -> Vec<String> {
         self.leaf().names.clone()

@@ -54,6 +54,8 @@ impl Usage {
 pub(crate) struct PathCheck {
     pub(crate) trust: Arc<Trust>,
     crls: Vec<CertRevocationList<'static>>,
+    /// Each CRL's nextUpdate, in the order of `crls`.
+    crl_next_updates: Vec<Option<i64>>,
     /// Every certificate must be covered by a current CRL.
     crls_required: bool,
     pub(crate) algs: WebPkiSupportedAlgorithms,
@@ -69,6 +71,7 @@ impl PathCheck {
         Ok(PathCheck {
             trust,
             crls: revocation.checked()?,
+            crl_next_updates: revocation.next_updates.clone(),
             crls_required: revocation.required,
             algs: crate::tls::params::provider().signature_verification_algorithms,
             usage,
@@ -136,8 +139,16 @@ impl PathCheck {
             Ok(_) => PathVerdict::Verified,
             Err(_) if pin_failed.get() => PathVerdict::Unpinned,
             // Only these may be stood in for by a leaf the user trusts as
-            // itself (policy.rs, rule 3).
-            Err(e @ (webpki::Error::UnknownIssuer | webpki::Error::CaUsedAsEndEntity)) => {
+            // itself (policy.rs, rule 3): no issuer was found. webpki
+            // refuses a CA:TRUE leaf before it looks for a path, so that
+            // counts only for a self-issued leaf, which has no path above
+            // it (a CA:TRUE leaf issued by a CA keeps that CA's checks).
+            Err(e @ webpki::Error::UnknownIssuer) => {
+                PathVerdict::NoIssuer(self.diagnose(&e, leaf, intermediates, now))
+            }
+            Err(e @ webpki::Error::CaUsedAsEndEntity)
+                if Chain::new(leaf, &[], &self.trust).leaf_is_self_issued() =>
+            {
                 PathVerdict::NoIssuer(self.diagnose(&e, leaf, intermediates, now))
             }
             Err(e) => PathVerdict::Failed(self.diagnose(&e, leaf, intermediates, now)),
@@ -203,14 +214,24 @@ impl PathCheck {
                 not_before: to_unix(cert.start_validity()),
             }));
         }
+        // As webpki decides for a path: anyExtendedKeyUsage alone is not
+        // serverAuth or clientAuth.
         let eku = cert.extended_key_usage();
-        if !(eku.is_empty() || eku.iter().any(|u| u == self.usage.name() || u == "any")) {
+        if !(eku.is_empty() || eku.iter().any(|u| u == self.usage.name())) {
             #[allow(deprecated)]
             return Itself::Unusable(diagnose(webpki::Error::RequiredEkuNotFound));
         }
         let path = chain.for_crls();
         let leaf_only = &path[..path.len().min(1)];
-        if let Some(problem) = revocation::leaf_status(leaf_only, &self.crls, self.crls_required) {
+        let status = revocation::leaf_status(
+            leaf_only,
+            &self.crls,
+            &self.crl_next_updates,
+            chain.leaf_is_self_issued(),
+            self.crls_required,
+            i64::try_from(now.as_secs()).unwrap_or(i64::MAX),
+        );
+        if let Some(problem) = status {
             return Itself::Unusable(problem);
         }
         Itself::Usable

@@ -23,6 +23,10 @@ pub(crate) struct Revocation {
     /// The SHA-256 of each list's DER, in the order of `lists`: what the
     /// server's session tickets are bound to (webpki keeps no DER).
     pub(crate) digests: Vec<[u8; 32]>,
+    /// Each list's nextUpdate (seconds since the epoch), in the order of
+    /// `lists`: webpki does not say it, and a leaf trusted as itself is
+    /// checked against its issuer's list without webpki.
+    pub(crate) next_updates: Vec<Option<i64>>,
 }
 
 impl Revocation {
@@ -32,7 +36,7 @@ impl Revocation {
     pub(crate) fn parse(
         bytes: &[u8],
         label: &str,
-    ) -> Result<Vec<(OwnedCertRevocationList, [u8; 32])>> {
+    ) -> Result<Vec<(OwnedCertRevocationList, [u8; 32], Option<i64>)>> {
         let crls: Vec<CertificateRevocationListDer<'static>> = if looks_like_pem(bytes) {
             CertificateRevocationListDer::pem_slice_iter(bytes)
                 .collect::<std::result::Result<_, _>>()
@@ -54,16 +58,22 @@ impl Revocation {
                 let list = OwnedCertRevocationList::from_der(crl).map_err(|e| {
                     Error::credentials(label, format!("CRL #{} is not valid: {e:?}", i + 1))
                 })?;
-                Ok((list, crate::tls::certificate::sha256(crl)))
+                let next_update =
+                    <x509_parser::revocation_list::CertificateRevocationList as x509_parser::prelude::FromDer<_>>::from_der(crl)
+                        .ok()
+                        .and_then(|(_, c)| c.next_update())
+                        .map(|t| t.timestamp());
+                Ok((list, crate::tls::certificate::sha256(crl), next_update))
             })
             .collect()
     }
 
     /// Adds lists [`parse`](Self::parse) made.
-    pub(crate) fn add(&mut self, parsed: Vec<(OwnedCertRevocationList, [u8; 32])>) {
-        for (list, digest) in parsed {
+    pub(crate) fn add(&mut self, parsed: Vec<(OwnedCertRevocationList, [u8; 32], Option<i64>)>) {
+        for (list, digest, next_update) in parsed {
             self.lists.push(list);
             self.digests.push(digest);
+            self.next_updates.push(next_update);
         }
     }
 
@@ -140,19 +150,45 @@ pub(crate) fn uncovered(
 }
 
 /// What the CRLs say of a leaf trusted as itself, whose issuer may be
-/// unknown (so no CRL signature can be checked against it): revoked if a
-/// CRL from its issuer's name lists it; under `required`, unchecked if no
-/// CRL from that name is given. A CRL only ever takes trust away here.
+/// unknown (so no CRL signature can be checked against it; a CRL only ever
+/// takes trust away here): revoked if a CRL from its issuer's name lists
+/// it. A leaf that is not self-issued has a chain above it that the peer
+/// did not let webpki see: with any CRL given, whether that chain is
+/// revoked cannot be told, so it is unchecked (the peer decides what it
+/// sends: leaving out a revoked intermediate must not make a certificate
+/// trusted). Under `required`, a self-issued leaf needs a current CRL from
+/// itself. `next_updates[i]` is the nextUpdate of `crls[i]`.
 pub(crate) fn leaf_status(
     leaf: &[PathCert<'_>],
     crls: &[CertRevocationList<'_>],
+    next_updates: &[Option<i64>],
+    self_issued: bool,
     required: bool,
+    now: i64,
 ) -> Option<CertificateProblem> {
     let cert = leaf.first()?;
     if listed(crls, cert.issuer, cert.serial).is_some() {
         return Some(revoked(leaf, crls));
     }
-    if required && !covered(crls, cert.issuer) {
+    if !self_issued && !crls.is_empty() {
+        let what = cert
+            .shown
+            .as_ref()
+            .map_or_else(|| "the certificate".to_owned(), ToString::to_string);
+        let issuer = cert.issuer_name.as_deref().unwrap_or("unknown");
+        return Some(CertificateProblem::RevocationUnchecked {
+            reason: format!(
+                "{what} is trusted as itself, but its issuer {issuer} was not sent, so the CRLs \
+                 given cannot be checked for its chain: have the peer send its full chain, or \
+                 trust its CA with set_trusted_certificates"
+            ),
+        });
+    }
+    let current = crls.iter().zip(next_updates).any(|(crl, next)| {
+        der_contents(cert.issuer).is_some_and(|issuer| crl.issuer() == issuer)
+            && next.is_none_or(|next| now < next)
+    });
+    if required && !current {
         return Some(uncovered(leaf, crls));
     }
     None

@@ -284,10 +284,13 @@ fn client_auth_policy(
     for crl in &revocation.digests {
         put(crl);
     }
-    put(&[
-        u8::from(revocation.required),
-        u8::from(options.on_bad_client_certificate.is_some()),
-    ]);
+    put(&[u8::from(revocation.required)]);
+    // Which callback, not only whether there is one: two callbacks may
+    // decide differently. Its address is the same for every listener of
+    // this process given the same `BindOptions`; servers in other
+    // processes with a callback do not share tickets (a full handshake,
+    // which asks the callback again).
+    put(&(callback_key(&options.on_bad_client_certificate) as u64).to_be_bytes());
     finish(h)
 }
 
