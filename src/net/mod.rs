@@ -8,5 +8,6 @@ pub(crate) mod limiter;
 pub(crate) mod percent;
 pub(crate) mod proxy;
 pub(crate) mod proxy_protocol;
+pub(crate) mod redact;
 pub(crate) mod transport;
 pub(crate) mod tunnel;

@@ -8,6 +8,7 @@ use std::net::{IpAddr, Ipv6Addr};
 use crate::error::{Error, Result};
 use crate::net::connect::unbracket;
 use crate::net::percent::percent_decode;
+use crate::net::redact::{redacted, split_host_port, split_scheme};
 
 /// The default port of a proxy URL without one (curl's).
 const DEFAULT_PROXY_PORT: u16 = 1080;
@@ -129,40 +130,6 @@ impl fmt::Debug for Endpoint {
     }
 }
 
-/// `host`, `host:port`, `[v6]`, `[v6]:port`: the host (unbracketed) and
-/// the port, if given. `None` if malformed.
-fn split_host_port(s: &str) -> Option<(String, Option<u16>)> {
-    if let Some(rest) = s.strip_prefix('[') {
-        let (host, after) = rest.split_once(']')?;
-        let port = match after.strip_prefix(':') {
-            Some(p) => Some(p.parse().ok().filter(|p| *p != 0)?),
-            None if after.is_empty() => None,
-            None => return None,
-        };
-        return Some((host.to_owned(), port));
-    }
-    match s.rsplit_once(':') {
-        Some((host, port)) if !host.contains(':') => Some((
-            host.to_owned(),
-            Some(port.parse().ok().filter(|p| *p != 0)?),
-        )),
-        Some(_) => Some((s.to_owned(), None)),
-        None => Some((s.to_owned(), None)),
-    }
-}
-
-/// `scheme://` and the rest, if `url` starts with a scheme (a letter,
-/// then letters, digits, `+`, `-`, `.`): a `://` inside a password is no
-/// scheme.
-fn split_scheme(url: &str) -> Option<(&str, &str)> {
-    let (scheme, rest) = url.split_once("://")?;
-    let mut chars = scheme.chars();
-    let first = chars.next()?;
-    (first.is_ascii_alphabetic()
-        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.')))
-    .then_some((scheme, rest))
-}
-
 /// A host a proxy URL may name: an IP address, or a name of letters,
 /// digits, `-`, `.` and `_` (no spaces, no percent-encoding, ASCII: a
 /// punycode name for an international one).
@@ -171,42 +138,6 @@ fn valid_host(host: &str) -> bool {
         || host
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'))
-}
-
-/// The URL as messages show it: everything up to the last `@` (the user
-/// info, even with an unencoded `@`, `/`, `?` or `#` in a password) is
-/// `***`, and so is anything after the host and port. Without an `@`, a
-/// host and port that do not parse are hidden too: `user:password` with
-/// the `@host` forgotten would otherwise show. Control characters are
-/// escaped.
-fn redacted(url: &str) -> String {
-    let url = url.trim();
-    let (scheme, rest) = match split_scheme(url) {
-        Some((scheme, rest)) => (format!("{scheme}://"), rest),
-        None => (String::new(), url),
-    };
-    let (userinfo, hostpart) = match rest.rsplit_once('@') {
-        Some((_, host)) => ("***@", host),
-        None => ("", rest),
-    };
-    let end = hostpart.find(['/', '?', '#']).unwrap_or(hostpart.len());
-    let (authority, after) = hostpart.split_at(end);
-    let plain = split_host_port(authority)
-        .is_some_and(|(host, _)| !host.contains(':') || host.parse::<IpAddr>().is_ok());
-    let authority = if userinfo.is_empty() && !plain {
-        "***"
-    } else {
-        authority
-    };
-    let after = if matches!(after, "" | "/") {
-        after
-    } else {
-        "/***"
-    };
-    // A variable's value is not to break a log line.
-    format!("{scheme}{userinfo}{authority}{after}")
-        .escape_debug()
-        .to_string()
 }
 
 /// An address or CIDR network (`10.0.0.0/8`, `::1`): the network and its

@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use zeroize::Zeroizing;
+
 use crate::error::Result;
 use crate::tls::certificate::sha256;
 use crate::tls::context::SecurityContext;
@@ -30,8 +32,8 @@ pub(crate) struct ReloadFiles {
 type Stamp = Option<[u8; 32]>;
 
 /// A file's stamp, from what a read of it gave.
-fn stamp(read: &Result<Vec<u8>>) -> Stamp {
-    read.as_ref().ok().map(|bytes| sha256(bytes))
+fn stamp(read: &Result<impl AsRef<[u8]>>) -> Stamp {
+    read.as_ref().ok().map(|bytes| sha256(bytes.as_ref()))
 }
 
 struct State {
@@ -51,7 +53,7 @@ impl Reloader {
     pub(crate) fn new(files: ReloadFiles, context: &SecurityContext) -> Reloader {
         let stamps = (
             stamp(&read_file(&files.chain)),
-            stamp(&read_file(&files.key)),
+            stamp(&read_file(&files.key).map(Zeroizing::new)),
         );
         Reloader {
             state: Mutex::new(State {
@@ -80,7 +82,9 @@ impl Reloader {
         state.next = now.checked_add(self.files.every);
         // Each file read once: the bytes hashed are the bytes loaded, so a
         // change between two reads cannot be stamped without being loaded.
-        let (chain, key) = (read(&self.files.chain), read(&self.files.key));
+        // The key's bytes are wiped when dropped.
+        let chain = read(&self.files.chain);
+        let key = read(&self.files.key).map(Zeroizing::new);
         let stamps = (stamp(&chain), stamp(&key));
         if stamps == state.stamps {
             return None;

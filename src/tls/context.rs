@@ -8,14 +8,14 @@ use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
 use rustls::client::ClientSessionMemoryCache;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::pki_types::CertificateDer;
 use rustls::sign::CertifiedKey;
 
 use crate::error::{Error, Result};
 use crate::tls::cache::Derived;
 use crate::tls::certificate::X509Certificate;
 use crate::tls::params::{Params, TlsVersion, provider};
-use crate::tls::pem::{parse_certificates, parse_private_key, read_file};
+use crate::tls::pem::{copy_key, parse_certificates, parse_private_key, read_file};
 use crate::tls::revocation::Revocation;
 use crate::tls::settings::SESSION_CACHE;
 use crate::tls::trust::Trust;
@@ -53,7 +53,7 @@ pub(crate) struct Inner {
 pub(crate) struct Data {
     pub(crate) roots: Arc<Trust>,
     pub(crate) chain: Option<(Vec<CertificateDer<'static>>, String)>,
-    pub(crate) key: Option<(PrivateKeyDer<'static>, String)>,
+    pub(crate) key: Option<(crate::tls::pem::SecretKey, String)>,
     pub(crate) certified: Option<Arc<CertifiedKey>>,
     pub(crate) client_authorities: Option<Arc<Trust>>,
     pub(crate) revocation: Revocation,
@@ -67,7 +67,7 @@ impl Clone for Data {
         Data {
             roots: self.roots.clone(),
             chain: self.chain.clone(),
-            key: self.key.as_ref().map(|(k, l)| (k.clone_key(), l.clone())),
+            key: self.key.as_ref().map(|(k, l)| (copy_key(k), l.clone())),
             certified: self.certified.clone(),
             client_authorities: self.client_authorities.clone(),
             revocation: self.revocation.clone(),
@@ -243,7 +243,7 @@ impl SecurityContext {
     /// first certificate.
     pub fn use_private_key(&mut self, path: impl AsRef<Path>) -> Result<()> {
         let path = path.as_ref();
-        let bytes = read_file(path)?;
+        let bytes = crate::tls::pem::read_secret_file(path)?;
         self.set_key(&bytes, path.display().to_string())
     }
 
@@ -270,7 +270,7 @@ impl SecurityContext {
         password: &str,
     ) -> Result<()> {
         let path = path.as_ref();
-        let bytes = read_file(path)?;
+        let bytes = crate::tls::pem::read_secret_file(path)?;
         let label = path.display().to_string();
         let key = crate::tls::keys::decrypt_private_key(&bytes, password, &label)?;
         self.set_key_der(key, label)
@@ -296,7 +296,7 @@ impl SecurityContext {
     /// to trust its certificates.
     pub fn use_pkcs12(&mut self, path: impl AsRef<Path>, password: &str) -> Result<()> {
         let path = path.as_ref();
-        let bytes = read_file(path)?;
+        let bytes = crate::tls::pem::read_secret_file(path)?;
         self.set_pkcs12_identity(&bytes, password, path.display().to_string())
     }
 
@@ -379,7 +379,7 @@ impl SecurityContext {
         Ok(next)
     }
 
-    fn set_key_der(&mut self, key: PrivateKeyDer<'static>, label: String) -> Result<()> {
+    fn set_key_der(&mut self, key: crate::tls::pem::SecretKey, label: String) -> Result<()> {
         provider()
             .key_provider
             .load_private_key(key.clone_key())

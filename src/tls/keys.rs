@@ -5,19 +5,19 @@
 use p12_keystore::{KeyStore, KeyStoreEntry, Pkcs12ImportPolicy};
 use pkcs8::EncryptedPrivateKeyInfoRef;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use zeroize::Zeroizing;
 
 use crate::error::{Error, Result};
-use crate::tls::pem::{TOPK8_HINT, malformed_pem};
+use crate::tls::pem::{SecretKey, TOPK8_HINT, contains, malformed_pem, parse_private_key};
 
 /// Decrypts an encrypted PKCS#8 key (PEM or DER). An unencrypted key in any
 /// format is returned as it is, as Node ignores a passphrase it does not need.
-pub(crate) fn decrypt_private_key(
-    bytes: &[u8],
-    password: &str,
-    label: &str,
-) -> Result<PrivateKeyDer<'static>> {
-    let text = String::from_utf8_lossy(bytes);
-    if text.contains("Proc-Type: 4,ENCRYPTED") {
+///
+/// The key is decrypted in place in one buffer, which becomes the key's:
+/// the plaintext is never copied, and is wiped when the key is dropped or
+/// when decryption fails.
+pub(crate) fn decrypt_private_key(bytes: &[u8], password: &str, label: &str) -> Result<SecretKey> {
+    if contains(bytes, b"Proc-Type: 4,ENCRYPTED") {
         return Err(Error::credentials(
             label,
             format!(
@@ -25,30 +25,44 @@ pub(crate) fn decrypt_private_key(
             ),
         ));
     }
-    let der: Vec<u8> = if text.contains("-----BEGIN ENCRYPTED PRIVATE KEY-----") {
+    // The encrypted form, not secret.
+    let der: Vec<u8> = if contains(bytes, b"-----BEGIN ENCRYPTED PRIVATE KEY-----") {
         let (_, der) = pkcs8::der::pem::decode_vec(bytes)
             .map_err(|e| malformed_pem(label, "-----BEGIN ENCRYPTED PRIVATE KEY-----", e))?;
         der
-    } else if text.contains("-----BEGIN") {
-        return crate::tls::pem::parse_private_key(bytes, label);
+    } else if contains(bytes, b"-----BEGIN") {
+        return parse_private_key(bytes, label);
     } else {
         bytes.to_vec()
     };
     let Ok(info) = EncryptedPrivateKeyInfoRef::try_from(der.as_slice()) else {
         // Not encrypted DER: an ordinary key, or an error naming it.
-        return crate::tls::pem::parse_private_key(bytes, label);
+        return parse_private_key(bytes, label);
     };
     check_kdf_cost(&info.encryption_algorithm, label)?;
-    let plain = info.decrypt(password).map_err(|e| {
+    let cannot = |e: &dyn std::fmt::Display| {
         Error::credentials(
             label,
             format!(
                 "cannot decrypt the private key: wrong password, or an unsupported scheme ({e})"
             ),
         )
-    })?;
-    Ok(PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
-        plain.as_bytes().to_vec(),
+    };
+    let mut plain = Zeroizing::new(info.encrypted_data.as_bytes().to_vec());
+    let len = info
+        .encryption_algorithm
+        .decrypt_in_place(password, &mut plain)
+        .map_err(|e| cannot(&e))?
+        .len();
+    plain.truncate(len);
+    // A wrong password can still unpad: what came out must be PKCS#8.
+    if let Err(e) = pkcs8::PrivateKeyInfoRef::try_from(plain.as_slice()) {
+        return Err(cannot(&e));
+    }
+    // The buffer itself becomes the key (Vec's zeroize wipes its spare
+    // capacity too, where the padding was).
+    Ok(Zeroizing::new(PrivateKeyDer::Pkcs8(
+        PrivatePkcs8KeyDer::from(std::mem::take(&mut *plain)),
     )))
 }
 
@@ -104,12 +118,15 @@ fn check_kdf_cost(scheme: &pkcs8::pkcs5::EncryptionScheme, label: &str) -> Resul
 /// What a PKCS#12 bundle holds.
 pub(crate) struct Bundle {
     /// The first key entry's chain (leaf first) and key, if any.
-    pub(crate) identity: Option<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)>,
+    pub(crate) identity: Option<(Vec<CertificateDer<'static>>, SecretKey)>,
     /// Every certificate in the bundle.
     pub(crate) certificates: Vec<CertificateDer<'static>>,
 }
 
-/// Opens a PKCS#12 bundle.
+/// Opens a PKCS#12 bundle. The key securenet takes from it is wiped when
+/// dropped; p12-keystore's own copies (its `KeyStore`, dropped here, and its
+/// decryption buffers) are not: it neither wipes them nor lets them be
+/// wiped.
 pub(crate) fn open_pkcs12(bytes: &[u8], password: &str, label: &str) -> Result<Bundle> {
     let store =
         KeyStore::from_pkcs12(bytes, password, Pkcs12ImportPolicy::Relaxed).map_err(|e| {
@@ -133,9 +150,9 @@ pub(crate) fn open_pkcs12(bytes: &[u8], password: &str, label: &str) -> Result<B
                     .collect();
                 certificates.extend(certs.iter().cloned());
                 if identity.is_none() && !certs.is_empty() {
-                    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
+                    let key = Zeroizing::new(PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
                         chain.key().as_der().to_vec(),
-                    ));
+                    )));
                     identity = Some((certs, key));
                 }
             }
@@ -149,4 +166,63 @@ pub(crate) fn open_pkcs12(bytes: &[u8], password: &str, label: &str) -> Result<B
         identity,
         certificates,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use p12_keystore::{Certificate, PrivateKey, PrivateKeyChain};
+    use rustls::pki_types::pem::PemObject;
+    use zeroize::{Zeroize, Zeroizing};
+
+    use super::*;
+    use crate::testing::TestPki;
+
+    /// The key securenet holds, of the type that is wiped when dropped:
+    /// `Zeroizing` runs what this runs, rustls-pki-types' `Zeroize` of the
+    /// key's bytes.
+    fn assert_wipes(mut key: Zeroizing<PrivateKeyDer<'static>>, der: &[u8], what: &str) {
+        assert_eq!(key.secret_der(), der, "{what}: the key");
+        key.zeroize();
+        assert!(key.secret_der().is_empty(), "{what}: wiped");
+    }
+
+    #[test]
+    fn every_key_securenet_reads_is_wiped_when_dropped() {
+        let pki = TestPki::new(&["localhost"]).expect("pki");
+        let pem = pki.server_key_pem();
+        let der = PrivateKeyDer::from_pem_slice(pem.as_bytes())
+            .expect("key")
+            .secret_der()
+            .to_vec();
+        let parse = crate::tls::pem::parse_private_key;
+        assert_wipes(parse(pem.as_bytes(), "pem").expect("pem"), &der, "PEM");
+        assert_wipes(parse(&der, "der").expect("der"), &der, "DER");
+        let plain = decrypt_private_key(&der, "unused", "der").expect("plain DER");
+        assert_wipes(plain, &der, "DER given a password");
+
+        let info = pkcs8::PrivateKeyInfoRef::try_from(der.as_slice()).expect("pkcs8");
+        let encrypted = info.encrypt("s3cret").expect("encrypt");
+        let key = decrypt_private_key(encrypted.as_bytes(), "s3cret", "enc").expect("decrypt");
+        assert_wipes(key, &der, "encrypted PKCS#8");
+        let wrong = decrypt_private_key(encrypted.as_bytes(), "wrong", "enc");
+        assert!(wrong.is_err(), "a wrong password");
+
+        let cert = |pem: &str| {
+            let der = rustls::pki_types::CertificateDer::from_pem_slice(pem.as_bytes());
+            Certificate::from_der(&der.expect("cert")).expect("cert")
+        };
+        let mut store = KeyStore::new();
+        store.add_entry(
+            "server",
+            KeyStoreEntry::PrivateKeyChain(PrivateKeyChain::new(
+                b"0001".as_slice(),
+                PrivateKey::from_der(&der).expect("key"),
+                [cert(pki.server_cert_pem())],
+            )),
+        );
+        let p12 = store.writer("s3cret").write().expect("p12");
+        let bundle = open_pkcs12(&p12, "s3cret", "p12").expect("open");
+        let (_, key) = bundle.identity.expect("a key");
+        assert_wipes(key, &der, "PKCS#12");
+    }
 }

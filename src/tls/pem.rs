@@ -10,9 +10,21 @@ pub(crate) const TOPK8_HINT: &str = "convert it with `openssl pkcs8 -topk8 -in K
 
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use zeroize::Zeroizing;
 
 use crate::error::{Error, Result};
 use crate::tls::certificate::X509Certificate;
+
+/// A private key as securenet holds it: its bytes are wiped when it is
+/// dropped (rustls-pki-types' `PrivateKeyDer` does not wipe itself, only
+/// offers `Zeroize`). What rustls is given is a `clone_key()`, which its
+/// key provider wipes once loaded.
+pub(crate) type SecretKey = Zeroizing<PrivateKeyDer<'static>>;
+
+/// A copy of `key` that is wiped when dropped too.
+pub(crate) fn copy_key(key: &SecretKey) -> SecretKey {
+    Zeroizing::new(key.clone_key())
+}
 
 pub(crate) fn read_file(path: &Path) -> Result<Vec<u8>> {
     std::fs::read(path).map_err(|source| Error::File {
@@ -21,8 +33,20 @@ pub(crate) fn read_file(path: &Path) -> Result<Vec<u8>> {
     })
 }
 
+/// [`read_file`] for a file that holds a key: its bytes are wiped when
+/// dropped.
+pub(crate) fn read_secret_file(path: &Path) -> Result<Zeroizing<Vec<u8>>> {
+    read_file(path).map(Zeroizing::new)
+}
+
 pub(crate) fn looks_like_pem(bytes: &[u8]) -> bool {
-    bytes.windows(11).any(|w| w == b"-----BEGIN ")
+    contains(bytes, b"-----BEGIN ")
+}
+
+/// Whether `needle` is in `bytes`: a search of key bytes, which are never
+/// copied into a (lossy) string that no one would wipe.
+pub(crate) fn contains(bytes: &[u8], needle: &[u8]) -> bool {
+    bytes.windows(needle.len()).any(|w| w == needle)
 }
 
 /// A PEM file whose sections cannot be decoded: what was expected and
@@ -59,7 +83,11 @@ fn pem_certificates(bytes: &[u8], label: &str) -> Result<Vec<CertificateDer<'sta
         .collect::<std::result::Result<_, _>>()
         .map_err(|e| malformed_pem(label, "-----BEGIN CERTIFICATE-----", e))?;
     if certs.is_empty() {
-        let hint = if PrivateKeyDer::from_pem_slice(bytes).is_ok() {
+        // A key decoded only to say so: wiped at once.
+        let hint = if PrivateKeyDer::from_pem_slice(bytes)
+            .map(Zeroizing::new)
+            .is_ok()
+        {
             "it holds a private key but no certificate: were the certificate and key files swapped?"
         } else {
             "expected PEM with -----BEGIN CERTIFICATE----- or a DER certificate"
@@ -102,18 +130,19 @@ impl X509Certificate {
     }
 }
 
-/// Reads one private key: PKCS#8, PKCS#1 or SEC1, PEM or DER.
-pub(crate) fn parse_private_key(bytes: &[u8], label: &str) -> Result<PrivateKeyDer<'static>> {
+/// Reads one private key: PKCS#8, PKCS#1 or SEC1, PEM or DER, into a key
+/// that is wiped when dropped. (Decoding PEM, rustls-pki-types keeps the
+/// base64 text in a buffer of its own, which it does not wipe.)
+pub(crate) fn parse_private_key(bytes: &[u8], label: &str) -> Result<SecretKey> {
     let decrypt_hint = "load it with use_private_key_with_password";
     if looks_like_pem(bytes) {
-        let text = String::from_utf8_lossy(bytes);
-        if text.contains("-----BEGIN ENCRYPTED PRIVATE KEY-----") {
+        if contains(bytes, b"-----BEGIN ENCRYPTED PRIVATE KEY-----") {
             return Err(Error::credentials(
                 label,
                 format!("the private key is encrypted (PKCS#8); {decrypt_hint}"),
             ));
         }
-        if text.contains("Proc-Type: 4,ENCRYPTED") {
+        if contains(bytes, b"Proc-Type: 4,ENCRYPTED") {
             return Err(Error::credentials(
                 label,
                 format!(
@@ -122,7 +151,7 @@ pub(crate) fn parse_private_key(bytes: &[u8], label: &str) -> Result<PrivateKeyD
                 ),
             ));
         }
-        return PrivateKeyDer::from_pem_slice(bytes).map_err(|e| match e {
+        return PrivateKeyDer::from_pem_slice(bytes).map(Zeroizing::new).map_err(|e| match e {
             rustls::pki_types::pem::Error::NoItemsFound => {
                 let hint = if CertificateDer::from_pem_slice(bytes).is_ok() {
                     "it holds a certificate but no key: were the certificate and key files swapped?"
@@ -134,13 +163,15 @@ pub(crate) fn parse_private_key(bytes: &[u8], label: &str) -> Result<PrivateKeyD
             other => malformed_pem(label, "-----BEGIN PRIVATE KEY-----", other),
         });
     }
-    PrivateKeyDer::try_from(bytes.to_vec()).map_err(|e| {
-        Error::credentials(
+    // Checked where it lies, then copied once, into the key that is wiped.
+    match PrivateKeyDer::try_from(bytes) {
+        Ok(key) => Ok(Zeroizing::new(key.clone_key())),
+        Err(e) => Err(Error::credentials(
             label,
             format!(
                 "not a private key ({e}): expected PKCS#8, PKCS#1 or SEC1 in PEM or DER; if it \
                  is encrypted, {decrypt_hint}"
             ),
-        )
-    })
+        )),
+    }
 }

@@ -7,6 +7,7 @@ use std::fmt;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
@@ -19,10 +20,20 @@ use crate::tls::pem::read_file;
 pub const TICKET_KEY_LEN: usize = 48;
 /// How many previous keys [`TicketKeys::rotate`] keeps for decryption.
 pub const DEFAULT_TICKET_KEY_WINDOW: usize = 2;
-/// The lifetime servers announce for their tickets, in seconds (12 hours):
-/// a hint to clients; what really ends a ticket is its key leaving the
-/// window.
+/// The lifetime of a ticket, in seconds (12 hours): announced to clients,
+/// and enforced by the server, which opens no ticket issued longer ago
+/// (the issue time is sealed inside each ticket).
 const TICKET_LIFETIME: u32 = 12 * 3600;
+/// How far in the future a ticket's issue time may be, in seconds (5
+/// minutes): the clocks of a fleet's servers differ a little.
+const MAX_CLOCK_SKEW: u64 = 5 * 60;
+/// The format of a ticket's sealed text, bound as associated data: 2 is
+/// the issue time (seconds since the UNIX epoch, u64 big-endian), then
+/// rustls's state. Tickets of the earlier format (1: the state alone,
+/// without this byte) fail to open: a full handshake.
+const TICKET_FORMAT: u8 = 2;
+/// The bytes of the issue time.
+const TIME_LEN: usize = 8;
 /// How many session tickets one key encrypts in one process: 2^31.
 ///
 /// Tickets are sealed with AES-256-GCM under random 96-bit nonces, and NIST
@@ -129,8 +140,17 @@ impl ZeroizeOnDrop for Key {}
 /// files with the same options share tickets. Under an unchanged policy a
 /// resumed session is not checked again (rustls keeps the client's
 /// certificate in the ticket): a client certificate that expires meanwhile
-/// resumes until its ticket's key leaves the window, and a revocation
-/// counts from the listener's `set_context` with the new CRL.
+/// still resumes for as long as its ticket lives (12 hours at most, see
+/// below), and a revocation counts from the listener's `set_context` with
+/// the new CRL (a new policy).
+///
+/// **Lifetime**: a ticket lives 12 hours from when it was issued, for TLS
+/// 1.2 and 1.3 alike; the server seals the issue time inside each ticket
+/// and answers an older one, or one issued more than 5 minutes in its
+/// future (the servers' clocks should agree to that), with a full
+/// handshake. Its key leaving the window ends it sooner. Tickets of
+/// securenet versions before this check do not open: their clients do one
+/// full handshake.
 ///
 /// **Rotation**: one key may seal at most 2^32 tickets across the whole
 /// fleet (AES-GCM with random nonces); each process stops using a key
@@ -272,8 +292,11 @@ fn parse(bytes: &[u8], label: &str) -> Result<Vec<Key>> {
 }
 
 /// The rustls ticketer of one server configuration on shared keys:
-/// `name || nonce || AES-256-GCM(state)`, with the key's name and the
-/// configuration's client-certificate policy as associated data. rustls
+/// `name || nonce || AES-256-GCM(issued || state)`, `issued` the issue time
+/// in seconds since the UNIX epoch (u64 big-endian), with the key's name,
+/// the configuration's client-certificate policy and [`TICKET_FORMAT`] as
+/// associated data. A ticket older than [`TICKET_LIFETIME`] or from more
+/// than [`MAX_CLOCK_SKEW`] in the future does not open. rustls
 /// restores a resumed session's client certificate from the ticket without
 /// checking it again, so a ticket must open only under the policy that
 /// admitted its client: under another one (no client authentication,
@@ -291,13 +314,80 @@ impl Ticketer {
         Ticketer { keys, policy }
     }
 
-    /// The associated data: the key's name, then the policy.
-    fn aad(&self, name: &[u8; 16]) -> Aad<[u8; 48]> {
-        let mut aad = [0u8; 48];
+    /// The associated data: the key's name, the policy, the format.
+    fn aad(&self, name: &[u8; 16]) -> Aad<[u8; 49]> {
+        let mut aad = [0u8; 49];
         aad[..16].copy_from_slice(name);
-        aad[16..].copy_from_slice(&self.policy);
+        aad[16..48].copy_from_slice(&self.policy);
+        aad[48] = TICKET_FORMAT;
         Aad::from(aad)
     }
+
+    /// Seals `plain` in a ticket issued at `now` (seconds since the UNIX
+    /// epoch).
+    fn seal_at(&self, plain: &[u8], now: u64) -> Option<Vec<u8>> {
+        let keys = crate::sync::read(&self.keys.keys);
+        let key = keys.first()?;
+        if !key.take_one(self.keys.limit) {
+            return None;
+        }
+        let mut nonce = [0u8; NONCE_LEN];
+        SystemRandom::new().fill(&mut nonce).ok()?;
+        // Sized once, sealed in place: no copy of the state is left behind.
+        let head = 16 + NONCE_LEN;
+        let mut out = Vec::with_capacity(head + TIME_LEN + plain.len() + AES_256_GCM.tag_len());
+        out.extend_from_slice(&key.name);
+        out.extend_from_slice(&nonce);
+        out.extend_from_slice(&now.to_be_bytes());
+        out.extend_from_slice(plain);
+        match key.aead.seal_in_place_separate_tag(
+            Nonce::assume_unique_for_key(nonce),
+            self.aad(&key.name),
+            &mut out[head..],
+        ) {
+            Ok(tag) => {
+                out.extend_from_slice(tag.as_ref());
+                Some(out)
+            }
+            Err(_) => {
+                out.zeroize();
+                None
+            }
+        }
+    }
+
+    /// The state in `cipher`, if it opens under a key of the window and
+    /// this policy, and was issued no more than [`TICKET_LIFETIME`] before
+    /// `now` nor more than [`MAX_CLOCK_SKEW`] after it.
+    fn open_at(&self, cipher: &[u8], now: u64) -> Option<Vec<u8>> {
+        let name = cipher.get(..16)?;
+        let nonce: [u8; NONCE_LEN] = cipher.get(16..16 + NONCE_LEN)?.try_into().ok()?;
+        let sealed = cipher.get(16 + NONCE_LEN..)?;
+        let keys = crate::sync::read(&self.keys.keys);
+        let key = keys.iter().find(|k| k.name == name)?;
+        // Wiped when it goes: the state is copied out of it.
+        let mut buf = Zeroizing::new(sealed.to_vec());
+        let opened = key
+            .aead
+            .open_in_place(
+                Nonce::assume_unique_for_key(nonce),
+                self.aad(&key.name),
+                &mut buf,
+            )
+            .ok()?;
+        let (issued, state) = opened.split_first_chunk::<TIME_LEN>()?;
+        let issued = u64::from_be_bytes(*issued);
+        let fresh = match now.checked_sub(issued) {
+            Some(age) => age <= u64::from(TICKET_LIFETIME),
+            None => issued - now <= MAX_CLOCK_SKEW,
+        };
+        fresh.then(|| state.to_vec())
+    }
+}
+
+/// Seconds since the UNIX epoch; `None` with a clock set before it.
+fn unix_now() -> Option<u64> {
+    Some(SystemTime::now().duration_since(UNIX_EPOCH).ok()?.as_secs())
 }
 
 impl rustls::server::ProducesTickets for Ticketer {
@@ -310,47 +400,11 @@ impl rustls::server::ProducesTickets for Ticketer {
     }
 
     fn encrypt(&self, plain: &[u8]) -> Option<Vec<u8>> {
-        let keys = crate::sync::read(&self.keys.keys);
-        let key = keys.first()?;
-        if !key.take_one(self.keys.limit) {
-            return None;
-        }
-        let mut nonce = [0u8; NONCE_LEN];
-        SystemRandom::new().fill(&mut nonce).ok()?;
-        let mut sealed = plain.to_vec();
-        key.aead
-            .seal_in_place_append_tag(
-                Nonce::assume_unique_for_key(nonce),
-                self.aad(&key.name),
-                &mut sealed,
-            )
-            .ok()?;
-        let mut out = Vec::with_capacity(16 + NONCE_LEN + sealed.len());
-        out.extend_from_slice(&key.name);
-        out.extend_from_slice(&nonce);
-        out.extend_from_slice(&sealed);
-        Some(out)
+        self.seal_at(plain, unix_now()?)
     }
 
     fn decrypt(&self, cipher: &[u8]) -> Option<Vec<u8>> {
-        let name = cipher.get(..16)?;
-        let nonce: [u8; NONCE_LEN] = cipher.get(16..16 + NONCE_LEN)?.try_into().ok()?;
-        let sealed = cipher.get(16 + NONCE_LEN..)?;
-        let keys = crate::sync::read(&self.keys.keys);
-        let key = keys.iter().find(|k| k.name == name)?;
-        let mut buf = sealed.to_vec();
-        let len = key
-            .aead
-            .open_in_place(
-                Nonce::assume_unique_for_key(nonce),
-                self.aad(&key.name),
-                &mut buf,
-            )
-            .ok()?
-            .len();
-        // The session's secrets stay where they were opened, not copied.
-        buf.truncate(len);
-        Some(buf)
+        self.open_at(cipher, unix_now()?)
     }
 }
 
@@ -373,6 +427,63 @@ mod tests {
         let mut other = POLICY;
         other[31] ^= 1;
         assert_eq!(Ticketer::new(keys, other).decrypt(&sealed), None);
+    }
+
+    /// A time for the tests: seconds since the UNIX epoch.
+    const NOW: u64 = 1_750_000_000;
+
+    #[test]
+    fn a_ticket_opens_only_within_its_lifetime() {
+        let t = Ticketer::new(TicketKeys::generate().expect("keys"), POLICY);
+        let lifetime = u64::from(TICKET_LIFETIME);
+        let at = |issued: u64| t.seal_at(b"state", issued).expect("seal");
+        assert_eq!(t.open_at(&at(NOW), NOW).as_deref(), Some(&b"state"[..]));
+        assert!(t.open_at(&at(NOW - lifetime), NOW).is_some(), "12 h old");
+        assert_eq!(t.open_at(&at(NOW - lifetime - 1), NOW), None, "12 h 1 s");
+        assert_eq!(t.open_at(&at(0), NOW), None, "issued at the epoch");
+        // Another server's clock a little ahead: within the skew.
+        assert!(t.open_at(&at(NOW + MAX_CLOCK_SKEW), NOW).is_some());
+        assert_eq!(t.open_at(&at(NOW + 600), NOW), None, "10 min ahead");
+        assert_eq!(t.open_at(&at(u64::MAX), NOW), None);
+        // The real clock, both ways.
+        let fresh = t.encrypt(b"state").expect("seal");
+        assert_eq!(t.decrypt(&fresh).as_deref(), Some(&b"state"[..]));
+    }
+
+    #[test]
+    fn the_issue_time_is_sealed_with_the_state() {
+        let t = Ticketer::new(TicketKeys::generate().expect("keys"), POLICY);
+        let old = t
+            .seal_at(b"state", NOW - u64::from(TICKET_LIFETIME) - 60)
+            .expect("seal");
+        // The time is the first 8 bytes of the sealed text: whatever a
+        // bit flipped there (making the ticket younger, say), it fails to
+        // open.
+        for byte in 16 + NONCE_LEN..16 + NONCE_LEN + 8 {
+            for bit in 0..8 {
+                let mut forged = old.clone();
+                forged[byte] ^= 1 << bit;
+                assert_eq!(t.open_at(&forged, NOW), None, "byte {byte} bit {bit}");
+            }
+        }
+        // A ticket sealed the way tickets were before they carried a time
+        // (the same key, name and policy) does not open either.
+        let keys = crate::sync::read(&t.keys.keys);
+        let key = keys.first().expect("a key");
+        let mut aad = [0u8; 48];
+        aad[..16].copy_from_slice(&key.name);
+        aad[16..].copy_from_slice(&POLICY);
+        let nonce = [9u8; NONCE_LEN];
+        let mut sealed = [&NOW.to_be_bytes()[..], b"state"].concat();
+        key.aead
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(aad),
+                &mut sealed,
+            )
+            .expect("seal");
+        let legacy = [&key.name[..], &nonce, &sealed].concat();
+        assert_eq!(t.open_at(&legacy, NOW), None);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! `WebSocketOptions` and `CompressionOptions` (Dart `WebSocket.connect`'s
 //! parameters and `CompressionOptions`).
 
+use std::fmt;
 use std::time::Duration;
 
 use http::{HeaderName, HeaderValue};
@@ -161,7 +162,7 @@ impl CompressionOptions {
 /// [`connect`](Self::connect) (or used by [`WebSocket::accept`]).
 ///
 /// [`WebSocket::accept`]: crate::WebSocket::accept
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct WebSocketOptions {
     pub(crate) protocols: Vec<String>,
     pub(crate) headers: Vec<(String, String)>,
@@ -173,6 +174,60 @@ pub struct WebSocketOptions {
     pub(crate) close_timeout: Duration,
     pub(crate) upgrade_timeout: Duration,
     pub(crate) allowed_origins: Vec<String>,
+}
+
+impl fmt::Debug for WebSocketOptions {
+    /// The fields, with the values of headers that may carry a credential
+    /// (see [`is_secret_header`]) shown as `***`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WebSocketOptions")
+            .field("protocols", &self.protocols)
+            .field("headers", &ShownHeaders(&self.headers))
+            .field("compression", &self.compression)
+            .field("connect", &self.connect)
+            .field("ping_interval", &self.ping_interval)
+            .field("max_message_size", &self.max_message_size)
+            .field("max_frame_size", &self.max_frame_size)
+            .field("close_timeout", &self.close_timeout)
+            .field("upgrade_timeout", &self.upgrade_timeout)
+            .field("allowed_origins", &self.allowed_origins)
+            .finish()
+    }
+}
+
+/// Whether the value of the header `name` may be a credential, never to be
+/// shown: `Authorization`, `Proxy-Authorization`, `Cookie`, `Set-Cookie`,
+/// and any name with `auth`, `token`, `key`, `secret`, `password`,
+/// `session`, `cookie`, `credential` or `signature` in it.
+pub(crate) fn is_secret_header(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    [
+        "auth",
+        "token",
+        "key",
+        "secret",
+        "password",
+        "session",
+        "cookie",
+        "credential",
+        "signature",
+    ]
+    .iter()
+    .any(|word| name.contains(word))
+}
+
+/// Headers as `Debug` shows them: the values of secret ones as `***`.
+pub(crate) struct ShownHeaders<'a>(pub(crate) &'a [(String, String)]);
+
+impl fmt::Debug for ShownHeaders<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list()
+            .entries(self.0.iter().map(|(name, value)| {
+                let value = if is_secret_header(name) { "***" } else { value };
+                (name, value)
+            }))
+            .finish()
+    }
 }
 
 impl Default for WebSocketOptions {
@@ -215,9 +270,19 @@ pub(crate) fn check_header(name: &str, value: &str) -> Result<()> {
         ));
     }
     if HeaderValue::from_bytes(value.as_bytes()).is_err() {
+        // The value as the error names it: never a credential's, and no
+        // line break to split a log line.
+        let shown = if is_secret_header(name) {
+            format!("{name}: ***")
+        } else {
+            format!("{name}: {}", value.escape_debug())
+        };
         return Err(Error::invalid_input(
-            value,
-            format!("not a valid value for header '{name}': no control characters or line breaks"),
+            shown,
+            format!(
+                "not a valid value for header '{name}': no control characters or line breaks \
+                 (trim the line break of a value read from a file)"
+            ),
         ));
     }
     Ok(())

@@ -2,11 +2,12 @@
 //! ([`UpgradeRequest`]) and what it answers: accept with a subprotocol and
 //! headers ([`UpgradeResponse`]) or refuse with a status ([`Rejection`]).
 
+use std::fmt;
 use std::net::SocketAddr;
 
 use http::StatusCode;
 
-use super::options::check_header;
+use super::options::{ShownHeaders, check_header};
 
 use crate::error::{Error, Result};
 
@@ -15,8 +16,10 @@ pub const MAX_REJECTION_BODY: usize = 4096;
 
 /// The client's upgrade request, as
 /// [`WebSocket::accept_with`](crate::WebSocket::accept_with) shows it to
-/// its callback.
-#[derive(Debug, Clone)]
+/// its callback. Its `Debug` shows the values of headers that may carry a
+/// credential (`Authorization`, `Cookie`, names with `token`, `key`...) as
+/// `***`; [`header`](Self::header) gives them.
+#[derive(Clone)]
 pub struct UpgradeRequest {
     pub(crate) method: String,
     pub(crate) path: String,
@@ -25,6 +28,39 @@ pub struct UpgradeRequest {
     pub(crate) protocols: Vec<String>,
     pub(crate) extensions: Vec<String>,
     pub(crate) peer_addr: Option<SocketAddr>,
+}
+
+impl fmt::Debug for UpgradeRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UpgradeRequest")
+            .field("method", &self.method)
+            .field("path", &self.path)
+            .field("query", &self.query)
+            .field("headers", &ShownHeaders(&self.headers))
+            .field("protocols", &self.protocols)
+            .field("extensions", &self.extensions)
+            .field("peer_addr", &self.peer_addr)
+            .finish()
+    }
+}
+
+impl fmt::Debug for UpgradeResponse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UpgradeResponse")
+            .field("protocol", &self.protocol)
+            .field("headers", &ShownHeaders(&self.headers))
+            .finish()
+    }
+}
+
+impl fmt::Debug for Rejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Rejection")
+            .field("status", &self.status)
+            .field("headers", &ShownHeaders(&self.headers))
+            .field("body", &self.body)
+            .finish()
+    }
 }
 
 impl UpgradeRequest {
@@ -91,7 +127,7 @@ impl UpgradeRequest {
 /// How to accept an upgrade: the subprotocol and extra response headers.
 /// `UpgradeResponse::new()` accepts with the defaults (the client's first
 /// subprotocol that the options list, and no extra headers).
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct UpgradeResponse {
     pub(crate) protocol: Option<String>,
     pub(crate) headers: Vec<(String, String)>,
@@ -119,7 +155,7 @@ impl UpgradeResponse {
 }
 
 /// A refused upgrade: a status (400-599), headers and a short text body.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Rejection {
     pub(crate) status: u16,
     pub(crate) headers: Vec<(String, String)>,
@@ -203,4 +239,30 @@ pub(crate) fn refusal(status: u16, headers: &[(String, String)], body: &str) -> 
     out.push_str("\r\n");
     out.push_str(body);
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_hides_credential_headers() {
+        let req = UpgradeRequest {
+            method: "GET".into(),
+            path: "/chat".into(),
+            query: None,
+            headers: vec![
+                ("Authorization".into(), "Bearer Zq9xWv7y".into()),
+                ("Cookie".into(), "sid=Zq9xWv7y".into()),
+                ("Origin".into(), "https://app.example".into()),
+            ],
+            protocols: Vec::new(),
+            extensions: Vec::new(),
+            peer_addr: None,
+        };
+        let text = format!("{req:?}");
+        assert!(!text.contains("Zq9xWv7y"), "{text}");
+        assert!(text.contains("https://app.example"), "{text}");
+        assert_eq!(req.header("authorization"), Some("Bearer Zq9xWv7y"));
+    }
 }

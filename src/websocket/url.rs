@@ -1,13 +1,16 @@
 //! Parsing `ws://` and `wss://` URLs, before any I/O.
 
+use std::fmt;
+
 use http::Uri;
 
 use crate::error::{Error, Result};
 use crate::net::connect::unbracket;
 use crate::net::percent::percent_decode;
+use crate::net::redact::redacted;
 
 /// A parsed WebSocket URL.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub(crate) struct WsUrl {
     pub(crate) secure: bool,
     /// The host, without brackets for IPv6.
@@ -15,55 +18,69 @@ pub(crate) struct WsUrl {
     pub(crate) port: u16,
     /// Path and query, at least `/`.
     pub(crate) target: String,
-    /// Percent-decoded user and password.
+    /// Percent-decoded user and password; never shown.
     pub(crate) credentials: Option<(String, String)>,
     /// The `Host` header value.
     pub(crate) host_header: String,
 }
 
+impl fmt::Debug for WsUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WsUrl")
+            .field("secure", &self.secure)
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("target", &"***")
+            .field("credentials", &self.credentials.as_ref().map(|_| "***"))
+            .finish()
+    }
+}
+
 impl WsUrl {
     /// Splits the URL with `http::Uri` (RFC 3986), then applies RFC 6455's
     /// rules: a `ws` or `wss` scheme, a host, no fragment, a port of 1 to
-    /// 65535.
+    /// 65535. Errors name the URL as [`redacted`] shows it, never its user
+    /// info (nor its path and query, which may hold a token).
     pub(crate) fn parse(url: &str) -> Result<WsUrl> {
+        let shown = redacted(url);
+        let url_error = |reason: String| Error::invalid_input(shown.clone(), reason);
         if url.contains('#') {
             // http::Uri drops a fragment without a word.
-            return Err(Error::invalid_input(
-                url,
-                "a WebSocket URL must not have a fragment (#...): RFC 6455 section 3",
+            return Err(url_error(
+                "a WebSocket URL must not have a fragment (#...): RFC 6455 section 3; \
+                 percent-encode a '#' in a user name or password as %23"
+                    .to_owned(),
             ));
         }
         let uri: Uri = url.parse().map_err(|e| {
             let Some((_, rest)) = url.split_once("://") else {
-                return Error::invalid_input(
-                    url,
-                    "not a URL: expected ws://host/path or wss://host/path",
+                return url_error(
+                    "not a URL: expected ws://host/path or wss://host/path".to_owned(),
                 );
             };
             let authority = rest.split(['/', '?']).next().unwrap_or("");
             let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
             if host.is_empty() || host.starts_with(':') {
-                return Error::invalid_input(url, "the URL has no host");
+                return url_error("the URL has no host".to_owned());
             }
-            Error::invalid_input(
-                url,
-                format!("not a URL ({e}): percent-encode spaces and control characters"),
-            )
+            url_error(format!(
+                "not a URL ({e}): percent-encode spaces and control characters, and a '/', \
+                 '?' or '@' in a user name or password (%2F, %3F, %40)"
+            ))
         })?;
         let (Some(scheme), Some(authority)) = (uri.scheme_str(), uri.authority()) else {
-            return Err(Error::invalid_input(
-                url,
-                "not a URL with a host: expected ws://host/path or wss://host/path",
+            return Err(url_error(
+                "not a URL with a host: expected ws://host/path or wss://host/path".to_owned(),
             ));
         };
         let secure = match scheme.to_ascii_lowercase().as_str() {
             "ws" => false,
             "wss" => true,
             other => {
-                return Err(Error::invalid_input(
-                    url,
-                    format!("the scheme '{other}' is not a WebSocket scheme: use ws:// or wss://"),
-                ));
+                return Err(url_error(format!(
+                    "the scheme '{}' is not a WebSocket scheme: use ws:// or wss://",
+                    other.escape_debug()
+                )));
             }
         };
         let target = match uri.path_and_query().map(|p| p.as_str()) {
@@ -78,16 +95,18 @@ impl WsUrl {
         let credentials = match userinfo {
             Some(u) => {
                 let (user, pass) = u.split_once(':').unwrap_or((u, ""));
-                Some((percent_decode(user, url)?, percent_decode(pass, url)?))
+                Some((percent_decode(user, &shown)?, percent_decode(pass, &shown)?))
             }
             None => None,
         };
         let host = unbracket(authority.host());
         if host.is_empty() {
-            return Err(Error::invalid_input(url, "the URL has no host"));
+            return Err(url_error("the URL has no host".to_owned()));
         }
         let default_port = if secure { 443 } else { 80 };
-        // Not `authority.port()`: it reads a port past 65535 as none.
+        // Not `authority.port()`: it reads a port past 65535 as none. The
+        // text is not echoed: with the `@host` forgotten, the password is
+        // what reads as the port.
         let port = match hostport.get(authority.host().len()..).unwrap_or("") {
             "" => default_port,
             p => p
@@ -95,7 +114,11 @@ impl WsUrl {
                 .and_then(|p| p.parse::<u16>().ok())
                 .filter(|p| *p != 0)
                 .ok_or_else(|| {
-                    Error::invalid_input(url, format!("'{p}' is not a port: give :1 to :65535"))
+                    url_error(
+                        "the port is not a number from 1 to 65535: give host:port, and \
+                         percent-encode a ':' in a user name (%3A)"
+                            .to_owned(),
+                    )
                 })?,
         };
         let host_for_header = if host.contains(':') {
@@ -132,6 +155,8 @@ mod tests {
         assert_eq!(u.target, "/chat?x=1");
         assert_eq!(u.credentials, Some(("us@r".into(), "p:ss".into())));
         assert_eq!(u.host_header, "example.com:8443");
+        let debug = format!("{u:?}");
+        assert!(!debug.contains("p:ss") && !debug.contains("x=1"), "{debug}");
         let u = WsUrl::parse("ws://[::1]").expect("url");
         assert_eq!(
             (u.host.as_str(), u.port, u.target.as_str()),
