@@ -246,10 +246,9 @@ fn a_websocket_url_error_never_shows_the_password() {
         "ws://user:s3cretpw@127.0.0.1/chat#frag",
         "wss://user:s3cretpw%zz@localhost/",
     ] {
-        let err = securenet::WebSocketOptions::new()
-            .connect(url)
-            .err()
-            .expect("refused before any I/O");
+        let Err(err) = securenet::WebSocketOptions::new().connect(url) else {
+            panic!("{url}: refused before any I/O");
+        };
         let shown = format!("{err} / {err:?}");
         assert!(
             !shown.contains("s3cretpw"),

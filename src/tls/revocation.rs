@@ -29,14 +29,20 @@ pub(crate) struct Revocation {
     pub(crate) next_updates: Vec<Option<i64>>,
 }
 
+/// One CRL as [`Revocation::parse`] reads it.
+pub(crate) struct ParsedCrl {
+    list: OwnedCertRevocationList,
+    /// The SHA-256 of its DER.
+    digest: [u8; 32],
+    /// Its nextUpdate, seconds since the epoch.
+    next_update: Option<i64>,
+}
+
 impl Revocation {
     /// The CRLs in a PEM file's bytes (`X509 CRL` sections) or one DER
     /// CRL, parsed as webpki checks them, each with the SHA-256 of its
     /// DER; `label` names the input in errors.
-    pub(crate) fn parse(
-        bytes: &[u8],
-        label: &str,
-    ) -> Result<Vec<(OwnedCertRevocationList, [u8; 32], Option<i64>)>> {
+    pub(crate) fn parse(bytes: &[u8], label: &str) -> Result<Vec<ParsedCrl>> {
         let crls: Vec<CertificateRevocationListDer<'static>> = if looks_like_pem(bytes) {
             CertificateRevocationListDer::pem_slice_iter(bytes)
                 .collect::<std::result::Result<_, _>>()
@@ -63,17 +69,21 @@ impl Revocation {
                         .ok()
                         .and_then(|(_, c)| c.next_update())
                         .map(|t| t.timestamp());
-                Ok((list, crate::tls::certificate::sha256(crl), next_update))
+                Ok(ParsedCrl {
+                    list,
+                    digest: crate::tls::certificate::sha256(crl),
+                    next_update,
+                })
             })
             .collect()
     }
 
     /// Adds lists [`parse`](Self::parse) made.
-    pub(crate) fn add(&mut self, parsed: Vec<(OwnedCertRevocationList, [u8; 32], Option<i64>)>) {
-        for (list, digest, next_update) in parsed {
-            self.lists.push(list);
-            self.digests.push(digest);
-            self.next_updates.push(next_update);
+    pub(crate) fn add(&mut self, parsed: Vec<ParsedCrl>) {
+        for crl in parsed {
+            self.lists.push(crl.list);
+            self.digests.push(crl.digest);
+            self.next_updates.push(crl.next_update);
         }
     }
 
