@@ -242,3 +242,58 @@ fn a_new_server_certificate_under_the_same_policy_keeps_tickets() {
         "{after:?}"
     );
 }
+
+/// A client certificate that expired after its ticket was made: a full
+/// handshake would refuse it, so its resumption is refused too (rustls
+/// restores the chain unchecked; the server checks its dates again, as Go
+/// does). The certificate is valid for 3 seconds; the test waits for the
+/// clock to pass its end, which is what it is about.
+#[test]
+fn a_client_certificate_that_expired_since_its_ticket_does_not_resume() {
+    use std::time::{Duration, Instant, SystemTime};
+    let pki = common::pki();
+    let authority = Ca::new("short-lived client CA");
+    for version in [TlsVersion::Tls13, TlsVersion::Tls12] {
+        let ends = time::OffsetDateTime::now_utc() + time::Duration::seconds(3);
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "short-lived client");
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        params.not_after = ends;
+        let key = rcgen::KeyPair::generate().expect("key");
+        let cert = params
+            .signed_by(&key, &authority.issuer)
+            .expect("sign")
+            .pem();
+        let mut client_ctx = common::context_with(&cert, &key.serialize_pem());
+        client_ctx
+            .set_trusted_certificates_bytes(pki.ca_pem().as_bytes())
+            .expect("trust");
+        let options = client(versioned(client_ctx, version));
+        let bind = BindOptions::new()
+            .ticket_keys(TicketKeys::generate().expect("keys"))
+            .require_client_certificate(true);
+        let (l, port) = listener(bind, &server_for(&pki, &authority, None));
+        let server = serve(l, 2);
+        visit(&options, port);
+        // Until the certificate has expired (whole seconds in X.509).
+        let expired = SystemTime::UNIX_EPOCH
+            + Duration::from_secs(u64::try_from(ends.unix_timestamp()).expect("after 1970") + 1);
+        let limit = Instant::now() + Duration::from_secs(10);
+        while SystemTime::now() <= expired && Instant::now() < limit {
+            thread::yield_now();
+        }
+        visit(&options, port);
+        let mut seen = server.join().expect("server").into_iter();
+        let (before, after) = (seen.next().expect("first"), seen.next().expect("second"));
+        assert!(
+            before.refused.is_none() && before.client_certificate,
+            "{before:?}"
+        );
+        assert!(
+            matches!(after.refused, Some(CertificateProblem::Expired { .. })),
+            "{version:?}: an expired client certificate resumed: {after:?}"
+        );
+    }
+}

@@ -37,7 +37,7 @@ impl<S: Read + Write> SecureStream<S> {
         // Put the user's timeouts back.
         let _ = (self.io.ops.set_read_timeout)(&self.io.sock, self.read_timeout);
         let _ = (self.io.ops.set_write_timeout)(&self.io.sock, self.write_timeout);
-        match result {
+        match result.and_then(|()| self.check_resumed_client()) {
             Ok(()) => {
                 self.handshake_done();
                 Ok(())
@@ -84,6 +84,31 @@ impl<S: Read + Write> SecureStream<S> {
                     .as_ref()
                     .map_or_else(String::new, |e| format!(", unverified: {e}")),
             ));
+        }
+    }
+
+    /// Server side, a resumed session: the client's certificate chain came
+    /// back from the ticket unchecked (rustls), so what a full handshake
+    /// would check again is checked here, as Go's crypto/tls does: every
+    /// other part of the client-certificate policy is bound into the
+    /// ticket (tls/tickets.rs), the time is not. An expired certificate
+    /// fails the handshake; nothing is handed to the application.
+    fn check_resumed_client(&self) -> Result<()> {
+        let Some(conn) = self.conn() else {
+            return Ok(());
+        };
+        if conn.is_client() || !self.is_session_reused() {
+            return Ok(());
+        }
+        let Some(chain) = conn.peer_certificates() else {
+            return Ok(());
+        };
+        match crate::tls::chain::Chain::expired(chain, "clientAuth", UnixTime::now()) {
+            None => Ok(()),
+            Some(problem) => Err(Error::Certificate {
+                problem,
+                peer: PeerRole::Client,
+            }),
         }
     }
 
