@@ -4,9 +4,10 @@
 //! once) or several ALPN configurations (rustls's `Acceptor` reads the
 //! ClientHello first and the bytes are given to the chosen connection).
 //! Whatever the bytes, the handshake fails or succeeds and reads return
-//! data or an error: never a panic, a hang or unbounded memory. The SNI
-//! name and Hello randoms securenet reads from the ClientHello itself are
-//! what this reaches that rustls's own fuzzing does not.
+//! data or an error: never a panic, a hang or unbounded memory. What this
+//! reaches that rustls's own fuzzing does not: securenet's engine and its
+//! buffers, the `Acceptor` replay, and the call-scoped reports (SNI from
+//! the certificate resolver, the key log's secrets) to the connection.
 #![no_main]
 
 use std::io::{self, Read, Write};
