@@ -193,6 +193,7 @@ impl BindOptions {
         callback: impl Fn(&X509Certificate) -> bool + Send + Sync + 'static,
     ) -> Self {
         self.tls.on_bad_client_certificate = Some(Arc::new(callback));
+        self.tls.on_bad_client_certificate_id = crate::tls::server_config::callback_id();
         self
     }
 

@@ -103,7 +103,7 @@ impl<S: Read + Write> SecureStream<S> {
         let Some(chain) = conn.peer_certificates() else {
             return Ok(());
         };
-        match crate::tls::chain::Chain::expired(chain, "clientAuth", UnixTime::now()) {
+        match crate::tls::resumed::expired(chain, "clientAuth", UnixTime::now()) {
             None => Ok(()),
             Some(problem) => Err(Error::Certificate {
                 problem,

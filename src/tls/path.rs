@@ -141,13 +141,14 @@ impl PathCheck {
             // Only these may be stood in for by a leaf the user trusts as
             // itself (policy.rs, rule 3): no issuer was found. webpki
             // refuses a CA:TRUE leaf before it looks for a path, so that
-            // counts only for a self-issued leaf, which has no path above
-            // it (a CA:TRUE leaf issued by a CA keeps that CA's checks).
+            // counts only for a self-signed leaf (its own key verifies its
+            // signature: a name is not enough), which has no path above
+            // it; a CA:TRUE leaf issued by a CA keeps that CA's checks.
             Err(e @ webpki::Error::UnknownIssuer) => {
                 PathVerdict::NoIssuer(self.diagnose(&e, leaf, intermediates, now))
             }
             Err(e @ webpki::Error::CaUsedAsEndEntity)
-                if Chain::new(leaf, &[], &self.trust).leaf_is_self_issued() =>
+                if crate::tls::self_signed::is_self_signed(leaf, self.algs.all) =>
             {
                 PathVerdict::NoIssuer(self.diagnose(&e, leaf, intermediates, now))
             }
@@ -227,7 +228,7 @@ impl PathCheck {
             leaf_only,
             &self.crls,
             &self.crl_next_updates,
-            chain.leaf_is_self_issued(),
+            crate::tls::self_signed::is_self_signed(leaf, self.algs.all),
             self.crls_required,
             i64::try_from(now.as_secs()).unwrap_or(i64::MAX),
         );

@@ -17,7 +17,7 @@
 //! |---|---|---|---|
 //! | 1 | paths to a trust anchor were found, none with a pinned key | | refused: pin mismatch (nothing overrides a pin) |
 //! | 2 | verified (revocation, validity, key usage, name constraints, critical extensions) | name (or `check_server_identity`) holds | trusted |
-//! | 3 | no issuer found (or a self-issued CA:TRUE leaf), and the leaf is byte for byte a certificate the user added, valid now, fit for the use (anyExtendedKeyUsage alone is not), not revoked by a CRL given, and, with CRLs given, self-issued (else its unsent chain could be revoked) | pins (if any) match the leaf's key, and the name holds | trusted |
+//! | 3 | no issuer found (or a self-signed CA:TRUE leaf: its own key verifies it), and the leaf is byte for byte a certificate the user added, valid now, fit for the use (anyExtendedKeyUsage alone is not), not revoked by a CRL given, and, with CRLs given, self-signed (else its unsent chain could be revoked) | pins (if any) match the leaf's key, and the name holds | trusted |
 //! | 4 | as 3, pins set and the leaf's key not pinned | | refused: pin mismatch |
 //! | 5 | as 3, but the added leaf is expired, not yet valid, unfit for the use, revoked, or has a chain that the CRLs given cannot check | | that problem, as for any failure below |
 //! | 6 | any other failure (revoked, expired, name constraints, ...), or the name fails | `reject_unauthorized(true)` and no `on_bad_*` callback | refused with the problem |

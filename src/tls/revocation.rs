@@ -162,17 +162,17 @@ pub(crate) fn uncovered(
 /// What the CRLs say of a leaf trusted as itself, whose issuer may be
 /// unknown (so no CRL signature can be checked against it; a CRL only ever
 /// takes trust away here): revoked if a CRL from its issuer's name lists
-/// it. A leaf that is not self-issued has a chain above it that the peer
+/// it. A leaf that is not self-signed has a chain above it that the peer
 /// did not let webpki see: with any CRL given, whether that chain is
 /// revoked cannot be told, so it is unchecked (the peer decides what it
 /// sends: leaving out a revoked intermediate must not make a certificate
-/// trusted). Under `required`, a self-issued leaf needs a current CRL from
+/// trusted). Under `required`, a self-signed leaf needs a current CRL from
 /// itself. `next_updates[i]` is the nextUpdate of `crls[i]`.
 pub(crate) fn leaf_status(
     leaf: &[PathCert<'_>],
     crls: &[CertRevocationList<'_>],
     next_updates: &[Option<i64>],
-    self_issued: bool,
+    self_signed: bool,
     required: bool,
     now: i64,
 ) -> Option<CertificateProblem> {
@@ -180,7 +180,7 @@ pub(crate) fn leaf_status(
     if listed(crls, cert.issuer, cert.serial).is_some() {
         return Some(revoked(leaf, crls));
     }
-    if !self_issued && !crls.is_empty() {
+    if !self_signed && !crls.is_empty() {
         let what = cert
             .shown
             .as_ref()

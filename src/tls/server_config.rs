@@ -27,6 +27,10 @@ pub(crate) struct ServerTls {
     pub(crate) sni_contexts: Vec<(String, SecurityContext)>,
     pub(crate) on_sni: Option<SniFn>,
     pub(crate) on_bad_client_certificate: Option<BadCertificateFn>,
+    /// Which callback that is: a number no other callback of this process
+    /// gets, what session tickets are bound to (an address could be
+    /// reused by another callback once this one is dropped).
+    pub(crate) on_bad_client_certificate_id: u64,
     pub(crate) ticket_keys: Option<TicketKeys>,
 }
 
@@ -238,6 +242,14 @@ impl ResolvesServerCert for ReportSni {
     }
 }
 
+/// A number for a callback that no other callback of this process gets.
+pub(crate) fn callback_id() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    // A counter, not a table: nothing is looked up by it.
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
 /// The client-certificate policy of a configuration, as the SHA-256 its
 /// session tickets are bound to: whether client certificates are asked for
 /// or required and, if they are, the authorities they must chain to (every
@@ -284,13 +296,16 @@ fn client_auth_policy(
     for crl in &revocation.digests {
         put(crl);
     }
-    put(&[u8::from(revocation.required)]);
+    put(&[
+        u8::from(revocation.required),
+        u8::from(options.on_bad_client_certificate.is_some()),
+    ]);
     // Which callback, not only whether there is one: two callbacks may
-    // decide differently. Its address is the same for every listener of
-    // this process given the same `BindOptions`; servers in other
-    // processes with a callback do not share tickets (a full handshake,
-    // which asks the callback again).
-    put(&(callback_key(&options.on_bad_client_certificate) as u64).to_be_bytes());
+    // decide differently. Its number is the same for every listener of
+    // this process given the same `BindOptions` (or clones); servers in
+    // other processes with a callback do not share tickets (a full
+    // handshake, which asks the callback again).
+    put(&options.on_bad_client_certificate_id.to_be_bytes());
     finish(h)
 }
 
@@ -343,6 +358,7 @@ mod tests {
         };
         let forgiving = ServerTls {
             on_bad_client_certificate: Some(Arc::new(|_| true)),
+            on_bad_client_certificate_id: callback_id(),
             ..required.clone()
         };
         let (mozilla, empty) = (Trust::mozilla(), Trust::empty());
