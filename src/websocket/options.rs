@@ -178,8 +178,9 @@ pub struct WebSocketOptions {
 
 impl fmt::Debug for WebSocketOptions {
     /// The fields, with the values of headers that may carry a credential
-    /// (see [`is_secret_header`]) and the subprotocols that may (see
-    /// [`is_secret_protocol`]) shown as `***`.
+    /// (names with `auth`, `token`, `key`, `cookie`...) and the
+    /// subprotocols that may (with `bearer`, `token` or `auth`) shown as
+    /// `***`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("WebSocketOptions")
             .field("protocols", &ShownProtocols(&self.protocols))
