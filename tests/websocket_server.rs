@@ -118,6 +118,64 @@ fn accept_with_sees_the_whole_request_and_shapes_the_answer() {
 }
 
 #[test]
+fn debug_of_the_request_hides_the_query_and_token_subprotocols() {
+    let (seen_tx, seen_rx) = mpsc::channel();
+    let (port, server) = plain_server(WebSocketOptions::new(), move |req| {
+        seen_tx.send(req.clone()).expect("send");
+        Ok(UpgradeResponse::new().protocol("base64.channel.k8s.io"))
+    });
+    let token_protocol = "base64url.bearer.authorization.k8s.io.PROTOSECRET88";
+    let response = raw(
+        port,
+        upgrade_request(
+            "/api/exec?access_token=QUERYSECRET77",
+            &format!("Sec-WebSocket-Protocol: base64.channel.k8s.io, {token_protocol}\r\n"),
+        )
+        .as_bytes(),
+    );
+    assert!(response.starts_with("HTTP/1.1 101"), "{response}");
+    server.join().expect("server").expect("accepted");
+    let req = seen_rx.recv().expect("request");
+    let text = format!("{req:?}");
+    assert!(!text.contains("QUERYSECRET77"), "{text}");
+    assert!(!text.contains("PROTOSECRET88"), "{text}");
+    assert!(!text.contains("access_token"), "{text}");
+    // What is not a credential still shows.
+    assert!(text.contains("/api/exec"), "{text}");
+    assert!(text.contains("base64.channel.k8s.io"), "{text}");
+    assert!(text.contains("***"), "{text}");
+    // The accessors give the real values.
+    assert_eq!(req.query(), Some("access_token=QUERYSECRET77"));
+    assert_eq!(req.protocols(), ["base64.channel.k8s.io", token_protocol]);
+    assert_eq!(
+        req.header("sec-websocket-protocol"),
+        Some(format!("base64.channel.k8s.io, {token_protocol}").as_str())
+    );
+}
+
+#[test]
+fn choosing_an_unoffered_token_subprotocol_is_an_error_that_hides_it() {
+    let (port, server) = plain_server(WebSocketOptions::new(), |_| {
+        Ok(UpgradeResponse::new().protocol("x.token.CHOSENSECRET66"))
+    });
+    let response = raw(
+        port,
+        upgrade_request(
+            "/",
+            "Sec-WebSocket-Protocol: chat, base64url.bearer.authorization.k8s.io.PROTOSECRET88\r\n",
+        )
+        .as_bytes(),
+    );
+    assert!(response.starts_with("HTTP/1.1 500"), "{response}");
+    let err = server.join().expect("server").expect_err("not offered");
+    let text = format!("{err} {err:?}");
+    assert!(text.contains("did not offer"), "{text}");
+    assert!(text.contains("chat"), "{text}");
+    assert!(!text.contains("CHOSENSECRET66"), "{text}");
+    assert!(!text.contains("PROTOSECRET88"), "{text}");
+}
+
+#[test]
 fn a_rejection_sends_its_status_headers_and_body() {
     let (port, server) = plain_server(WebSocketOptions::new(), |req| {
         if req.header("authorization").is_some() {

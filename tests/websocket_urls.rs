@@ -167,6 +167,14 @@ fn credential_headers_show_in_no_debug_or_error() {
     let response = UpgradeResponse::new().header("Set-Cookie", "session=Zq9xWv7y");
     let rejection = Rejection::new(401).header("X-Session-Token", "Zq9xWv7y");
     assert_hidden("server side", &format!("{response:?} {rejection:?}"));
+    // Kubernetes' token subprotocol: hidden, the plain one shown.
+    let offered = WebSocketOptions::new().protocols(&[
+        "base64.channel.k8s.io",
+        "base64url.bearer.authorization.k8s.io.Zq9xWv7y",
+    ]);
+    let text = format!("{offered:?}");
+    assert_hidden("protocols", &text);
+    assert!(text.contains("base64.channel.k8s.io"), "{text}");
     // A token read from a file with its line break: refused, not echoed.
     let bad = options.header("Authorization", "Bearer Zq9xWv7y\n");
     let err = bad

@@ -123,10 +123,10 @@ pub(crate) struct Bundle {
     pub(crate) certificates: Vec<CertificateDer<'static>>,
 }
 
-/// Opens a PKCS#12 bundle. The key securenet takes from it is wiped when
-/// dropped; p12-keystore's own copies (its `KeyStore`, dropped here, and its
-/// decryption buffers) are not: it neither wipes them nor lets them be
-/// wiped.
+/// Opens a PKCS#12 bundle. Every key securenet takes from it is wiped when
+/// dropped (see [`copy_pkcs12_key`]); p12-keystore's own copies (its
+/// `KeyStore`, dropped here, and its decryption buffers) are not: it
+/// neither wipes them nor lets them be wiped.
 pub(crate) fn open_pkcs12(bytes: &[u8], password: &str, label: &str) -> Result<Bundle> {
     let store =
         KeyStore::from_pkcs12(bytes, password, Pkcs12ImportPolicy::Relaxed).map_err(|e| {
@@ -149,11 +149,10 @@ pub(crate) fn open_pkcs12(bytes: &[u8], password: &str, label: &str) -> Result<B
                     .map(|c| CertificateDer::from(c.as_der().to_vec()))
                     .collect();
                 certificates.extend(certs.iter().cloned());
+                // Only the first key with a chain is copied: the others
+                // stay in p12-keystore's store alone.
                 if identity.is_none() && !certs.is_empty() {
-                    let key = Zeroizing::new(PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
-                        chain.key().as_der().to_vec(),
-                    )));
-                    identity = Some((certs, key));
+                    identity = Some((certs, copy_pkcs12_key(chain.key())));
                 }
             }
             KeyStoreEntry::Certificate(cert) => {
@@ -166,6 +165,17 @@ pub(crate) fn open_pkcs12(bytes: &[u8], password: &str, label: &str) -> Result<B
         identity,
         certificates,
     })
+}
+
+/// A key from a PKCS#12 store, copied once, into the buffer that becomes
+/// the key: it is wiped when dropped from the moment it exists. The copy
+/// in the store itself cannot be wiped: p12-keystore's `PrivateKey` gives
+/// only `&[u8]` of its bytes and does not zeroize them when dropped, and
+/// neither do the buffers it decrypted them in.
+fn copy_pkcs12_key(key: &p12_keystore::PrivateKey) -> SecretKey {
+    Zeroizing::new(PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
+        key.as_der().to_vec(),
+    )))
 }
 
 #[cfg(test)]
@@ -224,5 +234,34 @@ mod tests {
         let bundle = open_pkcs12(&p12, "s3cret", "p12").expect("open");
         let (_, key) = bundle.identity.expect("a key");
         assert_wipes(key, &der, "PKCS#12");
+
+        // Two key entries: every key securenet copies is one that is wiped.
+        let client_der = PrivateKeyDer::from_pem_slice(pki.client_key_pem().as_bytes())
+            .expect("client key")
+            .secret_der()
+            .to_vec();
+        store.add_entry(
+            "xclient",
+            KeyStoreEntry::PrivateKeyChain(PrivateKeyChain::new(
+                b"0002".as_slice(),
+                PrivateKey::from_der(&client_der).expect("key"),
+                [cert(pki.client_cert_pem())],
+            )),
+        );
+        let p12 = store.writer("s3cret").write().expect("p12");
+        let store =
+            KeyStore::from_pkcs12(&p12, "s3cret", Pkcs12ImportPolicy::Relaxed).expect("p12");
+        let mut keys = store.entries().filter_map(|(_, e)| match e {
+            KeyStoreEntry::PrivateKeyChain(chain) => Some(copy_pkcs12_key(chain.key())),
+            _ => None,
+        });
+        assert_wipes(keys.next().expect("first"), &der, "PKCS#12, first key");
+        let second = keys.next().expect("second");
+        assert_wipes(second, &client_der, "PKCS#12, second key");
+        assert!(keys.next().is_none(), "two keys");
+        let bundle = open_pkcs12(&p12, "s3cret", "p12").expect("open");
+        let (_, key) = bundle.identity.expect("a key");
+        assert_wipes(key, &der, "PKCS#12 of two keys: the first");
+        assert_eq!(bundle.certificates.len(), 2);
     }
 }

@@ -34,7 +34,7 @@ const MAX_CLOCK_SKEW: u64 = 5 * 60;
 const TICKET_FORMAT: u8 = 2;
 /// The bytes of the issue time.
 const TIME_LEN: usize = 8;
-/// How many session tickets one key encrypts in one process: 2^31.
+/// How many session tickets one loaded key encrypts: 2^31.
 ///
 /// Tickets are sealed with AES-256-GCM under random 96-bit nonces, and NIST
 /// SP 800-38D (section 8.3) allows one key at most 2^32 such encryptions:
@@ -43,9 +43,15 @@ const TIME_LEN: usize = 8;
 /// well inside it. A key that reaches it seals no more tickets (clients do
 /// full handshakes; a warning is logged once) until
 /// [`TicketKeys::rotate`] or [`TicketKeys::load_bytes`] brings a new one.
-/// The count is per process and starts at zero in a new one: servers of a
-/// fleet count separately, so rotate often enough that all of them
-/// together stay under 2^32 tickets per key (see [`TicketKeys`]).
+/// The count belongs to the key as one [`TicketKeys`] loaded it, shared by
+/// that `TicketKeys`' clones (every listener given them) and kept by
+/// `load_bytes` for a key it still holds. Nothing else shares it: two
+/// loads of the same bytes or file (`from_bytes`, `from_file`) count
+/// separately, even in one process, and a key that left (by `rotate` or a
+/// `load_bytes` without it) starts from zero if loaded again. So load the
+/// file once per process and clone the `TicketKeys`; servers of a fleet
+/// count separately, so rotate often enough that all of them together
+/// stay under 2^32 tickets per key (see [`TicketKeys`]).
 pub const MAX_TICKETS_PER_KEY: u64 = 1 << 31;
 
 struct Key {
@@ -54,7 +60,8 @@ struct Key {
     /// copy of its bytes behind: the one copy is wiped on drop.
     raw: Box<[u8; 32]>,
     aead: LessSafeKey,
-    /// How many tickets it has been asked to encrypt in this process.
+    /// How many tickets it has been asked to encrypt since it was loaded
+    /// (see [`MAX_TICKETS_PER_KEY`]).
     used: AtomicU64,
 }
 
@@ -153,9 +160,13 @@ impl ZeroizeOnDrop for Key {}
 /// full handshake.
 ///
 /// **Rotation**: one key may seal at most 2^32 tickets across the whole
-/// fleet (AES-GCM with random nonces); each process stops using a key
-/// after [`MAX_TICKETS_PER_KEY`] (2^31) until the next rotation. A TLS 1.3
-/// handshake issues two tickets, a TLS 1.2 one at most one. Rotating daily
+/// fleet (AES-GCM with random nonces); a `TicketKeys` and its clones stop
+/// using a key after [`MAX_TICKETS_PER_KEY`] (2^31) until the next
+/// rotation. The count is per loaded key, not per process: load the key
+/// file once and clone the `TicketKeys` for every listener, as two loads
+/// count apart, and do not load a retired key again (its count starts
+/// over). A TLS 1.3 handshake issues two tickets, a TLS 1.2 one at most
+/// one. Rotating daily
 /// keeps a fleet under the bound up to about 24,000 TLS 1.3 handshakes a
 /// second in total; above that, rotate hourly (about 590,000 a second).
 ///
@@ -170,7 +181,7 @@ impl ZeroizeOnDrop for Key {}
 #[derive(Clone)]
 pub struct TicketKeys {
     keys: Arc<RwLock<Vec<Key>>>,
-    /// How many tickets one key may encrypt in this process.
+    /// How many tickets one key may encrypt (counted per loaded key).
     limit: u64,
 }
 
@@ -511,6 +522,26 @@ mod tests {
             t.encrypt(b"s").expect("within the limit");
         }
         assert_eq!(t.encrypt(b"s"), None, "the count survived the reload");
+    }
+
+    #[test]
+    fn the_count_is_the_loaded_keys_and_its_clones() {
+        let bytes = TicketKeys::generate().expect("keys").to_bytes();
+        let load = || TicketKeys {
+            limit: 2,
+            ..TicketKeys::from_bytes(&bytes).expect("keys")
+        };
+        let seal = |k: &TicketKeys| Ticketer::new(k.clone(), POLICY).encrypt(b"s").is_some();
+        let (a, b) = (load(), load());
+        assert!(seal(&a) && seal(&a.clone()));
+        assert!(!seal(&a), "clones share the count");
+        assert!(seal(&b), "another load of the same bytes counts apart");
+        a.load_bytes(&bytes).expect("load");
+        assert!(!seal(&a), "a key still held keeps its count");
+        a.load_bytes(&TicketKeys::generate().expect("keys").to_bytes())
+            .expect("load");
+        a.load_bytes(&bytes).expect("load");
+        assert!(seal(&a), "a key that left starts from zero");
     }
 
     #[test]

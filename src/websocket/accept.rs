@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use base64ct::{Base64, Encoding};
 
 use super::handshake::{Upgraded, has_token, header, header_list, read_head, ws_error};
-use super::options::WebSocketOptions;
+use super::options::{ShownProtocols, WebSocketOptions, shown_protocol};
 use super::request::{Rejection, UpgradeRequest, UpgradeResponse, check_headers, refusal};
 use super::stream::WsTransport;
 use super::{Hooks, WebSocket, deadline_after, negotiate, timeout_as, transport_hooks};
@@ -178,9 +178,10 @@ fn server<S: Read + Write>(
             return Err(Error::websocket(
                 WebSocketErrorKind::Local,
                 format!(
-                    "accept_with chose the subprotocol '{p}', which the client did not offer \
+                    "accept_with chose the subprotocol '{}', which the client did not offer \
                      ({:?}): choose one of UpgradeRequest::protocols",
-                    req.protocols
+                    shown_protocol(p),
+                    ShownProtocols(&req.protocols)
                 ),
                 None,
             ));

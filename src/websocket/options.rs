@@ -178,10 +178,12 @@ pub struct WebSocketOptions {
 
 impl fmt::Debug for WebSocketOptions {
     /// The fields, with the values of headers that may carry a credential
-    /// (see [`is_secret_header`]) shown as `***`.
+    /// (names with `auth`, `token`, `key`, `cookie`...) and the
+    /// subprotocols that may (with `bearer`, `token` or `auth`) shown as
+    /// `***`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("WebSocketOptions")
-            .field("protocols", &self.protocols)
+            .field("protocols", &ShownProtocols(&self.protocols))
             .field("headers", &ShownHeaders(&self.headers))
             .field("compression", &self.compression)
             .field("connect", &self.connect)
@@ -216,14 +218,58 @@ pub(crate) fn is_secret_header(name: &str) -> bool {
     .any(|word| name.contains(word))
 }
 
-/// Headers as `Debug` shows them: the values of secret ones as `***`.
+/// Whether a subprotocol may carry a credential, never to be shown: one
+/// with `bearer`, `token` or `auth` in it (any case), as Kubernetes'
+/// `base64url.bearer.authorization.k8s.io.<token>` does.
+pub(crate) fn is_secret_protocol(protocol: &str) -> bool {
+    let protocol = protocol.to_ascii_lowercase();
+    ["bearer", "token", "auth"]
+        .iter()
+        .any(|word| protocol.contains(word))
+}
+
+/// A subprotocol as messages and `Debug` show it: `***` if it may carry
+/// a credential (see [`is_secret_protocol`]).
+pub(crate) fn shown_protocol(protocol: &str) -> &str {
+    if is_secret_protocol(protocol) {
+        "***"
+    } else {
+        protocol
+    }
+}
+
+/// Subprotocols as `Debug` shows them: those that may carry a credential
+/// as `***`.
+pub(crate) struct ShownProtocols<'a>(pub(crate) &'a [String]);
+
+impl fmt::Debug for ShownProtocols<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list()
+            .entries(self.0.iter().map(|p| shown_protocol(p)))
+            .finish()
+    }
+}
+
+/// Headers as `Debug` shows them: the values of secret ones as `***`, and
+/// in `Sec-WebSocket-Protocol` each subprotocol that may carry a
+/// credential.
 pub(crate) struct ShownHeaders<'a>(pub(crate) &'a [(String, String)]);
 
 impl fmt::Debug for ShownHeaders<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_list()
             .entries(self.0.iter().map(|(name, value)| {
-                let value = if is_secret_header(name) { "***" } else { value };
+                let value = if is_secret_header(name) {
+                    "***".to_owned()
+                } else if name.eq_ignore_ascii_case("sec-websocket-protocol") {
+                    value
+                        .split(',')
+                        .map(|p| shown_protocol(p.trim()))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                } else {
+                    value.clone()
+                };
                 (name, value)
             }))
             .finish()

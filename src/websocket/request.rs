@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 
 use http::StatusCode;
 
-use super::options::{ShownHeaders, check_header};
+use super::options::{ShownHeaders, ShownProtocols, check_header};
 
 use crate::error::{Error, Result};
 
@@ -18,7 +18,12 @@ pub const MAX_REJECTION_BODY: usize = 4096;
 /// [`WebSocket::accept_with`](crate::WebSocket::accept_with) shows it to
 /// its callback. Its `Debug` shows the values of headers that may carry a
 /// credential (`Authorization`, `Cookie`, names with `token`, `key`...) as
-/// `***`; [`header`](Self::header) gives them.
+/// `***`, the query as `***` (it may hold an `access_token`), and so each
+/// subprotocol with `bearer`, `token` or `auth` in it (any case), in
+/// `protocols` and in the `Sec-WebSocket-Protocol` header: Kubernetes
+/// sends `base64url.bearer.authorization.k8s.io.<token>`.
+/// [`query`](Self::query), [`protocols`](Self::protocols) and
+/// [`header`](Self::header) give the real values.
 #[derive(Clone)]
 pub struct UpgradeRequest {
     pub(crate) method: String,
@@ -35,9 +40,9 @@ impl fmt::Debug for UpgradeRequest {
         f.debug_struct("UpgradeRequest")
             .field("method", &self.method)
             .field("path", &self.path)
-            .field("query", &self.query)
+            .field("query", &self.query.as_ref().map(|_| "***"))
             .field("headers", &ShownHeaders(&self.headers))
-            .field("protocols", &self.protocols)
+            .field("protocols", &ShownProtocols(&self.protocols))
             .field("extensions", &self.extensions)
             .field("peer_addr", &self.peer_addr)
             .finish()
