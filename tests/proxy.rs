@@ -153,6 +153,13 @@ fn a_refusal_an_unreachable_proxy_and_a_silent_one_say_so() {
         "{err}"
     );
     assert!(err.to_string().contains("cannot be reached"), "{err}");
+    // The system's reason is in the message itself, once.
+    let text = err.to_string();
+    assert_eq!(
+        text.to_lowercase().matches("connection refused").count(),
+        1,
+        "{text}"
+    );
     assert_eq!(err.io_kind(), std::io::ErrorKind::ConnectionRefused);
 
     let (port, _) = http_proxy(

@@ -383,6 +383,15 @@ impl fmt::Debug for Error {
     }
 }
 
+/// The innermost cause of an I/O error, as text.
+fn root_cause(e: &io::Error) -> String {
+    let mut cause: &dyn std::error::Error = e;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    cause.to_string()
+}
+
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -438,7 +447,21 @@ impl fmt::Display for Error {
                  truncated"
             ),
             Error::Io { context, source } => write!(f, "{context}: {source}"),
-            Error::Proxy { proxy, reason, .. } => write!(f, "proxy {proxy}: {reason}"),
+            Error::Proxy {
+                proxy,
+                reason,
+                source,
+                ..
+            } => {
+                write!(f, "proxy {proxy}: {reason}")?;
+                // What the system said (connection refused, no such
+                // name) is what the user acts on: said here once, its
+                // innermost cause only.
+                match source.as_ref().map(root_cause) {
+                    Some(cause) if !reason.contains(&cause) => write!(f, ": {cause}"),
+                    _ => Ok(()),
+                }
+            }
             Error::HttpStatus {
                 status,
                 reason,
