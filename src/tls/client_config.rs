@@ -51,6 +51,7 @@ struct ConfigKey {
     key_log: usize,
     resume: bool,
     pins: Vec<String>,
+    compression: bool,
 }
 
 impl ClientTls {
@@ -69,6 +70,7 @@ impl ClientTls {
             key_log: callback_key(&common.key_log),
             resume: self.resume_sessions,
             pins: self.pins.clone(),
+            compression: common.certificate_compression,
         };
         ctx.inner()
             .derived
@@ -118,6 +120,7 @@ impl ClientTls {
         };
         // The user's key log, if any, behind the one exporters need.
         config.key_log = crate::tls::exporter::capture(common.key_logger());
+        (config.cert_compressors, config.cert_decompressors) = common.compression();
         Ok((Arc::new(config), verifier))
     }
 }

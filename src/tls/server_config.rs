@@ -49,6 +49,7 @@ struct ConfigKey {
     on_bad_client: usize,
     key_log: usize,
     tickets: usize,
+    compression: bool,
 }
 
 /// `on_sni`: the context for a name, or `None` for the default.
@@ -106,6 +107,7 @@ impl ServerSetup {
             on_bad_client: callback_key(&options.on_bad_client_certificate),
             key_log: callback_key(&options.common.key_log),
             tickets: options.ticket_keys.as_ref().map_or(0, TicketKeys::identity),
+            compression: options.common.certificate_compression,
         };
         ctx.inner()
             .derived
@@ -159,6 +161,7 @@ impl ServerSetup {
         base.alpn_protocols = alpn.clone();
         // The user's key log, if any, behind the one exporters need.
         base.key_log = crate::tls::exporter::capture(options.common.key_logger());
+        (base.cert_compressors, base.cert_decompressors) = options.common.compression();
         // Sessions are kept per setup, never per context: rustls resumes a
         // session without re-checking the client-certificate policy, so a
         // session from a listener that asks for no certificate must not be

@@ -31,6 +31,8 @@ pub(crate) struct Common {
     pub(crate) handshake_timeout: Duration,
     pub(crate) trace: Option<TraceFn>,
     pub(crate) key_log: Option<KeyLogFn>,
+    /// Certificate compression (RFC 8879, zlib) offered and accepted.
+    pub(crate) certificate_compression: bool,
 }
 
 impl Default for Common {
@@ -40,6 +42,7 @@ impl Default for Common {
             handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
             trace: None,
             key_log: None,
+            certificate_compression: true,
         }
     }
 }
@@ -51,6 +54,7 @@ impl fmt::Debug for Common {
             .field("handshake_timeout", &self.handshake_timeout)
             .field("trace", &self.trace.is_some())
             .field("key_log", &self.key_log.is_some())
+            .field("certificate_compression", &self.certificate_compression)
             .finish()
     }
 }
@@ -66,6 +70,24 @@ impl Common {
             ));
         }
         alpn_wire(&self.alpn).map(|_| ())
+    }
+
+    /// The certificate compressors and decompressors a configuration
+    /// gets: rustls's (zlib), or none when compression is off.
+    pub(crate) fn compression(
+        &self,
+    ) -> (
+        Vec<&'static dyn rustls::compress::CertCompressor>,
+        Vec<&'static dyn rustls::compress::CertDecompressor>,
+    ) {
+        if self.certificate_compression {
+            (
+                rustls::compress::default_cert_compressors().to_vec(),
+                rustls::compress::default_cert_decompressors().to_vec(),
+            )
+        } else {
+            (Vec::new(), Vec::new())
+        }
     }
 
     /// The key log as rustls takes it, if one is set.
@@ -158,6 +180,19 @@ macro_rules! common_setters {
         /// [`trace`](Self::trace)`(|line| eprintln!("{line}"))`.
         pub fn enable_trace(mut self, enabled: bool) -> Self {
             self.$($field).+.trace = enabled.then(crate::tls::trace::log_sink);
+            self
+        }
+
+        /// Certificate compression (RFC 8879): `true` (the default) offers
+        /// to receive the peer's certificate chain compressed with zlib and
+        /// compresses ours when the peer offers it (13 % fewer handshake
+        /// bytes for an RSA-2048 leaf and two intermediates, 2 % for a
+        /// lone ECDSA leaf: keys and signatures do not compress; see
+        /// BENCHMARKS.md); `false` sends and asks for chains uncompressed. A compressed chain is inflated to
+        /// at most 64 KiB (rustls's cap for a certificate message), the
+        /// size it announces, checked before anything is allocated.
+        pub fn certificate_compression(mut self, enabled: bool) -> Self {
+            self.$($field).+.certificate_compression = enabled;
             self
         }
 

@@ -51,6 +51,14 @@ pub(crate) fn map_tls_error(
              ClientHello or a certificate chain this large): it must send a smaller one"
                 .to_owned()
         }
+        // A compressed certificate chain that inflates past 64 KiB, or a
+        // record past TLS's limit.
+        E::InvalidMessage(InvalidMessage::MessageTooLarge) => {
+            "the peer sent a message too large for TLS: a certificate chain over 64 KiB once \
+             decompressed, or a record over TLS's limit; it must send fewer or smaller \
+             certificates, or stop sending oversized records"
+                .to_owned()
+        }
         E::InvalidMessage(
             InvalidMessage::HandshakePayloadTooLarge | InvalidMessage::CertificatePayloadTooLarge,
         ) => "the peer sent a handshake message over 64 KiB, the most rustls accepts: its \
