@@ -217,15 +217,34 @@ impl BindOptions {
     }
 
     /// Receives each connection's failed handshake or handler error in
-    /// [`SecureListener::serve`](crate::SecureListener::serve), with the peer's address (without it
-    /// they go to the [`log`](https://docs.rs/log) crate at `warn`, target
-    /// `securenet::server::serve`; nothing is printed). Node's
-    /// `tlsClientError`.
+    /// [`SecureListener::serve`](crate::SecureListener::serve), with the
+    /// client's address: the one its PROXY header named, behind a load
+    /// balancer (see [`proxy_protocol`](Self::proxy_protocol)), else the
+    /// socket's peer. Without it they go to the [`log`](https://docs.rs/log)
+    /// crate at `warn`, target `securenet::server::serve`, naming the
+    /// balancer too; nothing is printed. Node's `tlsClientError`. A
+    /// connection that closes without sending anything is a health check,
+    /// not an error (see [`on_health_check`](Self::on_health_check)).
     pub fn on_client_error(
         mut self,
         callback: impl Fn(&Error, SocketAddr) + Send + Sync + 'static,
     ) -> Self {
         self.serve.on_client_error = Some(Arc::new(callback));
+        self
+    }
+
+    /// Receives, with the socket's peer address (the load balancer), each
+    /// connection [`SecureListener::serve`](crate::SecureListener::serve)
+    /// took that closed without sending a byte of TLS: a TCP health check
+    /// (HAProxy `check`), or a PROXY v2 `LOCAL` header and nothing after it
+    /// (`check-send-proxy`). These are not failures: without this callback
+    /// they go to the [`log`](https://docs.rs/log) crate at `debug`, never
+    /// to [`on_client_error`](Self::on_client_error).
+    pub fn on_health_check(
+        mut self,
+        callback: impl Fn(SocketAddr) + Send + Sync + 'static,
+    ) -> Self {
+        self.serve.on_health_check = Some(Arc::new(callback));
         self
     }
 

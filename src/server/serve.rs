@@ -11,13 +11,24 @@ use std::time::Duration;
 
 use crate::error::{Error, Result};
 use crate::server::listener::{Accepted, SecureListener};
-use crate::server::settings::ClientErrorFn;
+use crate::server::settings::{ClientErrorFn, HealthCheckFn};
 use crate::stream::SecureStream;
 
-fn report(on_error: &Option<ClientErrorFn>, err: &Error, peer: SocketAddr) {
+/// Reports a connection's failure with the client's address (`client`:
+/// its PROXY header's, else the socket's peer, `peer`).
+fn report(on_error: &Option<ClientErrorFn>, err: &Error, client: SocketAddr, peer: SocketAddr) {
     match on_error {
-        Some(f) => f(err, peer),
+        Some(f) => f(err, client),
+        None if client != peer => log::warn!("connection from {client} (through {peer}): {err}"),
         None => log::warn!("connection from {peer}: {err}"),
+    }
+}
+
+/// A connection that closed without sending anything: a health check.
+fn health_check(on_check: &Option<HealthCheckFn>, peer: SocketAddr) {
+    match on_check {
+        Some(f) => f(peer),
+        None => log::debug!("health check from {peer}: closed without sending anything"),
     }
 }
 
@@ -171,6 +182,7 @@ impl SecureListener {
                 .and_then(|l| l.handshake_started(stream.get_ref()));
             let handler = handler.clone();
             let on_error = settings.on_client_error.clone();
+            let on_check = settings.on_health_check.clone();
             let running = self.stop_state().handler_started();
             let mut builder = thread::Builder::new().name(format!("securenet {peer}"));
             if let Some(size) = settings.stack_size {
@@ -179,8 +191,10 @@ impl SecureListener {
             let spawned = builder.spawn(move || {
                 let _running = running;
                 let mut shaken = stream.handshake();
+                let mut dropped = false;
                 if let (Some(l), Some(id)) = (&limiter, pending) {
                     if l.handshake_over(id) && shaken.is_err() {
+                        dropped = true;
                         shaken = Err(Error::handshake(format!(
                             "dropped while still in its handshake, to make room for a new \
                              connection under max_connections({}): the client was too slow",
@@ -188,14 +202,20 @@ impl SecureListener {
                         )));
                     }
                 }
+                if !dropped && shaken.is_err() && stream.closed_silently() {
+                    health_check(&on_check, peer);
+                    return;
+                }
+                let client = stream.peer_addr().unwrap_or(peer);
                 if let Err(e) = shaken.and_then(|()| handler(stream).map_err(Into::into)) {
-                    report(&on_error, &e, peer);
+                    report(&on_error, &e, client, peer);
                 }
             });
             if let Err(e) = spawned {
                 report(
                     &settings.on_client_error,
                     &Error::io("cannot start a thread for the connection", e),
+                    peer,
                     peer,
                 );
             }

@@ -9,6 +9,8 @@ use crate::error::Error;
 
 /// `on_client_error`: a connection's handshake or handler failed.
 pub(crate) type ClientErrorFn = Arc<dyn Fn(&Error, SocketAddr) + Send + Sync>;
+/// `on_health_check`: a connection closed without sending anything.
+pub(crate) type HealthCheckFn = Arc<dyn Fn(SocketAddr) + Send + Sync>;
 /// `on_accept_error`: accepting fails for a while (no descriptors, no memory).
 pub(crate) type AcceptErrorFn = Arc<dyn Fn(&Error) + Send + Sync>;
 
@@ -19,6 +21,7 @@ pub(crate) struct ServeSettings {
     pub(crate) stack_size: Option<usize>,
     pub(crate) on_client_error: Option<ClientErrorFn>,
     pub(crate) on_accept_error: Option<AcceptErrorFn>,
+    pub(crate) on_health_check: Option<HealthCheckFn>,
 }
 
 impl fmt::Debug for ServeSettings {
@@ -28,6 +31,7 @@ impl fmt::Debug for ServeSettings {
             .field("thread_stack_size", &self.stack_size)
             .field("on_client_error", &self.on_client_error.is_some())
             .field("on_accept_error", &self.on_accept_error.is_some())
+            .field("on_health_check", &self.on_health_check.is_some())
             .finish()
     }
 }

@@ -173,6 +173,7 @@ impl<S: Read + Write> SecureStream<S> {
                     self.io.fill(Phase::Handshake, after)?
                 };
                 if read == 0 {
+                    self.closed_silently = !conn.is_client() && !conn.heard_from_peer();
                     return Err(Error::handshake(if conn.is_client() {
                         "the server closed the connection during the handshake: it may not \
                          speak TLS on this port, or it rejected our hello"
@@ -234,6 +235,8 @@ impl<S: Read + Write> SecureStream<S> {
                 let left = self.remaining(deadline)?;
                 let _ = (self.io.ops.set_read_timeout)(&self.io.sock, Some(left));
                 if self.io.fill(Phase::Handshake, after)? == 0 {
+                    self.closed_silently =
+                        matches!(&self.tls, Tls::Accepting(acc) if acc.2.is_empty());
                     return Err(Error::handshake(
                         "the client closed the connection before sending a ClientHello",
                     ));

@@ -70,6 +70,10 @@ pub struct SecureStream<S = TcpStream> {
     trace: Option<Box<Tracer>>,
     /// Server side: the PROXY protocol header expected or read.
     proxy: proxied::ProxyState,
+    /// Server side: the handshake ended because the client closed without
+    /// sending a byte of TLS (after its PROXY header, if any): what a load
+    /// balancer's health check does.
+    closed_silently: bool,
 }
 
 enum Tls {
@@ -109,6 +113,7 @@ impl<S: Read + Write> SecureStream<S> {
             sessions: Some(sessions),
             trace: None,
             proxy: proxied::ProxyState::None,
+            closed_silently: false,
         }
     }
 
@@ -140,6 +145,7 @@ impl<S: Read + Write> SecureStream<S> {
             sessions: None,
             trace: None,
             proxy: proxied::ProxyState::None,
+            closed_silently: false,
         }
     }
 

@@ -66,6 +66,7 @@ impl<S: Read + Write> SecureStream<S> {
             let left = self.remaining(deadline)?;
             let _ = (self.io.ops.set_read_timeout)(&self.io.sock, Some(left));
             if self.io.fill(Phase::Handshake, after)? == 0 {
+                self.closed_silently = head.is_empty();
                 return Err(Error::handshake(if head.is_empty() {
                     "the client closed the connection before its PROXY header"
                 } else {
@@ -73,6 +74,13 @@ impl<S: Read + Write> SecureStream<S> {
                 }));
             }
         }
+    }
+
+    /// Server side: whether the handshake failed because the client closed
+    /// without sending anything (after its PROXY header, if any): a load
+    /// balancer's TCP health check, or a PROXY v2 `LOCAL` one.
+    pub(crate) fn closed_silently(&self) -> bool {
+        self.closed_silently
     }
 
     /// The client's address as a PROXY header named it, if one did.

@@ -139,6 +139,8 @@ pub(crate) struct Engine {
     rest: Rest,
     /// The transport ended.
     eof: bool,
+    /// Some byte came from the peer.
+    heard: bool,
     /// The error that ended the connection (kept for later calls).
     error: Option<Box<rustls::Error>>,
     /// What calls into rustls reported for this connection (scope.rs).
@@ -187,6 +189,7 @@ impl Engine {
             side,
             input: Input::default(),
             eof: false,
+            heard: false,
             error: None,
             learned: Learned::default(),
             exporter: None,
@@ -203,6 +206,11 @@ impl Engine {
 
     pub(crate) fn is_client(&self) -> bool {
         self.rest.is_client
+    }
+
+    /// Whether any byte has come from the peer.
+    pub(crate) fn heard_from_peer(&self) -> bool {
+        self.heard
     }
 
     pub(crate) fn is_handshaking(&self) -> bool {
@@ -227,6 +235,7 @@ impl Engine {
         let room = self.input.room(bytes.len());
         let n = room.len().min(bytes.len());
         room[..n].copy_from_slice(&bytes[..n]);
+        self.heard |= n > 0;
         self.see_theirs(self.input.end, n);
         self.input.end += n;
         n
@@ -247,6 +256,7 @@ impl Engine {
             return Err(io::Error::new(io::ErrorKind::InvalidData, full()));
         }
         let n = rd.read(self.input.room(max))?;
+        self.heard |= n > 0;
         // Where the bytes went (making room may have moved what was held).
         self.see_theirs(self.input.end, n);
         self.input.end += n;
