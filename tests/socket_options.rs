@@ -102,6 +102,8 @@ fn keepalive_and_nodelay_are_set_on_the_socket() {
         .expect("connect");
     let sock = socket2::SockRef::from(c.get_ref());
     assert!(sock.keepalive().expect("SO_KEEPALIVE"));
+    // Windows sets the idle time but cannot read it back.
+    #[cfg(not(windows))]
     assert_eq!(
         sock.tcp_keepalive_time().expect("TCP_KEEPIDLE"),
         Duration::from_secs(42)

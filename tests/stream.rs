@@ -9,7 +9,7 @@ use std::net::TcpStream;
 use std::thread;
 use std::time::Duration;
 
-use common::{IO_TIMEOUT, client, serve_one, with_timeouts};
+use common::{client, serve_one, with_timeouts};
 use securenet::{BindOptions, Error, Phase};
 
 #[test]
@@ -341,8 +341,10 @@ fn connect_unix_runs_tls_over_a_unix_socket() {
     let server_ctx = pki.server_context();
     let server = thread::spawn(move || {
         let (sock, _) = listener.accept().expect("accept");
-        sock.set_read_timeout(Some(IO_TIMEOUT)).expect("timeout");
-        sock.set_write_timeout(Some(IO_TIMEOUT)).expect("timeout");
+        sock.set_read_timeout(Some(common::IO_TIMEOUT))
+            .expect("timeout");
+        sock.set_write_timeout(Some(common::IO_TIMEOUT))
+            .expect("timeout");
         let mut s =
             securenet::SecureStream::secure_server(sock, &server_ctx, &BindOptions::new(), &[])
                 .expect("secure_server");
