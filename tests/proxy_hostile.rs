@@ -39,6 +39,7 @@ fn a_proxy_password_never_shows_whatever_the_url() {
             "proxy.example",
         ),
         ("user:Zq9xWv7y@proxy.example:3128", "proxy.example:3128"),
+        // Parsed and shown only: nothing listens or connects here.
         ("http://us%40er:Zq9x%3AWv7y@[::1]:3128", "[::1]:3128"),
     ] {
         let proxy = Proxy::new(url).expect(url);

@@ -414,7 +414,7 @@ fn dribbler(bytes: Vec<u8>, gap: Duration, upgrade_too: bool) -> (String, thread
         }
         all.extend(bytes);
         for b in all {
-            thread::sleep(gap);
+            thread::sleep(gap); // slow peer
             if s.write_all(&[b]).is_err() {
                 return;
             }

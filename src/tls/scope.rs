@@ -54,6 +54,11 @@ pub(crate) struct Learned {
     pub(crate) sni: Option<Box<str>>,
 }
 
+// Why a thread-local: rustls 0.23 calls the key log, the verifiers and
+// the certificate resolver with no way to tell which connection asks (see
+// the module doc). It is filled only inside `within`, around one call into
+// one connection's rustls state, and emptied after it: nothing outlives the
+// call, and nothing is looked up by a value the peer chose.
 thread_local! {
     /// The connection whose call into rustls runs on this thread, if any.
     static SLOT: RefCell<Option<Learned>> = const { RefCell::new(None) };

@@ -176,7 +176,7 @@ fn pump(
             if let (Some((at, pause)), false) = (fault.pause, paused) {
                 if done >= at {
                     paused = true;
-                    thread::sleep(pause);
+                    thread::sleep(pause); // slow peer
                 }
             }
             let on = faulty.load(Ordering::Relaxed);
@@ -194,7 +194,7 @@ fn pump(
                 0
             };
             if delay > 0 {
-                thread::sleep(Duration::from_micros(delay as u64));
+                thread::sleep(Duration::from_micros(delay as u64)); // slow peer
             }
             if to.write_all(&buf[i..i + piece]).is_err() {
                 return;
