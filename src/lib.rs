@@ -153,6 +153,17 @@
 //! # Ok(()) }
 //! ```
 //!
+//! # Features
+//!
+//! - `aws-lc-rs` (default) or `ring`: the crypto provider, exactly one
+//!   (`default-features = false, features = ["ring"]` for ring). With
+//!   aws-lc-rs the post-quantum hybrid X25519MLKEM768 is preferred; ring
+//!   has X25519, secp256r1 and secp384r1. Nothing public differs.
+//! - `fips`: aws-lc-rs's FIPS module and rustls's `fips` (needs Go and
+//!   CMake to build): only FIPS-approved suites and groups.
+//! - `testing`: `testing::TestPki`, a CA and certificates made at run
+//!   time for tests and examples.
+//!
 //! # Errors
 //!
 //! Every fallible call returns [`Result`]; `Read` and `Write` return
@@ -167,6 +178,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod client;
+mod crypto;
 mod error;
 mod net;
 mod server;

@@ -76,7 +76,7 @@ fn handshake_bytes(server: &SecurityContext, bind: BindOptions, root_pem: &str) 
 
 /// RSA-2048 certificate parameters for `cn` (and `names`).
 fn rsa_params(cn: &str, names: &[&str]) -> (CertificateParams, KeyPair) {
-    let key = KeyPair::generate_for(&rcgen::PKCS_RSA_SHA256).expect("rsa key");
+    let key = common::rsa_key();
     let mut params =
         CertificateParams::new(names.iter().map(|s| s.to_string()).collect::<Vec<_>>())
             .expect("params");

@@ -155,7 +155,7 @@ fn key_formats_pem_and_der() {
     let ca = common::Ca::new("formats CA");
     for alg in [&PKCS_ECDSA_P256_SHA256, &PKCS_RSA_SHA256] {
         let key = if alg == &PKCS_RSA_SHA256 {
-            KeyPair::generate_rsa_for(alg, rcgen::RsaKeySize::_2048).expect("rsa key")
+            common::rsa_key()
         } else {
             KeyPair::generate_for(alg).expect("key")
         };
@@ -288,9 +288,10 @@ fn x509_certificate_fields() {
     assert!(cert.end_validity() > now + Duration::from_secs(86_400));
     assert_eq!(cert.der(), der.as_ref());
     assert_eq!(cert.pem(), pki.server_cert_pem().replace("\r\n", "\n"));
-    let sha256 = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &der);
+    let sha256 = common::crypto::digest::digest(&common::crypto::digest::SHA256, &der);
     assert_eq!(&cert.sha256()[..], sha256.as_ref());
-    let sha1 = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY, &der);
+    let sha1 =
+        common::crypto::digest::digest(&common::crypto::digest::SHA1_FOR_LEGACY_USE_ONLY, &der);
     assert_eq!(&cert.sha1()[..], sha1.as_ref());
     assert!(!cert.is_ca());
     assert!(pki.ca_certificate().is_ca());
@@ -377,8 +378,8 @@ fn x509_certificate_describes_itself_as_node_does() {
     );
     // The SPKI hash is that of the key's SubjectPublicKeyInfo.
     let key = KeyPair::from_pem(pki.server_key_pem()).expect("key");
-    let spki = aws_lc_rs::digest::digest(
-        &aws_lc_rs::digest::SHA256,
+    let spki = common::crypto::digest::digest(
+        &common::crypto::digest::SHA256,
         &rcgen::PublicKeyData::subject_public_key_info(&key),
     );
     assert_eq!(&leaf.spki_sha256()[..], spki.as_ref());
@@ -399,7 +400,7 @@ fn x509_certificate_describes_itself_as_node_does() {
     );
 
     // An RSA key says its size.
-    let rsa = KeyPair::generate_for(&PKCS_RSA_SHA256).expect("rsa");
+    let rsa = common::rsa_key();
     let params = rcgen::CertificateParams::new(vec!["rsa.example".to_owned()]).expect("p");
     let rsa_cert = params.self_signed(&rsa).expect("cert");
     let rsa_cert = X509Certificate::from_der(rsa_cert.der()).expect("parse");

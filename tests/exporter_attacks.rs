@@ -70,7 +70,7 @@ fn two_connections_with_the_same_client_random_keep_their_own_exporter() {
         }
     });
 
-    let mut provider = rustls::crypto::aws_lc_rs::default_provider();
+    let mut provider = common::rustls_provider();
     provider.secure_random = &FIXED;
     let mut roots = rustls::RootCertStore::empty();
     roots

@@ -14,8 +14,8 @@ use std::sync::mpsc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use aws_lc_rs::digest::{Context, SHA256};
 use common::IO_TIMEOUT;
+use common::crypto::digest::{Context, SHA256};
 use common::fault::{Cut, Fault, FaultProxy, Rng, fault_proxy};
 use securenet::testing::TestPki;
 use securenet::{BindOptions, Error, Phase, SecureStream};

@@ -11,8 +11,8 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use aws_lc_rs::digest::{Context, SHA256};
-use aws_lc_rs::rand::{SecureRandom, SystemRandom};
+use common::crypto::digest::{Context, SHA256};
+use common::crypto::rand::{SecureRandom, SystemRandom};
 use common::{IO_TIMEOUT, client, with_timeouts};
 use securenet::{BindOptions, SecureListener};
 

@@ -8,7 +8,7 @@ use std::io::{Read, Write};
 use std::sync::mpsc;
 use std::thread;
 
-use aws_lc_rs::digest::{Context, SHA256};
+use common::crypto::digest::{Context, SHA256};
 use common::{IO_TIMEOUT, client};
 use securenet::{BindOptions, ReadHalf, WriteHalf};
 

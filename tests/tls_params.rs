@@ -168,13 +168,34 @@ fn key_exchange_groups_are_chosen_and_reported() {
         client(pki.trust_context()),
         "localhost",
     );
+    // The post-quantum hybrid is preferred where the provider has it.
+    let (default_group, listed) = if cfg!(feature = "aws-lc-rs") {
+        ("X25519MLKEM768", "X25519MLKEM768")
+    } else {
+        ("X25519", "secp384r1")
+    };
     assert_eq!(
         c.expect("default").negotiated_group().as_deref(),
-        Some("X25519MLKEM768")
+        Some(default_group)
     );
 
     let err = SecurityContext::empty()
         .set_key_exchange_groups(&["brainpoolP256r1"])
         .expect_err("unknown");
-    assert!(err.to_string().contains("X25519MLKEM768"), "{err}");
+    assert!(err.to_string().contains(listed), "{err}");
+}
+
+/// With ring there is no post-quantum group: asking for one says which
+/// provider has it, not just "unknown".
+#[cfg(not(feature = "aws-lc-rs"))]
+#[test]
+fn post_quantum_groups_name_the_provider_that_has_them() {
+    let err = SecurityContext::empty()
+        .set_key_exchange_groups(&["X25519MLKEM768"])
+        .expect_err("not with ring");
+    let text = err.to_string();
+    assert!(
+        text.contains("X25519MLKEM768") && text.contains("ring") && text.contains("aws-lc-rs"),
+        "{text}"
+    );
 }

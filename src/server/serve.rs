@@ -67,6 +67,17 @@ fn classify(e: &io::Error) -> Failure {
             return Failure::Transient;
         }
     }
+    // accept() on Windows (Winsock): WSAEMFILE (no socket handles left)
+    // and WSAENOBUFS (no buffer space) wait like EMFILE and ENOBUFS;
+    // WSAECONNRESET and WSAECONNABORTED arrive as the kinds below.
+    #[cfg(windows)]
+    if let Some(code) = e.raw_os_error() {
+        const WSAEMFILE: i32 = 10024;
+        const WSAENOBUFS: i32 = 10055;
+        if code == WSAEMFILE || code == WSAENOBUFS {
+            return Failure::Exhausted;
+        }
+    }
     match e.kind() {
         io::ErrorKind::OutOfMemory => Failure::Exhausted,
         io::ErrorKind::ConnectionAborted
@@ -251,5 +262,44 @@ impl Iterator for Incoming<'_> {
         self.listener
             .accept_next(false, &mut self.backoff)
             .map(|r| r.map(|(s, _)| s))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn running_out_waits_and_a_broken_listener_ends() {
+        let kind = |k: io::ErrorKind| classify(&io::Error::from(k));
+        assert!(matches!(
+            kind(io::ErrorKind::OutOfMemory),
+            Failure::Exhausted
+        ));
+        assert!(matches!(
+            kind(io::ErrorKind::ConnectionReset),
+            Failure::Transient
+        ));
+        assert!(matches!(kind(io::ErrorKind::InvalidInput), Failure::Fatal));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn unix_error_codes() {
+        let code = |c: i32| classify(&io::Error::from_raw_os_error(c));
+        assert!(matches!(code(libc::EMFILE), Failure::Exhausted));
+        assert!(matches!(code(libc::ENFILE), Failure::Exhausted));
+        assert!(matches!(code(libc::EPROTO), Failure::Transient));
+        assert!(matches!(code(libc::EBADF), Failure::Fatal));
+    }
+
+    #[cfg(windows)]
+    #[test]
+    fn winsock_error_codes() {
+        let code = |c: i32| classify(&io::Error::from_raw_os_error(c));
+        assert!(matches!(code(10024), Failure::Exhausted)); // WSAEMFILE
+        assert!(matches!(code(10055), Failure::Exhausted)); // WSAENOBUFS
+        assert!(matches!(code(10054), Failure::Transient)); // WSAECONNRESET
+        assert!(matches!(code(10038), Failure::Fatal)); // WSAENOTSOCK
     }
 }

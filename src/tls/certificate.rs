@@ -174,10 +174,8 @@ impl X509Certificate {
 
     /// The SHA-1 fingerprint of the DER encoding (as `openssl x509 -fingerprint -sha1`).
     pub fn sha1(&self) -> [u8; 20] {
-        let d = aws_lc_rs::digest::digest(
-            &aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY,
-            &self.inner.der,
-        );
+        use crate::crypto::digest;
+        let d = digest::digest(&digest::SHA1_FOR_LEGACY_USE_ONLY, &self.inner.der);
         let mut out = [0u8; 20];
         out.copy_from_slice(d.as_ref());
         out
@@ -442,10 +440,7 @@ fn escape_value(v: &str) -> String {
 
 /// The SHA-256 of `bytes`.
 pub(crate) fn sha256(bytes: &[u8]) -> [u8; 32] {
-    let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, bytes);
-    let mut out = [0u8; 32];
-    out.copy_from_slice(d.as_ref());
-    out
+    crate::crypto::sha256(bytes)
 }
 
 /// `sha256//` and the base64 of `hash`: a public key pin.

@@ -11,11 +11,12 @@ use rustls::{SupportedCipherSuite, SupportedProtocolVersion};
 
 use crate::error::{Error, Result};
 
-/// The crypto provider: rustls's default aws-lc-rs provider, which prefers the
+/// The crypto provider: rustls's default provider of the backend chosen at
+/// build time (see `crate::crypto`); with aws-lc-rs it prefers the
 /// post-quantum X25519MLKEM768 key exchange.
 pub(crate) fn provider() -> &'static Arc<CryptoProvider> {
     static PROVIDER: OnceLock<Arc<CryptoProvider>> = OnceLock::new();
-    PROVIDER.get_or_init(|| Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
+    PROVIDER.get_or_init(|| Arc::new(crate::crypto::default_provider()))
 }
 
 /// A TLS protocol version.
@@ -138,7 +139,7 @@ fn suite_name(s: &SupportedCipherSuite) -> &'static str {
 /// Cipher suites by IANA or OpenSSL name; an entry may hold several
 /// separated by `:` (Node's `ciphers` string).
 pub(crate) fn cipher_suites<S: AsRef<str>>(names: &[S]) -> Result<Vec<SupportedCipherSuite>> {
-    let all = rustls::crypto::aws_lc_rs::ALL_CIPHER_SUITES;
+    let all = crate::crypto::all_cipher_suites();
     let mut out: Vec<SupportedCipherSuite> = Vec::new();
     for name in names.iter().flat_map(|n| n.as_ref().split(':')) {
         let name = name.trim();
@@ -188,7 +189,7 @@ const GROUP_ALIASES: &[(&str, &str)] = &[
 
 /// Key exchange groups by name (Node `ecdhCurve`), most preferred first.
 pub(crate) fn kx_groups<S: AsRef<str>>(names: &[S]) -> Result<Vec<&'static dyn SupportedKxGroup>> {
-    let all = rustls::crypto::aws_lc_rs::ALL_KX_GROUPS;
+    let all = crate::crypto::all_kx_groups();
     let group_name = |g: &&dyn SupportedKxGroup| g.name().as_str().unwrap_or("unknown");
     let mut out: Vec<&'static dyn SupportedKxGroup> = Vec::new();
     for name in names.iter().flat_map(|n| n.as_ref().split(':')) {
@@ -205,12 +206,19 @@ pub(crate) fn kx_groups<S: AsRef<str>>(names: &[S]) -> Result<Vec<&'static dyn S
             .find(|g| group_name(g).eq_ignore_ascii_case(canonical))
         else {
             let supported: Vec<&str> = all.iter().map(group_name).collect();
+            // The post-quantum groups exist only with aws-lc-rs.
+            let why = if canonical.to_ascii_uppercase().contains("MLKEM") {
+                format!(
+                    "not available with the {} crypto provider this build uses \
+                     (build securenet with its default `aws-lc-rs` feature for it)",
+                    crate::crypto::NAME
+                )
+            } else {
+                "not a supported key exchange group".to_owned()
+            };
             return Err(Error::invalid_input(
                 name,
-                format!(
-                    "not a supported key exchange group; supported: {}",
-                    supported.join(", ")
-                ),
+                format!("{why}; supported: {}", supported.join(", ")),
             ));
         };
         if !out.iter().any(|g| g.name() == group.name()) {
@@ -220,7 +228,7 @@ pub(crate) fn kx_groups<S: AsRef<str>>(names: &[S]) -> Result<Vec<&'static dyn S
     if out.is_empty() {
         return Err(Error::invalid_input(
             "[]",
-            "give at least one key exchange group, e.g. X25519MLKEM768",
+            "give at least one key exchange group, e.g. X25519",
         ));
     }
     Ok(out)

@@ -4,11 +4,11 @@
 
 use std::sync::Arc;
 
-use aws_lc_rs::digest;
 use rustls::ServerConfig;
 use rustls::server::{ClientHello, ResolvesServerCert, ServerSessionMemoryCache};
 use rustls::sign::{CertifiedKey, SingleCertAndKey};
 
+use crate::crypto::digest;
 use crate::error::{Error, Result};
 use crate::tls::context::SecurityContext;
 use crate::tls::revocation::Revocation;

@@ -1,7 +1,7 @@
 //! [`TicketKeys`]: session ticket keys shared by a fleet of servers, so a
 //! session made on one resumes on any, with rotation (a current key that
 //! encrypts, previous ones that still decrypt); and the rustls ticketer
-//! built on them (AES-256-GCM from aws-lc-rs).
+//! built on them (AES-256-GCM from the crypto provider).
 
 use std::fmt;
 use std::path::Path;
@@ -9,10 +9,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
-use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
+use crate::crypto::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
+use crate::crypto::fill_random;
 use crate::error::{Error, Result};
 use crate::tls::pem::read_file;
 
@@ -94,7 +94,7 @@ impl Key {
 
     fn generate() -> Result<Key> {
         let mut bytes = Zeroizing::new([0u8; TICKET_KEY_LEN]);
-        SystemRandom::new().fill(&mut *bytes).map_err(|_| {
+        fill_random(&mut *bytes).map_err(|()| {
             Error::credentials("ticket keys", "the system's random number generator failed")
         })?;
         Key::from_bytes(&*bytes)
@@ -343,7 +343,7 @@ impl Ticketer {
             return None;
         }
         let mut nonce = [0u8; NONCE_LEN];
-        SystemRandom::new().fill(&mut nonce).ok()?;
+        fill_random(&mut nonce).ok()?;
         // Sized once, sealed in place: no copy of the state is left behind.
         let head = 16 + NONCE_LEN;
         let mut out = Vec::with_capacity(head + TIME_LEN + plain.len() + AES_256_GCM.tag_len());

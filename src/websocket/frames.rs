@@ -314,7 +314,7 @@ pub(crate) fn write_frame<W: Write>(
 ) -> Result<()> {
     let mask = if client {
         let mut m = [0u8; 4];
-        aws_lc_rs::rand::fill(&mut m).map_err(|_| {
+        crate::crypto::fill_random(&mut m).map_err(|()| {
             Error::websocket(
                 WebSocketErrorKind::Local,
                 "no randomness for the frame mask",

@@ -23,6 +23,50 @@ use securenet::{
 };
 
 /// Every test socket's read/write timeout: a bug fails the test, it does not hang it.
+/// The crypto crate of the provider this build uses (`aws-lc-rs` or `ring`):
+/// the two have the same `digest`, `aead` and `rand` modules.
+#[cfg(feature = "aws-lc-rs")]
+#[allow(unused_imports)]
+pub use aws_lc_rs as crypto;
+#[cfg(all(feature = "ring", not(feature = "aws-lc-rs")))]
+#[allow(unused_imports)]
+pub use ring as crypto;
+
+/// rustls's default provider for the crypto crate this build uses.
+#[allow(dead_code)]
+pub fn rustls_provider() -> rustls::crypto::CryptoProvider {
+    #[cfg(feature = "aws-lc-rs")]
+    return rustls::crypto::aws_lc_rs::default_provider();
+    #[cfg(all(feature = "ring", not(feature = "aws-lc-rs")))]
+    return rustls::crypto::ring::default_provider();
+}
+
+/// The X25519 key exchange group of the provider this build uses.
+#[allow(dead_code)]
+pub fn x25519() -> &'static dyn rustls::crypto::SupportedKxGroup {
+    #[cfg(feature = "aws-lc-rs")]
+    return rustls::crypto::aws_lc_rs::kx_group::X25519;
+    #[cfg(all(feature = "ring", not(feature = "aws-lc-rs")))]
+    return rustls::crypto::ring::kx_group::X25519;
+}
+
+/// A fresh RSA-2048 key for rcgen, signing with PKCS#1 v1.5 and SHA-256.
+/// rcgen makes RSA keys only with aws-lc-rs; with ring the `rsa` crate
+/// makes it and rcgen (through ring) loads it.
+#[allow(dead_code)]
+pub fn rsa_key() -> KeyPair {
+    #[cfg(feature = "aws-lc-rs")]
+    return KeyPair::generate_for(&rcgen::PKCS_RSA_SHA256).expect("rsa key");
+    #[cfg(all(feature = "ring", not(feature = "aws-lc-rs")))]
+    {
+        use rsa::pkcs8::EncodePrivateKey;
+        let key = rsa::RsaPrivateKey::new(&mut rand_core::OsRng, 2048).expect("rsa key");
+        let der = key.to_pkcs8_der().expect("pkcs8");
+        let der = rustls::pki_types::PrivatePkcs8KeyDer::from(der.as_bytes().to_vec());
+        KeyPair::from_pkcs8_der_and_sign_algo(&der, &rcgen::PKCS_RSA_SHA256).expect("rsa key pair")
+    }
+}
+
 pub const IO_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub fn pki() -> TestPki {

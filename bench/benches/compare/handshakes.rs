@@ -54,7 +54,7 @@ pub enum Side {
     Raw((Arc<ClientConfig>, Arc<ServerConfig>)),
     Ours((SecurityContext, SecurityContext)),
     /// OpenSSL's `SslStream` at both ends (the OpenSSL rows).
-    #[cfg(feature = "bench-openssl")]
+    #[cfg(feature = "openssl")]
     OpenSsl(
         (
             Arc<openssl::ssl::SslConnector>,
@@ -109,7 +109,7 @@ pub fn handshake_rate(count: usize, threads: usize, side: Side, resume: bool) ->
                             c.read_exact(&mut [0u8; 1]).expect("read");
                             let _ = c.write_all(b"y");
                         }
-                        #[cfg(feature = "bench-openssl")]
+                        #[cfg(feature = "openssl")]
                         (Side::OpenSsl((connector, _)), _) => {
                             let sock = TcpStream::connect(addr).expect("connect");
                             sock.set_nodelay(true).expect("nodelay");
@@ -146,7 +146,7 @@ fn serve_one(sock: TcpStream, side: &Side) {
             let _ = s.write_all(b"x");
             let _ = s.read(&mut [0u8; 1]);
         }
-        #[cfg(feature = "bench-openssl")]
+        #[cfg(feature = "openssl")]
         Side::OpenSsl((_, acceptor)) => {
             if let Ok(mut s) = acceptor.accept(sock) {
                 let _ = s.write_all(b"x");

@@ -1,4 +1,4 @@
-//! OpenSSL rows (`--features bench-openssl`): securenet against the
+//! OpenSSL rows (`--features openssl`): securenet against the
 //! `openssl` crate's `SslStream` at both ends, the C library people compare
 //! with, in the same run. In these lines the "raw" column is OpenSSL.
 

@@ -155,6 +155,22 @@ impl Pki {
     }
 }
 
+/// An RSA-2048 key: rcgen makes it with aws-lc-rs; with ring (which cannot
+/// make RSA keys) the `rsa` crate does.
+fn rsa_key() -> KeyPair {
+    #[cfg(feature = "aws-lc-rs")]
+    return KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, rcgen::RsaKeySize::_2048)
+        .expect("rsa");
+    #[cfg(all(feature = "ring", not(feature = "aws-lc-rs")))]
+    {
+        use rsa::pkcs8::EncodePrivateKey;
+        let key = rsa::RsaPrivateKey::new(&mut rand_core::OsRng, 2048).expect("rsa key");
+        let der = key.to_pkcs8_der().expect("pkcs8");
+        let der = rustls::pki_types::PrivatePkcs8KeyDer::from(der.as_bytes().to_vec());
+        KeyPair::from_pkcs8_der_and_sign_algo(&der, &rcgen::PKCS_RSA_SHA256).expect("rsa")
+    }
+}
+
 pub fn pki(rsa: bool) -> Pki {
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("params");
     ca_params
@@ -164,7 +180,7 @@ pub fn pki(rsa: bool) -> Pki {
     let ca =
         CertifiedIssuer::self_signed(ca_params, KeyPair::generate().expect("key")).expect("ca");
     let key = if rsa {
-        KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, rcgen::RsaKeySize::_2048).expect("rsa")
+        rsa_key()
     } else {
         KeyPair::generate().expect("key")
     };
@@ -234,12 +250,17 @@ pub fn serve_each(
 }
 
 fn provider(t: Tuning) -> Arc<rustls::crypto::CryptoProvider> {
-    let mut p = rustls::crypto::aws_lc_rs::default_provider();
+    // The provider securenet was built with (its `aws-lc-rs` or `ring` feature).
+    #[cfg(feature = "aws-lc-rs")]
+    use rustls::crypto::aws_lc_rs as backend;
+    #[cfg(all(feature = "ring", not(feature = "aws-lc-rs")))]
+    use rustls::crypto::ring as backend;
+    let mut p = backend::default_provider();
     if let Some(name) = t.suite {
         p.cipher_suites.retain(|s| s.suite().as_str() == Some(name));
     }
     if t.x25519_only {
-        p.kx_groups = vec![rustls::crypto::aws_lc_rs::kx_group::X25519];
+        p.kx_groups = vec![backend::kx_group::X25519];
     }
     Arc::new(p)
 }

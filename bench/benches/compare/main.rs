@@ -5,19 +5,19 @@
 //! is better for us everywhere) and the runs' spread.
 //!
 //! ```text
-//! cargo bench --bench compare                  # the full run (1 GiB bulk)
-//! SECURENET_BENCH_SCALE=0.05 cargo bench --bench compare   # a quick run
-//! SECURENET_BENCH_REPEAT=5 cargo bench --bench compare     # more runs per figure
-//! cargo bench --bench compare -- writes        # the groups whose name has it
+//! cargo bench -p securenet-bench --bench compare                  # the full run (1 GiB bulk)
+//! SECURENET_BENCH_SCALE=0.05 cargo bench -p securenet-bench --bench compare   # a quick run
+//! SECURENET_BENCH_REPEAT=5 cargo bench -p securenet-bench --bench compare     # more runs per figure
+//! cargo bench -p securenet-bench --bench compare -- writes        # the groups whose name has it
 //!                                              # (bulk, unbuffered, unbuffered-small,
 //!                                              # writes, echo, handshakes, memory,
 //!                                              # websocket, openssl)
-//! cargo bench --bench compare --features bench-openssl   # adds OpenSSL rows
+//! cargo bench -p securenet-bench --bench compare --features openssl   # adds OpenSSL rows
 //! ```
 
 mod handshakes;
 mod memory;
-#[cfg(feature = "bench-openssl")]
+#[cfg(feature = "openssl")]
 mod openssl_rows;
 mod setup;
 mod transfer;
@@ -37,7 +37,7 @@ fn main() {
         setup::repeats(),
         thread::available_parallelism().map_or(1, |n| n.get())
     );
-    // `cargo bench --bench compare -- NAME` runs the groups whose name
+    // `cargo bench -p securenet-bench --bench compare -- NAME` runs the groups whose name
     // contains NAME (bulk, unbuffered, unbuffered-small, writes, echo,
     // handshakes, memory, websocket).
     let only = args.iter().skip(1).find(|a| !a.starts_with('-'));
@@ -68,7 +68,7 @@ fn main() {
     if run("websocket") {
         websocket::websocket(&ecdsa);
     }
-    #[cfg(feature = "bench-openssl")]
+    #[cfg(feature = "openssl")]
     if run("openssl") {
         openssl_rows::bulk(&ecdsa);
         openssl_rows::handshakes(&ecdsa, &rsa);
