@@ -47,6 +47,15 @@ pub(crate) const NAME: &str = "aws-lc-rs";
 #[cfg(all(feature = "ring", not(feature = "aws-lc-rs")))]
 pub(crate) const NAME: &str = "ring";
 
+/// Whether this build has the `fips` feature: only FIPS-approved cipher
+/// suites and key exchange groups may be chosen.
+pub(crate) const FIPS: bool = cfg!(feature = "fips");
+
+/// Why a suite or group that exists is refused in a FIPS build.
+pub(crate) const NOT_APPROVED: &str = "not FIPS-approved, and this build has securenet's \
+     `fips` feature: choose an approved one (AES-GCM suites; secp256r1, secp384r1, \
+     X25519MLKEM768)";
+
 /// rustls's default provider of the chosen backend (with aws-lc-rs it
 /// prefers X25519MLKEM768).
 pub(crate) fn default_provider() -> CryptoProvider {
@@ -109,9 +118,10 @@ mod tests {
             NAME == "aws-lc-rs",
             "{groups:?}"
         );
-        // FIPS leaves out ChaCha20-Poly1305 (one TLS 1.3, two TLS 1.2 suites).
-        let suites = if cfg!(feature = "fips") { 6 } else { 9 };
-        assert_eq!(all_cipher_suites().len(), suites);
+        assert_eq!(all_cipher_suites().len(), 9);
+        // FIPS offers no ChaCha20-Poly1305 (one TLS 1.3, two TLS 1.2 suites).
+        let offered = default_provider().cipher_suites.len();
+        assert_eq!(offered, if FIPS { 6 } else { 9 });
     }
 
     #[cfg(feature = "fips")]

@@ -66,19 +66,24 @@ fn protocol_versions_are_limited_and_a_gap_says_so() {
 fn cipher_suites_by_iana_and_openssl_names() {
     let pki = common::pki();
     let mut chacha = pki.trust_context();
-    chacha
-        .set_cipher_suites(&["TLS13_CHACHA20_POLY1305_SHA256"])
-        .expect("suite");
-    let (c, _) = handshake_with(
-        &pki.server_context(),
-        BindOptions::new(),
-        client(chacha),
-        "localhost",
-    );
-    assert_eq!(
-        c.expect("chacha").cipher_suite().as_deref(),
-        Some("TLS13_CHACHA20_POLY1305_SHA256")
-    );
+    let chosen = chacha.set_cipher_suites(&["TLS13_CHACHA20_POLY1305_SHA256"]);
+    if cfg!(feature = "fips") {
+        // Not FIPS-approved: refused by name, not at the handshake.
+        let err = chosen.expect_err("chacha is not approved");
+        assert!(err.to_string().contains("not FIPS-approved"), "{err}");
+    } else {
+        chosen.expect("suite");
+        let (c, _) = handshake_with(
+            &pki.server_context(),
+            BindOptions::new(),
+            client(chacha),
+            "localhost",
+        );
+        assert_eq!(
+            c.expect("chacha").cipher_suite().as_deref(),
+            Some("TLS13_CHACHA20_POLY1305_SHA256")
+        );
+    }
 
     // OpenSSL names, Node's colon-separated string; TLS 1.2 only.
     let mut openssl = with_versions(pki.trust_context(), TlsVersion::Tls12, TlsVersion::Tls12);
@@ -136,17 +141,23 @@ fn cipher_suites_by_iana_and_openssl_names() {
 fn key_exchange_groups_are_chosen_and_reported() {
     let pki = common::pki();
     let mut x25519 = pki.trust_context();
-    x25519.set_key_exchange_groups(&["X25519"]).expect("group");
-    let (c, _) = handshake_with(
-        &pki.server_context(),
-        BindOptions::new(),
-        client(x25519),
-        "localhost",
-    );
-    assert_eq!(
-        c.expect("x25519").negotiated_group().as_deref(),
-        Some("X25519")
-    );
+    let chosen = x25519.set_key_exchange_groups(&["X25519"]);
+    if cfg!(feature = "fips") {
+        let err = chosen.expect_err("X25519 alone is not approved");
+        assert!(err.to_string().contains("not FIPS-approved"), "{err}");
+    } else {
+        chosen.expect("group");
+        let (c, _) = handshake_with(
+            &pki.server_context(),
+            BindOptions::new(),
+            client(x25519),
+            "localhost",
+        );
+        assert_eq!(
+            c.expect("x25519").negotiated_group().as_deref(),
+            Some("X25519")
+        );
+    }
 
     // A server that only speaks P-384: the client's default list has it.
     let mut server = pki.server_context();

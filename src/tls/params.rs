@@ -166,6 +166,9 @@ pub(crate) fn cipher_suites<S: AsRef<str>>(names: &[S]) -> Result<Vec<SupportedC
                 ),
             ));
         };
+        if crate::crypto::FIPS && !suite.fips() {
+            return Err(Error::invalid_input(name, crate::crypto::NOT_APPROVED));
+        }
         if !out.iter().any(|s| s.suite() == suite.suite()) {
             out.push(*suite);
         }
@@ -221,6 +224,9 @@ pub(crate) fn kx_groups<S: AsRef<str>>(names: &[S]) -> Result<Vec<&'static dyn S
                 format!("{why}; supported: {}", supported.join(", ")),
             ));
         };
+        if crate::crypto::FIPS && !group.fips() {
+            return Err(Error::invalid_input(name, crate::crypto::NOT_APPROVED));
+        }
         if !out.iter().any(|g| g.name() == group.name()) {
             out.push(*group);
         }
