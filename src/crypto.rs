@@ -4,7 +4,11 @@
 //! policy stamps; AES-256-GCM for session tickets; random numbers for
 //! ticket nonces, ticket keys and WebSocket masks), and rustls gets the
 //! same provider (handshakes, record protection, the exporter's HKDF and
-//! TLS 1.2 PRF, key loading, signature verification).
+//! TLS 1.2 PRF, key loading, signature verification). Decrypting
+//! password-protected key files (PKCS#8 PBES2, PKCS#12) is the one
+//! exception: the RustCrypto crates behind `pkcs8` and `p12-keystore` do
+//! it, with either provider; the key they yield is then loaded by the
+//! provider.
 //!
 //! The `fips` feature builds aws-lc-rs's FIPS module (aws-lc-fips-sys)
 //! and rustls's `fips`: only FIPS-approved suites and groups are offered.
