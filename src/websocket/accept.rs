@@ -123,11 +123,13 @@ fn server<S: Read + Write>(
     if let Some(origin) = origin {
         let allowed = &options.allowed_origins;
         if !allowed.is_empty() && !allowed.iter().any(|a| a.eq_ignore_ascii_case(origin)) {
-            return Err(refuse(
-                stream,
-                403,
-                &[],
-                &format!("the origin {origin} is not allowed"),
+            let reason =
+                format!("the origin {origin} is not allowed (WebSocketOptions::allowed_origins)");
+            let _ = refuse(stream, 403, &[], &reason);
+            return Err(Error::websocket(
+                WebSocketErrorKind::Refused,
+                format!("answered 403: {reason}"),
+                None,
             ));
         }
     }
@@ -267,10 +269,14 @@ fn send_rejection<S: Write>(stream: &mut S, rejection: Rejection) -> Error {
     let _ =
         stream.write_all(refusal(rejection.status, &rejection.headers, &rejection.body).as_bytes());
     let _ = stream.flush();
-    ws_error(format!(
-        "accept_with refused the client's upgrade with status {}",
-        rejection.status
-    ))
+    Error::websocket(
+        WebSocketErrorKind::Refused,
+        format!(
+            "accept_with's callback answered {} (a Rejection)",
+            rejection.status
+        ),
+        None,
+    )
 }
 
 impl<S: Read + Write> WebSocket<S> {
@@ -312,7 +318,10 @@ impl<S: WsTransport> WebSocket<S> {
     /// subprotocol, adding headers such as `Set-Cookie`) or
     /// `Err(`[`Rejection`]`)` to refuse with a status, headers (such as
     /// `WWW-Authenticate`) and a short body. A refusal is
-    /// [`Error::WebSocket`] here, after it was sent.
+    /// [`Error::WebSocket`] of kind [`WebSocketErrorKind::Refused`] here,
+    /// after it was sent (as is an `Origin` not in
+    /// [`allowed_origins`](WebSocketOptions::allowed_origins)), while a bad
+    /// request is of kind [`WebSocketErrorKind::Upgrade`].
     ///
     /// The whole upgrade, reading the request included, is bounded by
     /// [`upgrade_timeout`](WebSocketOptions::upgrade_timeout) (a timeout is
