@@ -73,7 +73,8 @@ pub enum WebSocketErrorKind {
     /// or the request's `Origin` is not in `allowed_origins`. Not a failure
     /// of the client or of the server, as a `verifyClient` refusal in
     /// Node's `ws` is no `wsClientError`, and a Go handler that writes 403
-    /// returns no error.
+    /// returns no error; `WebSocket::accept_or_respond` returns its
+    /// callback's answers as `Ok(Accepted::Answered(status))`.
     Refused,
     /// The subprotocol or extension the peer chose is not one we offered,
     /// or its parameters are not valid.

@@ -231,7 +231,10 @@ impl BindOptions {
     /// purpose (its callback's `Rejection`, an `Origin` not allowed) comes
     /// here as [`WebSocketErrorKind::Refused`](crate::WebSocketErrorKind::Refused),
     /// apart from malformed requests (`Upgrade`); without this callback it
-    /// is logged at `debug`, not `warn`.
+    /// is logged at `debug`, not `warn`. With
+    /// [`WebSocket::accept_or_respond`](crate::WebSocket::accept_or_respond),
+    /// the answers its callback chooses (a `/healthz`, a 403) are no errors
+    /// and never come here.
     pub fn on_client_error(
         mut self,
         callback: impl Fn(&Error, SocketAddr) + Send + Sync + 'static,
