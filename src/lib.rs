@@ -19,7 +19,9 @@
 //!   and `wss://` URLs (Dart's `WebSocket.connect`), with permessage-deflate,
 //!   pings, the close handshake and [`split`](WebSocket::split) halves; and
 //!   the server side, [`WebSocket::accept_with`] with the request in hand
-//!   (or [`WebSocket::accept`] over any accepted stream).
+//!   (or [`WebSocket::accept`] over any accepted stream), and
+//!   [`WebSocket::accept_or_respond`] to answer plain HTTP (a `/healthz`,
+//!   a page) on the same port.
 //! * [`Error`]: typed errors that say what failed and what to do, and that
 //!   travel through `std::io::Error` and back.
 //!
@@ -217,8 +219,8 @@ pub use tls::tickets::{
     DEFAULT_TICKET_KEY_WINDOW, MAX_TICKETS_PER_KEY, TICKET_KEY_LEN, TicketKeys,
 };
 pub use websocket::{
-    CompressionOptions, DEFAULT_CLOSE_TIMEOUT, DEFAULT_COMPRESSION_LEVEL, DEFAULT_MAX_FRAME_SIZE,
-    DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_UPGRADE_TIMEOUT, MAX_REJECTION_BODY, Message, ReadyState,
-    Rejection, UpgradeRequest, UpgradeResponse, WebSocket, WebSocketOptions, WsReader, WsStream,
-    WsTransport, WsWriter,
+    Accepted, Answer, CompressionOptions, DEFAULT_CLOSE_TIMEOUT, DEFAULT_COMPRESSION_LEVEL,
+    DEFAULT_MAX_FRAME_SIZE, DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_UPGRADE_TIMEOUT, HttpResponse,
+    MAX_REJECTION_BODY, Message, ReadyState, Rejection, UpgradeRequest, UpgradeResponse, WebSocket,
+    WebSocketOptions, WsReader, WsStream, WsTransport, WsWriter,
 };

@@ -197,9 +197,10 @@ fn a_rejection_sends_its_status_headers_and_body() {
         other => panic!("expected 401, got {other:?}"),
     }
     let server_err = server.join().expect("server").expect_err("refused");
+    // Refused on purpose: not the kind of a malformed request.
     assert_eq!(
         server_err.websocket_kind(),
-        Some(WebSocketErrorKind::Upgrade)
+        Some(WebSocketErrorKind::Refused)
     );
     assert!(server_err.to_string().contains("401"), "{server_err}");
 
@@ -235,6 +236,7 @@ fn origins_outside_the_allow_list_get_403() {
             assert!(response.starts_with("HTTP/1.1 403 Forbidden"), "{response}");
             let e = result.expect_err("refused");
             assert!(e.to_string().contains("https://evil.example"), "{e}");
+            assert_eq!(e.websocket_kind(), Some(WebSocketErrorKind::Refused));
         }
     }
 }

@@ -64,9 +64,18 @@ impl fmt::Display for Phase {
 pub enum WebSocketErrorKind {
     /// The upgrade request or response was not a WebSocket handshake: a
     /// missing or wrong `Sec-WebSocket-Accept`, `Upgrade` or `Connection`
-    /// header, a malformed head (a refused upgrade with a status is
-    /// [`Error::HttpStatus`]).
+    /// header, a malformed head. On a client, an upgrade the server refused
+    /// with a status is [`Error::HttpStatus`]; on a server, an upgrade it
+    /// refused on purpose is [`Refused`](Self::Refused).
     Upgrade,
+    /// A server turned down a well-formed upgrade on purpose and sent its
+    /// answer: `WebSocket::accept_with`'s callback returned a `Rejection`,
+    /// or the request's `Origin` is not in `allowed_origins`. Not a failure
+    /// of the client or of the server, as a `verifyClient` refusal in
+    /// Node's `ws` is no `wsClientError`, and a Go handler that writes 403
+    /// returns no error; `WebSocket::accept_or_respond` returns its
+    /// callback's answers as `Ok(Accepted::Answered(status))`.
+    Refused,
     /// The subprotocol or extension the peer chose is not one we offered,
     /// or its parameters are not valid.
     Negotiation,
@@ -196,8 +205,10 @@ pub enum Error {
         body: Vec<u8>,
     },
     /// A WebSocket failed: [`kind`](WebSocketErrorKind) says how (the
-    /// upgrade, the negotiation, the peer's frames, or the peer went away);
-    /// where it applies, securenet closed the connection with `close_code`.
+    /// upgrade, the negotiation, the peer's frames, or the peer went away),
+    /// or a server refused an upgrade on purpose
+    /// ([`WebSocketErrorKind::Refused`]); where it applies, securenet
+    /// closed the connection with `close_code`.
     #[non_exhaustive]
     WebSocket {
         /// What kind of failure.
@@ -486,6 +497,11 @@ impl fmt::Display for Error {
                 }
                 Ok(())
             }
+            Error::WebSocket {
+                kind: WebSocketErrorKind::Refused,
+                reason,
+                ..
+            } => write!(f, "websocket upgrade refused on purpose: {reason}"),
             Error::WebSocket {
                 reason, close_code, ..
             } => {

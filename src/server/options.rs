@@ -225,6 +225,16 @@ impl BindOptions {
     /// balancer too; nothing is printed. Node's `tlsClientError`. A
     /// connection that closes without sending anything is a health check,
     /// not an error (see [`on_health_check`](Self::on_health_check)).
+    ///
+    /// A WebSocket upgrade that a handler's
+    /// [`WebSocket::accept_with`](crate::WebSocket::accept_with) refused on
+    /// purpose (its callback's `Rejection`, an `Origin` not allowed) comes
+    /// here as [`WebSocketErrorKind::Refused`](crate::WebSocketErrorKind::Refused),
+    /// apart from malformed requests (`Upgrade`); without this callback it
+    /// is logged at `debug`, not `warn`. With
+    /// [`WebSocket::accept_or_respond`](crate::WebSocket::accept_or_respond),
+    /// the answers its callback chooses (a `/healthz`, a 403) are no errors
+    /// and never come here.
     pub fn on_client_error(
         mut self,
         callback: impl Fn(&Error, SocketAddr) + Send + Sync + 'static,

@@ -9,18 +9,26 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, WebSocketErrorKind};
 use crate::server::listener::{Accepted, SecureListener};
 use crate::server::settings::{ClientErrorFn, HealthCheckFn};
 use crate::stream::SecureStream;
 
 /// Reports a connection's failure with the client's address (`client`:
-/// its PROXY header's, else the socket's peer, `peer`).
+/// its PROXY header's, else the socket's peer, `peer`). Without a
+/// callback, a WebSocket upgrade the handler refused on purpose
+/// ([`WebSocketErrorKind::Refused`]) is logged at `debug`: it is no failure.
 fn report(on_error: &Option<ClientErrorFn>, err: &Error, client: SocketAddr, peer: SocketAddr) {
+    let level = match err.websocket_kind() {
+        Some(WebSocketErrorKind::Refused) => log::Level::Debug,
+        _ => log::Level::Warn,
+    };
     match on_error {
         Some(f) => f(err, client),
-        None if client != peer => log::warn!("connection from {client} (through {peer}): {err}"),
-        None => log::warn!("connection from {peer}: {err}"),
+        None if client != peer => {
+            log::log!(level, "connection from {client} (through {peer}): {err}");
+        }
+        None => log::log!(level, "connection from {peer}: {err}"),
     }
 }
 

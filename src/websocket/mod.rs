@@ -16,6 +16,8 @@ mod message;
 mod negotiate;
 mod options;
 mod request;
+mod respond;
+mod server;
 mod split;
 mod state;
 mod stream;
@@ -30,6 +32,7 @@ pub use options::{
     DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_UPGRADE_TIMEOUT, WebSocketOptions,
 };
 pub use request::{MAX_REJECTION_BODY, Rejection, UpgradeRequest, UpgradeResponse};
+pub use respond::{Accepted, Answer, HttpResponse};
 pub use split::{WsReader, WsWriter};
 pub use stream::{WsStream, WsTransport};
 

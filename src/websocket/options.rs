@@ -421,7 +421,11 @@ impl WebSocketOptions {
     /// Bounds the client's upgrade as a whole: sending the HTTP request and
     /// reading the server's `101` answer, however slowly it comes (default
     /// [`DEFAULT_UPGRADE_TIMEOUT`]). TCP and TLS are bounded by the
-    /// connect options' own timeouts. Zero is an error at `connect`.
+    /// connect options' own timeouts. Zero is an error at `connect`. On a
+    /// server ([`accept_with`](crate::WebSocket::accept_with),
+    /// [`accept_or_respond`](crate::WebSocket::accept_or_respond)), it
+    /// bounds reading the request and writing the answer, a plain HTTP
+    /// response's body included.
     pub fn upgrade_timeout(mut self, timeout: Duration) -> Self {
         self.upgrade_timeout = timeout;
         self

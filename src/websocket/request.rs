@@ -1,6 +1,7 @@
 //! What a WebSocket server sees of the client's upgrade request
 //! ([`UpgradeRequest`]) and what it answers: accept with a subprotocol and
 //! headers ([`UpgradeResponse`]) or refuse with a status ([`Rejection`]).
+//! Plain HTTP answers are in `respond.rs`.
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -16,7 +17,9 @@ pub const MAX_REJECTION_BODY: usize = 4096;
 
 /// The client's upgrade request, as
 /// [`WebSocket::accept_with`](crate::WebSocket::accept_with) shows it to
-/// its callback. Its `Debug` shows the values of headers that may carry a
+/// its callback (or any request, upgrade or plain HTTP, as
+/// [`WebSocket::accept_or_respond`](crate::WebSocket::accept_or_respond)
+/// shows it). Its `Debug` shows the values of headers that may carry a
 /// credential (`Authorization`, `Cookie`, names with `token`, `key`...) as
 /// `***`, the query as `***` (it may hold an `access_token`), and so each
 /// subprotocol with `bearer`, `token` or `auth` in it (any case), in
@@ -33,6 +36,7 @@ pub struct UpgradeRequest {
     pub(crate) protocols: Vec<String>,
     pub(crate) extensions: Vec<String>,
     pub(crate) peer_addr: Option<SocketAddr>,
+    pub(crate) is_upgrade: bool,
 }
 
 impl fmt::Debug for UpgradeRequest {
@@ -45,6 +49,7 @@ impl fmt::Debug for UpgradeRequest {
             .field("protocols", &ShownProtocols(&self.protocols))
             .field("extensions", &self.extensions)
             .field("peer_addr", &self.peer_addr)
+            .field("is_upgrade", &self.is_upgrade)
             .finish()
     }
 }
@@ -69,10 +74,24 @@ impl fmt::Debug for Rejection {
 }
 
 impl UpgradeRequest {
-    /// The method: always `GET` (other methods are refused with 405 before
-    /// the callback).
+    /// The method: always `GET` for an upgrade (an upgrade with another
+    /// method is refused with 405 before the callback); any method, as
+    /// sent, for a request that is not one
+    /// ([`accept_or_respond`](crate::WebSocket::accept_or_respond)).
     pub fn method(&self) -> &str {
         &self.method
+    }
+
+    /// Whether the client asks for a WebSocket upgrade. Such a request has
+    /// passed the upgrade's checks (method, version, key, `Origin`) before
+    /// the callback sees it. Always `true` under
+    /// [`accept_with`](crate::WebSocket::accept_with); under
+    /// [`accept_or_respond`](crate::WebSocket::accept_or_respond), `false`
+    /// for a plain HTTP request (no `Upgrade: websocket`), such as a load
+    /// balancer's `GET /healthz` or a browser loading a page: Go's
+    /// `websocket.IsWebSocketUpgrade`.
+    pub fn is_upgrade(&self) -> bool {
+        self.is_upgrade
     }
 
     /// The path, as sent (percent-encoded), without the query: `/chat`.
@@ -264,6 +283,7 @@ mod tests {
             protocols: Vec::new(),
             extensions: Vec::new(),
             peer_addr: None,
+            is_upgrade: true,
         };
         let text = format!("{req:?}");
         assert!(!text.contains("Zq9xWv7y"), "{text}");

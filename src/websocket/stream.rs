@@ -143,6 +143,9 @@ pub(crate) mod sealed {
         /// The read and write timeouts set now.
         fn timeouts(&self) -> (Option<Duration>, Option<Duration>);
         fn end_transport(&mut self);
+        /// Ends the writing side only (TLS `close_notify`, then TCP FIN);
+        /// reading goes on.
+        fn close_write(&mut self);
         fn into_ends(self) -> Result<SplitEnds>;
         fn peer(&self) -> Option<SocketAddr>;
     }
@@ -181,6 +184,10 @@ impl sealed::Sealed for TcpStream {
         self.end();
     }
 
+    fn close_write(&mut self) {
+        let _ = self.shutdown(Shutdown::Write);
+    }
+
     fn into_ends(self) -> Result<SplitEnds> {
         let r = self
             .try_clone()
@@ -208,6 +215,10 @@ impl sealed::Sealed for SecureStream {
 
     fn end_transport(&mut self) {
         self.end();
+    }
+
+    fn close_write(&mut self) {
+        let _ = self.shutdown_write();
     }
 
     fn into_ends(self) -> Result<SplitEnds> {
@@ -238,6 +249,13 @@ impl sealed::Sealed for WsStream {
 
     fn end_transport(&mut self) {
         self.io().end();
+    }
+
+    fn close_write(&mut self) {
+        match self {
+            WsStream::Plain(s) => s.close_write(),
+            WsStream::Tls(s) | WsStream::ProxyTls(s) => s.close_write(),
+        }
     }
 
     fn into_ends(self) -> Result<SplitEnds> {

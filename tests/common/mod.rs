@@ -4,6 +4,7 @@
 
 pub mod blocked;
 pub mod fault;
+pub mod http;
 pub mod proxy;
 pub mod ws;
 
