@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# The benchmarks (benches/compare.rs) at a quick scale, OpenSSL rows
+# included: figures for the log, nothing compared; the full run is in
+# BENCHMARKS.md.
+#
+#   bash .ci/groups/bench.sh
+set -euo pipefail
+# shellcheck source=.ci/lib.sh
+. "$(dirname "$0")/../lib.sh"
+
+step "benchmarks, quick scale (figures only; the full run is in BENCHMARKS.md)"
+need_libssl_dev
+SECURENET_BENCH_SCALE=0.05 cargo bench --quiet --bench compare --features bench-openssl
+pass "the benchmarks ran"
+group_result bench
