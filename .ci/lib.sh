@@ -61,8 +61,8 @@ apt_install() {
   fi
 }
 
-# The system's OpenSSL headers, for the bench-openssl feature (the
-# benchmark's OpenSSL rows), which builds the openssl crate against them.
+# The system's OpenSSL headers, for the bench package's openssl feature
+# (the benchmark's OpenSSL rows), which builds the openssl crate against them.
 need_libssl_dev() {
   if ! pkg-config --exists openssl 2>/dev/null; then
     apt_install libssl-dev pkg-config

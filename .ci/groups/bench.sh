@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# The benchmarks (benches/compare.rs) at a quick scale, OpenSSL rows
-# included: figures for the log, nothing compared; the full run is in
-# BENCHMARKS.md.
+# The benchmarks (bench/benches/compare/, the securenet-bench package) at
+# a quick scale, OpenSSL rows included: figures for the log, nothing
+# compared; the full run is in BENCHMARKS.md.
 #
 #   bash .ci/groups/bench.sh
 set -euo pipefail
@@ -10,6 +10,6 @@ set -euo pipefail
 
 step "benchmarks, quick scale (figures only; the full run is in BENCHMARKS.md)"
 need_libssl_dev
-SECURENET_BENCH_SCALE=0.05 cargo bench --quiet --bench compare --features bench-openssl
+SECURENET_BENCH_SCALE=0.05 cargo bench --quiet -p securenet-bench --bench compare --features openssl
 pass "the benchmarks ran"
 group_result bench
