@@ -10,13 +10,24 @@ pub(crate) fn unix_to_system(t: UnixTime) -> SystemTime {
     SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(t.as_secs())
 }
 
+/// A `SystemTime` as webpki's `UnixTime` (a time before 1970, which
+/// webpki cannot hold, as 1970).
+pub(crate) fn system_to_unix(t: SystemTime) -> UnixTime {
+    UnixTime::since_unix_epoch(t.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default())
+}
+
+/// Seconds from 1970 (negative before), saturating at the ends of `i64`.
+pub(crate) fn unix_secs(t: SystemTime) -> i64 {
+    match t.duration_since(SystemTime::UNIX_EPOCH) {
+        Ok(d) => i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+        Err(e) => i64::try_from(e.duration().as_secs()).map_or(i64::MIN, |s| -s),
+    }
+}
+
 /// The calendar date of `t` in UTC, or the seconds from 1970 if the
 /// calendar cannot hold it (beyond the year 9999).
 fn civil(t: SystemTime) -> std::result::Result<OffsetDateTime, i64> {
-    let secs = match t.duration_since(SystemTime::UNIX_EPOCH) {
-        Ok(d) => i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
-        Err(e) => i64::try_from(e.duration().as_secs()).map_or(i64::MIN, |s| -s),
-    };
+    let secs = unix_secs(t);
     OffsetDateTime::from_unix_timestamp(secs).map_err(|_| secs)
 }
 
@@ -56,6 +67,15 @@ pub(crate) fn year_and_month() -> (i32, u8) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn seconds_from_1970_saturate_and_go_below() {
+        let epoch = SystemTime::UNIX_EPOCH;
+        assert_eq!(unix_secs(epoch + Duration::from_secs(5)), 5);
+        assert_eq!(unix_secs(epoch - Duration::from_secs(5)), -5);
+        assert_eq!(system_to_unix(epoch - Duration::from_secs(5)).as_secs(), 0);
+        assert_eq!(system_to_unix(epoch + Duration::from_secs(7)).as_secs(), 7);
+    }
     use std::time::{Duration, UNIX_EPOCH};
 
     #[test]

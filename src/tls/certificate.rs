@@ -11,7 +11,7 @@ use x509_parser::prelude::{FromDer, GeneralName, X509Name};
 use x509_parser::public_key::PublicKey;
 
 use crate::error::{Error, Result};
-use crate::time::{format_rfc3339, format_time};
+use crate::time::{format_rfc3339, format_time, system_to_unix, unix_secs};
 
 /// An X.509 certificate, parsed once when it is made.
 ///
@@ -170,6 +170,26 @@ impl X509Certificate {
     /// The end of the validity period (`notAfter`).
     pub fn end_validity(&self) -> SystemTime {
         self.inner.not_after
+    }
+
+    /// webpki's error for this certificate's dates at `now`, as webpki
+    /// decides: expired once `now` is past `notAfter`, not yet valid
+    /// before `notBefore`; `None` when valid.
+    pub(crate) fn dates_error(&self, now: rustls::pki_types::UnixTime) -> Option<webpki::Error> {
+        let at = i64::try_from(now.as_secs()).unwrap_or(i64::MAX);
+        if unix_secs(self.end_validity()) < at {
+            return Some(webpki::Error::CertExpired {
+                time: now,
+                not_after: system_to_unix(self.end_validity()),
+            });
+        }
+        if unix_secs(self.start_validity()) > at {
+            return Some(webpki::Error::CertNotValidYet {
+                time: now,
+                not_before: system_to_unix(self.start_validity()),
+            });
+        }
+        None
     }
 
     /// The SHA-1 fingerprint of the DER encoding (as `openssl x509 -fingerprint -sha1`).

@@ -312,10 +312,7 @@ impl Chain {
     ) -> CertificateProblem {
         use CertificateProblem as P;
         let now = i64::try_from(now.as_secs()).unwrap_or(i64::MAX);
-        let secs = |t: std::time::SystemTime| {
-            t.duration_since(std::time::UNIX_EPOCH)
-                .map_or(i64::MIN, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-        };
+        let secs = crate::time::unix_secs;
         #[allow(deprecated)]
         match error {
             W::CertExpired { not_after, .. } => P::Expired {

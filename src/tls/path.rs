@@ -197,23 +197,10 @@ impl PathCheck {
         let Ok(cert) = X509Certificate::from_der(leaf) else {
             return Itself::NotAdded;
         };
-        let at = crate::time::unix_to_system(now);
         let chain = Chain::new(leaf, &[], &self.trust);
         let diagnose = |e: webpki::Error| chain.diagnose(&e, self.usage.name(), None, now);
-        let to_unix = |t: std::time::SystemTime| {
-            UnixTime::since_unix_epoch(t.duration_since(std::time::UNIX_EPOCH).unwrap_or_default())
-        };
-        if at > cert.end_validity() {
-            return Itself::Unusable(diagnose(webpki::Error::CertExpired {
-                time: now,
-                not_after: to_unix(cert.end_validity()),
-            }));
-        }
-        if at < cert.start_validity() {
-            return Itself::Unusable(diagnose(webpki::Error::CertNotValidYet {
-                time: now,
-                not_before: to_unix(cert.start_validity()),
-            }));
+        if let Some(e) = cert.dates_error(now) {
+            return Itself::Unusable(diagnose(e));
         }
         // As webpki decides for a path: anyExtendedKeyUsage alone is not
         // serverAuth or clientAuth.

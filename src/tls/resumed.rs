@@ -22,30 +22,14 @@ pub(crate) fn expired(
     now: UnixTime,
 ) -> Option<CertificateProblem> {
     let (leaf, rest) = chain.split_first()?;
-    let at = i64::try_from(now.as_secs()).unwrap_or(i64::MAX);
-    let secs = |t: std::time::SystemTime| {
-        t.duration_since(std::time::UNIX_EPOCH)
-            .map_or(i64::MIN, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-    };
-    let to_unix = |t: std::time::SystemTime| {
-        UnixTime::since_unix_epoch(t.duration_since(std::time::UNIX_EPOCH).unwrap_or_default())
-    };
-    let parsed: Vec<X509Certificate> = chain
+    let errors: Vec<W> = chain
         .iter()
-        .filter_map(|c| X509Certificate::from_der(c).ok())
+        .filter_map(|c| X509Certificate::from_der(c).ok()?.dates_error(now))
         .collect();
-    let this = Chain::new(leaf, rest, &Trust::empty());
-    if let Some(c) = parsed.iter().find(|c| secs(c.end_validity()) < at) {
-        let e = W::CertExpired {
-            time: now,
-            not_after: to_unix(c.end_validity()),
-        };
-        return Some(this.diagnose(&e, required, None, now));
-    }
-    let c = parsed.iter().find(|c| secs(c.start_validity()) > at)?;
-    let e = W::CertNotValidYet {
-        time: now,
-        not_before: to_unix(c.start_validity()),
-    };
-    Some(this.diagnose(&e, required, None, now))
+    // An expired certificate first, wherever it is, as webpki reports.
+    let e = errors
+        .iter()
+        .find(|e| matches!(e, W::CertExpired { .. }))
+        .or(errors.first())?;
+    Some(Chain::new(leaf, rest, &Trust::empty()).diagnose(e, required, None, now))
 }
