@@ -420,3 +420,63 @@ fn a_request_body_left_unread_does_not_cut_the_answer() {
     drop(tcp);
     assert_eq!(answered(server), 404);
 }
+
+/// A TLS client (raw rustls, which answers nothing by itself) that sends
+/// a record the server cannot decrypt after the answer's close_notify: the
+/// server drops it without feeding it to rustls (whose `debug_assert!` on
+/// a second alert once panicked the server's thread in debug builds) and
+/// returns its answer.
+#[test]
+fn a_bad_record_after_the_answer_does_not_panic_the_server() {
+    use rustls::pki_types::pem::PemObject;
+    let pki = pki();
+    let listener = BindOptions::new()
+        .handshake_timeout(IO_TIMEOUT)
+        .bind("127.0.0.1", 0, &pki.server_context())
+        .expect("bind");
+    let port = listener.port();
+    let server = thread::spawn(move || {
+        let (mut stream, _) = listener.accept().expect("accept");
+        with_timeouts(&mut stream);
+        WebSocket::accept_or_respond(stream, &WebSocketOptions::new(), routes)
+    });
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(
+            rustls::pki_types::CertificateDer::from_pem_slice(pki.ca_pem().as_bytes()).expect("ca"),
+        )
+        .expect("root");
+    let config = rustls::ClientConfig::builder_with_provider(common::rustls_provider().into())
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let name = rustls::pki_types::ServerName::try_from("localhost").expect("name");
+    let mut conn =
+        rustls::ClientConnection::new(std::sync::Arc::new(config), name).expect("client");
+    let mut tcp = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    tcp_timeouts(&tcp);
+    conn.writer()
+        .write_all(get("/healthz", "").as_bytes())
+        .expect("request");
+    // Until the server's close_notify: the answer is in, nothing sent back.
+    let mut answer = Vec::new();
+    loop {
+        conn.complete_io(&mut tcp).expect("io");
+        let mut buf = [0u8; 4096];
+        match std::io::Read::read(&mut conn.reader(), &mut buf) {
+            Ok(0) => break,
+            Ok(n) => answer.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(e) => panic!("reading the answer: {e}"),
+        }
+    }
+    assert_eq!(parse(&answer).status, 200);
+    // An application-data record of 32 bytes no key encrypted.
+    let mut forged = vec![0x17, 0x03, 0x03, 0x00, 0x20];
+    forged.extend_from_slice(&[0x41; 32]);
+    tcp.write_all(&forged).expect("forged record");
+    drop(tcp);
+    let answer = server.join().expect("the server's thread did not panic");
+    assert!(matches!(answer, Ok(Accepted::Answered(200))), "{answer:?}");
+}

@@ -6,7 +6,7 @@
 //! bytes drained: RFC 9112 section 9.6).
 
 use std::fmt;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::time::{Duration, Instant};
 
 use http::StatusCode;
@@ -14,7 +14,7 @@ use http::StatusCode;
 use super::options::{ShownHeaders, check_header};
 use super::request::UpgradeResponse;
 use super::stream::WsTransport;
-use super::{Hooks, WebSocket, deadline_after};
+use super::{WebSocket, deadline_after};
 use crate::error::{Error, Result};
 
 /// How long the end of a connection after an HTTP answer waits for the
@@ -232,11 +232,7 @@ pub(crate) fn send_response<S: Write>(stream: &mut S, head: &str, body: &[u8]) -
 /// until it closes, at most [`LINGER_BYTES`], so that closing does not
 /// reset the connection before the client has read the answer (RFC 9112
 /// section 9.6); then the socket is shut.
-pub(crate) fn close_after_answer<S: WsTransport>(
-    stream: &mut S,
-    hooks: &Hooks<S>,
-    deadline: Option<Instant>,
-) {
+pub(crate) fn close_after_answer<S: WsTransport>(stream: &mut S, deadline: Option<Instant>) {
     let linger = deadline_after(Some(LINGER));
     let deadline = match (deadline, linger) {
         (Some(a), Some(b)) => Some(a.min(b)),
@@ -250,15 +246,9 @@ pub(crate) fn close_after_answer<S: WsTransport>(
     };
     if stream.set_write(left()).is_ok() {
         stream.close_write();
-        let bases = stream.timeouts();
-        let mut bounded = hooks.bound(stream, bases, deadline, false);
-        let mut chunk = [0u8; 4096];
-        let mut dropped = 0usize;
-        while dropped < LINGER_BYTES {
-            match bounded.read(&mut chunk) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => dropped = dropped.saturating_add(n),
-            }
+        // `deadline` is never None here: LINGER bounds it.
+        if let Some(at) = deadline {
+            stream.drain(LINGER_BYTES, at);
         }
     }
     let _ = stream.set_write(left());

@@ -247,7 +247,7 @@ impl<S: WsTransport> WebSocket<S> {
                 Ok(Accepted::WebSocket(ws))
             }
             Served::Answered(status, result) => {
-                close_after_answer(&mut stream, &hooks, deadline);
+                close_after_answer(&mut stream, deadline);
                 result.map_err(|e| timeout_as(e, Phase::Upgrade, Some(limit)))?;
                 Ok(Accepted::Answered(status))
             }

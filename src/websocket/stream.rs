@@ -5,7 +5,7 @@
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
 use crate::stream::SecureStream;
@@ -146,6 +146,12 @@ pub(crate) mod sealed {
         /// Ends the writing side only (TLS `close_notify`, then TCP FIN);
         /// reading goes on.
         fn close_write(&mut self);
+        /// Reads and drops what the peer still sends, from the socket
+        /// itself (nothing is decrypted: after `close_notify` rustls must
+        /// not be fed a peer's bytes, a bad record would trip its
+        /// `debug_assert!` on a second alert), until it closes, `limit`
+        /// bytes, or `deadline`.
+        fn drain(&mut self, limit: usize, deadline: std::time::Instant);
         fn into_ends(self) -> Result<SplitEnds>;
         fn peer(&self) -> Option<SocketAddr>;
     }
@@ -188,6 +194,10 @@ impl sealed::Sealed for TcpStream {
         let _ = self.shutdown(Shutdown::Write);
     }
 
+    fn drain(&mut self, limit: usize, deadline: Instant) {
+        drain_socket(self, limit, deadline);
+    }
+
     fn into_ends(self) -> Result<SplitEnds> {
         let r = self
             .try_clone()
@@ -219,6 +229,10 @@ impl sealed::Sealed for SecureStream {
 
     fn close_write(&mut self) {
         let _ = self.shutdown_write();
+    }
+
+    fn drain(&mut self, limit: usize, deadline: Instant) {
+        drain_socket(self.get_mut(), limit, deadline);
     }
 
     fn into_ends(self) -> Result<SplitEnds> {
@@ -258,6 +272,13 @@ impl sealed::Sealed for WsStream {
         }
     }
 
+    fn drain(&mut self, limit: usize, deadline: Instant) {
+        match self {
+            WsStream::Plain(s) => s.drain(limit, deadline),
+            WsStream::Tls(s) | WsStream::ProxyTls(s) => s.drain(limit, deadline),
+        }
+    }
+
     fn into_ends(self) -> Result<SplitEnds> {
         match self {
             WsStream::Plain(s) => s.into_ends(),
@@ -269,6 +290,23 @@ impl sealed::Sealed for WsStream {
         match self {
             WsStream::Plain(s) => s.peer(),
             WsStream::Tls(s) | WsStream::ProxyTls(s) => s.peer(),
+        }
+    }
+}
+
+/// Reads and drops up to `limit` bytes from `socket` until the peer
+/// closes or `deadline` passes (each read bounded by what is left).
+fn drain_socket(socket: &mut TcpStream, limit: usize, deadline: Instant) {
+    let mut chunk = [0u8; 4096];
+    let mut dropped = 0usize;
+    while dropped < limit {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() || socket.set_read_timeout(Some(left)).is_err() {
+            return;
+        }
+        match socket.read(&mut chunk) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => dropped = dropped.saturating_add(n),
         }
     }
 }
