@@ -82,6 +82,82 @@ pub(crate) fn fill_random(out: &mut [u8]) -> Result<(), ()> {
     rand::SystemRandom::new().fill(out).map_err(|_| ())
 }
 
+/// AES-256-GCM for session tickets, with a fresh random 96-bit nonce per
+/// seal. With aws-lc-rs the nonce is drawn inside aws-lc
+/// (`RandomizedNonceKey`: the FIPS-approved way to seal with AES-GCM, where
+/// a nonce the caller supplies is not); with ring securenet draws it from
+/// the system's generator. The ticket format is the same.
+pub(crate) struct TicketCipher {
+    #[cfg(feature = "aws-lc-rs")]
+    key: aead::RandomizedNonceKey,
+    #[cfg(all(feature = "ring", not(feature = "aws-lc-rs")))]
+    key: aead::LessSafeKey,
+}
+
+impl TicketCipher {
+    /// The bytes of a nonce and of a tag.
+    pub(crate) const NONCE_LEN: usize = aead::NONCE_LEN;
+    pub(crate) const TAG_LEN: usize = 16;
+
+    /// A cipher with the 32-byte `key`; `None` for another length.
+    pub(crate) fn new(key: &[u8]) -> Option<TicketCipher> {
+        #[cfg(feature = "aws-lc-rs")]
+        let key = aead::RandomizedNonceKey::new(&aead::AES_256_GCM, key).ok()?;
+        #[cfg(all(feature = "ring", not(feature = "aws-lc-rs")))]
+        let key = aead::LessSafeKey::new(aead::UnboundKey::new(&aead::AES_256_GCM, key).ok()?);
+        Some(TicketCipher { key })
+    }
+
+    /// Encrypts `in_out` in place under a fresh random nonce bound to
+    /// `aad`: the nonce and the tag, or `None` if it failed (no randomness).
+    pub(crate) fn seal(
+        &self,
+        aad: &[u8],
+        in_out: &mut [u8],
+    ) -> Option<([u8; Self::NONCE_LEN], [u8; Self::TAG_LEN])> {
+        #[cfg(feature = "aws-lc-rs")]
+        let (nonce, tag) = {
+            let (nonce, tag) = self
+                .key
+                .seal_in_place_separate_tag(aead::Aad::from(aad), in_out)
+                .ok()?;
+            (*nonce.as_ref(), tag)
+        };
+        #[cfg(all(feature = "ring", not(feature = "aws-lc-rs")))]
+        let (nonce, tag) = {
+            let mut nonce = [0u8; Self::NONCE_LEN];
+            fill_random(&mut nonce).ok()?;
+            let tag = self
+                .key
+                .seal_in_place_separate_tag(
+                    aead::Nonce::assume_unique_for_key(nonce),
+                    aead::Aad::from(aad),
+                    in_out,
+                )
+                .ok()?;
+            (nonce, tag)
+        };
+        Some((nonce, tag.as_ref().try_into().ok()?))
+    }
+
+    /// Decrypts `in_out` (the text, then the tag) in place: the plain text,
+    /// or `None` if it does not open under this key, `nonce` and `aad`.
+    pub(crate) fn open<'a>(
+        &self,
+        nonce: [u8; Self::NONCE_LEN],
+        aad: &[u8],
+        in_out: &'a mut [u8],
+    ) -> Option<&'a mut [u8]> {
+        self.key
+            .open_in_place(
+                aead::Nonce::assume_unique_for_key(nonce),
+                aead::Aad::from(aad),
+                in_out,
+            )
+            .ok()
+    }
+}
+
 /// The SHA-256 digest of `bytes`.
 pub(crate) fn sha256(bytes: &[u8]) -> [u8; 32] {
     let d = digest::digest(&digest::SHA256, bytes);

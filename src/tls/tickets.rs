@@ -1,7 +1,8 @@
 //! [`TicketKeys`]: session ticket keys shared by a fleet of servers, so a
 //! session made on one resumes on any, with rotation (a current key that
 //! encrypts, previous ones that still decrypt); and the rustls ticketer
-//! built on them (AES-256-GCM from the crypto provider).
+//! built on them (AES-256-GCM from the crypto provider, see
+//! `crypto::TicketCipher`).
 
 use std::fmt;
 use std::path::Path;
@@ -11,8 +12,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
-use crate::crypto::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
-use crate::crypto::fill_random;
+use crate::crypto::{TicketCipher, fill_random};
+
+const NONCE_LEN: usize = TicketCipher::NONCE_LEN;
 use crate::error::{Error, Result};
 use crate::tls::pem::read_file;
 
@@ -59,7 +61,7 @@ struct Key {
     /// Boxed, so that moving a key (a rotation shifts the list) leaves no
     /// copy of its bytes behind: the one copy is wiped on drop.
     raw: Box<[u8; 32]>,
-    aead: LessSafeKey,
+    cipher: TicketCipher,
     /// How many tickets it has been asked to encrypt since it was loaded
     /// (see [`MAX_TICKETS_PER_KEY`]).
     used: AtomicU64,
@@ -71,7 +73,7 @@ impl Key {
         let mut key = Key {
             name,
             raw: Box::new([0; 32]),
-            aead: LessSafeKey::new(UnboundKey::new(&AES_256_GCM, bytes.get(16..48)?).ok()?),
+            cipher: TicketCipher::new(bytes.get(16..48)?)?,
             used: AtomicU64::new(0),
         };
         key.raw.copy_from_slice(bytes.get(16..48)?);
@@ -102,8 +104,11 @@ impl Key {
     }
 }
 
-/// The key bytes are wiped when the key goes; aws-lc wipes its own copy
-/// (the AES key schedule) when it frees it.
+/// The key bytes are wiped when the key goes. aws-lc wipes its own copy
+/// (the AES key schedule) when it frees it; ring keeps the schedule inside
+/// its key value and does not wipe it (nor can securenet, without unsafe
+/// code): with the `ring` provider, a key that rotated out may stay in
+/// freed memory until it is reused.
 impl Zeroize for Key {
     fn zeroize(&mut self) {
         (*self.raw).zeroize();
@@ -326,12 +331,12 @@ impl Ticketer {
     }
 
     /// The associated data: the key's name, the policy, the format.
-    fn aad(&self, name: &[u8; 16]) -> Aad<[u8; 49]> {
+    fn aad(&self, name: &[u8; 16]) -> [u8; 49] {
         let mut aad = [0u8; 49];
         aad[..16].copy_from_slice(name);
         aad[16..48].copy_from_slice(&self.policy);
         aad[48] = TICKET_FORMAT;
-        Aad::from(aad)
+        aad
     }
 
     /// Seals `plain` in a ticket issued at `now` (seconds since the UNIX
@@ -342,25 +347,21 @@ impl Ticketer {
         if !key.take_one(self.keys.limit) {
             return None;
         }
-        let mut nonce = [0u8; NONCE_LEN];
-        fill_random(&mut nonce).ok()?;
         // Sized once, sealed in place: no copy of the state is left behind.
+        // The nonce (drawn as it is sealed) goes in its place after.
         let head = 16 + NONCE_LEN;
-        let mut out = Vec::with_capacity(head + TIME_LEN + plain.len() + AES_256_GCM.tag_len());
+        let mut out = Vec::with_capacity(head + TIME_LEN + plain.len() + TicketCipher::TAG_LEN);
         out.extend_from_slice(&key.name);
-        out.extend_from_slice(&nonce);
+        out.extend_from_slice(&[0; NONCE_LEN]);
         out.extend_from_slice(&now.to_be_bytes());
         out.extend_from_slice(plain);
-        match key.aead.seal_in_place_separate_tag(
-            Nonce::assume_unique_for_key(nonce),
-            self.aad(&key.name),
-            &mut out[head..],
-        ) {
-            Ok(tag) => {
-                out.extend_from_slice(tag.as_ref());
+        match key.cipher.seal(&self.aad(&key.name), &mut out[head..]) {
+            Some((nonce, tag)) => {
+                out[16..head].copy_from_slice(&nonce);
+                out.extend_from_slice(&tag);
                 Some(out)
             }
-            Err(_) => {
+            None => {
                 out.zeroize();
                 None
             }
@@ -378,14 +379,7 @@ impl Ticketer {
         let key = keys.iter().find(|k| k.name == name)?;
         // Wiped when it goes: the state is copied out of it.
         let mut buf = Zeroizing::new(sealed.to_vec());
-        let opened = key
-            .aead
-            .open_in_place(
-                Nonce::assume_unique_for_key(nonce),
-                self.aad(&key.name),
-                &mut buf,
-            )
-            .ok()?;
+        let opened = key.cipher.open(nonce, &self.aad(&key.name), &mut buf)?;
         let (issued, state) = opened.split_first_chunk::<TIME_LEN>()?;
         let issued = u64::from_be_bytes(*issued);
         let fresh = match now.checked_sub(issued) {
@@ -484,16 +478,9 @@ mod tests {
         let mut aad = [0u8; 48];
         aad[..16].copy_from_slice(&key.name);
         aad[16..].copy_from_slice(&POLICY);
-        let nonce = [9u8; NONCE_LEN];
         let mut sealed = [&NOW.to_be_bytes()[..], b"state"].concat();
-        key.aead
-            .seal_in_place_append_tag(
-                Nonce::assume_unique_for_key(nonce),
-                Aad::from(aad),
-                &mut sealed,
-            )
-            .expect("seal");
-        let legacy = [&key.name[..], &nonce, &sealed].concat();
+        let (nonce, tag) = key.cipher.seal(&aad, &mut sealed).expect("seal");
+        let legacy = [&key.name[..], &nonce, &sealed, &tag].concat();
         assert_eq!(t.open_at(&legacy, NOW), None);
     }
 
