@@ -480,3 +480,18 @@ fn a_bad_record_after_the_answer_does_not_panic_the_server() {
     let answer = server.join().expect("the server's thread did not panic");
     assert!(matches!(answer, Ok(Accepted::Answered(200))), "{answer:?}");
 }
+
+/// A head whose lines end in a bare LF: httparse would end it at the first
+/// LF LF, dropping what follows unseen; it is refused with 400 instead.
+#[test]
+fn bare_lf_line_ends_are_refused() {
+    let (port, served) = plain_server(routes);
+    let (bytes, _) = raw(
+        port,
+        b"GET /healthz HTTP/1.1\nHost: a\n\nGET /admin HTTP/1.1\r\nHost: a\r\n\r\n",
+    );
+    assert_eq!(parse(&bytes).status, 400);
+    let err = failed(served);
+    assert_eq!(err.websocket_kind(), Some(WebSocketErrorKind::Upgrade), "{err}");
+    assert!(err.to_string().contains("CRLF"), "{err}");
+}

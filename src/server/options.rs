@@ -231,7 +231,7 @@ impl BindOptions {
     /// purpose (its callback's `Rejection`, an `Origin` not allowed) comes
     /// here as [`WebSocketErrorKind::Refused`](crate::WebSocketErrorKind::Refused),
     /// apart from malformed requests (`Upgrade`); without this callback it
-    /// is logged at `debug`, not `warn`. With
+    /// is logged at `info`, not `warn`. With
     /// [`WebSocket::accept_or_respond`](crate::WebSocket::accept_or_respond),
     /// the answers its callback chooses (a `/healthz`, a 403) are no errors
     /// and never come here.

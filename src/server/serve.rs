@@ -17,10 +17,12 @@ use crate::stream::SecureStream;
 /// Reports a connection's failure with the client's address (`client`:
 /// its PROXY header's, else the socket's peer, `peer`). Without a
 /// callback, a WebSocket upgrade the handler refused on purpose
-/// ([`WebSocketErrorKind::Refused`]) is logged at `debug`: it is no failure.
+/// ([`WebSocketErrorKind::Refused`]) is logged at `info`: it is no failure
+/// of the server, but it stays visible (an `Origin` outside
+/// `allowed_origins` is what a cross-site hijacking attempt looks like).
 fn report(on_error: &Option<ClientErrorFn>, err: &Error, client: SocketAddr, peer: SocketAddr) {
     let level = match err.websocket_kind() {
-        Some(WebSocketErrorKind::Refused) => log::Level::Debug,
+        Some(WebSocketErrorKind::Refused) => log::Level::Info,
         _ => log::Level::Warn,
     };
     match on_error {

@@ -166,7 +166,17 @@ pub(crate) fn server<S: Read + Write>(
     let mut header_buf = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut request = httparse::Request::new(&mut header_buf);
     match request.parse(&head) {
-        Ok(httparse::Status::Complete(_)) => {}
+        // httparse also ends a head at a bare LF LF; the head read ends at
+        // CRLF CRLF: anything between would be dropped unseen.
+        Ok(httparse::Status::Complete(n)) if n == head.len() => {}
+        Ok(httparse::Status::Complete(_)) => {
+            return Ok(refuse(
+                stream,
+                400,
+                &[],
+                "the request's lines must end with CRLF (RFC 9112 section 2.2)",
+            ));
+        }
         Err(httparse::Error::TooManyHeaders) => {
             return Ok(refuse(
                 stream,
@@ -302,7 +312,7 @@ pub(crate) fn server<S: Read + Write>(
         return Ok(Served::Answered(500, Err(e)));
     }
     let extension = negotiate::server_accept(&options.compression, offered_extensions.as_deref());
-    let accept = tungstenite::handshake::derive_accept_key(key.as_bytes());
+    let accept = super::key::accept_key(key.as_bytes());
     let mut out = format!(
         "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
          Sec-WebSocket-Accept: {accept}\r\n"
@@ -377,7 +387,8 @@ fn send_rejection<S: Write>(stream: &mut S, rejection: Rejection) -> Served {
             format!(
                 "accept_with refused with status {} or headers {:?} that cannot be sent: use a \
                  status from 400 to 599 and valid headers other than the upgrade's own",
-                rejection.status, rejection.headers
+                rejection.status,
+                super::options::ShownHeaders(&rejection.headers)
             ),
             None,
         );

@@ -89,7 +89,7 @@ pub(crate) fn client<S: Read + Write>(
     options: &WebSocketOptions,
     headers: &[(String, String)],
 ) -> Result<Upgraded> {
-    let key = tungstenite::handshake::client::generate_key();
+    let key = super::key::new_key()?;
     let mut req = format!(
         "GET {} HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
          Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n",
@@ -153,7 +153,7 @@ pub(crate) fn client<S: Read + Write>(
             "the server's 101 response lacks 'Connection: Upgrade'",
         ));
     }
-    let expected = tungstenite::handshake::derive_accept_key(key.as_bytes());
+    let expected = super::key::accept_key(key.as_bytes());
     match header(headers, "sec-websocket-accept") {
         Some(accept) if accept == expected => {}
         Some(accept) => {

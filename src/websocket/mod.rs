@@ -12,6 +12,7 @@ mod deadline;
 mod deflate;
 mod frames;
 mod handshake;
+mod key;
 mod message;
 mod negotiate;
 mod options;

@@ -220,7 +220,7 @@ impl Rejection {
 }
 
 /// Headers the upgrade sends itself, which callbacks may not add.
-const RESERVED: [&str; 7] = [
+const RESERVED: [&str; 8] = [
     "connection",
     "upgrade",
     "sec-websocket-accept",
@@ -228,6 +228,7 @@ const RESERVED: [&str; 7] = [
     "sec-websocket-extensions",
     "sec-websocket-version",
     "content-length",
+    "transfer-encoding",
 ];
 
 /// Checks headers from a callback: valid names and values, none of the
