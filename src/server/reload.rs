@@ -271,13 +271,12 @@ impl Reloader {
                         .context
                         .with_credentials([(chain_path, &chain), (key_path, &key)])
                 })
-                .map(|context| {
+                .inspect(|_| {
                     done.push(format!(
                         "reloaded the certificate from {} and {}",
                         chain_path.display(),
                         key_path.display()
                     ));
-                    context
                 }),
             _ => Ok(state.context.clone()),
         };
@@ -286,7 +285,10 @@ impl Reloader {
                 let stapled = staple(&base, path, read, now)?;
                 found.reports.extend(stapled.report);
                 if stapled.stapled {
-                    done.push(format!("stapling the OCSP response from {}", path.display()));
+                    done.push(format!(
+                        "stapling the OCSP response from {}",
+                        path.display()
+                    ));
                 }
                 Ok(stapled.context)
             }
@@ -298,7 +300,8 @@ impl Reloader {
     /// Makes the ticket key file's new keys current, the keys in use
     /// before kept to decrypt; a file that cannot be used changes nothing.
     fn rotate_tickets(&self, read: Option<Result<Zeroizing<Vec<u8>>>>, found: &mut Found) {
-        let (Some(path), Some(keys), Some(read)) = (&self.files.tickets, &self.tickets, read) else {
+        let (Some(path), Some(keys), Some(read)) = (&self.files.tickets, &self.tickets, read)
+        else {
             return;
         };
         let label = path.display().to_string();
@@ -461,14 +464,19 @@ mod tests {
             Some(now + day),
         );
         std::fs::write(&ocsp, &der).expect("ocsp");
-        let (reloader, ctx) =
-            Reloader::start(files, &pki.server_context()).expect("start");
+        let (reloader, ctx) = Reloader::start(files, &pki.server_context()).expect("start");
         assert_eq!(ctx.stapled(), Some(&der[..]), "stapled at bind");
-        assert!(reloader.due_with(read_file, now).is_none(), "nothing changed");
+        assert!(
+            reloader.due_with(read_file, now).is_none(),
+            "nothing changed"
+        );
         let later = now + 2 * day;
         let found = reloader.due_with(read_file, later).expect("expired");
         assert!(
-            found.reports.iter().any(|e| e.to_string().contains("expired")),
+            found
+                .reports
+                .iter()
+                .any(|e| e.to_string().contains("expired")),
             "reported"
         );
         let ctx = context(found);
@@ -493,7 +501,10 @@ mod tests {
         let found = reloader.due().expect("the report from bind");
         assert!(found.context.is_none());
         let e = found.reports[0].to_string();
-        assert!(e.contains("missing.der") && e.contains("nothing is stapled"), "{e}");
+        assert!(
+            e.contains("missing.der") && e.contains("nothing is stapled"),
+            "{e}"
+        );
         assert!(reloader.due().is_none(), "reported once");
     }
 
@@ -512,10 +523,7 @@ mod tests {
             let e = Reloader::start(files, &pki.server_context())
                 .err()
                 .expect("refused");
-            assert!(
-                e.to_string().contains(&*file.display().to_string()),
-                "{e}"
-            );
+            assert!(e.to_string().contains(&*file.display().to_string()), "{e}");
         }
     }
 }

@@ -55,7 +55,12 @@ pub(crate) struct SingleResponse {
 /// OCSP response, or what is wrong with it.
 pub(crate) fn single_responses(der: &[u8]) -> Result<Vec<SingleResponse>, String> {
     let response = only(der, Class::Universal, SEQUENCE, "OCSPResponse")?;
-    let (status, rest) = element(response.data, Class::Universal, ENUMERATED, "responseStatus")?;
+    let (status, rest) = element(
+        response.data,
+        Class::Universal,
+        ENUMERATED,
+        "responseStatus",
+    )?;
     if status.data != [0] {
         let name = match status.data {
             [1] => "malformedRequest",
@@ -122,7 +127,12 @@ fn single_response(der: &[u8]) -> Result<SingleResponse, String> {
     let this_update = time(&this_update, "thisUpdate")?;
     let next_update = if next_is(rest, Class::ContextSpecific, 0) {
         let (wrapped, _) = element(rest, Class::ContextSpecific, 0, "nextUpdate")?;
-        let t = only(wrapped.data, Class::Universal, GENERALIZED_TIME, "nextUpdate")?;
+        let t = only(
+            wrapped.data,
+            Class::Universal,
+            GENERALIZED_TIME,
+            "nextUpdate",
+        )?;
         Some(time(&t, "nextUpdate")?)
     } else {
         None
@@ -154,8 +164,7 @@ fn element<'a>(
 ) -> Result<(Any<'a>, &'a [u8]), String> {
     let (found, rest) = any(input, what)?;
     let constructed = class == Class::ContextSpecific || tag == SEQUENCE;
-    if found.class() != class || found.tag().0 != tag || found.header.constructed() != constructed
-    {
+    if found.class() != class || found.tag().0 != tag || found.header.constructed() != constructed {
         return Err(format!("malformed DER at {what}"));
     }
     Ok((found, rest))
@@ -342,7 +351,10 @@ pub(crate) mod tests {
         this_update: SystemTime,
         next_update: Option<SystemTime>,
     ) -> Vec<u8> {
-        let sha1 = tlv(0x30, &[tlv(0x06, &[0x2b, 0x0e, 0x03, 0x02, 0x1a]), vec![5, 0]].concat());
+        let sha1 = tlv(
+            0x30,
+            &[tlv(0x06, &[0x2b, 0x0e, 0x03, 0x02, 0x1a]), vec![5, 0]].concat(),
+        );
         let cert_id = tlv(
             0x30,
             &[
@@ -375,7 +387,10 @@ pub(crate) mod tests {
             0x30,
             &[
                 tbs,
-                tlv(0x30, &tlv(0x06, &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02])),
+                tlv(
+                    0x30,
+                    &tlv(0x06, &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02]),
+                ),
                 tlv(0x03, &[0, 9, 9, 9]),
             ]
             .concat(),

@@ -589,7 +589,10 @@ mod tests {
         assert!(t.decrypt(&before).is_some(), "the key before still opens");
         let after = t.encrypt(b"new").expect("seal");
         let only_new = Ticketer::new(TicketKeys::from_bytes(&next).expect("keys"), POLICY);
-        assert!(only_new.decrypt(&after).is_some(), "sealed with the file's key");
+        assert!(
+            only_new.decrypt(&after).is_some(),
+            "sealed with the file's key"
+        );
         assert!(only_new.decrypt(&before).is_none());
         // A file cut short (half a key, or nothing) changes nothing.
         let held = keys.to_bytes();
