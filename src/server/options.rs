@@ -232,6 +232,13 @@ impl BindOptions {
     /// connection that closes without sending anything is a health check,
     /// not an error (see [`on_health_check`](Self::on_health_check)).
     ///
+    /// What a listener finds wrong with the files it reads again
+    /// ([`reload_certificate_files`](Self::reload_certificate_files),
+    /// [`reload_ocsp_file`](Self::reload_ocsp_file),
+    /// [`ticket_keys_file`](Self::ticket_keys_file)) comes here too, from
+    /// `serve`, `incoming` or `accept`, with the address of the connection
+    /// whose accept checked them.
+    ///
     /// A WebSocket upgrade that a handler's
     /// [`WebSocket::accept_with`](crate::WebSocket::accept_with) refused on
     /// purpose (its callback's `Rejection`, an `Origin` not allowed) comes
