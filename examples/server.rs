@@ -10,10 +10,12 @@
 //! `--proxy-protocol` requires a PROXY protocol header first (a load
 //! balancer's `send-proxy`); the client's address printed is the header's.
 //!
-//! `--ocsp FILE` staples that DER OCSP response (`openssl ocsp -respout`);
-//! `--ticket-keys FILE` encrypts session tickets with the keys in FILE
-//! (made with `openssl rand 48`), so servers sharing it resume each
-//! other's sessions.
+//! `--ocsp FILE` staples that DER OCSP response (`openssl ocsp -respout`)
+//! while it is valid for the certificate; `--ticket-keys FILE` encrypts
+//! session tickets with the keys in FILE (made with `openssl rand 48`), so
+//! servers sharing it resume each other's sessions. Both files are read
+//! again when they change (checked at most once a minute, at accept
+//! time), so a new response or new keys need no restart.
 //!
 //! `--systemd` serves the socket passed by systemd socket activation
 //! (`systemd-socket-activate -l 127.0.0.1:8443 server --systemd ...`)
@@ -28,9 +30,7 @@ use std::process::ExitCode;
 use std::thread;
 use std::time::Duration;
 
-use securenet::{
-    BindOptions, ProxyProtocol, SecureListener, SecureStream, SecurityContext, TicketKeys,
-};
+use securenet::{BindOptions, ProxyProtocol, SecureListener, SecureStream, SecurityContext};
 
 const USAGE: &str = "usage: server (--cert FILE --key FILE | --pfx FILE) [--password PW] \
                      [--addr IP] [--port N] \
@@ -93,9 +93,6 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     if let Some(ca) = &client_ca {
         ctx.set_client_authorities(ca)?;
     }
-    if let Some(response) = &ocsp {
-        ctx.set_ocsp_response(response)?;
-    }
     let options = BindOptions::new()
         .request_client_certificate(client_ca.is_some())
         .require_client_certificate(require)
@@ -103,7 +100,11 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         .handshake_timeout(Duration::from_secs(10))
         .proxy_protocol(proxy_protocol);
     let options = match &ticket_keys {
-        Some(file) => options.ticket_keys(TicketKeys::from_file(file)?),
+        Some(file) => options.ticket_keys_file(file),
+        None => options,
+    };
+    let options = match &ocsp {
+        Some(file) => options.reload_ocsp_file(file),
         None => options,
     };
     let listener = if systemd {

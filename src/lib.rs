@@ -11,8 +11,9 @@
 //!   on the server.
 //! * [`SecureListener`] and [`BindOptions`]: a TLS server socket for a
 //!   thread-per-connection server, ready for a fleet: the PROXY protocol,
-//!   shared [`TicketKeys`], certificates reloaded from files, sockets from
-//!   a parent process or systemd ([`listen_fds`]).
+//!   shared [`TicketKeys`], certificates, OCSP staples and ticket keys
+//!   reloaded from files that rotate, sockets from a parent process or
+//!   systemd ([`listen_fds`]).
 //! * [`X509Certificate`]: a parsed certificate (subject, issuer, validity,
 //!   fingerprints, subjectAltNames, keys and usages).
 //! * [`WebSocket`] and [`WebSocketOptions`]: a WebSocket client for `ws://`

@@ -123,3 +123,26 @@ fn enable_trace_goes_to_log_at_trace_level() {
         "{lines:?}"
     );
 }
+
+#[test]
+fn a_staple_left_out_is_logged_at_warn_without_on_client_error() {
+    logger();
+    let pki = pki();
+    let missing = std::env::temp_dir().join(format!(
+        "securenet-logging-{}-no-such-ocsp.der",
+        std::process::id()
+    ));
+    let (c, s) = handshake_with(
+        &pki.server_context(),
+        BindOptions::new().reload_ocsp_file(&missing),
+        client(pki.trust_context()),
+        "localhost",
+    );
+    s.expect("server");
+    assert_eq!(c.expect("client").ocsp_response(), None);
+    let name = missing.display().to_string();
+    let lines = records(|(level, _, msg)| {
+        *level == Level::Warn && msg.contains(&name) && msg.contains("nothing is stapled")
+    });
+    assert_eq!(lines.len(), 1, "reported once, at the first accept");
+}

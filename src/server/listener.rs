@@ -7,7 +7,7 @@ use std::net::{SocketAddr, TcpListener};
 use std::sync::{Arc, RwLock};
 
 use super::options::BindOptions;
-use super::reload::{ReloadFiles, Reloader};
+use super::reload::Reloader;
 use super::settings::ServeSettings;
 use super::stop::{Stop, StopHandle};
 use crate::error::{Error, Result};
@@ -75,8 +75,10 @@ impl BindOptions {
         port: u16,
         context: &SecurityContext,
     ) -> Result<SecureListener> {
-        let (listener, setup) = self.listen(address, port, context)?;
-        Ok(self.listener_on(listener, setup, context))
+        self.check_limits()?;
+        let (options, context, reload) = self.prepare(context)?;
+        let (listener, setup) = options.listen(address, port, &context)?;
+        Ok(options.listener_on(listener, setup, reload))
     }
 
     /// A listener on a socket that is already bound and listening: one
@@ -95,7 +97,8 @@ impl BindOptions {
         context: &SecurityContext,
     ) -> Result<SecureListener> {
         self.check_limits()?;
-        let setup = ServerSetup::new(context, &self.tls)?;
+        let (options, context, reload) = self.prepare(context)?;
+        let setup = ServerSetup::new(&context, &options.tls)?;
         let addr = listener
             .local_addr()
             .map_err(|e| Error::io("the socket given to from_std has no address", e))?;
@@ -115,7 +118,7 @@ impl BindOptions {
         listener
             .set_nonblocking(false)
             .map_err(|e| Error::io(format!("cannot make {addr} blocking"), e))?;
-        Ok(self.listener_on(listener, setup, context))
+        Ok(options.listener_on(listener, setup, reload))
     }
 
     /// [`from_std`](Self::from_std) on a descriptor: the socket a parent
@@ -131,22 +134,34 @@ impl BindOptions {
         self.from_std(TcpListener::from(fd), context)
     }
 
+    /// These options and `context` as a listener starts with them: the
+    /// files it watches read, the ticket key file's keys in the options,
+    /// the OCSP file's response stapled (or not) in the context.
+    fn prepare(
+        &self,
+        context: &SecurityContext,
+    ) -> Result<(BindOptions, SecurityContext, Option<Reloader>)> {
+        let files = self.reload_files();
+        if !files.any() {
+            return Ok((self.clone(), context.clone(), None));
+        }
+        let (reload, context) = Reloader::start(files, context)?;
+        let mut options = self.clone();
+        if let Some(keys) = reload.ticket_keys() {
+            options.tls.ticket_keys = Some(keys.clone());
+        }
+        Ok((options, context, Some(reload)))
+    }
+
+    /// The listener of these (prepared) options on `listener`.
     fn listener_on(
         &self,
         listener: TcpListener,
         setup: Arc<ServerSetup>,
-        context: &SecurityContext,
+        reload: Option<Reloader>,
     ) -> SecureListener {
         let listener = Arc::new(listener);
         let limiter = self.serve.max_connections.map(Limiter::new);
-        let reload = self.reload.as_ref().map(|(chain, key)| {
-            let files = ReloadFiles {
-                chain: chain.clone(),
-                key: key.clone(),
-                every: self.reload_every,
-            };
-            Reloader::new(files, context)
-        });
         SecureListener {
             stop: Stop::new(&listener, limiter.clone()),
             listener,
@@ -287,37 +302,34 @@ impl SecureListener {
         Ok(())
     }
 
-    /// Reloads the certificate files if they changed (see
-    /// [`BindOptions::reload_certificate_files`]); a failure is reported
-    /// with the address of the connection that came in.
+    /// Reloads the files that changed (see
+    /// [`BindOptions::reload_certificate_files`],
+    /// [`BindOptions::reload_ocsp_file`], [`BindOptions::ticket_keys_file`]);
+    /// what cannot be used is reported with the address of the connection
+    /// that came in, as a failed handshake is.
     fn reload_if_due(&self, reload: &Reloader, peer: SocketAddr) {
-        let loaded = match reload.due() {
-            None => return,
-            Some(loaded) => loaded,
+        let Some(found) = reload.due() else {
+            return;
         };
-        let swapped = loaded.and_then(|context| {
-            *sync::write(&self.setup) = ServerSetup::new(&context, &self.options.tls)?;
-            reload.now_using(&context);
-            Ok(())
-        });
-        let files = reload.files();
-        match swapped {
-            Ok(()) => log::info!(
-                "reloaded the certificate from {} and {}",
-                files.chain.display(),
-                files.key.display()
-            ),
-            Err(e) => {
-                let e = Error::credentials(
-                    format!("{} and {}", files.chain.display(), files.key.display()),
-                    format!("cannot reload the certificate, the old one stays in use: {e}"),
-                );
-                match &self.options.serve.on_client_error {
-                    Some(report) => report(&e, peer),
-                    None => log::warn!("{e}"),
-                }
+        let report = |e: &Error| match &self.options.serve.on_client_error {
+            Some(report) => report(e, peer),
+            None => log::warn!("{e}"),
+        };
+        if let Some(loaded) = found.context {
+            let swapped = loaded.and_then(|(context, done)| {
+                let setup = ServerSetup::new(&context, &self.options.tls)
+                    .map_err(|e| reload.cannot_swap(e))?;
+                *sync::write(&self.setup) = setup;
+                reload.now_using(&context);
+                Ok(done)
+            });
+            match swapped {
+                Ok(done) => done.iter().for_each(|line| log::info!("{line}")),
+                Err(e) => report(&e),
             }
         }
+        found.reports.iter().for_each(report);
+        found.done.iter().for_each(|line| log::info!("{line}"));
     }
 }
 

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use socket2::{Domain, Protocol, Socket, Type};
 
-use super::reload::DEFAULT_RELOAD_INTERVAL;
+use super::reload::{DEFAULT_RELOAD_INTERVAL, ReloadFiles};
 use super::settings::ServeSettings;
 use crate::error::{Error, Result};
 use crate::net::address::ListenAddress;
@@ -49,8 +49,10 @@ pub struct BindOptions {
     allow_half_open: bool,
     pub(crate) tls: ServerTls,
     pub(crate) serve: ServeSettings,
-    pub(crate) reload: Option<(PathBuf, PathBuf)>,
-    pub(crate) reload_every: Duration,
+    reload: Option<(PathBuf, PathBuf)>,
+    reload_ocsp: Option<PathBuf>,
+    ticket_keys_file: Option<PathBuf>,
+    reload_every: Duration,
     proxy_protocol: ProxyProtocol,
     proxy_trusted: Vec<String>,
 }
@@ -83,6 +85,8 @@ impl fmt::Debug for BindOptions {
             )
             .field("serve", &self.serve)
             .field("reload_certificate_files", &self.reload)
+            .field("reload_ocsp_file", &self.reload_ocsp)
+            .field("ticket_keys_file", &self.ticket_keys_file)
             .field("certificate_reload_interval", &self.reload_every)
             .field("proxy_protocol", &self.proxy_protocol)
             .field("proxy_protocol_trusted", &self.proxy_trusted)
@@ -103,6 +107,8 @@ impl Default for BindOptions {
             tls: ServerTls::default(),
             serve: ServeSettings::default(),
             reload: None,
+            reload_ocsp: None,
+            ticket_keys_file: None,
             reload_every: DEFAULT_RELOAD_INTERVAL,
             proxy_protocol: ProxyProtocol::Off,
             proxy_trusted: Vec::new(),
@@ -226,6 +232,13 @@ impl BindOptions {
     /// connection that closes without sending anything is a health check,
     /// not an error (see [`on_health_check`](Self::on_health_check)).
     ///
+    /// What a listener finds wrong with the files it reads again
+    /// ([`reload_certificate_files`](Self::reload_certificate_files),
+    /// [`reload_ocsp_file`](Self::reload_ocsp_file),
+    /// [`ticket_keys_file`](Self::ticket_keys_file)) comes here too, from
+    /// `serve`, `incoming` or `accept`, with the address of the connection
+    /// whose accept checked them.
+    ///
     /// A WebSocket upgrade that a handler's
     /// [`WebSocket::accept_with`](crate::WebSocket::accept_with) refused on
     /// purpose (its callback's `Rejection`, an `Origin` not allowed) comes
@@ -263,11 +276,49 @@ impl BindOptions {
     /// client-certificate policy resumes on this one, in TLS 1.3 and 1.2:
     /// for a fleet behind a load balancer. A ticket made under another
     /// policy gets a full handshake. Without it, each listener has its own
-    /// keys and sessions resume only on it.
+    /// keys and sessions resume only on it. Replaces a
+    /// [`ticket_keys_file`](Self::ticket_keys_file) given before.
     ///
     /// [`TicketKeys`]: crate::TicketKeys
     pub fn ticket_keys(mut self, keys: TicketKeys) -> Self {
         self.tls.ticket_keys = Some(keys);
+        self.ticket_keys_file = None;
+        self
+    }
+
+    /// Encrypts session tickets with the keys in this file, as
+    /// [`TicketKeys::from_file`] reads it (keys of 48 bytes, the current
+    /// one first), and reads it again when it changes: rotating is writing
+    /// the new file on every server (nginx's `ssl_session_ticket_key`
+    /// reloaded, Go's `SetSessionTicketKeys` called for you). Write it
+    /// aside and rename it over the old one.
+    ///
+    /// The file is read at bind: one that cannot be read or used fails
+    /// `bind` with an error naming it. Then, at accept time, at most every
+    /// [`certificate_reload_interval`](Self::certificate_reload_interval)
+    /// (no thread of its own), it is read and compared by contents with
+    /// what it held. On a change its keys are the ones in use at once, and
+    /// up to [`DEFAULT_TICKET_KEY_WINDOW`] of the keys in use before that
+    /// it does not hold are kept to decrypt, so tickets issued before
+    /// still resume. A new file that cannot be read or used (cut short
+    /// mid-write, not a multiple of 48 bytes) changes nothing and is
+    /// reported to [`on_client_error`](Self::on_client_error) with the
+    /// address of the connection that triggered the check (or the `log`
+    /// crate at `warn`); it is tried again when it changes again.
+    ///
+    /// As with [`ticket_keys`](Self::ticket_keys), which it replaces, a
+    /// ticket resumes only under the client-certificate policy it was made
+    /// under. Each listener bound with these options loads the file itself
+    /// (its own count of tickets per key: see [`MAX_TICKETS_PER_KEY`]).
+    /// [`SecureStream::secure_server`] has no listener to read it again
+    /// and refuses options with it.
+    ///
+    /// [`TicketKeys::from_file`]: crate::TicketKeys::from_file
+    /// [`DEFAULT_TICKET_KEY_WINDOW`]: crate::DEFAULT_TICKET_KEY_WINDOW
+    /// [`MAX_TICKETS_PER_KEY`]: crate::MAX_TICKETS_PER_KEY
+    pub fn ticket_keys_file(mut self, path: impl AsRef<Path>) -> Self {
+        self.ticket_keys_file = Some(path.as_ref().to_owned());
+        self.tls.ticket_keys = None;
         self
     }
 
@@ -334,7 +385,9 @@ impl BindOptions {
     /// [`on_client_error`](Self::on_client_error) with the address of the
     /// connection that triggered the check (or the `log` crate at `warn`);
     /// it is tried again when the files change again. A stapled OCSP
-    /// response is dropped with the old certificate.
+    /// response is dropped with the old certificate: give
+    /// [`reload_ocsp_file`](Self::reload_ocsp_file) to staple the response
+    /// for the new one.
     pub fn reload_certificate_files(
         mut self,
         chain: impl AsRef<Path>,
@@ -344,8 +397,43 @@ impl BindOptions {
         self
     }
 
-    /// How often, at most, [`reload_certificate_files`](Self::reload_certificate_files)
-    /// looks at the files. Default
+    /// Staples the OCSP response in this file (DER, as `openssl ocsp
+    /// -respout` writes it) to the listener's certificate, and reads it
+    /// again with the certificate files: nginx's `ssl_stapling_file`,
+    /// kept fresh. It is read at bind and, at accept time, at most every
+    /// [`certificate_reload_interval`](Self::certificate_reload_interval)
+    /// with the files of
+    /// [`reload_certificate_files`](Self::reload_certificate_files), each
+    /// compared by contents with what it held; when any of them changed,
+    /// the response is stapled for new connections with the certificate
+    /// then served. It replaces a response the context staples
+    /// ([`SecurityContext::set_ocsp_response`]).
+    ///
+    /// A response is stapled only if it is a successful basic OCSP
+    /// response (RFC 6960) for the certificate served (its serial number),
+    /// whose status is not unknown and whose `nextUpdate` has not passed
+    /// (RFC 6960 section 3.2: clients must not accept it then). Otherwise,
+    /// and when the file is missing or cannot be read, nothing is stapled
+    /// and the reason is reported to
+    /// [`on_client_error`](Self::on_client_error) (or the `log` crate at
+    /// `warn`); the certificate is served all the same, and `bind` does
+    /// not fail (what it finds is reported at the first accept). A staple
+    /// that reaches its `nextUpdate` while in use is taken off and
+    /// reported at the next check. A response that says the certificate
+    /// is revoked is stapled, and reported. Its signature is not checked:
+    /// clients check it. Listeners only:
+    /// [`SecureStream::secure_server`] does not read the file.
+    ///
+    /// [`SecurityContext::set_ocsp_response`]: crate::SecurityContext::set_ocsp_response
+    pub fn reload_ocsp_file(mut self, path: impl AsRef<Path>) -> Self {
+        self.reload_ocsp = Some(path.as_ref().to_owned());
+        self
+    }
+
+    /// How often, at most, the files of
+    /// [`reload_certificate_files`](Self::reload_certificate_files),
+    /// [`reload_ocsp_file`](Self::reload_ocsp_file) and
+    /// [`ticket_keys_file`](Self::ticket_keys_file) are looked at. Default
     /// [`DEFAULT_RELOAD_INTERVAL`](crate::DEFAULT_RELOAD_INTERVAL) (a
     /// minute); zero looks at every accept, `Duration::MAX` never.
     pub fn certificate_reload_interval(mut self, every: Duration) -> Self {
@@ -356,6 +444,16 @@ impl BindOptions {
     /// [`certificate_reload_interval`](Self::certificate_reload_interval).
     pub fn get_certificate_reload_interval(&self) -> Duration {
         self.reload_every
+    }
+
+    /// The files a listener watches.
+    pub(crate) fn reload_files(&self) -> ReloadFiles {
+        ReloadFiles {
+            pair: self.reload.clone(),
+            ocsp: self.reload_ocsp.clone(),
+            tickets: self.ticket_keys_file.clone(),
+            every: self.reload_every,
+        }
     }
 
     /// Receives what makes accepting fail for a while in
@@ -526,6 +624,9 @@ impl<S: Read + Write + 'static> SecureStream<S> {
     /// enforced as for [`ConnectOptions::secure`](crate::ConnectOptions::secure):
     /// over a `TcpStream` or `UnixStream` the handshake timeout bounds the
     /// whole handshake; over another transport nothing is bounded but by it.
+    /// The files options watch are for listeners: options with a
+    /// [`BindOptions::ticket_keys_file`] are [`Error::InvalidInput`] here
+    /// (give [`BindOptions::ticket_keys`] instead).
     pub fn secure_server(
         stream: S,
         context: &SecurityContext,
@@ -533,6 +634,13 @@ impl<S: Read + Write + 'static> SecureStream<S> {
         already_read: &[u8],
     ) -> Result<SecureStream<S>> {
         options.tls.common.check("BindOptions")?;
+        if let Some(path) = &options.ticket_keys_file {
+            return Err(Error::invalid_input(
+                format!("ticket_keys_file({})", path.display()),
+                "secure_server has no listener to read the file again: give \
+                 BindOptions::ticket_keys(TicketKeys::from_file(..)?) instead",
+            ));
+        }
         let setup = ServerSetup::new(context, &options.tls)?;
         let io = Transport::new(stream, Ops::detect(), already_read);
         Ok(options.server_stream(io, setup, None, || "server".to_owned()))

@@ -379,6 +379,31 @@ impl SecurityContext {
         Ok(next)
     }
 
+    /// This context stapling `der` (one DER SEQUENCE), or nothing: a
+    /// listener's OCSP file, judged by the caller.
+    pub(crate) fn with_staple(&self, der: Option<Vec<u8>>, label: &str) -> Result<Self> {
+        let mut next = self.clone();
+        match der {
+            Some(der) => next.staple(der, label)?,
+            None => next.update(|d| {
+                d.ocsp = None;
+                certify(d)
+            })?,
+        }
+        Ok(next)
+    }
+
+    /// Our leaf certificate (DER), if a chain is set.
+    pub(crate) fn leaf_der(&self) -> Option<&[u8]> {
+        let (chain, _) = self.inner.data.chain.as_ref()?;
+        chain.first().map(|c| c.as_ref())
+    }
+
+    /// The OCSP response stapled, if any.
+    pub(crate) fn stapled(&self) -> Option<&[u8]> {
+        self.inner.data.ocsp.as_deref()
+    }
+
     fn set_key_der(&mut self, key: crate::tls::pem::SecretKey, label: String) -> Result<()> {
         provider()
             .key_provider

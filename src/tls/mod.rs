@@ -16,6 +16,7 @@ pub(crate) mod engine;
 mod every_error;
 pub(crate) mod exporter;
 pub(crate) mod keys;
+pub(crate) mod ocsp;
 pub(crate) mod params;
 pub(crate) mod path;
 pub(crate) mod pem;

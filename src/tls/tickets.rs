@@ -220,13 +220,48 @@ impl TicketKeys {
     /// [`from_bytes`](Self::from_bytes) from a file.
     pub fn from_file(path: impl AsRef<Path>) -> Result<TicketKeys> {
         let path = path.as_ref();
+        TicketKeys::from_file_bytes(
+            &Zeroizing::new(read_file(path)?),
+            &path.display().to_string(),
+        )
+    }
+
+    /// [`from_bytes`](Self::from_bytes) of what a file held: errors name
+    /// `label`, the file.
+    pub(crate) fn from_file_bytes(bytes: &[u8], label: &str) -> Result<TicketKeys> {
         Ok(TicketKeys {
-            keys: Arc::new(RwLock::new(parse(
-                &Zeroizing::new(read_file(path)?),
-                &path.display().to_string(),
-            )?)),
+            keys: Arc::new(RwLock::new(parse(bytes, label)?)),
             limit: MAX_TICKETS_PER_KEY,
         })
+    }
+
+    /// Makes the keys in `bytes` (a new key file, errors naming `label`)
+    /// the keys in use, keeping to decrypt up to
+    /// [`DEFAULT_TICKET_KEY_WINDOW`] of the keys in use before that the
+    /// file does not hold, the newest first: a fleet rotates by writing
+    /// the new file on every server, and tickets issued before still
+    /// resume. A key the file holds keeps its count of tickets. Malformed
+    /// bytes change nothing. Returns how many earlier keys were kept.
+    pub(crate) fn rotate_to(&self, bytes: &[u8], label: &str) -> Result<usize> {
+        let mut fresh = parse(bytes, label)?;
+        let mut keys = crate::sync::write(&self.keys);
+        let mut kept = Vec::new();
+        for old in keys.drain(..) {
+            if let Some(same) = fresh
+                .iter()
+                .find(|k| k.name == old.name && k.raw == old.raw)
+            {
+                same.used
+                    .store(old.used.load(Ordering::Relaxed), Ordering::Relaxed);
+            } else if kept.len() < DEFAULT_TICKET_KEY_WINDOW {
+                kept.push(old);
+            }
+            // Any other old key is dropped here, and wiped.
+        }
+        let count = kept.len();
+        fresh.append(&mut kept);
+        *keys = fresh;
+        Ok(count)
     }
 
     /// Replaces every key with those in `bytes` (as
@@ -529,6 +564,53 @@ mod tests {
             .expect("load");
         a.load_bytes(&bytes).expect("load");
         assert!(seal(&a), "a key that left starts from zero");
+    }
+
+    #[test]
+    fn a_new_key_file_becomes_current_and_the_keys_before_still_open() {
+        let keys = TicketKeys::generate().expect("keys");
+        let t = Ticketer::new(keys.clone(), POLICY);
+        let before = t.encrypt(b"old").expect("seal");
+        let next = TicketKeys::generate().expect("keys").to_bytes();
+        assert_eq!(keys.rotate_to(&next, "file").expect("rotate"), 1);
+        assert!(t.decrypt(&before).is_some(), "the key before still opens");
+        let after = t.encrypt(b"new").expect("seal");
+        let only_new = Ticketer::new(TicketKeys::from_bytes(&next).expect("keys"), POLICY);
+        assert!(
+            only_new.decrypt(&after).is_some(),
+            "sealed with the file's key"
+        );
+        assert!(only_new.decrypt(&before).is_none());
+        // A file cut short (half a key, or nothing) changes nothing.
+        let held = keys.to_bytes();
+        for cut in [0, 30, TICKET_KEY_LEN - 1] {
+            let e = keys.rotate_to(&next[..cut], "the file");
+            assert!(e.is_err_and(|e| e.to_string().starts_with("the file: ")));
+        }
+        assert_eq!(keys.to_bytes(), held);
+        // The same file again: nothing is held twice.
+        assert_eq!(keys.rotate_to(&next, "file").expect("again"), 1);
+        assert_eq!(keys.to_bytes(), held);
+        // Rotation after rotation: the file's keys and the window.
+        for _ in 0..4 {
+            let fresh = TicketKeys::generate().expect("keys").to_bytes();
+            keys.rotate_to(&fresh, "file").expect("rotate");
+        }
+        assert_eq!(
+            keys.to_bytes().len(),
+            (1 + DEFAULT_TICKET_KEY_WINDOW) * TICKET_KEY_LEN
+        );
+        assert_eq!(t.decrypt(&before), None, "its key left the window");
+    }
+
+    #[test]
+    fn a_key_the_new_file_holds_keeps_its_count() {
+        let keys = TicketKeys::with_limit(1);
+        let t = Ticketer::new(keys.clone(), POLICY);
+        t.encrypt(b"s").expect("seal");
+        let bytes = keys.to_bytes();
+        assert_eq!(keys.rotate_to(&bytes, "file").expect("rotate"), 0);
+        assert_eq!(t.encrypt(b"s"), None, "the count survived");
     }
 
     #[test]

@@ -5,6 +5,7 @@
 pub mod blocked;
 pub mod fault;
 pub mod http;
+pub mod ocsp;
 pub mod proxy;
 pub mod ws;
 
