@@ -492,6 +492,10 @@ fn bare_lf_line_ends_are_refused() {
     );
     assert_eq!(parse(&bytes).status, 400);
     let err = failed(served);
-    assert_eq!(err.websocket_kind(), Some(WebSocketErrorKind::Upgrade), "{err}");
+    assert_eq!(
+        err.websocket_kind(),
+        Some(WebSocketErrorKind::Upgrade),
+        "{err}"
+    );
     assert!(err.to_string().contains("CRLF"), "{err}");
 }
