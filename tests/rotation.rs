@@ -217,15 +217,26 @@ fn a_missing_or_foreign_ocsp_file_means_no_staple_and_a_report() {
         "{said:?}"
     );
 
-    // The response removed: no staple, reported, the certificate served.
-    files.put("ocsp.der", &fresh(&cert));
-    assert!(visit(&l, client(pki.trust_context())).ocsp.is_some());
+    // The response removed (a torn replace): reported, and the staple in
+    // use, still valid for this certificate, is kept.
+    let good = fresh(&cert);
+    files.put("ocsp.der", &good);
+    assert_eq!(
+        visit(&l, client(pki.trust_context())).ocsp.as_ref(),
+        Some(&good)
+    );
     files.remove("ocsp.der");
     let seen = visit(&l, client(pki.trust_context()));
-    assert_eq!((seen.ocsp, seen.serial), (None, serial_of(&cert)));
+    assert_eq!(
+        (seen.ocsp.as_ref(), seen.serial),
+        (Some(&good), serial_of(&cert))
+    );
     let said = taken(&reports);
     assert!(
-        any_says(&said, &["ocsp.der", "cannot read the OCSP response"]),
+        any_says(
+            &said,
+            &["ocsp.der", "cannot read the OCSP response", "kept"]
+        ),
         "{said:?}"
     );
     assert!(
@@ -233,12 +244,13 @@ fn a_missing_or_foreign_ocsp_file_means_no_staple_and_a_report() {
         "not a failed reload: {said:?}"
     );
 
-    // Garbage: no staple, reported.
+    // Garbage (a fetcher's error saved as the response): reported, the
+    // staple in use kept.
     files.put("ocsp.der", b"-----BEGIN OCSP RESPONSE-----\n");
-    assert_eq!(visit(&l, client(pki.trust_context())).ocsp, None);
+    assert_eq!(visit(&l, client(pki.trust_context())).ocsp, Some(good));
     let said = taken(&reports);
     assert!(
-        any_says(&said, &["ocsp.der", "openssl ocsp -respout"]),
+        any_says(&said, &["ocsp.der", "openssl ocsp -respout", "kept"]),
         "{said:?}"
     );
 }
@@ -263,13 +275,17 @@ fn an_expired_staple_is_not_served_and_is_reported() {
         any_says(&said, &["ocsp.der", "expired at", "nothing is stapled"]),
         "reported at the first accept: {said:?}"
     );
-    // A fresh one is stapled; then replaced by an expired one: taken off.
+    // A fresh one is stapled; then the file gets an expired one: reported,
+    // and the fresh one, still valid, stays.
     let good = fresh(pki.server_cert_pem());
     files.put("ocsp.der", &good);
-    assert_eq!(visit(&l, client(pki.trust_context())).ocsp, Some(good));
+    assert_eq!(
+        visit(&l, client(pki.trust_context())).ocsp.as_ref(),
+        Some(&good)
+    );
     files.put("ocsp.der", &expired);
-    assert_eq!(visit(&l, client(pki.trust_context())).ocsp, None);
-    assert!(any_says(&taken(&reports), &["expired at"]));
+    assert_eq!(visit(&l, client(pki.trust_context())).ocsp, Some(good));
+    assert!(any_says(&taken(&reports), &["expired at", "kept"]));
 }
 
 /// A client context that speaks TLS 1.3 only. A session resumes only

@@ -15,7 +15,7 @@ use crate::error::{Error, Result};
 use crate::tls::certificate::sha256;
 use crate::tls::context::SecurityContext;
 use crate::tls::ocsp;
-use crate::tls::pem::read_file;
+use crate::tls::pem::read_watched_file as read_file;
 use crate::tls::tickets::TicketKeys;
 
 /// The default interval between checks of the files.
@@ -120,6 +120,23 @@ fn staple(
             let verdict = ocsp::judge(&bytes, context.leaf_der().unwrap_or_default(), now);
             (verdict.staple.then_some(bytes), verdict.warning)
         }
+    };
+    // A new response refused (or unreadable) leaves the one in use while
+    // it still holds for this certificate: a fetcher's tryLater, a torn
+    // write, must not take a good staple off (Must-Staple clients would
+    // fail until the file changes again).
+    let (der, warning) = match (der, context.stapled()) {
+        (None, Some(old))
+            if ocsp::judge(old, context.leaf_der().unwrap_or_default(), now).staple =>
+        {
+            (
+                Some(old.to_vec()),
+                warning.map(|w| {
+                    format!("{w} (the response stapled before is kept while it is valid)")
+                }),
+            )
+        }
+        (der, _) => (der, warning),
     };
     let stapled = der.is_some();
     Ok(Stapled {

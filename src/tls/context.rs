@@ -510,6 +510,17 @@ impl SecurityContext {
     }
 
     fn staple(&mut self, der: Vec<u8>, label: &str) -> Result<()> {
+        if der.len() > crate::tls::ocsp::MAX_STAPLE {
+            return Err(Error::credentials(
+                label,
+                format!(
+                    "{} bytes: an OCSP response to staple may be at most {} bytes (TLS 1.3 \
+                     carries it beside the certificate in a 64 KiB extension)",
+                    der.len(),
+                    crate::tls::ocsp::MAX_STAPLE
+                ),
+            ));
+        }
         if !is_der_sequence(&der) {
             return Err(Error::credentials(
                 label,

@@ -197,6 +197,11 @@ fn time(element: &Any<'_>, what: &str) -> Result<SystemTime, String> {
     .ok_or_else(bad)
 }
 
+/// The largest response stapled: real ones are a few KiB, and TLS 1.3
+/// carries the staple beside the certificate in an extension whose length
+/// is 16 bits.
+pub(crate) const MAX_STAPLE: usize = 16 * 1024;
+
 /// Whether a listener staples a response, and what to say about it.
 #[derive(Debug)]
 pub(crate) struct Verdict {
@@ -222,6 +227,13 @@ impl Verdict {
 /// it then); a response that says the certificate is revoked is stapled
 /// (it is the truth), with a warning.
 pub(crate) fn judge(der: &[u8], leaf: &[u8], now: SystemTime) -> Verdict {
+    if der.len() > MAX_STAPLE {
+        return Verdict::refuse(format!(
+            "the OCSP response is {} bytes, more than the {MAX_STAPLE} a staple may be (TLS 1.3 \
+             carries it in a 64 KiB extension with the certificate): nothing is stapled",
+            der.len()
+        ));
+    }
     let responses = match single_responses(der) {
         Ok(r) => r,
         Err(e) => {
@@ -269,9 +281,21 @@ pub(crate) fn judge(der: &[u8], leaf: &[u8], now: SystemTime) -> Verdict {
             ));
         }
     }
-    if let Some(next) = response.next_update.filter(|next| *next < now) {
+    if response
+        .this_update
+        .duration_since(now)
+        .is_ok_and(|ahead| ahead > MAX_CLOCK_SKEW)
+    {
         return Verdict::refuse(format!(
-            "the OCSP response expired at {} (its nextUpdate): nothing is stapled, as clients \
+            "the OCSP response is dated {} (its thisUpdate), in the future: nothing is \
+             stapled, as clients refuse it; check the responder's clock or this machine's",
+            format_time(response.this_update)
+        ));
+    }
+    if let Some(next) = response.expires().filter(|next| *next < now) {
+        return Verdict::refuse(format!(
+            "the OCSP response expired at {} (its nextUpdate; a week after its thisUpdate without \
+             one): nothing is stapled, as clients \
              refuse an expired staple; fetch a fresh one",
             format_time(next)
         ));
@@ -287,7 +311,23 @@ pub(crate) fn next_update(der: &[u8], leaf: &[u8]) -> Option<SystemTime> {
         .ok()?
         .into_iter()
         .find(|r| r.serial == served)?
-        .next_update
+        .expires()
+}
+
+/// How far a response's thisUpdate may be ahead of this machine's clock.
+const MAX_CLOCK_SKEW: std::time::Duration = std::time::Duration::from_secs(5 * 60);
+
+/// How long a response without a nextUpdate is stapled after its
+/// thisUpdate (clients cap such responses too: Firefox at about 10 days).
+const NO_NEXT_UPDATE_LIFETIME: std::time::Duration = std::time::Duration::from_secs(7 * 86_400);
+
+impl SingleResponse {
+    /// When it stops being stapled: its nextUpdate, or without one a week
+    /// after its thisUpdate.
+    fn expires(&self) -> Option<SystemTime> {
+        self.next_update
+            .or_else(|| self.this_update.checked_add(NO_NEXT_UPDATE_LIFETIME))
+    }
 }
 
 /// A certificate's serial number as in [`SingleResponse::serial`].
@@ -518,5 +558,28 @@ pub(crate) mod tests {
         // A leaf whose serial cannot be read: stapled, with a warning.
         let v = judge(&der, b"not a certificate", now);
         assert!(v.staple && v.warning.is_some(), "{v:?}");
+    }
+
+    #[test]
+    fn future_huge_and_undated_responses_are_bounded() {
+        let (leaf, serial) = leaf();
+        let now = SystemTime::now();
+        // Dated ahead of this clock by more than the skew allowed.
+        let ahead = response(&serial, CertStatus::Good, now + DAY, Some(now + 2 * DAY));
+        let v = judge(&ahead, &leaf, now);
+        assert!(!v.staple && v.warning.as_deref().is_some_and(|w| w.contains("future")));
+        // No nextUpdate: stapled for a week after thisUpdate, not forever.
+        let recent = response(&serial, CertStatus::Good, now - DAY, None);
+        assert!(judge(&recent, &leaf, now).staple);
+        let until = next_update(&recent, &leaf).expect("an end");
+        let gap = (now + 6 * DAY)
+            .duration_since(until)
+            .expect("whole seconds");
+        assert!(gap < Duration::from_secs(1), "{gap:?}");
+        let old = response(&serial, CertStatus::Good, now - 8 * DAY, None);
+        assert!(!judge(&old, &leaf, now).staple);
+        // Larger than a staple may be: refused before it is parsed.
+        let v = judge(&vec![0x30; MAX_STAPLE + 1], &leaf, now);
+        assert!(!v.staple && v.warning.as_deref().is_some_and(|w| w.contains("bytes")));
     }
 }

@@ -35,6 +35,46 @@ pub(crate) fn read_file(path: &Path) -> Result<Vec<u8>> {
     })
 }
 
+/// The most a file a listener re-reads while serving may hold (64 MiB: a
+/// large CA's CRL-sized chain file; OCSP responses and ticket keys are
+/// bounded further by what reads them).
+pub(crate) const MAX_WATCHED_FILE: u64 = 64 << 20;
+
+/// [`read_file`] for a file a listener re-reads while serving: a regular
+/// file (a FIFO or a device would block the thread that accepts), of at
+/// most [`MAX_WATCHED_FILE`] bytes, read no further than that.
+pub(crate) fn read_watched_file(path: &Path) -> Result<Vec<u8>> {
+    use std::io::Read;
+    let fail = |source: std::io::Error| Error::File {
+        path: path.to_owned(),
+        source,
+    };
+    let file = std::fs::File::open(path).map_err(fail)?;
+    let meta = file.metadata().map_err(fail)?;
+    if !meta.is_file() {
+        return Err(fail(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "not a regular file: a listener re-reads only regular files (write the file \
+             elsewhere, then rename it into place)",
+        )));
+    }
+    let mut out =
+        Vec::with_capacity(usize::try_from(meta.len().min(MAX_WATCHED_FILE)).unwrap_or(0));
+    file.take(MAX_WATCHED_FILE + 1)
+        .read_to_end(&mut out)
+        .map_err(fail)?;
+    if out.len() as u64 > MAX_WATCHED_FILE {
+        return Err(fail(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!(
+                "larger than {} MiB: not a file a listener re-reads",
+                MAX_WATCHED_FILE >> 20
+            ),
+        )));
+    }
+    Ok(out)
+}
+
 /// [`read_file`] for a file that holds a key: its bytes are wiped when
 /// dropped.
 pub(crate) fn read_secret_file(path: &Path) -> Result<Zeroizing<Vec<u8>>> {
