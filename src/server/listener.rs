@@ -4,7 +4,7 @@
 use std::borrow::Borrow;
 use std::fmt;
 use std::net::{SocketAddr, TcpListener};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock, TryLockError};
 
 use super::options::BindOptions;
 use super::reload::Reloader;
@@ -55,6 +55,10 @@ pub struct SecureListener {
     limiter: Option<Arc<Limiter>>,
     stop: Arc<Stop>,
     reload: Option<Reloader>,
+    /// Held while a new setup is made and put in place (`set_context`, a
+    /// reload), so that a reload never puts back a setup built from the
+    /// context a `set_context` just replaced.
+    swapping: Mutex<()>,
 }
 
 impl fmt::Debug for SecureListener {
@@ -169,6 +173,7 @@ impl BindOptions {
             options: self.clone(),
             limiter,
             reload,
+            swapping: Mutex::new(()),
         }
     }
 }
@@ -294,6 +299,7 @@ impl SecureListener {
     /// nothing, if the context has no usable certificate.
     pub fn set_context(&self, context: impl Borrow<SecurityContext>) -> Result<()> {
         let context = context.borrow();
+        let _swapping = sync::lock(&self.swapping);
         let setup = ServerSetup::new(context, &self.options.tls)?;
         *sync::write(&self.setup) = setup;
         if let Some(reload) = &self.reload {
@@ -308,6 +314,13 @@ impl SecureListener {
     /// what cannot be used is reported with the address of the connection
     /// that came in, as a failed handshake is.
     fn reload_if_due(&self, reload: &Reloader, peer: SocketAddr) {
+        // Another thread is swapping: it will see the files, or the next
+        // check will.
+        let _swapping = match self.swapping.try_lock() {
+            Ok(guard) => guard,
+            Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+            Err(TryLockError::WouldBlock) => return,
+        };
         let Some(found) = reload.due() else {
             return;
         };
