@@ -20,6 +20,11 @@ use crate::tls::revocation::Revocation;
 use crate::tls::settings::SESSION_CACHE;
 use crate::tls::trust::Trust;
 
+/// The largest OCSP response stapled: real ones are a few KiB, and TLS 1.3
+/// carries the staple beside the certificate in an extension whose length
+/// is 16 bits.
+pub(crate) const MAX_STAPLE: usize = 16 * 1024;
+
 /// Trust anchors, our own certificate and key, and client-certificate CAs.
 ///
 /// `SecurityContext::new()` trusts Mozilla's root CAs (from `webpki-roots`,
@@ -510,14 +515,14 @@ impl SecurityContext {
     }
 
     fn staple(&mut self, der: Vec<u8>, label: &str) -> Result<()> {
-        if der.len() > crate::tls::ocsp::MAX_STAPLE {
+        if der.len() > MAX_STAPLE {
             return Err(Error::credentials(
                 label,
                 format!(
                     "{} bytes: an OCSP response to staple may be at most {} bytes (TLS 1.3 \
                      carries it beside the certificate in a 64 KiB extension)",
                     der.len(),
-                    crate::tls::ocsp::MAX_STAPLE
+                    MAX_STAPLE
                 ),
             ));
         }

@@ -15,6 +15,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use x509_parser::asn1_rs::{Any, Class, FromDer, GeneralizedTime};
 
 use crate::time::format_time;
+use crate::tls::context::MAX_STAPLE;
 
 /// The most single responses of one OCSP response looked at: a staple
 /// answers for one certificate, and responders put it first.
@@ -196,11 +197,6 @@ fn time(element: &Any<'_>, what: &str) -> Result<SystemTime, String> {
     }
     .ok_or_else(bad)
 }
-
-/// The largest response stapled: real ones are a few KiB, and TLS 1.3
-/// carries the staple beside the certificate in an extension whose length
-/// is 16 bits.
-pub(crate) const MAX_STAPLE: usize = 16 * 1024;
 
 /// Whether a listener staples a response, and what to say about it.
 #[derive(Debug)]
