@@ -61,7 +61,10 @@ pub(crate) const NOT_APPROVED: &str = "not FIPS-approved, and this build has sec
      X25519MLKEM768)";
 
 /// rustls's default provider of the chosen backend (with aws-lc-rs it
-/// prefers X25519MLKEM768).
+/// prefers X25519MLKEM768). rustls 0.23.48 deprecates ring's
+/// `default_provider` for its lack of post-quantum key exchange: that is
+/// what choosing ring means, and the README says so.
+#[allow(deprecated)]
 pub(crate) fn default_provider() -> CryptoProvider {
     rustls_provider::default_provider()
 }

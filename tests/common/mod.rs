@@ -34,8 +34,9 @@ pub use aws_lc_rs as crypto;
 #[allow(unused_imports)]
 pub use ring as crypto;
 
-/// rustls's default provider for the crypto crate this build uses.
-#[allow(dead_code)]
+/// rustls's default provider for the crypto crate this build uses (ring's
+/// is deprecated from rustls 0.23.48 for its lack of post-quantum groups).
+#[allow(dead_code, deprecated)]
 pub fn rustls_provider() -> rustls::crypto::CryptoProvider {
     #[cfg(feature = "aws-lc-rs")]
     return rustls::crypto::aws_lc_rs::default_provider();

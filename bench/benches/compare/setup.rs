@@ -249,6 +249,9 @@ pub fn serve_each(
     })
 }
 
+// ring's default provider is deprecated from rustls 0.23.48 (no
+// post-quantum groups): it is still the ring rows' provider.
+#[allow(deprecated)]
 fn provider(t: Tuning) -> Arc<rustls::crypto::CryptoProvider> {
     // The provider securenet was built with (its `aws-lc-rs` or `ring` feature).
     #[cfg(feature = "aws-lc-rs")]
