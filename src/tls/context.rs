@@ -20,10 +20,9 @@ use crate::tls::revocation::Revocation;
 use crate::tls::settings::SESSION_CACHE;
 use crate::tls::trust::Trust;
 
-/// The largest OCSP response stapled: real ones are a few KiB, and TLS 1.3
-/// carries the staple beside the certificate in an extension whose length
-/// is 16 bits.
-pub(crate) const MAX_STAPLE: usize = 16 * 1024;
+mod staple;
+
+pub(crate) use staple::MAX_STAPLE;
 
 /// Trust anchors, our own certificate and key, and client-certificate CAs.
 ///
@@ -384,29 +383,10 @@ impl SecurityContext {
         Ok(next)
     }
 
-    /// This context stapling `der` (one DER SEQUENCE), or nothing: a
-    /// listener's OCSP file, judged by the caller.
-    pub(crate) fn with_staple(&self, der: Option<Vec<u8>>, label: &str) -> Result<Self> {
-        let mut next = self.clone();
-        match der {
-            Some(der) => next.staple(der, label)?,
-            None => next.update(|d| {
-                d.ocsp = None;
-                certify(d)
-            })?,
-        }
-        Ok(next)
-    }
-
     /// Our leaf certificate (DER), if a chain is set.
     pub(crate) fn leaf_der(&self) -> Option<&[u8]> {
         let (chain, _) = self.inner.data.chain.as_ref()?;
         chain.first().map(|c| c.as_ref())
-    }
-
-    /// The OCSP response stapled, if any.
-    pub(crate) fn stapled(&self) -> Option<&[u8]> {
-        self.inner.data.ocsp.as_deref()
     }
 
     fn set_key_der(&mut self, key: crate::tls::pem::SecretKey, label: String) -> Result<()> {
@@ -497,48 +477,6 @@ impl SecurityContext {
         *self = SecurityContext::from_data(data);
     }
 
-    /// Staples this OCSP response (DER, as `openssl ocsp -respout` writes
-    /// it) to our certificate in every handshake, so clients need not ask
-    /// the CA (Node's `OCSPRequest` answer, Go's `Certificate.OCSPStaple`).
-    /// It must be renewed before its `nextUpdate`: set a fresh one and
-    /// [`SecureListener::set_context`](crate::SecureListener::set_context).
-    /// Bytes that are not a DER structure are [`Error::Credentials`].
-    pub fn set_ocsp_response(&mut self, path: impl AsRef<Path>) -> Result<()> {
-        let path = path.as_ref();
-        let bytes = read_file(path)?;
-        self.staple(bytes, &path.display().to_string())
-    }
-
-    /// Like [`set_ocsp_response`](Self::set_ocsp_response), from bytes.
-    pub fn set_ocsp_response_bytes(&mut self, der: &[u8]) -> Result<()> {
-        self.staple(der.to_vec(), "OCSP response (bytes)")
-    }
-
-    fn staple(&mut self, der: Vec<u8>, label: &str) -> Result<()> {
-        if der.len() > MAX_STAPLE {
-            return Err(Error::credentials(
-                label,
-                format!(
-                    "{} bytes: an OCSP response to staple may be at most {} bytes (TLS 1.3 \
-                     carries it beside the certificate in a 64 KiB extension)",
-                    der.len(),
-                    MAX_STAPLE
-                ),
-            ));
-        }
-        if !is_der_sequence(&der) {
-            return Err(Error::credentials(
-                label,
-                "not a DER OCSP response (a SEQUENCE of exactly this length): give the file \
-                 `openssl ocsp -respout` writes, not PEM or text",
-            ));
-        }
-        self.update(|d| {
-            d.ocsp = Some(der);
-            certify(d)
-        })
-    }
-
     /// Limits the TLS versions to `min..=max` (Node `minVersion` and
     /// `maxVersion`); the default is TLS 1.2 and 1.3. TLS 1.0 and 1.1 are
     /// [`Error::Unsupported`]: rustls does not implement them.
@@ -617,24 +555,4 @@ fn certify(d: &mut Data) -> Result<()> {
             format!("cannot use the key with the chain from '{chain_label}': {e}"),
         )),
     }
-}
-
-/// Whether `der` is one DER SEQUENCE and nothing after it.
-fn is_der_sequence(der: &[u8]) -> bool {
-    let (Some(&0x30), Some(&first)) = (der.first(), der.get(1)) else {
-        return false;
-    };
-    let (len, header) = if first < 0x80 {
-        (usize::from(first), 2)
-    } else {
-        let n = usize::from(first & 0x7f);
-        if n == 0 || n > 4 || der.len() < 2 + n {
-            return false;
-        }
-        let len = der[2..2 + n]
-            .iter()
-            .fold(0usize, |acc, b| (acc << 8) | usize::from(*b));
-        (len, 2 + n)
-    };
-    header.checked_add(len) == Some(der.len())
 }
