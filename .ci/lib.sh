@@ -50,6 +50,18 @@ wait_for() {
   return 1
 }
 
+# What a failed cargo run left in LOG: its error and failure lines, the
+# end of the log (a build that died names why there: a linker killed, a
+# full disk) and the space left where the build writes.
+show_failure() {
+  local log=$1
+  grep -E 'FAILED|panicked|^error' "$log" | head -40 || true
+  echo "-- the last 30 lines of $(basename "$log"):"
+  tail -30 "$log" || true
+  echo "-- disk space for target/:"
+  df -h . || true
+}
+
 # For peers that take no port 0: ask the system for a free one.
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
