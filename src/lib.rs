@@ -208,7 +208,7 @@ pub use server::listener::SecureListener;
 pub use server::options::BindOptions;
 pub use server::reload::DEFAULT_RELOAD_INTERVAL;
 pub use server::serve::Incoming;
-pub use server::stop::StopHandle;
+pub use server::stop::{SHUTDOWN_CLOSE_PERIOD, ShutdownReport, StopHandle};
 pub use stream::SecureStream;
 pub use stream::split::{ReadHalf, WriteHalf};
 pub use tls::certificate::X509Certificate;

@@ -221,6 +221,12 @@ pub enum Error {
     /// The WebSocket is closed: the close handshake is over, or the
     /// connection failed earlier.
     Closed,
+    /// The listener this connection came from is shutting down
+    /// ([`StopHandle::shutdown`](crate::StopHandle::shutdown)) and its grace
+    /// period is over: securenet closed the connection cleanly
+    /// (`close_notify`, then FIN; a WebSocket first gets a 1001 close).
+    /// Kind `ConnectionAborted`.
+    ShuttingDown,
     /// The operation is not supported on this platform or by rustls.
     #[non_exhaustive]
     Unsupported {
@@ -333,6 +339,7 @@ impl Error {
             } => io::ErrorKind::UnexpectedEof,
             Error::WebSocket { .. } => io::ErrorKind::InvalidData,
             Error::Closed => io::ErrorKind::NotConnected,
+            Error::ShuttingDown => io::ErrorKind::ConnectionAborted,
             Error::Timeout { .. } => io::ErrorKind::TimedOut,
             Error::Truncated => io::ErrorKind::UnexpectedEof,
             Error::Unsupported { .. } => io::ErrorKind::Unsupported,
@@ -371,6 +378,7 @@ impl Error {
             Error::HttpStatus { .. } => "HttpStatus",
             Error::WebSocket { .. } => "WebSocket",
             Error::Closed => "Closed",
+            Error::ShuttingDown => "ShuttingDown",
             Error::Unsupported { .. } => "Unsupported",
         }
     }
@@ -514,6 +522,11 @@ impl fmt::Display for Error {
             Error::Closed => write!(
                 f,
                 "the websocket is closed: connect again to send or receive more"
+            ),
+            Error::ShuttingDown => write!(
+                f,
+                "the server is shutting down: the connection was closed after the grace \
+                 period (StopHandle::shutdown); return from the handler"
             ),
             Error::Unsupported { what, reason } => write!(f, "{what} is not supported: {reason}"),
         }

@@ -269,6 +269,8 @@ impl SecureListener {
                 .options
                 .server_stream(io, setup, Some(peer), || format!("server {peer}"));
             stream.set_permit(permit);
+            let closable = !self.options.serve.keep_open_on_shutdown;
+            stream.set_watch(self.stop.registry.watch(stream.get_ref(), closable));
             return Ok((stream, peer));
         }
     }

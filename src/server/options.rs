@@ -273,6 +273,20 @@ impl BindOptions {
         self
     }
 
+    /// Whether [`StopHandle::shutdown`](crate::StopHandle::shutdown) can
+    /// close connections still open after its grace period (default
+    /// `true`). To wake a thread blocked reading its connection, the
+    /// listener keeps a second descriptor of each connection's socket
+    /// (`dup(2)`), so each connection counts twice against the descriptor
+    /// limit (`ulimit -n`). With `false` it keeps none: a shutdown still
+    /// waits, and closes the connections whose threads read or write, but
+    /// a thread blocked in a read stays blocked (counted as
+    /// [`left_open`](crate::ShutdownReport::left_open)).
+    pub fn close_on_shutdown(mut self, close: bool) -> Self {
+        self.serve.keep_open_on_shutdown = !close;
+        self
+    }
+
     /// Encrypts session tickets with these keys (see [`TicketKeys`]), so a
     /// session made on any server with the same keys and the same
     /// client-certificate policy resumes on this one, in TLS 1.3 and 1.2:

@@ -228,8 +228,13 @@ impl SecureListener {
                     return;
                 }
                 let client = stream.peer_addr().unwrap_or(peer);
-                if let Err(e) = shaken.and_then(|()| handler(stream).map_err(Into::into)) {
-                    report(&on_error, &e, client, peer);
+                match shaken.and_then(|()| handler(stream).map_err(Into::into)) {
+                    Ok(()) => {}
+                    // Closed by a shutdown: no failure of the client's.
+                    Err(Error::ShuttingDown) => {
+                        log::debug!("connection from {client}: closed by the shutdown");
+                    }
+                    Err(e) => report(&on_error, &e, client, peer),
                 }
             });
             if let Err(e) = spawned {

@@ -22,6 +22,8 @@ pub(crate) struct ServeSettings {
     pub(crate) on_client_error: Option<ClientErrorFn>,
     pub(crate) on_accept_error: Option<AcceptErrorFn>,
     pub(crate) on_health_check: Option<HealthCheckFn>,
+    /// `close_on_shutdown(false)`: no second descriptor per connection.
+    pub(crate) keep_open_on_shutdown: bool,
 }
 
 impl fmt::Debug for ServeSettings {
@@ -32,6 +34,7 @@ impl fmt::Debug for ServeSettings {
             .field("on_client_error", &self.on_client_error.is_some())
             .field("on_accept_error", &self.on_accept_error.is_some())
             .field("on_health_check", &self.on_health_check.is_some())
+            .field("close_on_shutdown", &!self.keep_open_on_shutdown)
             .finish()
     }
 }

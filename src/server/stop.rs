@@ -1,5 +1,8 @@
 //! [`StopHandle`]: ends a listener's `serve` or `incoming` from another
-//! thread, promptly, and waits (with a bound) for the handlers still running.
+//! thread, promptly, waits (with a bound) for the handlers and connections
+//! still running, and shuts down as Go's `http.Server.Shutdown` then
+//! `Close` do: stop accepting, let handlers see it, wait out a grace
+//! period, then close what is left cleanly and count it.
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -8,7 +11,13 @@ use std::sync::{Arc, Condvar, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use crate::net::limiter::Limiter;
+use crate::net::registry::Registry;
 use crate::sync::lock;
+
+/// How long [`StopHandle::shutdown`] gives the threads of connections it
+/// asked to close to send `close_notify` and drop their streams, before it
+/// shuts those sockets both ways.
+pub const SHUTDOWN_CLOSE_PERIOD: Duration = Duration::from_secs(1);
 
 /// What a listener and its stop handles share.
 pub(crate) struct Stop {
@@ -23,6 +32,8 @@ pub(crate) struct Stop {
     /// a stop handle does not keep the port bound).
     listener: Weak<TcpListener>,
     limiter: Option<Arc<Limiter>>,
+    /// The streams this listener accepted that are still alive.
+    pub(crate) registry: Arc<Registry>,
 }
 
 /// Ends [`SecureListener::serve`](crate::SecureListener::serve) and
@@ -30,8 +41,17 @@ pub(crate) struct Stop {
 /// thread: `serve` returns `Ok(())` and `incoming` ends, within
 /// milliseconds, without polling. Stopping is final: the listening socket
 /// is shut down and later `accept` calls fail. Connections already handed
-/// to handlers go on; [`stop_and_wait`](Self::stop_and_wait) waits for them.
+/// to handlers go on; [`stop_and_wait`](Self::stop_and_wait) waits for them,
+/// and [`shutdown`](Self::shutdown) waits and then closes the ones left.
+/// Handlers see a stop with [`is_stopped`](Self::is_stopped) or
+/// [`wait_for_stop`](Self::wait_for_stop) on a clone of the handle.
 /// Cloning gives another handle on the same listener.
+///
+/// | securenet | Go `net/http` | Node `net`/`http` |
+/// |---|---|---|
+/// | [`stop`](Self::stop) | `Listener.Close` | `server.close()` |
+/// | [`is_stopped`](Self::is_stopped), [`wait_for_stop`](Self::wait_for_stop) | `RegisterOnShutdown`, a context's `Done` | the `'close'` event |
+/// | [`shutdown(grace)`](Self::shutdown) | `Shutdown(ctx)`, then `Close` | `server.close()`, then `closeAllConnections()` |
 #[derive(Clone)]
 pub struct StopHandle {
     pub(crate) stop: Arc<Stop>,
@@ -55,6 +75,7 @@ impl Stop {
             finished: Condvar::new(),
             listener: Arc::downgrade(listener),
             limiter,
+            registry: Arc::new(Registry::default()),
         })
     }
 
@@ -114,6 +135,36 @@ impl Drop for Running {
     }
 }
 
+/// What [`StopHandle::shutdown`] did with the connections of its listener.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ShutdownReport {
+    /// Connections alive when accepting stopped.
+    pub open_at_stop: usize,
+    /// Of those, the ones that ended within the grace period.
+    pub finished: usize,
+    /// Closed after the grace period by their own threads on request
+    /// (`close_notify`, then FIN).
+    pub closed: usize,
+    /// Shut both ways after [`SHUTDOWN_CLOSE_PERIOD`] without `close_notify`:
+    /// their threads did not get to a read or write in time.
+    pub cut: usize,
+    /// Still open: their threads did not react, and the listener keeps no
+    /// second descriptor to shut them
+    /// ([`BindOptions::close_on_shutdown(false)`](crate::BindOptions::close_on_shutdown)).
+    pub left_open: usize,
+    /// `serve` handlers still running when `shutdown` returned (their
+    /// connections are closed; the threads go on until they return).
+    pub handlers_running: usize,
+}
+
+impl ShutdownReport {
+    /// Whether every connection ended on its own within the grace period.
+    pub fn all_finished(&self) -> bool {
+        self.finished == self.open_at_stop && self.handlers_running == 0
+    }
+}
+
 impl StopHandle {
     /// Stops accepting: `serve` returns and `incoming` ends.
     pub fn stop(&self) {
@@ -121,10 +172,17 @@ impl StopHandle {
     }
 
     /// Stops accepting, then waits up to `timeout` for the handlers that
-    /// `serve` started to return. `true` if none is left running.
+    /// `serve` started to return. `true` if none is left running. With
+    /// `false`, the handlers left go on with their connections open: nothing
+    /// is closed ([`shutdown`](Self::shutdown) closes them).
     pub fn stop_and_wait(&self, timeout: Duration) -> bool {
         self.stop();
-        let deadline = Instant::now().checked_add(timeout);
+        self.wait_handlers(Instant::now().checked_add(timeout))
+    }
+
+    /// Waits until `serve`'s handlers have all returned or `deadline`
+    /// passes (`None`: no bound).
+    fn wait_handlers(&self, deadline: Option<Instant>) -> bool {
         let mut n = lock(&self.stop.running);
         while *n > 0 {
             let left = match deadline {
@@ -144,9 +202,92 @@ impl StopHandle {
         true
     }
 
-    /// Whether [`stop`](Self::stop) was called.
+    /// Whether [`stop`](Self::stop) (or a shutdown) was called: a handler
+    /// that checks it between requests can finish its work and return.
     pub fn is_stopped(&self) -> bool {
         self.stop.is_stopped()
+    }
+
+    /// Waits up to `timeout` for the listener to be stopped; `true` once it
+    /// is. For a handler's own thread that has nothing else to wait on
+    /// (a timer loop, a producer): it wakes as soon as the stop begins.
+    pub fn wait_for_stop(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now().checked_add(timeout);
+        let mut guard = lock(&self.stop.nap);
+        while !self.is_stopped() {
+            let left = match deadline {
+                Some(at) => at.saturating_duration_since(Instant::now()),
+                None => Duration::from_secs(3600),
+            };
+            if left.is_zero() {
+                return false;
+            }
+            guard = self
+                .stop
+                .woken
+                .wait_timeout(guard, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        true
+    }
+
+    /// Shuts the listener down as Go's `Server.Shutdown` then `Close` do:
+    ///
+    /// 1. stops accepting (as [`stop`](Self::stop): `serve` returns,
+    ///    `incoming` ends) and handlers see it
+    ///    ([`is_stopped`](Self::is_stopped),
+    ///    [`wait_for_stop`](Self::wait_for_stop));
+    /// 2. waits up to `grace` for every connection this listener accepted
+    ///    (through `serve`, `incoming` or `accept`) to be dropped and for
+    ///    `serve`'s handlers to return;
+    /// 3. then asks each connection still open to close: a thread blocked
+    ///    reading it wakes, and its stream sends `close_notify` and FIN
+    ///    (a WebSocket sends a 1001 "going away" close first) and fails
+    ///    with [`Error::ShuttingDown`](crate::Error::ShuttingDown), as
+    ///    does any later read or write;
+    /// 4. gives those threads [`SHUTDOWN_CLOSE_PERIOD`] to do so, and
+    ///    shuts both ways the sockets still open after it (a thread
+    ///    computing, or blocked in a write to a peer that reads nothing).
+    ///
+    /// It returns within `grace` plus [`SHUTDOWN_CLOSE_PERIOD`] and says
+    /// what happened to each connection. With
+    /// [`BindOptions::close_on_shutdown(false)`](crate::BindOptions::close_on_shutdown)
+    /// steps 3 and 4 cannot wake a blocked thread: such connections are
+    /// counted as [`left_open`](ShutdownReport::left_open).
+    pub fn shutdown(&self, grace: Duration) -> ShutdownReport {
+        self.stop();
+        let registry = &self.stop.registry;
+        let open_at_stop = registry.live();
+        let deadline = Instant::now().checked_add(grace);
+        if registry.wait_empty(deadline) && self.wait_handlers(deadline) {
+            return ShutdownReport {
+                open_at_stop,
+                finished: open_at_stop,
+                ..ShutdownReport::default()
+            };
+        }
+        let (asked, _) = registry.ask_all_to_close();
+        let close_by = Instant::now().checked_add(SHUTDOWN_CLOSE_PERIOD);
+        let (alive, cut) = if registry.wait_empty(close_by) {
+            (0, 0)
+        } else {
+            registry.cut_all()
+        };
+        let left_open = alive - cut;
+        let handlers_running = if self.wait_handlers(Some(Instant::now())) {
+            0
+        } else {
+            self.running()
+        };
+        ShutdownReport {
+            open_at_stop,
+            finished: open_at_stop.saturating_sub(asked),
+            closed: asked.saturating_sub(alive),
+            cut,
+            left_open,
+            handlers_running,
+        }
     }
 
     /// How many handlers that `serve` started are still running.

@@ -42,6 +42,13 @@ impl<S: Read + Write> SecureStream<S> {
                 self.handshake_done();
                 Ok(())
             }
+            // A shutdown cut the handshake short: not the client's doing.
+            Err(_) if self.is_shutting_down() => {
+                self.closed_silently = false;
+                self.tls = Tls::Failed("the server is shutting down".into());
+                let _ = (self.io.ops.shutdown)(&self.io.sock, std::net::Shutdown::Both);
+                Err(Error::ShuttingDown)
+            }
             Err(e) => Err(self.handshake_failed(e)),
         }
     }

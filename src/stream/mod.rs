@@ -21,6 +21,7 @@ use rustls::server::Acceptor;
 
 use crate::error::{CertificateProblem, Error, Phase, Result, io_error};
 use crate::net::limiter::Permit;
+use crate::net::registry::Watch;
 use crate::net::transport::{Transport, deadline_after};
 use crate::tls::engine::Engine;
 use crate::tls::server_config::ServerSetup;
@@ -66,6 +67,12 @@ pub struct SecureStream<S = TcpStream> {
     /// more is written, as in Go's crypto/tls.
     write_failed: Option<Box<str>>,
     permit: Option<Permit>,
+    /// Server side: the stream's place among its listener's live
+    /// connections, which a shutdown may ask to close.
+    watch: Option<Watch>,
+    /// A read or write failed with `ShuttingDown`: an owner that closes
+    /// the stream itself may now send its last words.
+    shutdown_reported: bool,
     sessions: Option<Arc<ClientSessionMemoryCache>>,
     trace: Option<Box<Tracer>>,
     /// Server side: the PROXY protocol header expected or read.
@@ -110,6 +117,8 @@ impl<S: Read + Write> SecureStream<S> {
             close_sent: false,
             write_failed: None,
             permit: None,
+            watch: None,
+            shutdown_reported: false,
             sessions: Some(sessions),
             trace: None,
             proxy: proxied::ProxyState::None,
@@ -142,6 +151,8 @@ impl<S: Read + Write> SecureStream<S> {
             close_sent: false,
             write_failed: None,
             permit: None,
+            watch: None,
+            shutdown_reported: false,
             sessions: None,
             trace: None,
             proxy: proxied::ProxyState::None,
@@ -157,6 +168,40 @@ impl<S: Read + Write> SecureStream<S> {
     /// Ties a `max_connections` place to this stream's life.
     pub(crate) fn set_permit(&mut self, permit: Option<Permit>) {
         self.permit = permit;
+    }
+
+    /// Counts this stream among its listener's live connections.
+    pub(crate) fn set_watch(&mut self, watch: Watch) {
+        self.watch = Some(watch);
+    }
+
+    /// Its owner (a WebSocket) closes the stream itself when its listener
+    /// shuts down, after its own last words (a 1001 close): the stream
+    /// then only reports [`Error::ShuttingDown`].
+    pub(crate) fn owner_closes_on_shutdown(&self) {
+        if let Some(w) = &self.watch {
+            w.set_owner_closes();
+        }
+    }
+
+    /// Whether this stream's listener is shutting down and asked it to
+    /// close (its grace period is over). A handler that checks it between
+    /// requests can finish cleanly; reads and writes fail with
+    /// [`Error::ShuttingDown`] from then on. Always `false` for streams not
+    /// accepted by a [`SecureListener`](crate::SecureListener).
+    pub fn is_shutting_down(&self) -> bool {
+        self.watch.as_ref().is_some_and(Watch::due)
+    }
+
+    /// On a shutdown's request: `close_notify` and FIN (unless the owner
+    /// closes the stream itself), and the error that says why.
+    #[inline(never)]
+    fn closed_for_shutdown(&mut self) -> Error {
+        self.shutdown_reported = true;
+        if !self.watch.as_ref().is_some_and(Watch::owner_closes) {
+            let _ = self.close();
+        }
+        Error::ShuttingDown
     }
 
     fn conn(&self) -> Option<&Engine> {
@@ -175,13 +220,21 @@ impl<S: Read + Write> SecureStream<S> {
     }
 
     fn read_app(&mut self, buf: &mut [u8]) -> Result<usize> {
+        if self.is_shutting_down() {
+            return Err(self.closed_for_shutdown());
+        }
         self.open()?;
         if buf.is_empty() {
             return Ok(0);
         }
         let read = self.read_by(buf, deadline_after(self.read_timeout));
         self.io.disarm(self.read_timeout, self.write_timeout);
-        read
+        match read {
+            // A shutdown woke the read (its socket's read side was shut):
+            // what looks like the peer's end is ours.
+            Ok(0) | Err(_) if self.is_shutting_down() => Err(self.closed_for_shutdown()),
+            read => read,
+        }
     }
 
     /// Reads, every socket read after the first bounded by what is left of
@@ -260,6 +313,13 @@ impl<S: Read + Write> SecureStream<S> {
     fn write_app(&mut self, write: impl FnOnce(&mut Engine) -> io::Result<usize>) -> Result<usize> {
         if let Some(reason) = &self.write_failed {
             return Err(Error::write_broken(reason));
+        }
+        // An owner that closes the stream itself, told of the shutdown,
+        // writes its last words.
+        if self.is_shutting_down()
+            && !(self.shutdown_reported && self.watch.as_ref().is_some_and(Watch::owner_closes))
+        {
+            return Err(self.closed_for_shutdown());
         }
         self.open()?;
         let Tls::Open(conn) = &mut self.tls else {

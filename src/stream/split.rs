@@ -27,6 +27,7 @@ use std::time::{Duration, Instant};
 use super::records::{Plain, decrypt, feed_pending, seal_all};
 use crate::error::{Error, Phase, Result, io_error};
 use crate::net::limiter::Permit;
+use crate::net::registry::Watch;
 use crate::net::transport::{Layer, Transport, deadline_after, time_left};
 use crate::sync::lock;
 use crate::tls::engine::Engine;
@@ -129,6 +130,8 @@ struct Shared {
     layer: Option<Arc<dyn Layer>>,
     /// A `max_connections` place, freed when both halves are dropped.
     _permit: Option<Permit>,
+    /// The place among the listener's live connections (server side).
+    watch: Option<Watch>,
 }
 
 impl Shared {
@@ -148,6 +151,30 @@ impl Shared {
             // Records the other half queued while we were sending.
             tls = lock(&self.tls);
         }
+    }
+
+    /// Whether the listener is shutting down and asked this connection to
+    /// close.
+    fn shutting_down(&self) -> bool {
+        self.watch.as_ref().is_some_and(Watch::due)
+    }
+
+    /// On a shutdown's request: `close_notify` if the socket takes it now
+    /// (the writer may be blocked in a send; the shutdown's last step cuts
+    /// it), then FIN.
+    #[inline(never)]
+    fn closed_for_shutdown(&self) -> Error {
+        let mut tls = lock(&self.tls);
+        if !tls.close_sent {
+            tls.close_sent = true;
+            tls.conn.send_close_notify();
+        }
+        self.flush_now(&mut tls);
+        drop(tls);
+        if let Ok(outbox) = self.outbox.try_lock() {
+            let _ = outbox.sock.shutdown(Shutdown::Write);
+        }
+        Error::ShuttingDown
     }
 
     /// Whether records wait to be queued: rustls's, or the proxy's TLS's.
@@ -226,7 +253,7 @@ pub(crate) fn split(
     write_timeout: Option<Duration>,
     allow_half_open: bool,
     close_sent: bool,
-    permit: Option<Permit>,
+    (permit, watch): (Option<Permit>, Option<Watch>),
 ) -> Result<(ReadHalf, WriteHalf)> {
     let write_sock = io
         .sock
@@ -247,6 +274,7 @@ pub(crate) fn split(
         }),
         layer: io.layer.clone(),
         _permit: permit,
+        watch,
     });
     Ok((
         ReadHalf {
@@ -261,12 +289,19 @@ pub(crate) fn split(
 
 impl ReadHalf {
     fn read_app(&mut self, buf: &mut [u8]) -> Result<usize> {
+        if self.shared.shutting_down() {
+            return Err(self.shared.closed_for_shutdown());
+        }
         if buf.is_empty() {
             return Ok(0);
         }
         let read = self.read_by(buf, deadline_after(self.read_timeout));
         self.io.disarm(self.read_timeout, None);
-        read
+        match read {
+            // A shutdown woke the read: what looks like the peer's end is ours.
+            Ok(0) | Err(_) if self.shared.shutting_down() => Err(self.shared.closed_for_shutdown()),
+            read => read,
+        }
     }
 
     /// Reads; every socket read after the first is bounded by what is left
@@ -356,6 +391,9 @@ impl Read for ReadHalf {
 
 impl WriteHalf {
     fn write_app(&mut self, buf: &[u8]) -> Result<usize> {
+        if self.shared.shutting_down() {
+            return Err(self.shared.closed_for_shutdown());
+        }
         let deadline = deadline_after(lock(&self.shared.outbox).write_timeout);
         self.flush_by(deadline)?;
         let mut tls = lock(&self.shared.tls);

@@ -24,6 +24,7 @@ impl SecureStream<TcpStream> {
             allow_half_open,
             close_sent,
             permit,
+            watch,
             ..
         } = self;
         let Tls::Open(conn) = tls else {
@@ -36,7 +37,7 @@ impl SecureStream<TcpStream> {
             write_timeout,
             allow_half_open,
             close_sent,
-            permit,
+            (permit, watch),
         )
     }
 

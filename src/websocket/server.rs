@@ -241,6 +241,7 @@ impl<S: WsTransport> WebSocket<S> {
         };
         match served {
             Served::Upgraded(upgraded) => {
+                stream.websocket_closes_on_shutdown();
                 let mut ws = WebSocket::open(stream, upgraded, options, false, hooks);
                 ws.read_timeout = bases.0;
                 ws.write_timeout = bases.1;

@@ -96,7 +96,12 @@ impl Status {
     pub(crate) fn failed(&mut self, err: &Error) -> Reply {
         let open = self.state == ReadyState::Open;
         self.state = ReadyState::Closed;
-        match err.close_code() {
+        // A listener's shutdown: 1001, "going away".
+        let code = match err {
+            Error::ShuttingDown => Some(1001),
+            _ => err.close_code(),
+        };
+        match code {
             Some(code) => {
                 self.close_code.get_or_insert(code);
                 if open {

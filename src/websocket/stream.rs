@@ -154,6 +154,10 @@ pub(crate) mod sealed {
         fn drain(&mut self, limit: usize, deadline: std::time::Instant);
         fn into_ends(self) -> Result<SplitEnds>;
         fn peer(&self) -> Option<SocketAddr>;
+        /// A server WebSocket took the transport: when its listener shuts
+        /// down, the WebSocket sends its 1001 close before the transport
+        /// closes.
+        fn websocket_closes_on_shutdown(&self) {}
     }
 }
 
@@ -242,6 +246,10 @@ impl sealed::Sealed for SecureStream {
 
     fn peer(&self) -> Option<SocketAddr> {
         self.peer_addr().ok()
+    }
+
+    fn websocket_closes_on_shutdown(&self) {
+        self.owner_closes_on_shutdown();
     }
 }
 
