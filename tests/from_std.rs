@@ -107,3 +107,42 @@ fn a_descriptor_serves_too() {
     c.close().expect("close");
     server.join().expect("server").expect("handshake");
 }
+
+/// A hand-over on an inherited socket: the old process's listener and the
+/// new one's are the same socket (here, two descriptors of it in one
+/// process). Stopping the old one (a shutdown, as on SIGTERM) must leave
+/// the socket listening for the new one, and its serve loop must still end.
+#[test]
+fn stopping_a_listener_on_a_shared_socket_leaves_the_socket_to_the_other() {
+    let pki = pki();
+    let socket = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = socket.local_addr().expect("addr").port();
+    let successor = socket.try_clone().expect("second descriptor");
+    let old = SecureListener::from_std(socket, &pki.server_context()).expect("from_std");
+    let stop = old.stop_handle();
+    let serving = std::thread::spawn(move || old.serve(|_s| Ok::<(), Error>(())));
+    let started = Instant::now();
+    let report = stop.shutdown(Duration::from_millis(10));
+    assert_eq!(report.open_at_stop, 0);
+    serving
+        .join()
+        .expect("serve thread")
+        .expect("serve ended without error");
+    assert!(started.elapsed() < 2 * IO_TIMEOUT);
+    // The successor still accepts on the port.
+    let new = SecureListener::from_std(successor, &pki.server_context()).expect("successor");
+    let server = std::thread::spawn(move || -> securenet::Result<()> {
+        let (mut s, _) = new.accept()?;
+        common::with_timeouts(&mut s);
+        s.write_all(b"new")?;
+        s.close()
+    });
+    let mut c = client(pki.trust_context())
+        .connect("localhost", port)
+        .expect("the socket still listens");
+    common::with_timeouts(&mut c);
+    let mut got = String::new();
+    c.read_to_string(&mut got).expect("read");
+    assert_eq!(got, "new");
+    server.join().expect("server").expect("served");
+}

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, RwLock, TryLockError};
 use super::options::BindOptions;
 use super::reload::Reloader;
 use super::settings::ServeSettings;
-use super::stop::{Stop, StopHandle};
+use super::stop::{ACCEPT_TICK, Shared, Stop, StopHandle};
 use crate::error::{Error, Result};
 use crate::net::address::ListenAddress;
 use crate::net::limiter::Limiter;
@@ -82,7 +82,7 @@ impl BindOptions {
         self.check_limits()?;
         let (options, context, reload) = self.prepare(context)?;
         let (listener, setup) = options.listen(address, port, &context)?;
-        Ok(options.listener_on(listener, setup, reload))
+        Ok(options.listener_on(listener, setup, reload, Shared::Own))
     }
 
     /// A listener on a socket that is already bound and listening: one
@@ -92,6 +92,13 @@ impl BindOptions {
     /// options' `backlog`, `v6_only` and `shared` are for `bind` only); the
     /// rest applies: TLS, timeouts, `max_connections`, the `serve` settings.
     /// The socket is made blocking, as `accept` expects.
+    ///
+    /// Other processes may accept on the same socket (a hand-over from an
+    /// old process to a new one, socket activation): stopping this listener
+    /// ([`StopHandle`]) leaves the socket listening for them, and its
+    /// `accept(2)` wakes every 200 ms to see a stop (the socket's
+    /// `SO_RCVTIMEO`, which the others share: a blocking `accept` of theirs
+    /// may return `WouldBlock`, which securenet's listeners retry).
     ///
     /// A socket that is not listening yet is [`Error::InvalidInput`] (on
     /// Linux, Android and FreeBSD, which can tell).
@@ -122,7 +129,13 @@ impl BindOptions {
         listener
             .set_nonblocking(false)
             .map_err(|e| Error::io(format!("cannot make {addr} blocking"), e))?;
-        Ok(options.listener_on(listener, setup, reload))
+        // Another process may accept on this very socket (a hand-over):
+        // stopping must not shut it, so accept(2) wakes now and then to see
+        // a stop.
+        socket2::SockRef::from(&listener)
+            .set_read_timeout(Some(ACCEPT_TICK))
+            .map_err(|e| Error::io(format!("cannot set an accept timeout on {addr}"), e))?;
+        Ok(options.listener_on(listener, setup, reload, Shared::WithOthers))
     }
 
     /// [`from_std`](Self::from_std) on a descriptor: the socket a parent
@@ -163,11 +176,12 @@ impl BindOptions {
         listener: TcpListener,
         setup: Arc<ServerSetup>,
         reload: Option<Reloader>,
+        shared: Shared,
     ) -> SecureListener {
         let listener = Arc::new(listener);
         let limiter = self.serve.max_connections.map(Limiter::new);
         SecureListener {
-            stop: Stop::new(&listener, limiter.clone()),
+            stop: Stop::new(&listener, limiter.clone(), shared),
             listener,
             setup: RwLock::new(setup),
             options: self.clone(),
@@ -248,6 +262,11 @@ impl SecureListener {
             let (sock, peer) = match self.listener.accept() {
                 Ok(a) => a,
                 Err(_) if self.stop.is_stopped() => return Err(Accepted::Stopped),
+                // The accept timeout of a socket shared with others: look
+                // for a stop, and accept again.
+                Err(e) if self.stop.ticks() && e.kind() == std::io::ErrorKind::WouldBlock => {
+                    continue;
+                }
                 Err(e) => return Err(Accepted::Failed(e)),
             };
             if self.stop.is_stopped() {

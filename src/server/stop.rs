@@ -19,6 +19,25 @@ use crate::sync::lock;
 /// shuts those sockets both ways.
 pub const SHUTDOWN_CLOSE_PERIOD: Duration = Duration::from_secs(1);
 
+/// How often `accept(2)` on a listening socket shared with another process
+/// wakes to see a stop (its `SO_RCVTIMEO`): such a socket is never shut
+/// down, as the other process accepts on it.
+pub(crate) const ACCEPT_TICK: Duration = Duration::from_millis(200);
+
+/// Whose listening socket it is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Shared {
+    /// Bound by this listener: stopping shuts it down, which wakes a
+    /// blocked `accept(2)` at once (and, under `SO_REUSEPORT` with
+    /// `net.ipv4.tcp_migrate_req`, moves its queued connections to the
+    /// other sockets of the group).
+    Own,
+    /// Given to `from_std`/`from_fd` (inherited, socket activation): other
+    /// processes may hold the same socket, so stopping leaves it as it is
+    /// and `accept(2)` wakes every [`ACCEPT_TICK`].
+    WithOthers,
+}
+
 /// What a listener and its stop handles share.
 pub(crate) struct Stop {
     stopped: AtomicBool,
@@ -32,6 +51,7 @@ pub(crate) struct Stop {
     /// a stop handle does not keep the port bound).
     listener: Weak<TcpListener>,
     limiter: Option<Arc<Limiter>>,
+    shared: Shared,
     /// The streams this listener accepted that are still alive.
     pub(crate) registry: Arc<Registry>,
 }
@@ -66,7 +86,11 @@ impl fmt::Debug for StopHandle {
 }
 
 impl Stop {
-    pub(crate) fn new(listener: &Arc<TcpListener>, limiter: Option<Arc<Limiter>>) -> Arc<Stop> {
+    pub(crate) fn new(
+        listener: &Arc<TcpListener>,
+        limiter: Option<Arc<Limiter>>,
+        shared: Shared,
+    ) -> Arc<Stop> {
         Arc::new(Stop {
             stopped: AtomicBool::new(false),
             nap: Mutex::new(()),
@@ -75,12 +99,18 @@ impl Stop {
             finished: Condvar::new(),
             listener: Arc::downgrade(listener),
             limiter,
+            shared,
             registry: Arc::new(Registry::default()),
         })
     }
 
     pub(crate) fn is_stopped(&self) -> bool {
         self.stopped.load(Ordering::Acquire)
+    }
+
+    /// Whether `accept(2)` times out every [`ACCEPT_TICK`] to see a stop.
+    pub(crate) fn ticks(&self) -> bool {
+        self.shared == Shared::WithOthers
     }
 
     fn stop(&self) {
@@ -92,10 +122,18 @@ impl Stop {
         }
         drop(lock(&self.nap));
         self.woken.notify_all();
+        if self.shared == Shared::WithOthers && cfg!(unix) {
+            // The accept timeout wakes it; the socket stays the others'.
+            return;
+        }
         if let Some(l) = self.listener.upgrade() {
             // Linux wakes a blocked accept(2) when its socket is shut down;
-            // elsewhere, a connection to it does.
-            let _ = socket2::SockRef::from(&*l).shutdown(Shutdown::Read);
+            // elsewhere, a connection to it does (on a socket shared with
+            // others, the only wake on Windows, where a timeout does not
+            // bound accept; the others may get that empty connection).
+            if self.shared == Shared::Own {
+                let _ = socket2::SockRef::from(&*l).shutdown(Shutdown::Read);
+            }
             if let Ok(addr) = l.local_addr() {
                 let ip = match addr.ip() {
                     IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
