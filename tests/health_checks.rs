@@ -114,3 +114,61 @@ fn behind_a_balancer_checks_are_checks_and_failures_name_the_client() {
     }
     stop.stop();
 }
+
+/// Connects, writes `bytes`, and resets the connection (`SO_LINGER` 0), as
+/// HAProxy ends its health checks.
+fn visit_and_reset(port: u16, bytes: &[u8]) -> SocketAddr {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    tcp_timeouts(&s);
+    let local = s.local_addr().expect("addr");
+    s.write_all(bytes).expect("write");
+    socket2::SockRef::from(&s)
+        .set_linger(Some(std::time::Duration::ZERO))
+        .expect("linger 0");
+    drop(s);
+    local
+}
+
+#[test]
+fn a_check_that_ends_with_a_reset_is_a_check_too() {
+    // With one configuration, several, and behind a PROXY header.
+    let (port, rx, stop) = serving(BindOptions::new());
+    let me = visit_and_reset(port, b"");
+    assert_eq!(
+        rx.recv_timeout(IO_TIMEOUT).expect("report"),
+        Seen::Check(me)
+    );
+    let (port2, rx2, stop2) = serving(BindOptions::new().supported_protocols(&["h2", "http/1.1"]));
+    let me = visit_and_reset(port2, b"");
+    assert_eq!(
+        rx2.recv_timeout(IO_TIMEOUT).expect("report"),
+        Seen::Check(me)
+    );
+    let (port3, rx3, stop3) = serving(
+        BindOptions::new()
+            .proxy_protocol(ProxyProtocol::V2)
+            .proxy_protocol_trusted(&["127.0.0.1"]),
+    );
+    let me = visit_and_reset(port3, b"");
+    assert_eq!(
+        rx3.recv_timeout(IO_TIMEOUT).expect("report"),
+        Seen::Check(me)
+    );
+    let mut local = V2_SIGNATURE.to_vec();
+    local.extend_from_slice(&[0x20, 0x00, 0, 0]);
+    let me = visit_and_reset(port3, &local);
+    assert_eq!(
+        rx3.recv_timeout(IO_TIMEOUT).expect("report"),
+        Seen::Check(me)
+    );
+    // A reset in the middle of a ClientHello is a failure.
+    let hello = common::client_hello_padded(0);
+    visit_and_reset(port, &hello[..hello.len() / 2]);
+    match rx.recv_timeout(IO_TIMEOUT).expect("report") {
+        Seen::Failure(..) => {}
+        other => panic!("{other:?}"),
+    }
+    for s in [stop, stop2, stop3] {
+        s.stop();
+    }
+}

@@ -269,9 +269,10 @@ impl SecureListener {
                 }
                 Err(e) => return Err(Accepted::Failed(e)),
             };
-            if self.stop.is_stopped() {
-                return Err(Accepted::Stopped);
-            }
+            // A connection accepted as the stop came is served: the kernel
+            // completed it, and dropping it would fail a client that did
+            // nothing wrong (the stop's own wake-up connection, where there
+            // is one, closes at once and is a mere health check).
             if sock.set_nodelay(true).is_err() {
                 // Reset before we got to it: that connection only.
                 continue;

@@ -49,7 +49,15 @@ impl<S: Read + Write> SecureStream<S> {
                 let _ = (self.io.ops.shutdown)(&self.io.sock, std::net::Shutdown::Both);
                 Err(Error::ShuttingDown)
             }
-            Err(e) => Err(self.handshake_failed(e)),
+            Err(e) => {
+                // A health check that resets instead of closing (HAProxy
+                // closes its checks with RST) before a byte of TLS.
+                if !self.closed_silently && super::proxied::is_reset(&e) && self.nothing_received()
+                {
+                    self.closed_silently = true;
+                }
+                Err(self.handshake_failed(e))
+            }
         }
     }
 

@@ -6,7 +6,7 @@ use std::io::{Read, Write};
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use super::SecureStream;
+use super::{SecureStream, Tls};
 use crate::error::{Error, Phase, Result};
 use crate::net::proxy_protocol::{Addresses, Parsed, ProxyProtocol, V2_MAX_BODY, parse};
 
@@ -65,7 +65,13 @@ impl<S: Read + Write> SecureStream<S> {
             }
             let left = self.remaining(deadline)?;
             let _ = (self.io.ops.set_read_timeout)(&self.io.sock, Some(left));
-            if self.io.fill(Phase::Handshake, after)? == 0 {
+            let filled = self.io.fill(Phase::Handshake, after);
+            if let Err(e) = &filled {
+                // A health check that resets instead of closing (HAProxy
+                // closes its checks with RST).
+                self.closed_silently = head.is_empty() && is_reset(e);
+            }
+            if filled? == 0 {
                 self.closed_silently = head.is_empty();
                 return Err(Error::handshake(if head.is_empty() {
                     "the client closed the connection before its PROXY header"
@@ -77,10 +83,23 @@ impl<S: Read + Write> SecureStream<S> {
     }
 
     /// Server side: whether the handshake failed because the client closed
-    /// without sending anything (after its PROXY header, if any): a load
-    /// balancer's TCP health check, or a PROXY v2 `LOCAL` one.
+    /// (or reset) the connection without sending anything (after its PROXY
+    /// header, if any): a load balancer's TCP health check, or a PROXY v2
+    /// `LOCAL` one.
     pub(crate) fn closed_silently(&self) -> bool {
         self.closed_silently
+    }
+
+    /// Server side: nothing of TLS came yet, and no PROXY header is half
+    /// read.
+    pub(crate) fn nothing_received(&self) -> bool {
+        let tls_silent = match &self.tls {
+            Tls::Accepting(acc) => acc.2.is_empty() && self.io.pending().is_empty(),
+            Tls::Starting(_) => self.io.pending().is_empty(),
+            Tls::Open(conn) => !conn.is_client() && !conn.heard_from_peer(),
+            Tls::Failed(_) => false,
+        };
+        tls_silent && !matches!(self.proxy, ProxyState::Expect { .. })
     }
 
     /// The client's address as a PROXY header named it, if one did.
@@ -101,4 +120,9 @@ impl<S: Read + Write> SecureStream<S> {
             _ => None,
         }
     }
+}
+
+/// Whether the peer reset the connection (`ECONNRESET`).
+pub(crate) fn is_reset(e: &Error) -> bool {
+    e.io_kind() == std::io::ErrorKind::ConnectionReset
 }
