@@ -279,3 +279,186 @@ fn a_websocket_gets_1001_going_away_before_the_tls_close() {
         other => panic!("{other:?}"),
     }
 }
+
+fn sum(r: &securenet::ShutdownReport) -> usize {
+    r.finished + r.closed + r.cut + r.left_open
+}
+
+fn ws_client(pki: &TestPki, port: u16) -> WebSocket {
+    let mut ctx = securenet::SecurityContext::empty();
+    ctx.set_trusted_certificates_bytes(pki.ca_pem().as_bytes())
+        .expect("trust");
+    let mut ws = WebSocketOptions::new()
+        .connect_options(client(ctx))
+        .connect(&format!("wss://localhost:{port}/"))
+        .expect("connect");
+    ws.set_read_timeout(Some(IO_TIMEOUT)).expect("timeout");
+    ws
+}
+
+// Found by a review (each failed before its fix).
+
+#[test]
+fn a_split_server_websocket_gets_1001_too() {
+    let (l, pki) = listener(BindOptions::new());
+    let port = l.port();
+    let stop = l.stop_handle();
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        l.serve(move |s: SecureStream| -> securenet::Result<()> {
+            let ws =
+                WebSocket::accept_with(
+                    s,
+                    &WebSocketOptions::new(),
+                    |_| Ok(UpgradeResponse::new()),
+                )?;
+            let (mut reader, _writer) = ws.split()?;
+            let _ = tx.send(());
+            loop {
+                reader.read()?;
+            }
+        })
+    });
+    let mut ws = ws_client(&pki, port);
+    rx.recv_timeout(IO_TIMEOUT).expect("server reading");
+    let report = stop.shutdown(Duration::from_millis(50));
+    assert_eq!(report.closed, 1, "{report:?}");
+    match ws.read() {
+        Ok(Message::Close(Some((code, _)))) => assert_eq!(code, 1001),
+        other => panic!("expected a 1001 close frame, got {other:?}"),
+    }
+}
+
+#[test]
+fn counts_follow_close_notify_not_whether_the_stream_is_dropped() {
+    // One handler closes cleanly on the request, then holds its stream
+    // past the close period; the other drops its stream without a close
+    // once asked. The first is closed, the second cut.
+    let (l, pki) = listener(BindOptions::new());
+    let port = l.port();
+    let stop = l.stop_handle();
+    let (reading_tx, reading_rx) = mpsc::channel();
+    let (release_tx, release_rx) = mpsc::channel::<()>();
+    let release_rx = std::sync::Mutex::new(release_rx);
+    thread::spawn(move || {
+        l.serve(move |mut s: SecureStream| -> securenet::Result<()> {
+            let mut buf = [0u8; 2];
+            s.read_exact(&mut buf)?;
+            if &buf == b"hi" {
+                let _ = reading_tx.send(());
+                // Fails with ShuttingDown, close_notify sent; then held.
+                let e = s.read(&mut buf).expect_err("shut down");
+                if let Ok(rx) = release_rx.lock() {
+                    let _ = rx.recv_timeout(IO_TIMEOUT);
+                }
+                return Err(Error::from(e));
+            }
+            let _ = reading_tx.send(());
+            // Busy, not reading; once asked, it drops the stream unclosed.
+            let asked = Instant::now();
+            while !s.is_shutting_down() && asked.elapsed() < IO_TIMEOUT {
+                thread::yield_now();
+            }
+            drop(s);
+            Ok(())
+        })
+    });
+    let mut clean = connected(&pki, port);
+    let mut dropped = client(pki.client_context())
+        .connect("localhost", port)
+        .expect("connect");
+    with_timeouts(&mut dropped);
+    dropped.write_all(b"yo").expect("write");
+    reading_rx.recv_timeout(IO_TIMEOUT).expect("first handler");
+    reading_rx.recv_timeout(IO_TIMEOUT).expect("second handler");
+    let report = stop.shutdown(Duration::from_millis(50));
+    assert_eq!(
+        (report.open_at_stop, report.closed, report.cut),
+        (2, 1, 1),
+        "{report:?}"
+    );
+    assert_eq!(sum(&report), report.open_at_stop);
+    let mut rest = Vec::new();
+    assert_eq!(clean.read_to_end(&mut rest).expect("clean end"), 0);
+    let e = dropped.read_to_end(&mut rest).expect_err("no close_notify");
+    assert_eq!(e.kind(), std::io::ErrorKind::UnexpectedEof, "{e}");
+    let _ = release_tx.send(());
+}
+
+#[test]
+fn counts_add_up_with_connections_racing_the_stop() {
+    for round in 0..10 {
+        let (l, pki) = listener(BindOptions::new());
+        let port = l.port();
+        let stop = l.stop_handle();
+        let serving = thread::spawn(move || {
+            l.serve(move |mut s: SecureStream| -> securenet::Result<()> {
+                let mut buf = [0u8; 16];
+                while s.read(&mut buf)? > 0 {}
+                Ok(())
+            })
+        });
+        let go = std::sync::Arc::new(std::sync::Barrier::new(5));
+        let clients: Vec<_> = (0..4)
+            .map(|_| {
+                let go = go.clone();
+                thread::spawn(move || {
+                    go.wait();
+                    (0..20)
+                        .filter_map(|_| std::net::TcpStream::connect(("127.0.0.1", port)).ok())
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        go.wait();
+        let report = stop.shutdown(Duration::ZERO);
+        serving.join().expect("serve").expect("served");
+        for c in clients {
+            drop(c.join().expect("clients"));
+        }
+        assert_eq!(
+            sum(&report),
+            report.open_at_stop,
+            "round {round}: {report:?}"
+        );
+        drop(pki);
+    }
+}
+
+#[test]
+fn a_websocket_owner_gets_one_write_after_the_shutdown_its_close_frame() {
+    let (l, pki) = listener(BindOptions::new());
+    let port = l.port();
+    let stop = l.stop_handle();
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        l.serve(move |s: SecureStream| -> securenet::Result<()> {
+            let mut ws =
+                WebSocket::accept_with(
+                    s,
+                    &WebSocketOptions::new(),
+                    |_| Ok(UpgradeResponse::new()),
+                )?;
+            let _ = tx.send(String::new());
+            let e = loop {
+                if let Err(e) = ws.read() {
+                    break e;
+                }
+            };
+            // The WebSocket sent its 1001 and closed: nothing more goes out,
+            // even written straight to the stream.
+            let more = ws.get_mut().write(b"more").map_err(Error::from);
+            let _ = tx.send(format!("{more:?}"));
+            Err(e)
+        })
+    });
+    let mut ws = ws_client(&pki, port);
+    rx.recv_timeout(IO_TIMEOUT).expect("server reading");
+    stop.shutdown(Duration::from_millis(50));
+    let more = rx.recv_timeout(IO_TIMEOUT).expect("server wrote");
+    assert!(more.starts_with("Err(ShuttingDown"), "{more}");
+    match ws.read() {
+        Ok(Message::Close(Some((1001, _)))) => {}
+        other => panic!("{other:?}"),
+    }
+}

@@ -31,12 +31,43 @@ pub(crate) struct Registry {
 struct Live {
     next: u64,
     entries: BTreeMap<u64, Arc<Entry>>,
+    /// A shutdown is under way: connections that end are counted.
+    draining: bool,
+    /// Connections registered since the shutdown began (accepted as the
+    /// stop came), until it ends.
+    late: usize,
+    /// The shutdown asked every connection to close, or is over:
+    /// connections registered from now on are asked at once (their first
+    /// read or write closes them).
+    closing: bool,
+    /// The shutdown is over: nothing more is counted.
+    over: bool,
+    /// Connections that ended, since the shutdown began, before they were
+    /// asked to close.
+    finished: usize,
+    /// Connections that sent `close_notify` on a shutdown's request.
+    notified: usize,
+    /// Connections asked to close that ended without `close_notify`.
+    unclean: usize,
+}
+
+/// What happened to a listener's connections during a shutdown; see
+/// [`ShutdownReport`](crate::ShutdownReport), which it becomes.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Outcome {
+    pub(crate) open_at_stop: usize,
+    pub(crate) finished: usize,
+    pub(crate) closed: usize,
+    pub(crate) cut: usize,
+    pub(crate) left_open: usize,
 }
 
 /// One live connection.
 struct Entry {
     /// A shutdown asked it to close.
     due: AtomicBool,
+    /// It sent `close_notify` on that request.
+    notified: AtomicBool,
     /// Its owner sends its own last words first (a WebSocket's 1001 close)
     /// and then closes the stream: the stream only reports the shutdown.
     owner_closes: AtomicBool,
@@ -58,12 +89,17 @@ impl Registry {
     /// Counts `sock`'s connection until the returned watch is dropped; with
     /// `closable`, keeps a second descriptor so a shutdown can wake it.
     pub(crate) fn watch(self: &Arc<Self>, sock: &TcpStream, closable: bool) -> Watch {
-        let entry = Arc::new(Entry {
-            due: AtomicBool::new(false),
-            owner_closes: AtomicBool::new(false),
-            sock: closable.then(|| sock.try_clone().ok()).flatten(),
-        });
+        let sock = closable.then(|| sock.try_clone().ok()).flatten();
         let mut live = lock(&self.live);
+        let entry = Arc::new(Entry {
+            due: AtomicBool::new(live.closing),
+            notified: AtomicBool::new(false),
+            owner_closes: AtomicBool::new(false),
+            sock,
+        });
+        if live.draining && !live.over {
+            live.late += 1;
+        }
         let id = live.next;
         live.next += 1;
         live.entries.insert(id, entry.clone());
@@ -75,8 +111,34 @@ impl Registry {
     }
 
     /// How many connections are alive.
+    #[cfg(test)]
     pub(crate) fn live(&self) -> usize {
         lock(&self.live).entries.len()
+    }
+
+    /// A shutdown begins: from now on connections that end are counted.
+    /// How many are alive.
+    pub(crate) fn begin_shutdown(&self) -> usize {
+        let mut live = lock(&self.live);
+        live.draining = true;
+        live.entries.len()
+    }
+
+    /// The shutdown is over (`alive` connections were still open at its
+    /// end, `shut` of them shut both ways): connections registered from
+    /// now on are closed at their first read or write. What happened.
+    pub(crate) fn end_shutdown(&self, open_at_stop: usize, alive: usize, shut: usize) -> Outcome {
+        let mut live = lock(&self.live);
+        live.closing = true;
+        live.over = true;
+        let stuck = alive.saturating_sub(shut);
+        Outcome {
+            open_at_stop: open_at_stop + live.late,
+            finished: live.finished,
+            closed: live.notified,
+            cut: live.unclean + shut,
+            left_open: stuck,
+        }
     }
 
     /// Waits until no connection is alive or `deadline` passes (`None`:
@@ -104,7 +166,11 @@ impl Registry {
     /// a read on them (`shutdown(2)` of the read side: their `recv(2)`
     /// returns 0). How many were asked, and how many of those can be woken.
     pub(crate) fn ask_all_to_close(&self) -> (usize, usize) {
-        let entries: Vec<Arc<Entry>> = lock(&self.live).entries.values().cloned().collect();
+        let entries: Vec<Arc<Entry>> = {
+            let mut live = lock(&self.live);
+            live.closing = true;
+            live.entries.values().cloned().collect()
+        };
         let mut wakeable = 0;
         for entry in &entries {
             entry.due.store(true, Ordering::Release);
@@ -116,21 +182,32 @@ impl Registry {
         (entries.len(), wakeable)
     }
 
-    /// Shuts both directions of every connection still alive (their
-    /// threads did not close them in time): a FIN without `close_notify`,
-    /// and a thread blocked in `send(2)` wakes with an error. How many were
-    /// alive, and how many of those were shut.
+    /// Shuts both directions of every connection still alive that has not
+    /// sent `close_notify` (its thread did not get to it in time): a FIN
+    /// without `close_notify`, and a thread blocked in `send(2)` wakes with
+    /// an error. How many such were alive, and how many of those were shut
+    /// (the others have no second descriptor).
     pub(crate) fn cut_all(&self) -> (usize, usize) {
-        let entries: Vec<Arc<Entry>> = lock(&self.live).entries.values().cloned().collect();
-        let mut shut = 0;
+        let entries: Vec<Arc<Entry>> = {
+            let mut live = lock(&self.live);
+            // From here on, what ends is not counted again: the report
+            // counts these as cut or left open.
+            live.over = true;
+            live.entries.values().cloned().collect()
+        };
+        let (mut alive, mut shut) = (0, 0);
         for entry in &entries {
             entry.due.store(true, Ordering::Release);
+            if entry.notified.load(Ordering::Acquire) {
+                continue;
+            }
+            alive += 1;
             if let Some(sock) = &entry.sock {
                 shut += 1;
                 let _ = sock.shutdown(Shutdown::Both);
             }
         }
-        (entries.len(), shut)
+        (alive, shut)
     }
 }
 
@@ -150,11 +227,31 @@ impl Watch {
     pub(crate) fn owner_closes(&self) -> bool {
         self.entry.owner_closes.load(Ordering::Acquire)
     }
+
+    /// The stream sent `close_notify` on a shutdown's request (counted
+    /// once).
+    pub(crate) fn sent_close_notify(&self) {
+        if self.due() && !self.entry.notified.swap(true, Ordering::AcqRel) {
+            let mut live = lock(&self.registry.live);
+            if live.draining && !live.over {
+                live.notified += 1;
+            }
+        }
+    }
 }
 
 impl Drop for Watch {
     fn drop(&mut self) {
-        lock(&self.registry.live).entries.remove(&self.id);
+        let mut live = lock(&self.registry.live);
+        live.entries.remove(&self.id);
+        if live.draining && !live.over {
+            if !self.due() {
+                live.finished += 1;
+            } else if !self.entry.notified.load(Ordering::Acquire) {
+                live.unclean += 1;
+            }
+        }
+        drop(live);
         self.registry.ended.notify_all();
     }
 }
@@ -207,5 +304,16 @@ mod tests {
         assert_eq!(registry.ask_all_to_close(), (1, 0));
         assert!(watch.due());
         assert_eq!(registry.cut_all(), (1, 0));
+        assert_eq!(
+            registry.end_shutdown(1, 1, 0),
+            Outcome {
+                open_at_stop: 1,
+                left_open: 1,
+                ..Outcome::default()
+            }
+        );
+        // Registered after the shutdown: asked to close at once.
+        let (_c2, s2) = pair();
+        assert!(registry.watch(&s2, false).due());
     }
 }

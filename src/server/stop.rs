@@ -177,15 +177,18 @@ impl Drop for Running {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ShutdownReport {
-    /// Connections alive when accepting stopped.
+    /// Connections alive when accepting stopped (with those accepted in
+    /// the instant of the stop).
     pub open_at_stop: usize,
     /// Of those, the ones that ended within the grace period.
     pub finished: usize,
-    /// Closed after the grace period by their own threads on request
-    /// (`close_notify`, then FIN).
+    /// Closed after the grace period by their own threads on request: they
+    /// sent `close_notify` (then FIN).
     pub closed: usize,
-    /// Shut both ways after [`SHUTDOWN_CLOSE_PERIOD`] without `close_notify`:
-    /// their threads did not get to a read or write in time.
+    /// Ended after the grace period without `close_notify`: shut both ways
+    /// after [`SHUTDOWN_CLOSE_PERIOD`] (their threads did not get to a
+    /// read or write in time), or dropped by their threads without a
+    /// close.
     pub cut: usize,
     /// Still open: their threads did not react, and the listener keeps no
     /// second descriptor to shut them
@@ -289,41 +292,47 @@ impl StopHandle {
     ///    computing, or blocked in a write to a peer that reads nothing).
     ///
     /// It returns within `grace` plus [`SHUTDOWN_CLOSE_PERIOD`] and says
-    /// what happened to each connection. With
+    /// what happened to each connection: `finished + closed + cut +
+    /// left_open == open_at_stop`. A connection accepted in the instant of
+    /// the stop but counted only after `shutdown` returned is closed at
+    /// its first read or write.
+    ///
+    /// A handler blocked reading its connection (a keep-alive connection
+    /// waiting for its next request) cannot see the stop until it is asked
+    /// to close: such connections take the whole grace. Handlers that can
+    /// finish early look at [`is_stopped`](Self::is_stopped) between
+    /// requests (or use a read timeout and look then), as Go's idle
+    /// connections are closed at once. Do not call `shutdown` from a
+    /// handler of the same listener: it would wait for that handler, and
+    /// then cut its connection. With
     /// [`BindOptions::close_on_shutdown(false)`](crate::BindOptions::close_on_shutdown)
     /// steps 3 and 4 cannot wake a blocked thread: such connections are
     /// counted as [`left_open`](ShutdownReport::left_open).
     pub fn shutdown(&self, grace: Duration) -> ShutdownReport {
         self.stop();
         let registry = &self.stop.registry;
-        let open_at_stop = registry.live();
+        let at_stop = registry.begin_shutdown();
         let deadline = Instant::now().checked_add(grace);
-        if registry.wait_empty(deadline) && self.wait_handlers(deadline) {
-            return ShutdownReport {
-                open_at_stop,
-                finished: open_at_stop,
-                ..ShutdownReport::default()
-            };
+        let (mut alive, mut shut) = (0, 0);
+        if !(registry.wait_empty(deadline) && self.wait_handlers(deadline)) {
+            registry.ask_all_to_close();
+            let close_by = Instant::now().checked_add(SHUTDOWN_CLOSE_PERIOD);
+            if !registry.wait_empty(close_by) {
+                (alive, shut) = registry.cut_all();
+            }
         }
-        let (asked, _) = registry.ask_all_to_close();
-        let close_by = Instant::now().checked_add(SHUTDOWN_CLOSE_PERIOD);
-        let (alive, cut) = if registry.wait_empty(close_by) {
-            (0, 0)
-        } else {
-            registry.cut_all()
-        };
-        let left_open = alive - cut;
+        let outcome = registry.end_shutdown(at_stop, alive, shut);
         let handlers_running = if self.wait_handlers(Some(Instant::now())) {
             0
         } else {
             self.running()
         };
         ShutdownReport {
-            open_at_stop,
-            finished: open_at_stop.saturating_sub(asked),
-            closed: asked.saturating_sub(alive),
-            cut,
-            left_open,
+            open_at_stop: outcome.open_at_stop,
+            finished: outcome.finished,
+            closed: outcome.closed,
+            cut: outcome.cut,
+            left_open: outcome.left_open,
             handlers_running,
         }
     }

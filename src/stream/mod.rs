@@ -70,9 +70,10 @@ pub struct SecureStream<S = TcpStream> {
     /// Server side: the stream's place among its listener's live
     /// connections, which a shutdown may ask to close.
     watch: Option<Watch>,
-    /// A read or write failed with `ShuttingDown`: an owner that closes
-    /// the stream itself may now send its last words.
-    shutdown_reported: bool,
+    /// A read or write failed with `ShuttingDown` and the owner closes the
+    /// stream itself: it may send its last words, one write (a
+    /// WebSocket's close frame), then close.
+    last_words: LastWords,
     sessions: Option<Arc<ClientSessionMemoryCache>>,
     trace: Option<Box<Tracer>>,
     /// Server side: the PROXY protocol header expected or read.
@@ -81,6 +82,15 @@ pub struct SecureStream<S = TcpStream> {
     /// sending a byte of TLS (after its PROXY header, if any): what a load
     /// balancer's health check does.
     closed_silently: bool,
+}
+
+/// The one write an owner that closes the stream itself may make after a
+/// shutdown's request (its close frame).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum LastWords {
+    NotGranted,
+    Granted,
+    Spoken,
 }
 
 enum Tls {
@@ -118,7 +128,7 @@ impl<S: Read + Write> SecureStream<S> {
             write_failed: None,
             permit: None,
             watch: None,
-            shutdown_reported: false,
+            last_words: LastWords::NotGranted,
             sessions: Some(sessions),
             trace: None,
             proxy: proxied::ProxyState::None,
@@ -152,7 +162,7 @@ impl<S: Read + Write> SecureStream<S> {
             write_failed: None,
             permit: None,
             watch: None,
-            shutdown_reported: false,
+            last_words: LastWords::NotGranted,
             sessions: None,
             trace: None,
             proxy: proxied::ProxyState::None,
@@ -184,11 +194,13 @@ impl<S: Read + Write> SecureStream<S> {
         }
     }
 
-    /// Whether this stream's listener is shutting down and asked it to
-    /// close (its grace period is over). A handler that checks it between
-    /// requests can finish cleanly; reads and writes fail with
-    /// [`Error::ShuttingDown`] from then on. Always `false` for streams not
-    /// accepted by a [`SecureListener`](crate::SecureListener).
+    /// Whether this stream's listener is shutting down and its grace period
+    /// is over: the stream was asked to close, and its reads and writes
+    /// fail with [`Error::ShuttingDown`] (a handler that wants to finish
+    /// within the grace looks at
+    /// [`StopHandle::is_stopped`](crate::StopHandle::is_stopped)). Always
+    /// `false` for streams not accepted by a
+    /// [`SecureListener`](crate::SecureListener).
     pub fn is_shutting_down(&self) -> bool {
         self.watch.as_ref().is_some_and(Watch::due)
     }
@@ -197,9 +209,10 @@ impl<S: Read + Write> SecureStream<S> {
     /// closes the stream itself), and the error that says why.
     #[inline(never)]
     fn closed_for_shutdown(&mut self) -> Error {
-        self.shutdown_reported = true;
         if !self.watch.as_ref().is_some_and(Watch::owner_closes) {
             let _ = self.close();
+        } else if self.last_words == LastWords::NotGranted {
+            self.last_words = LastWords::Granted;
         }
         Error::ShuttingDown
     }
@@ -315,11 +328,12 @@ impl<S: Read + Write> SecureStream<S> {
             return Err(Error::write_broken(reason));
         }
         // An owner that closes the stream itself, told of the shutdown,
-        // writes its last words.
-        if self.is_shutting_down()
-            && !(self.shutdown_reported && self.watch.as_ref().is_some_and(Watch::owner_closes))
-        {
-            return Err(self.closed_for_shutdown());
+        // writes its last words: once.
+        if self.is_shutting_down() {
+            if self.last_words != LastWords::Granted {
+                return Err(self.closed_for_shutdown());
+            }
+            self.last_words = LastWords::Spoken;
         }
         self.open()?;
         let Tls::Open(conn) = &mut self.tls else {
@@ -328,6 +342,14 @@ impl<S: Read + Write> SecureStream<S> {
         let n = write(conn).map_err(|e| Error::io("write failed", e))?;
         self.flush_by(deadline_after(self.write_timeout))
             .map(|()| n)
+            // Cut by the shutdown while sending: its error, not the peer's.
+            .map_err(|e| {
+                if self.is_shutting_down() {
+                    Error::ShuttingDown
+                } else {
+                    e
+                }
+            })
     }
 
     /// Sends every queued record by `deadline`. A failure (a timeout
@@ -362,6 +384,9 @@ impl<S: Read + Write> SecureStream<S> {
                 self.close_sent = true;
                 conn.send_close_notify();
                 self.flush_by(deadline_after(self.write_timeout))?;
+                if let Some(w) = &self.watch {
+                    w.sent_close_notify();
+                }
             }
         }
         let shut = self

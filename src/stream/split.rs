@@ -21,6 +21,7 @@
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 use std::time::{Duration, Instant};
 
@@ -132,6 +133,10 @@ struct Shared {
     _permit: Option<Permit>,
     /// The place among the listener's live connections (server side).
     watch: Option<Watch>,
+    /// After a shutdown's request, when a WebSocket closes the stream
+    /// itself: 0 not granted, 1 its one write (the close frame) granted,
+    /// 2 written.
+    last_words: AtomicU8,
 }
 
 impl Shared {
@@ -161,16 +166,28 @@ impl Shared {
 
     /// On a shutdown's request: `close_notify` if the socket takes it now
     /// (the writer may be blocked in a send; the shutdown's last step cuts
-    /// it), then FIN.
+    /// it), then FIN; or, when a WebSocket closes the stream itself, only
+    /// the report (its writer sends the close frame, then closes).
     #[inline(never)]
     fn closed_for_shutdown(&self) -> Error {
+        if self.watch.as_ref().is_some_and(Watch::owner_closes) {
+            let _ = self
+                .last_words
+                .compare_exchange(0, 1, Ordering::AcqRel, Ordering::Acquire);
+            return Error::ShuttingDown;
+        }
         let mut tls = lock(&self.tls);
         if !tls.close_sent {
             tls.close_sent = true;
             tls.conn.send_close_notify();
         }
-        self.flush_now(&mut tls);
+        let sent = self.flush_now(&mut tls);
         drop(tls);
+        if sent {
+            if let Some(w) = &self.watch {
+                w.sent_close_notify();
+            }
+        }
         if let Ok(outbox) = self.outbox.try_lock() {
             let _ = outbox.sock.shutdown(Shutdown::Write);
         }
@@ -275,6 +292,7 @@ pub(crate) fn split(
         layer: io.layer.clone(),
         _permit: permit,
         watch,
+        last_words: AtomicU8::new(0),
     });
     Ok((
         ReadHalf {
@@ -391,7 +409,13 @@ impl Read for ReadHalf {
 
 impl WriteHalf {
     fn write_app(&mut self, buf: &[u8]) -> Result<usize> {
-        if self.shared.shutting_down() {
+        if self.shared.shutting_down()
+            && self
+                .shared
+                .last_words
+                .compare_exchange(1, 2, Ordering::AcqRel, Ordering::Acquire)
+                .is_err()
+        {
             return Err(self.shared.closed_for_shutdown());
         }
         let deadline = deadline_after(lock(&self.shared.outbox).write_timeout);
@@ -443,6 +467,9 @@ impl WriteHalf {
             }
             drop(tls);
             self.flush_by(deadline)?;
+            if let Some(w) = &self.shared.watch {
+                w.sent_close_notify();
+            }
         }
         if self.shared.layer.is_some() {
             // Inside an https:// proxy's TLS, ending it (or the socket)

@@ -342,8 +342,29 @@ pub(crate) fn write_frame<W: Write>(
     if let Some(m) = mask {
         apply_mask(&mut out[start..], m, 0);
     }
-    w.write_all(&out).map_err(Error::from)?;
+    let mut sent = 0;
+    while sent < out.len() {
+        match w.write(&out[sent..]) {
+            Ok(0) => return Err(Error::from(io::Error::from(io::ErrorKind::WriteZero))),
+            Ok(n) => sent += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(mid_frame(Error::from(e), sent)),
+        }
+    }
     w.flush().map_err(Error::from)
+}
+
+/// A write that failed after `sent` bytes of a frame: a shutdown's request
+/// to close is then no occasion for a close frame (it would land inside
+/// the one half sent), only for the transport's end.
+fn mid_frame(e: Error, sent: usize) -> Error {
+    match e {
+        Error::ShuttingDown if sent > 0 => Error::io(
+            "the server is shutting down: the connection was closed in the middle of a frame",
+            io::ErrorKind::ConnectionAborted.into(),
+        ),
+        e => e,
+    }
 }
 
 #[cfg(test)]
