@@ -134,9 +134,13 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         .on_health_check(move |_balancer| {
             checks.health_checks.fetch_add(1, Ordering::Relaxed);
         })
-        .on_client_error(move |e, client| {
+        .on_client_error_via(move |e, client, via| {
             failures.failures.fetch_add(1, Ordering::Relaxed);
-            eprintln!("{client}: {e}");
+            if client == via {
+                eprintln!("{client}: {e}");
+            } else {
+                eprintln!("{client} (via {via}): {e}");
+            }
         });
     let options = match &args.ticket_keys {
         Some(file) => options.ticket_keys_file(file),

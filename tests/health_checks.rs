@@ -172,3 +172,32 @@ fn a_check_that_ends_with_a_reset_is_a_check_too() {
         s.stop();
     }
 }
+
+#[test]
+fn a_report_can_name_both_the_client_and_the_balancer() {
+    let (tx, rx) = mpsc::channel();
+    let listener = BindOptions::new()
+        .handshake_timeout(IO_TIMEOUT)
+        .proxy_protocol(ProxyProtocol::Any)
+        .proxy_protocol_trusted(&["127.0.0.1"])
+        .on_client_error_via(move |e, client, via| {
+            let _ = tx.send((client, via, e.to_string()));
+        })
+        .bind("127.0.0.1", 0, &pki().server_context())
+        .expect("bind");
+    let port = listener.port();
+    let stop = listener.stop_handle();
+    thread::spawn(move || listener.serve(|_s| Ok::<(), std::io::Error>(())));
+    let balancer = visit(
+        port,
+        b"PROXY TCP4 192.0.2.9 127.0.0.1 45442 443\r\nnot a tls hello at all",
+    );
+    let (client, via, e) = rx.recv_timeout(IO_TIMEOUT).expect("report");
+    assert_eq!(client, "192.0.2.9:45442".parse().expect("addr"), "{e}");
+    assert_eq!(via, balancer);
+    // Without a PROXY header, both are the client's own.
+    let me = visit(port, b"PROXY TCP4 nonsense\r\n");
+    let (client, via, _) = rx.recv_timeout(IO_TIMEOUT).expect("report");
+    assert_eq!((client, via), (me, me));
+    stop.stop();
+}

@@ -347,7 +347,7 @@ impl SecureListener {
             return;
         };
         let report = |e: &Error| match &self.options.serve.on_client_error {
-            Some(report) => report(e, peer),
+            Some(report) => report(e, peer, peer),
             None => log::warn!("{e}"),
         };
         if let Some(loaded) = found.context {

@@ -254,6 +254,19 @@ impl BindOptions {
         mut self,
         callback: impl Fn(&Error, SocketAddr) + Send + Sync + 'static,
     ) -> Self {
+        self.serve.on_client_error = Some(Arc::new(move |e, client, _via| callback(e, client)));
+        self
+    }
+
+    /// As [`on_client_error`](Self::on_client_error) (which it replaces,
+    /// and is replaced by), with both addresses a report behind a load
+    /// balancer needs: the client's (from its PROXY header) and the one
+    /// the connection came from (the balancer's; the client's own when
+    /// there was no PROXY header).
+    pub fn on_client_error_via(
+        mut self,
+        callback: impl Fn(&Error, SocketAddr, SocketAddr) + Send + Sync + 'static,
+    ) -> Self {
         self.serve.on_client_error = Some(Arc::new(callback));
         self
     }

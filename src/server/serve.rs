@@ -26,7 +26,7 @@ fn report(on_error: &Option<ClientErrorFn>, err: &Error, client: SocketAddr, pee
         _ => log::Level::Warn,
     };
     match on_error {
-        Some(f) => f(err, client),
+        Some(f) => f(err, client, peer),
         None if client != peer => {
             log::log!(level, "connection from {client} (through {peer}): {err}");
         }

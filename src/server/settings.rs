@@ -7,8 +7,10 @@ use std::sync::Arc;
 
 use crate::error::Error;
 
-/// `on_client_error`: a connection's handshake or handler failed.
-pub(crate) type ClientErrorFn = Arc<dyn Fn(&Error, SocketAddr) + Send + Sync>;
+/// `on_client_error` / `on_client_error_via`: a connection's handshake or
+/// handler failed; the client's address, then the connection's peer (a
+/// load balancer, or the client itself).
+pub(crate) type ClientErrorFn = Arc<dyn Fn(&Error, SocketAddr, SocketAddr) + Send + Sync>;
 /// `on_health_check`: a connection closed without sending anything.
 pub(crate) type HealthCheckFn = Arc<dyn Fn(SocketAddr) + Send + Sync>;
 /// `on_accept_error`: accepting fails for a while (no descriptors, no memory).
