@@ -21,7 +21,7 @@ import sys
 import time
 
 
-def start(cmd, fd, out_path):
+def start(cmd, fd, out_path, children):
     def child_setup():
         # Descriptor 3, as sd_listen_fds(3) expects, and the variables that
         # name this process as the one meant.
@@ -34,6 +34,7 @@ def start(cmd, fd, out_path):
     proc = subprocess.Popen(
         cmd, stdout=out, stderr=subprocess.STDOUT, preexec_fn=child_setup, close_fds=False
     )
+    children.append(proc)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         with open(out_path) as f:
@@ -55,22 +56,31 @@ def main():
     sock.listen(1024)
     fd = sock.fileno()
     status = 0
-    current = None
-    for gen in range(1, int(generations) + 1):
-        cmd = [a.replace("{gen}", str(gen)) for a in server]
-        new = start(cmd, fd, os.path.join(outdir, f"gen-{gen}.out"))
-        print(f"generation {gen} listening", flush=True)
-        if current is not None:
-            current.send_signal(signal.SIGTERM)
-            code = current.wait(timeout=60)
-            print(f"generation {gen - 1} exited with {code}", flush=True)
-            status = status or code
-        current = new
-        time.sleep(float(interval))
-    current.send_signal(signal.SIGTERM)
-    code = current.wait(timeout=60)
-    print(f"generation {generations} exited with {code}", flush=True)
-    sys.exit(status or code)
+    children = []
+    # Killed itself (CI's cleanup sends SIGTERM), it takes its generations
+    # with it.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    try:
+        current = None
+        for gen in range(1, int(generations) + 1):
+            cmd = [a.replace("{gen}", str(gen)) for a in server]
+            new = start(cmd, fd, os.path.join(outdir, f"gen-{gen}.out"), children)
+            print(f"generation {gen} listening", flush=True)
+            if current is not None:
+                current.send_signal(signal.SIGTERM)
+                code = current.wait(timeout=60)
+                print(f"generation {gen - 1} exited with {code}", flush=True)
+                status = status or code
+            current = new
+            time.sleep(float(interval))
+        current.send_signal(signal.SIGTERM)
+        code = current.wait(timeout=60)
+        print(f"generation {generations} exited with {code}", flush=True)
+        sys.exit(status or code)
+    finally:
+        for child in children:
+            if child.poll() is None:
+                child.kill()
 
 
 if __name__ == "__main__":

@@ -92,7 +92,7 @@ need_openssl() {
 # them up to date.
 need_examples() {
   cargo build --quiet --examples
-  bin=target/debug/examples
+  bin=${CARGO_TARGET_DIR:-target}/debug/examples
 }
 
 # The test PKI (examples/make_pki), made at run time, in $pki: one for the

@@ -151,19 +151,25 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     } else {
         options.bind(args.addr.as_str(), args.port, &ctx)?
     };
-    println!("listening on {}", listener.local_addr()?);
-    std::io::stdout().flush()?;
-
+    // The handler first: a supervisor may send SIGTERM as soon as it
+    // reads the line below.
     let stop = listener.stop_handle();
     on_sigterm(stop.clone())?;
+    println!("listening on {}", listener.local_addr()?);
+    std::io::stdout().flush()?;
     let (name, served) = (Arc::new(args.name), counts.clone());
     listener.serve(move |stream| answer(stream, &name, &served))?;
 
     // serve returned: a signal began the shutdown; finish it.
     let report = stop.shutdown(args.grace);
     println!(
-        "shutdown: open at stop {}, finished {}, closed {}, cut {}, left open {}",
-        report.open_at_stop, report.finished, report.closed, report.cut, report.left_open
+        "shutdown: open at stop {}, finished {}, closed {}, cut {}, left open {}, handlers running {}",
+        report.open_at_stop,
+        report.finished,
+        report.closed,
+        report.cut,
+        report.left_open,
+        report.handlers_running
     );
     let get = |n: &AtomicU64| n.load(Ordering::Relaxed);
     println!("health checks: {}", get(&counts.health_checks));

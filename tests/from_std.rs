@@ -112,13 +112,14 @@ fn a_descriptor_serves_too() {
 /// new one's are the same socket (here, two descriptors of it in one
 /// process). Stopping the old one (a shutdown, as on SIGTERM) must leave
 /// the socket listening for the new one, and its serve loop must still end.
+#[cfg(unix)]
 #[test]
 fn stopping_a_listener_on_a_shared_socket_leaves_the_socket_to_the_other() {
     let pki = pki();
     let socket = TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = socket.local_addr().expect("addr").port();
     let successor = socket.try_clone().expect("second descriptor");
-    let old = SecureListener::from_std(socket, &pki.server_context()).expect("from_std");
+    let old = SecureListener::from_fd(socket.into(), &pki.server_context()).expect("from_fd");
     let stop = old.stop_handle();
     let serving = std::thread::spawn(move || old.serve(|_s| Ok::<(), Error>(())));
     let started = Instant::now();
@@ -145,4 +146,34 @@ fn stopping_a_listener_on_a_shared_socket_leaves_the_socket_to_the_other() {
     c.read_to_string(&mut got).expect("read");
     assert_eq!(got, "new");
     server.join().expect("server").expect("served");
+}
+
+/// A socket given to `from_std` is the listener's own: a stop shuts it, so
+/// clients are refused at once (they can go elsewhere) rather than queued
+/// with nobody to accept them.
+#[test]
+fn stopping_a_listener_on_its_own_socket_stops_the_socket_listening() {
+    let pki = pki();
+    let socket = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = socket.local_addr().expect("addr").port();
+    let listener = SecureListener::from_std(socket, &pki.server_context()).expect("from_std");
+    let stop = listener.stop_handle();
+    let serving = std::thread::spawn(move || {
+        let ended = listener.serve(|_s| Ok::<(), Error>(()));
+        // The listener is still alive here: the socket must not queue.
+        (ended, listener)
+    });
+    stop.stop();
+    let (ended, _listener) = serving.join().expect("serve thread");
+    ended.expect("serve ended without error");
+    let refused = client(pki.trust_context())
+        .connect("localhost", port)
+        .expect_err("nobody listens");
+    assert!(
+        matches!(
+            refused.io_kind(),
+            std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::ConnectionReset
+        ),
+        "{refused:?}"
+    );
 }

@@ -131,19 +131,22 @@ fn visit_and_reset(port: u16, bytes: &[u8]) -> SocketAddr {
 
 #[test]
 fn a_check_that_ends_with_a_reset_is_a_check_too() {
-    // With one configuration, several, and behind a PROXY header.
+    // Without PROXY protocol a reset may be a client's or injected on the
+    // way: a failure, with one configuration or several.
     let (port, rx, stop) = serving(BindOptions::new());
     let me = visit_and_reset(port, b"");
-    assert_eq!(
-        rx.recv_timeout(IO_TIMEOUT).expect("report"),
-        Seen::Check(me)
-    );
+    match rx.recv_timeout(IO_TIMEOUT).expect("report") {
+        Seen::Failure(peer, _) => assert_eq!(peer, me),
+        other => panic!("{other:?}"),
+    }
     let (port2, rx2, stop2) = serving(BindOptions::new().supported_protocols(&["h2", "http/1.1"]));
     let me = visit_and_reset(port2, b"");
-    assert_eq!(
-        rx2.recv_timeout(IO_TIMEOUT).expect("report"),
-        Seen::Check(me)
-    );
+    match rx2.recv_timeout(IO_TIMEOUT).expect("report") {
+        Seen::Failure(peer, _) => assert_eq!(peer, me),
+        other => panic!("{other:?}"),
+    }
+    // From the trusted balancer: before its PROXY header (HAProxy
+    // `check`), or after a LOCAL one (`check-send-proxy`), a check.
     let (port3, rx3, stop3) = serving(
         BindOptions::new()
             .proxy_protocol(ProxyProtocol::V2)
@@ -161,10 +164,20 @@ fn a_check_that_ends_with_a_reset_is_a_check_too() {
         rx3.recv_timeout(IO_TIMEOUT).expect("report"),
         Seen::Check(me)
     );
+    // A client's reset after a PROXY header naming it is a failure.
+    let mut proxied = V2_SIGNATURE.to_vec();
+    proxied.extend_from_slice(&[
+        0x21, 0x11, 0, 12, 192, 0, 2, 9, 127, 0, 0, 1, 0xb1, 0x02, 1, 187,
+    ]);
+    visit_and_reset(port3, &proxied);
+    match rx3.recv_timeout(IO_TIMEOUT).expect("report") {
+        Seen::Failure(peer, _) => assert_eq!(peer, "192.0.2.9:45314".parse().expect("addr")),
+        other => panic!("{other:?}"),
+    }
     // A reset in the middle of a ClientHello is a failure.
     let hello = common::client_hello_padded(0);
-    visit_and_reset(port, &hello[..hello.len() / 2]);
-    match rx.recv_timeout(IO_TIMEOUT).expect("report") {
+    visit_and_reset(port3, &[&local[..], &hello[..hello.len() / 2]].concat());
+    match rx3.recv_timeout(IO_TIMEOUT).expect("report") {
         Seen::Failure(..) => {}
         other => panic!("{other:?}"),
     }

@@ -120,6 +120,12 @@ impl Registry {
     /// How many are alive.
     pub(crate) fn begin_shutdown(&self) -> usize {
         let mut live = lock(&self.live);
+        // A second shutdown counts afresh.
+        live.late = 0;
+        live.finished = 0;
+        live.notified = 0;
+        live.unclean = 0;
+        live.over = false;
         live.draining = true;
         live.entries.len()
     }

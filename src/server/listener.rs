@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, RwLock, TryLockError};
 use super::options::BindOptions;
 use super::reload::Reloader;
 use super::settings::ServeSettings;
-use super::stop::{ACCEPT_TICK, Shared, Stop, StopHandle};
+use super::stop::{ACCEPT_NAP, ACCEPT_TICK, Shared, Stop, StopHandle};
 use crate::error::{Error, Result};
 use crate::net::address::ListenAddress;
 use crate::net::limiter::Limiter;
@@ -93,12 +93,9 @@ impl BindOptions {
     /// rest applies: TLS, timeouts, `max_connections`, the `serve` settings.
     /// The socket is made blocking, as `accept` expects.
     ///
-    /// Other processes may accept on the same socket (a hand-over from an
-    /// old process to a new one, socket activation): stopping this listener
-    /// ([`StopHandle`]) leaves the socket listening for them, and its
-    /// `accept(2)` wakes every 200 ms to see a stop (the socket's
-    /// `SO_RCVTIMEO`, which the others share: a blocking `accept` of theirs
-    /// may return `WouldBlock`, which securenet's listeners retry).
+    /// The socket is this listener's: stopping it ([`StopHandle`]) shuts
+    /// the socket down. A socket that other processes hold too (inherited,
+    /// socket activation) goes to [`from_fd`](Self::from_fd).
     ///
     /// A socket that is not listening yet is [`Error::InvalidInput`] (on
     /// Linux, Android and FreeBSD, which can tell).
@@ -106,6 +103,15 @@ impl BindOptions {
         &self,
         listener: TcpListener,
         context: &SecurityContext,
+    ) -> Result<SecureListener> {
+        self.on_listening(listener, context, Shared::Own)
+    }
+
+    fn on_listening(
+        &self,
+        listener: TcpListener,
+        context: &SecurityContext,
+        shared: Shared,
     ) -> Result<SecureListener> {
         self.check_limits()?;
         let (options, context, reload) = self.prepare(context)?;
@@ -129,26 +135,38 @@ impl BindOptions {
         listener
             .set_nonblocking(false)
             .map_err(|e| Error::io(format!("cannot make {addr} blocking"), e))?;
-        // Another process may accept on this very socket (a hand-over):
-        // stopping must not shut it, so accept(2) wakes now and then to see
-        // a stop.
-        socket2::SockRef::from(&listener)
-            .set_read_timeout(Some(ACCEPT_TICK))
-            .map_err(|e| Error::io(format!("cannot set an accept timeout on {addr}"), e))?;
-        Ok(options.listener_on(listener, setup, reload, Shared::WithOthers))
+        if shared == Shared::WithOthers && cfg!(any(target_os = "linux", target_os = "android")) {
+            // Other processes accept on this very socket: stopping must not
+            // shut it, so accept(2) wakes now and then to see a stop.
+            socket2::SockRef::from(&listener)
+                .set_read_timeout(Some(ACCEPT_TICK))
+                .map_err(|e| Error::io(format!("cannot set an accept timeout on {addr}"), e))?;
+        }
+        Ok(options.listener_on(listener, setup, reload, shared))
     }
 
     /// [`from_std`](Self::from_std) on a descriptor: the socket a parent
     /// process passed, or one of [`listen_fds`](crate::listen_fds) (making
     /// the `OwnedFd` from its number is the caller's `unsafe` promise that
     /// the descriptor is theirs).
+    ///
+    /// Such a socket is shared: the service manager or the parent holds it
+    /// too, and in a hand-over the next process accepts on it. Stopping
+    /// this listener ([`StopHandle`]) therefore leaves the socket
+    /// listening; on Linux and Android its `accept(2)` wakes every 200 ms
+    /// to see the stop (the socket's `SO_RCVTIMEO`, which the other holders
+    /// share, and which connections accepted from it start with:
+    /// securenet's streams set their own timeouts). Elsewhere a connection
+    /// to the socket wakes it, which may reach another holder instead:
+    /// then the stop is seen at the next connection this process accepts.
+    /// Drop the listener once stopped, so the socket is left to the others.
     #[cfg(unix)]
     pub fn from_fd(
         &self,
         fd: std::os::fd::OwnedFd,
         context: &SecurityContext,
     ) -> Result<SecureListener> {
-        self.from_std(TcpListener::from(fd), context)
+        self.on_listening(TcpListener::from(fd), context, Shared::WithOthers)
     }
 
     /// These options and `context` as a listener starts with them: the
@@ -255,6 +273,8 @@ impl SecureListener {
         if let (Some(l), false) = (&self.limiter, evict) {
             permit = Some(l.acquire(false).ok_or(Accepted::Stopped)?);
         }
+        // Counted until the connection is registered, so a shutdown sees it.
+        let _accepting = self.stop.accepting();
         loop {
             if self.stop.is_stopped() {
                 return Err(Accepted::Stopped);
@@ -262,9 +282,11 @@ impl SecureListener {
             let (sock, peer) = match self.listener.accept() {
                 Ok(a) => a,
                 Err(_) if self.stop.is_stopped() => return Err(Accepted::Stopped),
-                // The accept timeout of a socket shared with others: look
-                // for a stop, and accept again.
+                // The accept timeout of a socket shared with others (or the
+                // socket made non-blocking by another holder): look for a
+                // stop, and accept again, never in a busy loop.
                 Err(e) if self.stop.ticks() && e.kind() == std::io::ErrorKind::WouldBlock => {
+                    self.stop.nap(ACCEPT_NAP);
                     continue;
                 }
                 Err(e) => return Err(Accepted::Failed(e)),
@@ -278,7 +300,9 @@ impl SecureListener {
                 continue;
             }
             if let (Some(l), true) = (&self.limiter, evict) {
-                permit = Some(l.acquire(true).ok_or(Accepted::Stopped)?);
+                // Once stopped there is no place to wait for: the
+                // connection is served beyond the limit.
+                permit = l.acquire(true);
             }
             if let Some(reload) = &self.reload {
                 self.reload_if_due(reload, peer);

@@ -24,6 +24,11 @@ pub const SHUTDOWN_CLOSE_PERIOD: Duration = Duration::from_secs(1);
 /// down, as the other process accepts on it.
 pub(crate) const ACCEPT_TICK: Duration = Duration::from_millis(200);
 
+/// The wait after `accept(2)` on such a socket returned `WouldBlock`
+/// (its timeout, or another holder made the socket non-blocking): no
+/// busy loop either way.
+pub(crate) const ACCEPT_NAP: Duration = Duration::from_millis(5);
+
 /// Whose listening socket it is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Shared {
@@ -32,9 +37,10 @@ pub(crate) enum Shared {
     /// `net.ipv4.tcp_migrate_req`, moves its queued connections to the
     /// other sockets of the group).
     Own,
-    /// Given to `from_std`/`from_fd` (inherited, socket activation): other
-    /// processes may hold the same socket, so stopping leaves it as it is
-    /// and `accept(2)` wakes every [`ACCEPT_TICK`].
+    /// Given to `from_fd` (inherited, socket activation): other processes
+    /// hold the same socket, so stopping leaves it listening and
+    /// `accept(2)` wakes every [`ACCEPT_TICK`] (Linux, Android) or at a
+    /// connection.
     WithOthers,
 }
 
@@ -46,6 +52,10 @@ pub(crate) struct Stop {
     woken: Condvar,
     /// Handler threads of `serve` still running.
     running: Mutex<usize>,
+    /// Threads inside `accept_one` (in `accept(2)`, or registering what it
+    /// returned): a shutdown waits for them, so a connection accepted in
+    /// the instant of the stop is counted and served within the grace.
+    accepting: Mutex<usize>,
     finished: Condvar,
     /// The listening socket, to wake `accept` (while the listener lives:
     /// a stop handle does not keep the port bound).
@@ -60,7 +70,10 @@ pub(crate) struct Stop {
 /// [`SecureListener::incoming`](crate::SecureListener::incoming) from any
 /// thread: `serve` returns `Ok(())` and `incoming` ends, within
 /// milliseconds, without polling. Stopping is final: the listening socket
-/// is shut down and later `accept` calls fail. Connections already handed
+/// is shut down and later `accept` calls fail (a socket shared with other
+/// processes, from [`BindOptions::from_fd`](crate::BindOptions::from_fd),
+/// is left listening for them; there the stop is seen within 200 ms on
+/// Linux and Android, elsewhere at the next connection). Connections already handed
 /// to handlers go on; [`stop_and_wait`](Self::stop_and_wait) waits for them,
 /// and [`shutdown`](Self::shutdown) waits and then closes the ones left.
 /// Handlers see a stop with [`is_stopped`](Self::is_stopped) or
@@ -96,6 +109,7 @@ impl Stop {
             nap: Mutex::new(()),
             woken: Condvar::new(),
             running: Mutex::new(0),
+            accepting: Mutex::new(0),
             finished: Condvar::new(),
             listener: Arc::downgrade(listener),
             limiter,
@@ -122,7 +136,9 @@ impl Stop {
         }
         drop(lock(&self.nap));
         self.woken.notify_all();
-        if self.shared == Shared::WithOthers && cfg!(unix) {
+        if self.shared == Shared::WithOthers
+            && cfg!(any(target_os = "linux", target_os = "android"))
+        {
             // The accept timeout wakes it; the socket stays the others'.
             return;
         }
@@ -154,10 +170,47 @@ impl Stop {
         }
     }
 
+    /// Counts a thread in `accept_one` until the guard is dropped.
+    pub(crate) fn accepting(self: &Arc<Self>) -> Accepting {
+        *lock(&self.accepting) += 1;
+        Accepting(self.clone())
+    }
+
+    /// Waits until no thread is in `accept_one` or `deadline` passes.
+    fn wait_accepting(&self, deadline: Option<Instant>) {
+        let mut n = lock(&self.accepting);
+        while *n > 0 {
+            let left = match deadline {
+                Some(at) => at.saturating_duration_since(Instant::now()),
+                None => Duration::from_secs(3600),
+            };
+            if left.is_zero() {
+                return;
+            }
+            n = self
+                .finished
+                .wait_timeout(n, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+
     /// Counts a handler thread until the guard is dropped.
     pub(crate) fn handler_started(self: &Arc<Self>) -> Running {
         *lock(&self.running) += 1;
         Running(self.clone())
+    }
+}
+
+/// A thread in `accept_one`.
+pub(crate) struct Accepting(Arc<Stop>);
+
+impl Drop for Accepting {
+    fn drop(&mut self) {
+        let mut n = lock(&self.0.accepting);
+        *n = n.saturating_sub(1);
+        drop(n);
+        self.0.finished.notify_all();
     }
 }
 
@@ -309,10 +362,15 @@ impl StopHandle {
     /// steps 3 and 4 cannot wake a blocked thread: such connections are
     /// counted as [`left_open`](ShutdownReport::left_open).
     pub fn shutdown(&self, grace: Duration) -> ShutdownReport {
-        self.stop();
+        // Counting begins before the stop, which handlers may act on at
+        // once (wait_for_stop): none ends uncounted.
         let registry = &self.stop.registry;
         let at_stop = registry.begin_shutdown();
+        self.stop();
         let deadline = Instant::now().checked_add(grace);
+        // Threads that were accepting as the stop came register what they
+        // got (counted as late), so it is served within the grace.
+        self.stop.wait_accepting(deadline);
         let (mut alive, mut shut) = (0, 0);
         if !(registry.wait_empty(deadline) && self.wait_handlers(deadline)) {
             registry.ask_all_to_close();

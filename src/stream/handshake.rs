@@ -51,8 +51,10 @@ impl<S: Read + Write> SecureStream<S> {
             }
             Err(e) => {
                 // A health check that resets instead of closing (HAProxy
-                // closes its checks with RST) before a byte of TLS.
-                if !self.closed_silently && super::proxied::is_reset(&e) && self.nothing_received()
+                // ends its checks with RST) after its PROXY LOCAL header.
+                if !self.closed_silently
+                    && super::proxied::is_reset(&e)
+                    && self.reset_is_health_check()
                 {
                     self.closed_silently = true;
                 }

@@ -68,7 +68,8 @@ impl<S: Read + Write> SecureStream<S> {
             let filled = self.io.fill(Phase::Handshake, after);
             if let Err(e) = &filled {
                 // A health check that resets instead of closing (HAProxy
-                // closes its checks with RST).
+                // ends its checks with RST), from the trusted balancer
+                // (others are refused before anything is read).
                 self.closed_silently = head.is_empty() && is_reset(e);
             }
             if filled? == 0 {
@@ -90,16 +91,18 @@ impl<S: Read + Write> SecureStream<S> {
         self.closed_silently
     }
 
-    /// Server side: nothing of TLS came yet, and no PROXY header is half
-    /// read.
-    pub(crate) fn nothing_received(&self) -> bool {
+    /// Server side: a reset now is a load balancer's health check. Only
+    /// after a PROXY `LOCAL` header (the balancer's own connection) and
+    /// before a byte of TLS: a client that resets, or a reset injected on
+    /// the way, stays a failure to report.
+    pub(crate) fn reset_is_health_check(&self) -> bool {
         let tls_silent = match &self.tls {
             Tls::Accepting(acc) => acc.2.is_empty() && self.io.pending().is_empty(),
             Tls::Starting(_) => self.io.pending().is_empty(),
             Tls::Open(conn) => !conn.is_client() && !conn.heard_from_peer(),
             Tls::Failed(_) => false,
         };
-        tls_silent && !matches!(self.proxy, ProxyState::Expect { .. })
+        tls_silent && matches!(self.proxy, ProxyState::Got(None))
     }
 
     /// The client's address as a PROXY header named it, if one did.
