@@ -38,6 +38,31 @@ fn connected(pki: &TestPki, port: u16) -> SecureStream {
     s
 }
 
+/// Serves WebSockets (`accept_with`) with `handler`; it is told `tx` once
+/// the upgrade is done.
+fn serve_websockets<T: Send + 'static>(
+    l: SecureListener,
+    ready: mpsc::Sender<T>,
+    handler: impl Fn(WebSocket<SecureStream>, &mpsc::Sender<T>) -> securenet::Result<()>
+    + Send
+    + Sync
+    + 'static,
+) {
+    let ready = std::sync::Mutex::new(ready);
+    thread::spawn(move || {
+        l.serve(move |s: SecureStream| -> securenet::Result<()> {
+            let ws =
+                WebSocket::accept_with(
+                    s,
+                    &WebSocketOptions::new(),
+                    |_| Ok(UpgradeResponse::new()),
+                )?;
+            let tx = ready.lock().map(|t| t.clone()).map_err(|_| Error::Closed)?;
+            handler(ws, &tx)
+        })
+    });
+}
+
 /// Serves with an echo handler that reports each error it ends with.
 fn serve_echo(listener: SecureListener) -> (StopHandle, mpsc::Receiver<String>) {
     let stop = listener.stop_handle();
@@ -246,28 +271,13 @@ fn a_websocket_gets_1001_going_away_before_the_tls_close() {
     let port = l.port();
     let stop = l.stop_handle();
     let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        l.serve(move |s: SecureStream| -> securenet::Result<()> {
-            let mut ws =
-                WebSocket::accept_with(
-                    s,
-                    &WebSocketOptions::new(),
-                    |_| Ok(UpgradeResponse::new()),
-                )?;
-            let _ = tx.send(());
-            loop {
-                ws.read()?;
-            }
-        })
+    serve_websockets(l, tx, |mut ws, ready| {
+        let _ = ready.send(());
+        loop {
+            ws.read()?;
+        }
     });
-    let mut ctx = securenet::SecurityContext::empty();
-    ctx.set_trusted_certificates_bytes(pki.ca_pem().as_bytes())
-        .expect("trust");
-    let mut ws = WebSocketOptions::new()
-        .connect_options(client(ctx))
-        .connect(&format!("wss://localhost:{port}/"))
-        .expect("connect");
-    ws.set_read_timeout(Some(IO_TIMEOUT)).expect("timeout");
+    let mut ws = ws_client(&pki, port);
     rx.recv_timeout(IO_TIMEOUT).expect("server reading");
     let report = stop.shutdown(Duration::from_millis(50));
     assert_eq!(report.closed, 1, "{report:?}");
@@ -304,20 +314,12 @@ fn a_split_server_websocket_gets_1001_too() {
     let port = l.port();
     let stop = l.stop_handle();
     let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        l.serve(move |s: SecureStream| -> securenet::Result<()> {
-            let ws =
-                WebSocket::accept_with(
-                    s,
-                    &WebSocketOptions::new(),
-                    |_| Ok(UpgradeResponse::new()),
-                )?;
-            let (mut reader, _writer) = ws.split()?;
-            let _ = tx.send(());
-            loop {
-                reader.read()?;
-            }
-        })
+    serve_websockets(l, tx, |ws, ready| {
+        let (mut reader, _writer) = ws.split()?;
+        let _ = ready.send(());
+        loop {
+            reader.read()?;
+        }
     });
     let mut ws = ws_client(&pki, port);
     rx.recv_timeout(IO_TIMEOUT).expect("server reading");
@@ -431,26 +433,18 @@ fn a_websocket_owner_gets_one_write_after_the_shutdown_its_close_frame() {
     let port = l.port();
     let stop = l.stop_handle();
     let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        l.serve(move |s: SecureStream| -> securenet::Result<()> {
-            let mut ws =
-                WebSocket::accept_with(
-                    s,
-                    &WebSocketOptions::new(),
-                    |_| Ok(UpgradeResponse::new()),
-                )?;
-            let _ = tx.send(String::new());
-            let e = loop {
-                if let Err(e) = ws.read() {
-                    break e;
-                }
-            };
-            // The WebSocket sent its 1001 and closed: nothing more goes out,
-            // even written straight to the stream.
-            let more = ws.get_mut().write(b"more").map_err(Error::from);
-            let _ = tx.send(format!("{more:?}"));
-            Err(e)
-        })
+    serve_websockets(l, tx, |mut ws, ready| {
+        let _ = ready.send(String::new());
+        let e = loop {
+            if let Err(e) = ws.read() {
+                break e;
+            }
+        };
+        // The WebSocket sent its 1001 and closed: nothing more goes out,
+        // even written straight to the stream.
+        let more = ws.get_mut().write(b"more").map_err(Error::from);
+        let _ = ready.send(format!("{more:?}"));
+        Err(e)
     });
     let mut ws = ws_client(&pki, port);
     rx.recv_timeout(IO_TIMEOUT).expect("server reading");

@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Instant;
 
-use crate::sync::lock;
+use crate::sync::{lock, wait_until};
 
 /// The live connections of one listener.
 #[derive(Default)]
@@ -150,22 +150,9 @@ impl Registry {
     /// Waits until no connection is alive or `deadline` passes (`None`:
     /// no bound); whether none is left.
     pub(crate) fn wait_empty(&self, deadline: Option<Instant>) -> bool {
-        let mut live = lock(&self.live);
-        while !live.entries.is_empty() {
-            let left = match deadline {
-                Some(at) => at.saturating_duration_since(Instant::now()),
-                None => std::time::Duration::from_secs(3600),
-            };
-            if left.is_zero() {
-                return false;
-            }
-            live = self
-                .ended
-                .wait_timeout(live, left)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
-        }
-        true
+        wait_until(&self.ended, lock(&self.live), deadline, |live| {
+            live.entries.is_empty()
+        })
     }
 
     /// Asks every live connection to close, waking the threads blocked in

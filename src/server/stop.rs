@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use crate::net::limiter::Limiter;
 use crate::net::registry::Registry;
-use crate::sync::lock;
+use crate::sync::{lock, wait_until};
 
 /// How long [`StopHandle::shutdown`] gives the threads of connections it
 /// asked to close to send `close_notify` and drop their streams, before it
@@ -178,21 +178,7 @@ impl Stop {
 
     /// Waits until no thread is in `accept_one` or `deadline` passes.
     fn wait_accepting(&self, deadline: Option<Instant>) {
-        let mut n = lock(&self.accepting);
-        while *n > 0 {
-            let left = match deadline {
-                Some(at) => at.saturating_duration_since(Instant::now()),
-                None => Duration::from_secs(3600),
-            };
-            if left.is_zero() {
-                return;
-            }
-            n = self
-                .finished
-                .wait_timeout(n, left)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
-        }
+        wait_until(&self.finished, lock(&self.accepting), deadline, |n| *n == 0);
     }
 
     /// Counts a handler thread until the guard is dropped.
@@ -277,23 +263,8 @@ impl StopHandle {
     /// Waits until `serve`'s handlers have all returned or `deadline`
     /// passes (`None`: no bound).
     fn wait_handlers(&self, deadline: Option<Instant>) -> bool {
-        let mut n = lock(&self.stop.running);
-        while *n > 0 {
-            let left = match deadline {
-                Some(at) => at.saturating_duration_since(Instant::now()),
-                None => Duration::from_secs(3600),
-            };
-            if left.is_zero() {
-                return false;
-            }
-            n = self
-                .stop
-                .finished
-                .wait_timeout(n, left)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
-        }
-        true
+        let running = lock(&self.stop.running);
+        wait_until(&self.stop.finished, running, deadline, |n| *n == 0)
     }
 
     /// Whether [`stop`](Self::stop) (or a shutdown) was called: a handler
@@ -307,23 +278,8 @@ impl StopHandle {
     /// (a timer loop, a producer): it wakes as soon as the stop begins.
     pub fn wait_for_stop(&self, timeout: Duration) -> bool {
         let deadline = Instant::now().checked_add(timeout);
-        let mut guard = lock(&self.stop.nap);
-        while !self.is_stopped() {
-            let left = match deadline {
-                Some(at) => at.saturating_duration_since(Instant::now()),
-                None => Duration::from_secs(3600),
-            };
-            if left.is_zero() {
-                return false;
-            }
-            guard = self
-                .stop
-                .woken
-                .wait_timeout(guard, left)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
-        }
-        true
+        let guard = lock(&self.stop.nap);
+        wait_until(&self.stop.woken, guard, deadline, |()| self.is_stopped())
     }
 
     /// Shuts the listener down as Go's `Server.Shutdown` then `Close` do:
