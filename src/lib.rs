@@ -103,6 +103,52 @@
 //! # Ok(()) }
 //! ```
 //!
+//! # Shutting down
+//!
+//! [`SecureListener::serve`] runs a thread per connection until a
+//! [`StopHandle`] stops it; [`StopHandle::shutdown`] is Go's
+//! `Server.Shutdown` then `Close`: stop accepting, give the connections a
+//! grace period, then close the rest cleanly, and say what happened.
+//!
+//! ```
+//! use std::io::{Read, Write};
+//! use std::time::Duration;
+//! use securenet::{ConnectOptions, SecureListener, SecureStream, testing::TestPki};
+//!
+//! # fn main() -> securenet::Result<()> {
+//! let pki = TestPki::new(&["localhost"])?;
+//! let listener = SecureListener::bind("127.0.0.1", 0, &pki.server_context())?;
+//! let (port, stop) = (listener.port(), listener.stop_handle());
+//! let server = std::thread::spawn(move || {
+//!     listener.serve(|mut stream: SecureStream| -> securenet::Result<()> {
+//!         let mut buf = [0u8; 64];
+//!         loop {
+//!             // After the grace period this read fails with
+//!             // Error::ShuttingDown, and the client has had close_notify.
+//!             let n = stream.read(&mut buf)?;
+//!             if n == 0 {
+//!                 return stream.close();
+//!             }
+//!             stream.write_all(&buf[..n])?;
+//!         }
+//!     })
+//! });
+//! let mut client = ConnectOptions::new()
+//!     .context(pki.client_context())
+//!     .connect("localhost", port)?;
+//! client.write_all(b"ping")?;
+//! let mut echo = [0u8; 4];
+//! client.read_exact(&mut echo)?;
+//!
+//! // On SIGTERM, say: this client keeps its connection open, so it is
+//! // closed after the grace period.
+//! let report = stop.shutdown(Duration::from_millis(100));
+//! assert_eq!((report.open_at_stop, report.closed), (1, 1));
+//! server.join().expect("server thread")?;
+//! assert_eq!(client.read(&mut echo)?, 0); // a clean TLS end
+//! # Ok(()) }
+//! ```
+//!
 //! # A WebSocket
 //!
 //! ```no_run
