@@ -33,8 +33,12 @@ compile_error!(
 
 #[cfg(feature = "aws-lc-rs")]
 pub(crate) use aws_lc_rs::{aead, digest, rand};
+#[cfg(all(feature = "acme", feature = "aws-lc-rs"))]
+pub(crate) use aws_lc_rs::{hmac, signature};
 #[cfg(all(feature = "ring", not(feature = "aws-lc-rs")))]
 pub(crate) use ring::{aead, digest, rand};
+#[cfg(all(feature = "acme", feature = "ring", not(feature = "aws-lc-rs")))]
+pub(crate) use ring::{hmac, signature};
 
 #[cfg(feature = "aws-lc-rs")]
 use rustls::crypto::aws_lc_rs as rustls_provider;

@@ -212,6 +212,10 @@
 //!   CMake to build): only FIPS-approved suites and groups.
 //! - `testing`: `testing::TestPki`, a CA and certificates made at run
 //!   time for tests and examples.
+//! - `acme`: certificates from an ACME CA (Let's Encrypt and others,
+//!   TLS-ALPN-01) obtained, renewed and served by the listener itself:
+//!   `BindOptions::acme` and `AcmeOptions` (adds ureq, serde_json and
+//!   rcgen).
 //!
 //! # Errors
 //!
@@ -226,6 +230,8 @@
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+#[cfg(feature = "acme")]
+mod acme;
 mod client;
 mod crypto;
 mod error;
@@ -239,7 +245,16 @@ mod time;
 mod tls;
 mod websocket;
 
+#[cfg(feature = "acme")]
+#[cfg_attr(docsrs, doc(cfg(feature = "acme")))]
+pub use acme::{
+    AcmeOptions, DEFAULT_ACME_ORDER_TIMEOUT, DEFAULT_ACME_REQUEST_TIMEOUT, LETS_ENCRYPT,
+    LETS_ENCRYPT_STAGING,
+};
 pub use client::{ConnectOptions, DEFAULT_CONNECT_TIMEOUT};
+#[cfg(feature = "acme")]
+#[cfg_attr(docsrs, doc(cfg(feature = "acme")))]
+pub use error::AcmeErrorKind;
 pub use error::{
     CertificateProblem, ChainCertificate, ChainPosition, Error, PeerRole, Phase, Result,
     WebSocketErrorKind,

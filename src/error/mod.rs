@@ -7,8 +7,12 @@ use std::io;
 use std::path::PathBuf;
 use std::time::Duration;
 
+#[cfg(feature = "acme")]
+mod acme;
 mod problem;
 
+#[cfg(feature = "acme")]
+pub use acme::AcmeErrorKind;
 pub use problem::{CertificateProblem, ChainCertificate, ChainPosition};
 
 /// A `Result` whose error is [`securenet::Error`](Error).
@@ -235,6 +239,22 @@ pub enum Error {
         /// Why it cannot be done and the nearest alternative.
         reason: String,
     },
+    /// Getting a certificate from an ACME CA failed (feature `acme`): see
+    /// [`AcmeErrorKind`] for what failed and what to do.
+    #[cfg(feature = "acme")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "acme")))]
+    #[non_exhaustive]
+    Acme {
+        /// What failed.
+        kind: AcmeErrorKind,
+        /// What happened and what to do.
+        message: String,
+        /// The CA's problem document (RFC 8555 section 6.7, RFC 7807) as
+        /// `type: detail`, when it sent one.
+        problem: Option<String>,
+        /// When the CA said to try again (`Retry-After`), if it did.
+        retry_after: Option<std::time::SystemTime>,
+    },
 }
 
 impl Error {
@@ -343,6 +363,8 @@ impl Error {
             Error::Timeout { .. } => io::ErrorKind::TimedOut,
             Error::Truncated => io::ErrorKind::UnexpectedEof,
             Error::Unsupported { .. } => io::ErrorKind::Unsupported,
+            #[cfg(feature = "acme")]
+            Error::Acme { kind, .. } => kind.io_kind(),
         }
     }
 
@@ -380,6 +402,8 @@ impl Error {
             Error::Closed => "Closed",
             Error::ShuttingDown => "ShuttingDown",
             Error::Unsupported { .. } => "Unsupported",
+            #[cfg(feature = "acme")]
+            Error::Acme { .. } => "Acme",
         }
     }
 }
@@ -391,6 +415,10 @@ impl fmt::Debug for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}: {self}", self.kind_name())?;
         if let Error::WebSocket { kind, .. } = self {
+            write!(f, " [{kind:?}]")?;
+        }
+        #[cfg(feature = "acme")]
+        if let Error::Acme { kind, .. } = self {
             write!(f, " [{kind:?}]")?;
         }
         let mut source = StdError::source(self);
@@ -529,6 +557,16 @@ impl fmt::Display for Error {
                  period (StopHandle::shutdown); return from the handler"
             ),
             Error::Unsupported { what, reason } => write!(f, "{what} is not supported: {reason}"),
+            #[cfg(feature = "acme")]
+            Error::Acme {
+                message, problem, ..
+            } => {
+                f.write_str(message)?;
+                match problem {
+                    Some(p) => write!(f, " (the CA said: {p})"),
+                    None => Ok(()),
+                }
+            }
         }
     }
 }

@@ -176,12 +176,16 @@ impl BindOptions {
         &self,
         context: &SecurityContext,
     ) -> Result<(BindOptions, SecurityContext, Option<Reloader>)> {
+        let mut options = self.clone();
+        #[cfg(feature = "acme")]
+        if let Some((acme, manager)) = &self.acme {
+            options.tls.source = Some(manager.get_or_start(acme)?);
+        }
         let files = self.reload_files();
         if !files.any() {
-            return Ok((self.clone(), context.clone(), None));
+            return Ok((options, context.clone(), None));
         }
         let (reload, context) = Reloader::start(files, context)?;
-        let mut options = self.clone();
         if let Some(keys) = reload.ticket_keys() {
             options.tls.ticket_keys = Some(keys.clone());
         }

@@ -25,6 +25,8 @@ use crate::tls::server_config::{ServerSetup, ServerTls};
 use crate::tls::settings::common_setters;
 use crate::tls::tickets::TicketKeys;
 
+#[cfg(feature = "acme")]
+mod acme;
 mod files;
 
 /// The backlog passed to `listen(2)` for `backlog(0)`: the largest, which
@@ -57,6 +59,9 @@ pub struct BindOptions {
     reload_every: Duration,
     proxy_protocol: ProxyProtocol,
     proxy_trusted: Vec<String>,
+    /// The ACME options, and the manager their listeners share.
+    #[cfg(feature = "acme")]
+    pub(crate) acme: Option<(crate::acme::AcmeOptions, crate::acme::Shared)>,
 }
 
 impl fmt::Debug for BindOptions {
@@ -114,6 +119,8 @@ impl Default for BindOptions {
             reload_every: DEFAULT_RELOAD_INTERVAL,
             proxy_protocol: ProxyProtocol::Off,
             proxy_trusted: Vec::new(),
+            #[cfg(feature = "acme")]
+            acme: None,
         }
     }
 }
@@ -548,6 +555,14 @@ impl<S: Read + Write + 'static> SecureStream<S> {
                 format!("ticket_keys_file({})", path.display()),
                 "secure_server has no listener to read the file again: give \
                  BindOptions::ticket_keys(TicketKeys::from_file(..)?) instead",
+            ));
+        }
+        #[cfg(feature = "acme")]
+        if options.acme.is_some() {
+            return Err(Error::invalid_input(
+                "BindOptions::acme",
+                "secure_server has no listener to answer the CA's validations on: bind a \
+                 SecureListener with these options instead",
             ));
         }
         let setup = ServerSetup::new(context, &options.tls)?;

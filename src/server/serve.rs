@@ -227,6 +227,10 @@ impl SecureListener {
                     health_check(&on_check, peer);
                     return;
                 }
+                if shaken.is_err() && stream.was_validation() {
+                    log::debug!("connection from {peer}: answered an ACME TLS-ALPN-01 validation");
+                    return;
+                }
                 let client = stream.peer_addr().unwrap_or(peer);
                 match shaken.and_then(|()| handler(stream).map_err(Into::into)) {
                     Ok(()) => {}

@@ -13,6 +13,7 @@ use super::{SecureStream, Tls, flush_tls, send_once};
 use crate::error::{CertificateProblem, Error, PeerRole, Phase, Result};
 use crate::net::transport::deadline_in;
 use crate::tls::engine::Engine;
+use crate::tls::source::ACME_TLS_ALPN;
 use crate::tls::tls_error::map_tls_error;
 
 impl<S: Read + Write> SecureStream<S> {
@@ -40,7 +41,7 @@ impl<S: Read + Write> SecureStream<S> {
         match result.and_then(|()| self.check_resumed_client()) {
             Ok(()) => {
                 self.handshake_done();
-                Ok(())
+                self.end_if_validation()
             }
             // A shutdown cut the handshake short: not the client's doing.
             Err(_) if self.is_shutting_down() => {
@@ -67,6 +68,27 @@ impl<S: Read + Write> SecureStream<S> {
     // lines, errors) are kept out of line: rustls's key exchange and
     // signatures run below `drive_handshake`, and every byte of the frames
     // above them is stack that each connection's thread keeps resident.
+
+    /// A server handshake that negotiated `acme-tls/1` answered an ACME
+    /// TLS-ALPN-01 validation (only the validation configuration offers
+    /// that protocol): the CA has seen the challenge certificate, and the
+    /// connection carries nothing else (RFC 8737 section 3). It is closed
+    /// here, so that no handler ever reads from it.
+    #[inline(never)]
+    fn end_if_validation(&mut self) -> Result<()> {
+        let validation = matches!(&self.tls, Tls::Open(c)
+            if !c.is_client() && c.alpn_protocol() == Some(ACME_TLS_ALPN));
+        if !validation {
+            return Ok(());
+        }
+        let _ = self.close();
+        self.validation = true;
+        self.tls = Tls::Failed("it answered an ACME TLS-ALPN-01 validation".into());
+        Err(Error::handshake(
+            "the connection was an ACME TLS-ALPN-01 validation (ALPN acme-tls/1): it was \
+             answered with the challenge certificate and closed; it carries no data",
+        ))
+    }
 
     #[inline(never)]
     fn handshake_done(&mut self) {

@@ -82,6 +82,9 @@ pub struct SecureStream<S = TcpStream> {
     /// sending a byte of TLS (after its PROXY header, if any): what a load
     /// balancer's health check does.
     closed_silently: bool,
+    /// Server side: the handshake answered an ACME TLS-ALPN-01 validation
+    /// and the connection is closed: nothing for the application.
+    validation: bool,
 }
 
 /// The one write an owner that closes the stream itself may make after a
@@ -133,6 +136,7 @@ impl<S: Read + Write> SecureStream<S> {
             trace: None,
             proxy: proxied::ProxyState::None,
             closed_silently: false,
+            validation: false,
         }
     }
 
@@ -167,6 +171,7 @@ impl<S: Read + Write> SecureStream<S> {
             trace: None,
             proxy: proxied::ProxyState::None,
             closed_silently: false,
+            validation: false,
         }
     }
 

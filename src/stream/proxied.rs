@@ -91,6 +91,12 @@ impl<S: Read + Write> SecureStream<S> {
         self.closed_silently
     }
 
+    /// Server side: whether the handshake answered an ACME TLS-ALPN-01
+    /// validation (and the connection is closed).
+    pub(crate) fn was_validation(&self) -> bool {
+        self.validation
+    }
+
     /// Server side: a reset now is a load balancer's health check. Only
     /// after a PROXY `LOCAL` header (the balancer's own connection) and
     /// before a byte of TLS: a client that resets, or a reset injected on

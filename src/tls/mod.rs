@@ -29,6 +29,7 @@ pub(crate) mod self_signed;
 pub(crate) mod server_config;
 pub(crate) mod session;
 pub(crate) mod settings;
+pub(crate) mod source;
 pub(crate) mod tickets;
 pub(crate) mod tls_error;
 pub(crate) mod trace;

@@ -13,6 +13,7 @@ use crate::error::{Error, Result};
 use crate::tls::context::SecurityContext;
 use crate::tls::revocation::Revocation;
 use crate::tls::settings::{Common, SESSION_CACHE, alpn_wire, callback_key};
+use crate::tls::source::{ACME_TLS_ALPN, CertificateSource, Served, Validation, is_validation};
 use crate::tls::tickets::{TicketKeys, Ticketer};
 use crate::tls::trust::Trust;
 use crate::tls::verify::{BadCertificateFn, ClientVerifier};
@@ -32,6 +33,10 @@ pub(crate) struct ServerTls {
     /// reused by another callback once this one is dropped).
     pub(crate) on_bad_client_certificate_id: u64,
     pub(crate) ticket_keys: Option<TicketKeys>,
+    /// Where the listener's own certificate comes from besides its
+    /// context (ACME), and the validations it answers. Not for the SNI
+    /// routes' contexts, which serve their own.
+    pub(crate) source: Option<Arc<dyn CertificateSource>>,
 }
 
 impl ServerTls {
@@ -50,6 +55,7 @@ struct ConfigKey {
     key_log: usize,
     tickets: usize,
     compression: bool,
+    source: usize,
 }
 
 /// `on_sni`: the context for a name, or `None` for the default.
@@ -69,6 +75,9 @@ pub(crate) struct ServerSetup {
     base: Arc<ServerConfig>,
     by_alpn: Vec<(Vec<u8>, Arc<ServerConfig>)>,
     sni: Option<Arc<SniRoutes>>,
+    /// The configuration that answers TLS-ALPN-01 validations, with a
+    /// certificate source.
+    validation: Option<Arc<ServerConfig>>,
 }
 
 impl ServerSetup {
@@ -80,9 +89,14 @@ impl ServerSetup {
         if names.is_empty() && callback.is_none() {
             return Ok(plain);
         }
+        // The routes' contexts serve their own certificates.
+        let route_options = ServerTls {
+            source: None,
+            ..options.clone()
+        };
         let mut routes = Vec::with_capacity(names.len());
         for (name, sni_ctx) in names {
-            let setup = ServerSetup::plain(sni_ctx, options).map_err(|e| {
+            let setup = ServerSetup::plain(sni_ctx, &route_options).map_err(|e| {
                 Error::invalid_input(name.clone(), format!("sni_context for this name: {e}"))
             })?;
             routes.push((name.to_ascii_lowercase(), setup));
@@ -91,7 +105,7 @@ impl ServerSetup {
         setup.sni = Some(Arc::new(SniRoutes {
             names: routes,
             callback: callback.clone(),
-            options: options.clone(),
+            options: route_options,
         }));
         Ok(Arc::new(setup))
     }
@@ -108,6 +122,10 @@ impl ServerSetup {
             key_log: callback_key(&options.common.key_log),
             tickets: options.ticket_keys.as_ref().map_or(0, TicketKeys::identity),
             compression: options.common.certificate_compression,
+            source: options
+                .source
+                .as_ref()
+                .map_or(0, |s| Arc::as_ptr(s).cast::<()>() as usize),
         };
         ctx.inner()
             .derived
@@ -121,22 +139,31 @@ impl ServerSetup {
     ) -> Result<Arc<ServerSetup>> {
         let inner = ctx.inner();
         let data = &inner.data;
-        let Some(certified) = data.certified.clone() else {
-            let reason = match (&data.chain, &data.key) {
-                (Some(_), None) => {
-                    "the context has a certificate chain but no private key: call \
-                                    use_private_key"
-                }
-                (None, Some(_)) => {
-                    "the context has a private key but no certificate chain: \
-                                    call use_certificate_chain"
-                }
-                _ => {
-                    "the context has no certificate: call use_certificate_chain and \
-                      use_private_key before bind"
-                }
-            };
-            return Err(Error::credentials("server context", reason));
+        // The certificate served: the source's (ACME) when it has one, else
+        // the context's.
+        let resolver: Arc<dyn ResolvesServerCert> = match (&options.source, &data.certified) {
+            (Some(source), fallback) => Arc::new(Served {
+                source: Arc::downgrade(source),
+                fallback: fallback.clone(),
+            }),
+            (None, Some(certified)) => Arc::new(SingleCertAndKey::from(certified.clone())),
+            (None, None) => {
+                let reason = match (&data.chain, &data.key) {
+                    (Some(_), None) => {
+                        "the context has a certificate chain but no private key: call \
+                         use_private_key"
+                    }
+                    (None, Some(_)) => {
+                        "the context has a private key but no certificate chain: call \
+                         use_certificate_chain"
+                    }
+                    _ => {
+                        "the context has no certificate: call use_certificate_chain and \
+                         use_private_key before bind"
+                    }
+                };
+                return Err(Error::credentials("server context", reason));
+            }
         };
         let builder = ServerConfig::builder_with_provider(data.params.provider())
             .with_protocol_versions(data.params.versions())
@@ -156,8 +183,11 @@ impl ServerSetup {
             )?)),
             None => builder.with_no_client_auth(),
         };
-        let mut base =
-            builder.with_cert_resolver(report_sni(Arc::new(SingleCertAndKey::from(certified))));
+        let validation = match &options.source {
+            Some(source) => Some(validation_config(ctx, source)?),
+            None => None,
+        };
+        let mut base = builder.with_cert_resolver(report_sni(resolver));
         base.alpn_protocols = alpn.clone();
         // The user's key log, if any, behind the one exporters need.
         base.key_log = crate::tls::exporter::capture(options.common.key_logger());
@@ -185,6 +215,7 @@ impl ServerSetup {
             base: Arc::new(base),
             by_alpn,
             sni: None,
+            validation,
         }))
     }
 
@@ -193,13 +224,19 @@ impl ServerSetup {
     /// protocol): the server can then start without reading the hello
     /// first.
     pub(crate) fn single(&self) -> Option<Arc<ServerConfig>> {
-        (self.sni.is_none() && self.by_alpn.len() <= 1).then(|| self.base.clone())
+        (self.sni.is_none() && self.by_alpn.len() <= 1 && self.validation.is_none())
+            .then(|| self.base.clone())
     }
 
     /// The configuration for a client: the setup its SNI name leads to, and
     /// in it the configuration whose only ALPN protocol is the client's most
     /// preferred one that we speak (else the base one).
     pub(crate) fn choose(&self, hello: &ClientHello<'_>) -> Result<Arc<ServerConfig>> {
+        if let Some(validation) = &self.validation {
+            if is_validation(hello) {
+                return Ok(validation.clone());
+            }
+        }
         if let (Some(routes), Some(name)) = (&self.sni, hello.server_name()) {
             if let Some(setup) = routes.route(name)? {
                 return Ok(setup.choose_alpn(hello));
@@ -218,6 +255,27 @@ impl ServerSetup {
         }
         self.base.clone()
     }
+}
+
+/// The configuration that answers TLS-ALPN-01 validations (RFC 8737):
+/// the challenge certificate for the name asked, `acme-tls/1` and nothing
+/// else, no client certificates, no sessions to resume (a validation must
+/// see the certificate), the context's protocol versions (RFC 8737 needs
+/// TLS 1.2 or later, which is all rustls speaks).
+fn validation_config(
+    ctx: &SecurityContext,
+    source: &Arc<dyn CertificateSource>,
+) -> Result<Arc<ServerConfig>> {
+    let data = &ctx.inner().data;
+    let mut config = ServerConfig::builder_with_provider(data.params.provider())
+        .with_protocol_versions(data.params.versions())
+        .map_err(|e| data.params.builder_error(e))?
+        .with_no_client_auth()
+        .with_cert_resolver(Arc::new(Validation(Arc::downgrade(source))));
+    config.alpn_protocols = vec![ACME_TLS_ALPN.to_vec()];
+    config.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
+    config.send_tls13_tickets = 0;
+    Ok(Arc::new(config))
 }
 
 /// The server's certificate, with the SNI name rustls parsed from the
