@@ -248,8 +248,8 @@ mod websocket;
 #[cfg(feature = "acme")]
 #[cfg_attr(docsrs, doc(cfg(feature = "acme")))]
 pub use acme::{
-    AcmeOptions, DEFAULT_ACME_ORDER_TIMEOUT, DEFAULT_ACME_REQUEST_TIMEOUT, LETS_ENCRYPT,
-    LETS_ENCRYPT_STAGING,
+    AcmeKeyType, AcmeOptions, DEFAULT_ACME_ORDER_TIMEOUT, DEFAULT_ACME_REQUEST_TIMEOUT,
+    LETS_ENCRYPT, LETS_ENCRYPT_STAGING,
 };
 pub use client::{ConnectOptions, DEFAULT_CONNECT_TIMEOUT};
 #[cfg(feature = "acme")]

@@ -31,6 +31,19 @@ fn cache_dir(tag: &str) -> PathBuf {
 /// Nothing listens on port 1 of loopback: the CA is unreachable at once.
 const NO_CA: &str = "https://127.0.0.1:1/dir";
 
+/// Where the cache keeps the certificate for `name` from the CA at
+/// `directory`: `NAME-HASH.pem`, the hash naming the CA (the first 8
+/// bytes of the SHA-256 of its directory URL, hex).
+fn cached_certificate(dir: &Path, name: &str, directory: &str) -> PathBuf {
+    let hash =
+        common::crypto::digest::digest(&common::crypto::digest::SHA256, directory.as_bytes());
+    let hex: String = hash.as_ref()[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    dir.join(format!("{name}-{hex}.pem"))
+}
+
 /// A challenge certificate as the ACME client makes it, written where the
 /// listener reads it (the cache's `challenges/NAME.pem`, key first): its
 /// DER.
@@ -247,7 +260,7 @@ fn a_restart_serves_the_cached_certificate_from_the_first_connection() {
     let dir = cache_dir("cached");
     std::fs::create_dir_all(&dir).expect("dir");
     let pem = format!("{}{}", pki.server_key_pem(), pki.server_cert_pem());
-    std::fs::write(dir.join("a.example.pem"), pem).expect("write");
+    std::fs::write(cached_certificate(&dir, "a.example", NO_CA), pem).expect("write");
     let (tx, served) = mpsc::channel();
     let (errors, reported) = mpsc::channel();
     let acme = AcmeOptions::new(&["a.example"], &dir)
@@ -325,6 +338,65 @@ fn the_manager_ends_with_its_last_listener_though_the_context_lives_on() {
         }
     }
     drop(ctx);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_certificate_from_one_ca_is_not_served_for_another_and_a_restart_talks_to_no_ca() {
+    let pki = securenet::testing::TestPki::new(&["a.example"]).expect("pki");
+    let dir = cache_dir("per-ca");
+    std::fs::create_dir_all(&dir).expect("dir");
+    let pem = format!("{}{}", pki.server_key_pem(), pki.server_cert_pem());
+    // What a server with the staging CA left in the cache.
+    let staging = "https://127.0.0.1:1/staging-directory";
+    std::fs::write(cached_certificate(&dir, "a.example", staging), &pem).expect("write");
+    let (tx, served) = mpsc::channel();
+    let options = |directory: &str| {
+        let tx = tx.clone();
+        AcmeOptions::new(&["a.example"], &dir)
+            .directory(directory)
+            .on_certificate(move |c| {
+                let _ = tx.send(c.issuer().to_owned());
+            })
+            .on_error(|_| {})
+    };
+    // Production, with only staging's certificate in the cache: nothing
+    // to serve.
+    let ctx = SecurityContext::new();
+    let production = "https://127.0.0.1:1/production-directory";
+    let listener = BindOptions::new()
+        .acme(options(production))
+        .bind("127.0.0.1", 0, &ctx);
+    assert!(
+        served.try_recv().is_err(),
+        "staging's certificate served for production"
+    );
+    drop(listener);
+
+    // A CA that tells whoever connects, and its own certificate in the
+    // cache, not due: served at bind, and the CA is asked nothing.
+    let (ca, ca_port) = common::tcp_listener();
+    let (knock, knocked) = mpsc::channel();
+    let watcher = std::thread::spawn(move || {
+        let _ = knock.send(ca.accept().is_ok());
+    });
+    let watched = format!("https://127.0.0.1:{ca_port}/dir");
+    std::fs::write(cached_certificate(&dir, "a.example", &watched), &pem).expect("write");
+    let listener = BindOptions::new()
+        .acme(options(&watched))
+        .bind("127.0.0.1", 0, &ctx);
+    assert!(
+        served.try_recv().is_ok(),
+        "its own certificate served at bind"
+    );
+    assert!(
+        knocked.recv_timeout(Duration::from_secs(3)).is_err(),
+        "a start with a certificate that is not due connected to the CA"
+    );
+    drop(listener);
+    // Unblock the watcher.
+    let _ = std::net::TcpStream::connect(("127.0.0.1", ca_port));
+    watcher.join().expect("watcher");
     let _ = std::fs::remove_dir_all(&dir);
 }
 

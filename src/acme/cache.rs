@@ -22,6 +22,10 @@ pub(crate) struct Cache {
     domains: Vec<String>,
     /// The account's file, one per CA directory URL.
     account: PathBuf,
+    /// What names the CA's files: the first bytes of the SHA-256 of its
+    /// directory URL, in hex. A certificate from one CA (staging) is never
+    /// served for another (production).
+    ca: String,
 }
 
 impl Cache {
@@ -38,6 +42,7 @@ impl Cache {
             dir: dir.to_owned(),
             domains: domains.to_vec(),
             account: dir.join(format!("account-{hash}.key")),
+            ca: hash,
         })
     }
 
@@ -50,13 +55,53 @@ impl Cache {
         self.domains.iter().any(|d| d == domain)
     }
 
+    /// A file of these names at this CA, with `extension`.
+    fn own_file(&self, extension: &str) -> PathBuf {
+        self.dir
+            .join(format!("{}-{}.{extension}", self.name(), self.ca))
+    }
+
     /// The certificate file: the private key (PKCS#8 PEM), then the chain.
     pub(crate) fn certificate_path(&self) -> PathBuf {
-        self.dir.join(format!("{}.pem", self.name()))
+        self.own_file("pem")
     }
 
     fn lock_path(&self) -> PathBuf {
-        self.dir.join(format!("{}.lock", self.name()))
+        self.own_file("lock")
+    }
+
+    fn retry_path(&self) -> PathBuf {
+        self.own_file("retry")
+    }
+
+    /// When the fleet may order again after failures, and how many failed
+    /// in a row: what the last server to fail wrote (`None`: no failure).
+    pub(crate) fn read_retry(&self) -> Option<(SystemTime, u32)> {
+        let text = String::from_utf8(read_optional(&self.retry_path()).ok()??).ok()?;
+        let mut fields = text.split_whitespace();
+        let at = fields.next()?.parse::<u64>().ok()?;
+        let failures = fields.next()?.parse::<u32>().ok()?;
+        Some((
+            SystemTime::UNIX_EPOCH.checked_add(Duration::from_secs(at))?,
+            failures,
+        ))
+    }
+
+    /// Tells the fleet to wait until `at` (`failures` in a row).
+    pub(crate) fn write_retry(&self, at: SystemTime, failures: u32) -> Result<()> {
+        let secs = at
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs();
+        write_private(
+            &self.retry_path(),
+            format!("{secs} {failures}\n").as_bytes(),
+        )
+    }
+
+    /// An order succeeded: no waiting.
+    pub(crate) fn clear_retry(&self) {
+        let _ = fs::remove_file(self.retry_path());
     }
 
     /// The challenge certificate (key, then certificate) of a validation
@@ -118,10 +163,14 @@ impl Cache {
     }
 
     /// The lock that lets one server order at a time: `Ok(None)` while
-    /// another holds it. A lock older than `stale` (its holder died, or
-    /// hangs past its order timeout) is taken over.
+    /// another holds it. A lock older than `stale` (its holder died: a
+    /// living holder ends its order within the order timeout, shorter than
+    /// `stale`) is taken over: moved aside under a name of its own, so
+    /// that of two servers taking it over at once only one succeeds, and
+    /// put back if what was moved is not the lock judged stale.
     pub(crate) fn try_lock(&self, stale: Duration) -> Result<Option<Lock>> {
         let path = self.lock_path();
+        let token = random_token();
         for _ in 0..2 {
             match fs::OpenOptions::new()
                 .write(true)
@@ -129,23 +178,34 @@ impl Cache {
                 .open(&path)
             {
                 Ok(mut file) => {
-                    let _ = writeln!(file, "pid {}", std::process::id());
-                    return Ok(Some(Lock { path }));
+                    let _ = write!(file, "{token}");
+                    return Ok(Some(Lock { path, token }));
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    let judged = fs::read(&path).unwrap_or_default();
                     let age = fs::metadata(&path)
                         .and_then(|m| m.modified())
                         .ok()
                         .and_then(|t| SystemTime::now().duration_since(t).ok());
-                    if age.is_some_and(|a| a >= stale) {
-                        log::warn!(
-                            "acme: taking over {}: its holder has not finished in {stale:?}",
-                            path.display()
-                        );
-                        let _ = fs::remove_file(&path);
-                        continue;
+                    if age.is_none_or(|a| a < stale) {
+                        return Ok(None);
                     }
-                    return Ok(None);
+                    let aside = path.with_extension(format!("lock.{}", random_token()));
+                    if fs::rename(&path, &aside).is_err() {
+                        return Ok(None); // another server moved it first
+                    }
+                    if fs::read(&aside).unwrap_or_default() != judged {
+                        // A fresh lock was moved: put it back (unless yet
+                        // another is there now) and wait.
+                        let _ = fs::hard_link(&aside, &path);
+                        let _ = fs::remove_file(&aside);
+                        return Ok(None);
+                    }
+                    let _ = fs::remove_file(&aside);
+                    log::warn!(
+                        "acme: took over {}: its holder did not finish in {stale:?}",
+                        path.display()
+                    );
                 }
                 Err(e) => {
                     return Err(Error::File { path, source: e });
@@ -156,15 +216,28 @@ impl Cache {
     }
 }
 
-/// Held while this server orders; removed when dropped.
+/// Random hex, naming a lock holder or a file of its own.
+fn random_token() -> String {
+    let mut bytes = [0u8; 12];
+    let _ = crate::crypto::fill_random(&mut bytes);
+    let n = std::process::id();
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!("{n}-{hex}")
+}
+
+/// Held while this server orders; removed when dropped, if it is still
+/// this server's (not taken over meanwhile).
 #[derive(Debug)]
 pub(crate) struct Lock {
     path: PathBuf,
+    token: String,
 }
 
 impl Drop for Lock {
     fn drop(&mut self) {
-        let _ = fs::remove_file(&self.path);
+        if fs::read(&self.path).is_ok_and(|held| held == self.token.as_bytes()) {
+            let _ = fs::remove_file(&self.path);
+        }
     }
 }
 
@@ -189,29 +262,49 @@ fn read_optional(path: &Path) -> Result<Option<Vec<u8>>> {
     }
 }
 
+/// Makes `dir` (and its parents) if need be, and makes it the owner's
+/// only (0700 on Unix), whoever made it: a directory others can write to
+/// would let them plant files where keys are written. Changing the mode
+/// fails unless the directory is this user's.
 fn make_private_dir(dir: &Path) -> Result<()> {
+    let file_error = |source| Error::File {
+        path: dir.to_owned(),
+        source,
+    };
     let mut builder = fs::DirBuilder::new();
     builder.recursive(true);
     #[cfg(unix)]
     std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder.create(dir).map_err(|e| Error::File {
-        path: dir.to_owned(),
-        source: e,
-    })
+    builder.create(dir).map_err(file_error)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = fs::metadata(dir).map_err(file_error)?.permissions().mode();
+        if mode & 0o077 != 0 {
+            fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).map_err(|e| {
+                Error::credentials(
+                    dir.display().to_string(),
+                    format!(
+                        "the ACME cache directory is open to other users (mode {:o}) and cannot \
+                         be made private ({e}): use a directory of this user's own",
+                        mode & 0o777
+                    ),
+                )
+            })?;
+        }
+    }
+    Ok(())
 }
 
-/// Writes `bytes` to a temporary file readable by the owner only, then
-/// renames it over `path`.
+/// Writes `bytes` to a temporary file readable by the owner only, made
+/// new under a name no one can guess (nothing planted is written
+/// through), then renames it over `path`.
 fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
-    let file_error = |source| Error::File {
-        path: path.to_owned(),
-        source,
-    };
     let mut tmp_name = path.as_os_str().to_owned();
-    tmp_name.push(format!(".{}.tmp", std::process::id()));
+    tmp_name.push(format!(".{}.tmp", random_token()));
     let tmp = PathBuf::from(tmp_name);
     let mut options = fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
+    options.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     let written = options.open(&tmp).and_then(|mut f| {
@@ -220,7 +313,14 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
     });
     if let Err(e) = written.and_then(|()| fs::rename(&tmp, path)) {
         let _ = fs::remove_file(&tmp);
-        return Err(file_error(e));
+        return Err(Error::io(
+            format!(
+                "cannot write {} in the ACME cache directory (is the disk full, or the \
+                 directory not this user's?)",
+                path.display()
+            ),
+            e,
+        ));
     }
     Ok(())
 }
@@ -300,6 +400,83 @@ mod tests {
         fs::write(&cache.account, "junk").expect("junk");
         let err = cache.read_account_key().expect_err("junk");
         assert!(err.to_string().contains("account-"), "{err}");
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn an_old_holder_does_not_remove_the_lock_of_the_one_that_took_over() {
+        let dir = temp_dir("takeover");
+        let cache = Cache::open(&dir, &["a.example".to_owned()], "https://ca/dir").expect("open");
+        let first = cache
+            .try_lock(Duration::from_secs(60))
+            .expect("lock")
+            .expect("free");
+        // The second server judges the first dead and takes over.
+        let second = cache
+            .try_lock(Duration::ZERO)
+            .expect("lock")
+            .expect("taken over");
+        drop(first); // the first was alive after all and ends
+        let third = cache.try_lock(Duration::from_secs(60)).expect("lock");
+        assert!(
+            third.is_none(),
+            "a third server got the lock while the second held it"
+        );
+        drop(second);
+        assert!(
+            cache
+                .try_lock(Duration::from_secs(60))
+                .expect("lock")
+                .is_some()
+        );
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_directory_open_to_others_is_made_private_and_planted_files_are_not_written_through() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = temp_dir("planted");
+        fs::create_dir_all(&dir).expect("dir");
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o777)).expect("chmod");
+        let cache = Cache::open(&dir, &["a.example".to_owned()], "https://ca/dir").expect("open");
+        let mode = |p: &Path| fs::metadata(p).expect("meta").permissions().mode() & 0o777;
+        assert_eq!(mode(&dir), 0o700);
+        // Every temporary name a writer might use, planted 0644 beforehand:
+        // none is written through.
+        let planted = dir.join(format!(
+            "{}.{}.0.tmp",
+            cache.certificate_path().display(),
+            std::process::id()
+        ));
+        fs::write(&planted, b"").expect("plant");
+        fs::set_permissions(&planted, fs::Permissions::from_mode(0o644)).expect("chmod");
+        cache.write_certificate(b"key").expect("write");
+        assert_eq!(mode(&cache.certificate_path()), 0o600);
+        assert_eq!(
+            fs::read(&planted).expect("planted"),
+            b"",
+            "the planted file got nothing"
+        );
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn files_are_per_ca_and_the_fleet_shares_its_back_off() {
+        let dir = temp_dir("per-ca");
+        let names = ["a.example".to_owned()];
+        let staging = Cache::open(&dir, &names, "https://staging/dir").expect("open");
+        let production = Cache::open(&dir, &names, "https://production/dir").expect("open");
+        assert_ne!(staging.certificate_path(), production.certificate_path());
+        staging.write_certificate(b"staging").expect("write");
+        assert!(production.read_certificate().expect("read").is_none());
+        assert!(production.read_retry().is_none());
+        let at = SystemTime::UNIX_EPOCH + Duration::from_secs(2_000_000_000);
+        production.write_retry(at, 3).expect("retry");
+        let other_server = Cache::open(&dir, &names, "https://production/dir").expect("open");
+        assert_eq!(other_server.read_retry(), Some((at, 3)));
+        other_server.clear_retry();
+        assert!(production.read_retry().is_none());
         let _ = fs::remove_dir_all(&dir);
     }
 }

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use rcgen::{CertificateParams, CustomExtension, KeyPair, PKCS_ECDSA_P256_SHA256};
 use rustls::sign::CertifiedKey;
 
+use super::options::AcmeKeyType;
 use crate::crypto::sha256;
 use crate::error::{Error, Result};
 use crate::tls::certificate::X509Certificate;
@@ -32,14 +33,26 @@ pub(crate) fn certificate(domain: &str, key_authorization: &str) -> Result<Strin
     Ok(format!("{}{}", key.serialize_pem(), cert.pem()))
 }
 
-/// A new certificate key (ECDSA P-256) and the CSR for `domains` signed
-/// with it: the key's PKCS#8 DER and the CSR's DER.
-pub(crate) fn key_and_csr(domains: &[String]) -> Result<(zeroize::Zeroizing<Vec<u8>>, Vec<u8>)> {
+/// A new certificate key of `kind` and the CSR for `domains` signed with
+/// it: the key's PKCS#8 DER and the CSR's DER.
+pub(crate) fn key_and_csr(
+    domains: &[String],
+    kind: AcmeKeyType,
+) -> Result<(zeroize::Zeroizing<Vec<u8>>, Vec<u8>)> {
     let rcgen_error = |e: rcgen::Error| {
         Error::credentials("acme certificate request", format!("cannot make it: {e}"))
     };
-    let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).map_err(rcgen_error)?;
-    let params = CertificateParams::new(domains.to_vec()).map_err(rcgen_error)?;
+    let alg = match kind {
+        AcmeKeyType::EcdsaP384 => &rcgen::PKCS_ECDSA_P384_SHA384,
+        AcmeKeyType::Rsa2048 => &rcgen::PKCS_RSA_SHA256,
+        _ => &PKCS_ECDSA_P256_SHA256,
+    };
+    let key = KeyPair::generate_for(alg).map_err(rcgen_error)?;
+    let mut params = CertificateParams::new(domains.to_vec()).map_err(rcgen_error)?;
+    // The names in subjectAltName only: an empty subject. (rcgen's default
+    // common name would be a name the CA was not asked for: Let's
+    // Encrypt refuses such a CSR.)
+    params.distinguished_name = rcgen::DistinguishedName::new();
     let csr = params.serialize_request(&key).map_err(rcgen_error)?;
     Ok((
         zeroize::Zeroizing::new(key.serialize_der()),
@@ -115,9 +128,27 @@ mod tests {
     }
 
     #[test]
+    fn each_key_type_makes_a_pkcs8_key_the_provider_loads() {
+        let domains = vec!["a.example".to_owned()];
+        let mut kinds = vec![AcmeKeyType::EcdsaP256, AcmeKeyType::EcdsaP384];
+        if crate::crypto::NAME == "aws-lc-rs" {
+            kinds.push(AcmeKeyType::Rsa2048);
+        }
+        for kind in kinds {
+            let (key, _) = key_and_csr(&domains, kind).expect("key");
+            let pem = super::super::cache::key_pem(&key).expect("pem");
+            let der = crate::tls::pem::parse_private_key(pem.as_bytes(), "key").expect("parse");
+            crate::tls::params::provider()
+                .key_provider
+                .load_private_key(der.clone_key())
+                .unwrap_or_else(|e| panic!("{kind:?}: {e}"));
+        }
+    }
+
+    #[test]
     fn a_csr_names_every_domain() {
         let domains = vec!["a.example".to_owned(), "b.example".to_owned()];
-        let (key, csr) = key_and_csr(&domains).expect("csr");
+        let (key, csr) = key_and_csr(&domains, AcmeKeyType::default()).expect("csr");
         assert!(!key.is_empty());
         let (_, req) = x509_parser::certification_request::X509CertificationRequest::from_der(&csr)
             .expect("csr parses");

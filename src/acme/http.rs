@@ -5,7 +5,7 @@
 //! and crypto provider.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -94,6 +94,10 @@ pub(crate) struct Client {
     pub(crate) directory: Directory,
     directory_url: String,
     nonce: Option<String>,
+    /// The bound on each request.
+    timeout: Duration,
+    /// The end of the order under way: no request runs past it.
+    pub(crate) deadline: Option<Instant>,
 }
 
 impl Client {
@@ -123,7 +127,6 @@ impl Client {
             .http_status_as_error(false)
             .https_only(true)
             .max_redirects(0)
-            .timeout_global(Some(timeout.min(MAX_REQUEST_TIMEOUT)))
             .user_agent(concat!("securenet/", env!("CARGO_PKG_VERSION")))
             .build();
         let mut client = Client {
@@ -137,17 +140,44 @@ impl Client {
             },
             directory_url: url.to_owned(),
             nonce: None,
+            timeout: timeout.min(MAX_REQUEST_TIMEOUT),
+            deadline: None,
         };
         let reply = client.get(url, "directory")?;
         client.directory = reply.json("directory")?;
         Ok(client)
     }
 
+    /// The time the next request may take: the request timeout, or what
+    /// is left of the order's; an error once the order's is over.
+    fn time_left(&self, what: &str) -> Result<Duration> {
+        let Some(deadline) = self.deadline else {
+            return Ok(self.timeout);
+        };
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(acme_error(
+                AcmeErrorKind::Protocol,
+                format!(
+                    "the order ran out of its time before {what}: it is tried again later \
+                     (raise AcmeOptions::order_timeout if the CA is slow)"
+                ),
+                None,
+                None,
+            ));
+        }
+        Ok(left.min(self.timeout))
+    }
+
     /// An unauthenticated GET (the directory, renewal information).
     pub(crate) fn get(&mut self, url: &str, what: &str) -> Result<Reply> {
+        let timeout = self.time_left(what)?;
         let response = self
             .agent
             .get(url)
+            .config()
+            .timeout_global(Some(timeout))
+            .build()
             .call()
             .map_err(|e| unreachable(url, what, e))?;
         self.read(response, url, what)
@@ -158,9 +188,13 @@ impl Client {
             return Ok(n);
         }
         let url = self.directory.new_nonce.clone();
+        let timeout = self.time_left("newNonce")?;
         let response = self
             .agent
             .head(&url)
+            .config()
+            .timeout_global(Some(timeout))
+            .build()
             .call()
             .map_err(|e| unreachable(&url, "newNonce", e))?;
         let reply = self.read(response, &url, "newNonce")?;
@@ -202,9 +236,13 @@ impl Client {
             tries += 1;
             let nonce = self.fresh_nonce()?;
             let body = key.jws(kid, &nonce, url, payload)?;
+            let timeout = self.time_left(what)?;
             let response = self
                 .agent
                 .post(url)
+                .config()
+                .timeout_global(Some(timeout))
+                .build()
                 .header("Content-Type", "application/jose+json")
                 .header("Accept", accept)
                 .send(&body[..])

@@ -32,8 +32,16 @@ const LOCK_POLL: Duration = Duration::from_secs(1);
 /// row up to the last.
 const FIRST_RETRY: Duration = Duration::from_secs(60);
 const LAST_RETRY: Duration = Duration::from_secs(3600);
-/// How often renewal information (RFC 9773) is asked for.
+/// How often renewal information (RFC 9773) is asked for, and when
+/// first after a start.
 const ARI_POLL: Duration = Duration::from_secs(6 * 3600);
+const ARI_FIRST: Duration = Duration::from_secs(3600);
+/// The longest a CA's `Retry-After` is followed: rate limits reset
+/// within a week.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(7 * 86_400);
+/// How much older than the order timeout a lock must be to be taken
+/// over: every request of an order ends by the order's deadline.
+const LOCK_MARGIN: Duration = Duration::from_secs(60);
 /// The longest order timeout followed (so deadlines never overflow).
 const MAX_ORDER_TIMEOUT: Duration = Duration::from_secs(86_400);
 
@@ -193,8 +201,11 @@ impl Core {
         }
     }
 
-    /// Serves the cache's certificate if it is new here and covers every
-    /// name. A file that does not load is reported and left alone.
+    /// Serves the cache's certificate if it covers every name and ends
+    /// later than the one served: a file never takes the served
+    /// certificate back to an older one (a write of a renewal that failed,
+    /// another server's stale copy). A file that does not load is reported
+    /// and left alone.
     fn pick_up_cache(&self) {
         let bytes = match self.cache.read_certificate() {
             Ok(Some(bytes)) => bytes,
@@ -209,9 +220,16 @@ impl Core {
             return;
         }
         let path = self.cache.certificate_path();
-        match self.install(&bytes, &path) {
-            Ok(true) => {}
-            Ok(false) => log::info!(
+        match self.check(&bytes, &path) {
+            Ok(Some(new)) => {
+                let newer = sync::read(&self.current)
+                    .as_ref()
+                    .is_none_or(|i| new.leaf.end_validity() > i.leaf.end_validity());
+                if newer {
+                    self.serve(new);
+                }
+            }
+            Ok(None) => log::info!(
                 "acme: {} does not name every one of {}: a new certificate is ordered",
                 path.display(),
                 self.domains.join(", ")
@@ -220,9 +238,9 @@ impl Core {
         }
     }
 
-    /// Serves a key and chain (the cache file's bytes); `false` if it
+    /// A key and chain (a cache file's bytes) ready to serve; `None` if it
     /// does not cover every name.
-    fn install(&self, bytes: &[u8], path: &Path) -> Result<bool> {
+    fn check(&self, bytes: &[u8], path: &Path) -> Result<Option<Installed>> {
         let (certified, leaf) = challenge::load(bytes, path)?;
         let names = leaf.subject_alt_names();
         if !self
@@ -230,25 +248,29 @@ impl Core {
             .iter()
             .all(|d| names.iter().any(|n| n.eq_ignore_ascii_case(d)))
         {
-            return Ok(false);
+            return Ok(None);
         }
         let renew_at = default_renew_at(&leaf);
-        log::info!(
-            "acme: serving the certificate for {} valid until {:?} (renewed from {:?})",
-            self.domains.join(", "),
-            leaf.end_validity(),
-            renew_at
-        );
-        if let Some(f) = &self.options.on_certificate {
-            f(&leaf);
-        }
-        *sync::write(&self.current) = Some(Installed {
+        Ok(Some(Installed {
             certified,
             leaf,
             file: sha256(bytes),
             renew_at,
-        });
-        Ok(true)
+        }))
+    }
+
+    /// Serves `new` from the next handshake on.
+    fn serve(&self, new: Installed) {
+        log::info!(
+            "acme: serving the certificate for {} valid until {:?} (renewed from {:?})",
+            self.domains.join(", "),
+            new.leaf.end_validity(),
+            new.renew_at
+        );
+        if let Some(f) = &self.options.on_certificate {
+            f(&new.leaf);
+        }
+        *sync::write(&self.current) = Some(new);
     }
 
     /// One order: a new certificate in the cache and served.
@@ -274,25 +296,37 @@ impl Core {
                 .as_ref()
                 .zip(self.mac_key.as_ref())
                 .map(|((kid, _), mac)| (kid.as_str(), mac.as_slice())),
+            key_type: self.options.key_type,
+            replaces: sync::read(&self.current)
+                .as_ref()
+                .and_then(|i| super::renewal::cert_id(i.leaf.der())),
         };
-        let bytes = Orderer {
-            client,
+        client.deadline = Some(deadline);
+        let obtained = Orderer {
+            client: &mut *client,
             key,
             cache: &self.cache,
             deadline,
             pause: &pause,
         }
-        .obtain(&request)?;
+        .obtain(&request);
+        client.deadline = None;
+        let bytes = obtained?;
         let path = self.cache.certificate_path();
         // Checked before it is kept: a chain that does not load (or
         // names less than asked) must not replace a good file.
-        if !self.install(&bytes, &path)? {
+        let Some(new) = self.check(&bytes, &path)? else {
             return Err(super::http::protocol(format!(
                 "the CA issued a certificate that does not name every one of {}",
                 self.domains.join(", ")
             )));
-        }
-        self.cache.write_certificate(&bytes)
+        };
+        // Kept first, then served; if it cannot be kept it is served all
+        // the same (the older file does not replace it) and the failure
+        // is reported.
+        let kept = self.cache.write_certificate(&bytes);
+        self.serve(new);
+        kept
     }
 
     fn connect(&self) -> Result<Client> {
@@ -340,10 +374,13 @@ impl Core {
 fn run(core: &Core) {
     let mut client: Option<Client> = None;
     let mut key: Option<AccountKey> = None;
-    let mut failures = 0u32;
+    // When this server may order again after failures (its own, or the
+    // fleet's through the cache directory).
     let mut retry_at: Option<SystemTime> = None;
-    let mut ari_at = Instant::now();
-    let stale = core.options.order_timeout.min(MAX_ORDER_TIMEOUT) + Duration::from_secs(60);
+    // Renewal information is first asked for a while after the start: a
+    // restart with a certificate that is not due talks to no CA.
+    let mut ari_at = Instant::now() + ARI_FIRST;
+    let stale = core.options.order_timeout.min(MAX_ORDER_TIMEOUT) + LOCK_MARGIN;
     while !core.stopped() {
         core.pick_up_cache();
         let now = SystemTime::now();
@@ -353,32 +390,14 @@ fn run(core: &Core) {
         if due && !backing_off {
             match core.cache.try_lock(stale) {
                 Ok(Some(lock)) => {
-                    // Another server may have just renewed it.
-                    core.pick_up_cache();
-                    if core.renew_at().is_none_or(|t| SystemTime::now() >= t) {
-                        match core.order(&mut client, &mut key) {
-                            Ok(()) => {
-                                failures = 0;
-                                retry_at = None;
-                            }
-                            Err(Error::ShuttingDown) => return,
-                            Err(e) => {
-                                failures = failures.saturating_add(1);
-                                retry_at = Some(next_try(failures, &e, SystemTime::now()));
-                                core.report(&e);
-                                // The next order reads the directory again.
-                                client = None;
-                            }
-                        }
-                    }
+                    retry_at = core.order_under_lock(&mut client, &mut key);
                     drop(lock);
                     continue;
                 }
                 Ok(None) => wait = LOCK_POLL,
                 Err(e) => {
                     core.report(&e);
-                    failures = failures.saturating_add(1);
-                    retry_at = Some(next_try(failures, &e, now));
+                    retry_at = Some(now + FIRST_RETRY);
                 }
             }
         }
@@ -401,8 +420,63 @@ fn run(core: &Core) {
     }
 }
 
+impl Core {
+    /// With the fleet's lock held: orders if the certificate is still due
+    /// and the fleet is not backing off. When this server may try again
+    /// (`None`: not before the certificate is due).
+    fn order_under_lock(
+        &self,
+        client: &mut Option<Client>,
+        key: &mut Option<AccountKey>,
+    ) -> Option<SystemTime> {
+        // Another server may have just renewed it, or failed.
+        self.pick_up_cache();
+        let now = SystemTime::now();
+        if self.renew_at().is_some_and(|t| now < t) {
+            return None;
+        }
+        let fleet = self.cache.read_retry();
+        if let Some((at, _)) = fleet.filter(|(at, _)| now < *at) {
+            return Some(at);
+        }
+        let failures = fleet.map_or(0, |(_, n)| n);
+        let result = self.order(client, key).and_then(|()| {
+            // A certificate due at once (a clock far ahead, a CA issuing
+            // for less than it takes to renew) must not make the next
+            // order follow at once.
+            match self.renew_at() {
+                Some(t) if t > SystemTime::now() => Ok(()),
+                _ => Err(super::http::protocol(
+                    "the CA issued a certificate that is already due for renewal: check this \
+                     machine's clock"
+                        .into(),
+                )),
+            }
+        });
+        match result {
+            Ok(()) => {
+                self.cache.clear_retry();
+                None
+            }
+            Err(Error::ShuttingDown) => None,
+            Err(e) => {
+                let failures = failures.saturating_add(1);
+                let at = next_try(failures, &e, SystemTime::now());
+                if let Err(w) = self.cache.write_retry(at, failures) {
+                    self.report(&w);
+                }
+                self.report(&e);
+                // The next order reads the directory again.
+                *client = None;
+                Some(at)
+            }
+        }
+    }
+}
+
 /// When to try again after `failures` failed orders in a row, the last
-/// being `e`: the back-off, or later if the CA said so.
+/// being `e`: the back-off, or later if the CA said so (up to
+/// [`MAX_RETRY_AFTER`]: a CA's date far off does not stop renewals).
 fn next_try(failures: u32, e: &Error, now: SystemTime) -> SystemTime {
     let shift = failures.saturating_sub(1).min(16);
     let backoff = FIRST_RETRY.saturating_mul(1 << shift).min(LAST_RETRY);
@@ -411,7 +485,7 @@ fn next_try(failures: u32, e: &Error, now: SystemTime) -> SystemTime {
         Error::Acme {
             retry_after: Some(t),
             ..
-        } if *t > after => *t,
+        } if *t > after => (*t).min(now + MAX_RETRY_AFTER),
         _ => after,
     }
 }
@@ -419,6 +493,7 @@ fn next_try(failures: u32, e: &Error, now: SystemTime) -> SystemTime {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::acme::cache::Cache;
 
     #[test]
     fn retries_back_off_and_follow_the_ca() {
@@ -443,5 +518,115 @@ mod tests {
         assert_eq!(decode_mac_key("AQI").as_deref(), Some(&[1u8, 2][..]));
         assert!(decode_mac_key("not base64!").is_none());
         assert!(decode_mac_key("").is_none());
+    }
+
+    #[test]
+    fn a_ca_date_far_off_does_not_stop_renewals() {
+        let now = SystemTime::now();
+        let far = super::super::http::parse_retry_after("Fri, 31 Dec 9999 23:59:59 GMT", now);
+        let e = super::super::http::acme_error(
+            crate::error::AcmeErrorKind::RateLimited,
+            "x".into(),
+            None,
+            far,
+        );
+        let at = next_try(1, &e, now);
+        assert!(at <= now + MAX_RETRY_AFTER, "{at:?}");
+    }
+
+    #[test]
+    fn the_cache_file_never_takes_the_served_certificate_back() {
+        let dir =
+            std::env::temp_dir().join(format!("securenet-acme-rollback-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let domains = vec!["a.example".to_owned()];
+        let options = AcmeOptions::new(&["a.example"], &dir).directory("https://127.0.0.1:1/d");
+        let cache = Cache::open(&dir, &domains, &options.directory).expect("open");
+        let core = Core {
+            options: options.clone(),
+            domains,
+            roots: None,
+            mac_key: None,
+            cache,
+            current: RwLock::new(None),
+            stopped: Mutex::new(false),
+            wake: Condvar::new(),
+        };
+        // Two certificates for the name, the second ending later.
+        let pem = |days: i64| {
+            let mut params =
+                rcgen::CertificateParams::new(vec!["a.example".to_owned()]).expect("params");
+            params.not_after = time::OffsetDateTime::now_utc() + time::Duration::days(days);
+            let key = rcgen::KeyPair::generate().expect("key");
+            let cert = params.self_signed(&key).expect("cert");
+            format!("{}{}", key.serialize_pem(), cert.pem())
+        };
+        let (old, newer) = (pem(10), pem(20));
+        core.cache
+            .write_certificate(old.as_bytes())
+            .expect("old file");
+        core.pick_up_cache();
+        let served = |c: &Core| sync::read(&c.current).as_ref().map(|i| i.file);
+        assert_eq!(served(&core), Some(sha256(old.as_bytes())));
+        // A renewal served whose write failed: the old file stays.
+        let path = core.cache.certificate_path();
+        core.serve(
+            core.check(newer.as_bytes(), &path)
+                .expect("check")
+                .expect("covers"),
+        );
+        core.pick_up_cache(); // the manager's next loop
+        assert_eq!(
+            served(&core),
+            Some(sha256(newer.as_bytes())),
+            "the old one came back"
+        );
+        // A newer file (another server's renewal) is picked up.
+        core.serve(
+            core.check(old.as_bytes(), &path)
+                .expect("check")
+                .expect("covers"),
+        );
+        core.cache
+            .write_certificate(newer.as_bytes())
+            .expect("write");
+        core.pick_up_cache();
+        assert_eq!(
+            served(&core),
+            Some(sha256(newer.as_bytes())),
+            "another's renewal"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn the_fleet_backs_off_together_through_the_cache_directory() {
+        let dir = std::env::temp_dir().join(format!("securenet-acme-fleet-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let domains = vec!["a.example".to_owned()];
+        let options = AcmeOptions::new(&["a.example"], &dir).directory("https://127.0.0.1:1/d");
+        let core = |options: &AcmeOptions| Core {
+            options: options.clone(),
+            domains: domains.clone(),
+            roots: None,
+            mac_key: None,
+            cache: Cache::open(&dir, &domains, &options.directory).expect("open"),
+            current: RwLock::new(None),
+            stopped: Mutex::new(false),
+            wake: Condvar::new(),
+        };
+        let (one, two) = (core(&options), core(&options));
+        let (mut client, mut key) = (None, None);
+        // The first server fails (no CA): the fleet is told when to retry.
+        one.order_under_lock(&mut client, &mut key)
+            .expect("a retry time");
+        let (_, failures) = one.cache.read_retry().expect("written");
+        assert_eq!(failures, 1);
+        // The second server, with no failure of its own, waits as told and
+        // asks no CA (the count stays).
+        let told = two.order_under_lock(&mut None, &mut None).expect("waits");
+        assert!(told > SystemTime::now());
+        assert_eq!(two.cache.read_retry().map(|(_, n)| n), Some(1));
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -20,6 +20,6 @@ mod renewal;
 
 pub(crate) use manager::Shared;
 pub use options::{
-    AcmeOptions, DEFAULT_ACME_ORDER_TIMEOUT, DEFAULT_ACME_REQUEST_TIMEOUT, LETS_ENCRYPT,
-    LETS_ENCRYPT_STAGING,
+    AcmeKeyType, AcmeOptions, DEFAULT_ACME_ORDER_TIMEOUT, DEFAULT_ACME_REQUEST_TIMEOUT,
+    LETS_ENCRYPT, LETS_ENCRYPT_STAGING,
 };

@@ -25,6 +25,22 @@ pub const DEFAULT_ACME_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// finalisation, download.
 pub const DEFAULT_ACME_ORDER_TIMEOUT: Duration = Duration::from_secs(300);
 
+/// The kind of key a certificate is issued for.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum AcmeKeyType {
+    /// ECDSA on P-256 (the default): small, fast, accepted everywhere
+    /// that matters today.
+    #[default]
+    EcdsaP256,
+    /// ECDSA on P-384.
+    EcdsaP384,
+    /// RSA with 2048-bit keys, for clients that know no ECDSA. With the
+    /// `aws-lc-rs` provider only (ring cannot make RSA keys): with ring,
+    /// `bind` fails with [`Error::Unsupported`].
+    Rsa2048,
+}
+
 pub(crate) type ErrorFn = Arc<dyn Fn(&Error) + Send + Sync>;
 pub(crate) type CertificateFn = Arc<dyn Fn(&X509Certificate) + Send + Sync>;
 
@@ -49,20 +65,24 @@ pub(crate) type CertificateFn = Arc<dyn Fn(&X509Certificate) + Send + Sync>;
 /// # Ok(()) }
 /// ```
 ///
-/// The certificate's key is ECDSA P-256; the account key too. Both, and
-/// the certificate, are kept in the cache directory (keys readable by the
-/// owner only) and reused after a restart: a restart with a certificate
-/// that is not due for renewal asks the CA nothing.
+/// The account key is ECDSA P-256, and the certificate's by default
+/// ([`certificate_key`](Self::certificate_key)). Both, and the
+/// certificate, are kept in the cache directory (made the owner's only,
+/// keys readable by the owner only; one set of files per CA) and reused
+/// after a restart: a restart with a certificate that is not due for
+/// renewal orders nothing and talks to no CA (renewal information is
+/// first asked for an hour after the start).
 ///
 /// **Several servers, one directory.** Servers (processes or listeners)
 /// that share the cache directory share the certificate: one of them
 /// orders (a lock file in the directory), the others serve what it
-/// writes, and a validation that reaches any of them is answered (the
-/// challenge certificate is kept in the directory too). The directory must
-/// be one every server sees at once: a local directory, or a network file
-/// system with close-to-open consistency and exclusive create (NFSv3 or
-/// later). A lock left by a server that died is taken over after the
-/// order timeout.
+/// writes, a failure's back-off holds for all of them, and a validation
+/// that reaches any of them is answered (the challenge certificate is
+/// kept in the directory too). The directory must be one every server
+/// sees at once: a local directory, or a network file system with
+/// close-to-open consistency and exclusive create (NFSv3 or later). A
+/// lock left by a server that died is taken over a minute after the
+/// order timeout (every request of an order ends by it).
 #[derive(Clone)]
 pub struct AcmeOptions {
     pub(crate) domains: Vec<String>,
@@ -74,6 +94,7 @@ pub struct AcmeOptions {
     pub(crate) ca_certificates: Option<Vec<u8>>,
     pub(crate) request_timeout: Duration,
     pub(crate) order_timeout: Duration,
+    pub(crate) key_type: AcmeKeyType,
     pub(crate) on_error: Option<ErrorFn>,
     pub(crate) on_certificate: Option<CertificateFn>,
 }
@@ -93,6 +114,7 @@ impl fmt::Debug for AcmeOptions {
             .field("ca_certificates", &self.ca_certificates.is_some())
             .field("request_timeout", &self.request_timeout)
             .field("order_timeout", &self.order_timeout)
+            .field("certificate_key", &self.key_type)
             .finish_non_exhaustive()
     }
 }
@@ -118,6 +140,7 @@ impl AcmeOptions {
             ca_certificates: None,
             request_timeout: DEFAULT_ACME_REQUEST_TIMEOUT,
             order_timeout: DEFAULT_ACME_ORDER_TIMEOUT,
+            key_type: AcmeKeyType::EcdsaP256,
             on_error: None,
             on_certificate: None,
         }
@@ -180,6 +203,14 @@ impl AcmeOptions {
         self
     }
 
+    /// The kind of key certificates are issued for:
+    /// [`AcmeKeyType::EcdsaP256`] by default. A new kind applies from the
+    /// next order (a cached certificate is served until it is due).
+    pub fn certificate_key(mut self, key_type: AcmeKeyType) -> Self {
+        self.key_type = key_type;
+        self
+    }
+
     /// Called with every failure to get or renew a certificate (the
     /// listener goes on serving the certificate it has, and tries again
     /// later). Without it, failures are logged (`log` facade, `error`).
@@ -229,6 +260,14 @@ impl AcmeOptions {
                 "AcmeOptions::directory: an ACME directory URL starts with https:// (RFC 8555 \
                  section 6.1)",
             ));
+        }
+        if self.key_type == AcmeKeyType::Rsa2048 && crate::crypto::NAME == "ring" {
+            return Err(Error::Unsupported {
+                what: "AcmeOptions::certificate_key(AcmeKeyType::Rsa2048)".into(),
+                reason: "ring cannot make RSA keys: use ECDSA (the default), or the aws-lc-rs \
+                         provider"
+                    .into(),
+            });
         }
         for (what, d) in [
             ("request_timeout", self.request_timeout),

@@ -12,6 +12,7 @@ use super::cache::{Cache, key_pem};
 use super::challenge;
 use super::http::{Client, Problem, Reply, acme_error, protocol};
 use super::jws::{AccountKey, b64};
+use super::options::AcmeKeyType;
 use crate::error::{AcmeErrorKind, Error, Result};
 
 /// How often an order or authorization is polled when the CA gives no
@@ -28,6 +29,10 @@ pub(crate) struct Request<'a> {
     pub(crate) accept_terms: bool,
     /// The EAB key identifier and the MAC key's bytes.
     pub(crate) eab: Option<(&'a str, &'a [u8])>,
+    pub(crate) key_type: AcmeKeyType,
+    /// The ARI identifier of the certificate this order renews (RFC 9773
+    /// section 5), sent where the CA offers renewal information.
+    pub(crate) replaces: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -87,12 +92,11 @@ impl Orderer<'_> {
             .map(|d| json!({"type": "dns", "value": d}))
             .collect();
         let new_order = self.client.directory.new_order.clone();
-        let reply = self.post(
-            &kid,
-            &new_order,
-            Some(&json!({"identifiers": identifiers})),
-            "newOrder",
-        )?;
+        let mut payload = json!({"identifiers": identifiers});
+        if let (Some(id), Some(_)) = (&request.replaces, &self.client.directory.renewal_info) {
+            payload["replaces"] = json!(id);
+        }
+        let reply = self.post(&kid, &new_order, Some(&payload), "newOrder")?;
         let order_url = reply
             .location
             .clone()
@@ -106,26 +110,14 @@ impl Orderer<'_> {
             self.validate(&kid, authz, &mut validations)?;
         }
         drop(validations);
-        let order = self.wait_order(&kid, &order_url, &["ready", "valid"], "its validations")?;
-        let order = match order.status.as_str() {
-            "valid" => order,
-            _ => {
-                let (key, csr) = challenge::key_and_csr(request.domains)?;
-                self.post(
-                    &kid,
-                    &order.finalize,
-                    Some(&json!({"csr": b64(&csr)})),
-                    "finalize",
-                )?;
-                let done = self.wait_order(&kid, &order_url, &["valid"], "its certificate")?;
-                return self.download(&kid, &done, &key);
-            }
-        };
-        Err(protocol(format!(
-            "the CA's order {order_url} was valid before it was finalised (status {}): it \
-             cannot be for a key this server has",
-            order.status
-        )))
+        // "ready": every name validated. ("valid" before a CSR would be
+        // an order finalised for a key this server does not have.)
+        let order = self.wait_order(&kid, &order_url, &["ready"], "its validations")?;
+        let (key, csr) = challenge::key_and_csr(request.domains, request.key_type)?;
+        let finalize = Some(json!({"csr": b64(&csr)}));
+        self.post(&kid, &order.finalize, finalize.as_ref(), "finalize")?;
+        let done = self.wait_order(&kid, &order_url, &["valid"], "its certificate")?;
+        self.download(&kid, &done, &key)
     }
 
     fn post(&mut self, kid: &str, url: &str, payload: Option<&Value>, what: &str) -> Result<Reply> {
@@ -264,6 +256,13 @@ impl Orderer<'_> {
                     order.error.as_ref().map(Problem::text),
                     None,
                 ));
+            }
+            if !matches!(order.status.as_str(), "pending" | "processing" | "ready") {
+                return Err(protocol(format!(
+                    "the CA's order {url} is {:?} while waiting for {what} (RFC 8555 section 7.1.6 \
+                     has no such step)",
+                    order.status
+                )));
             }
             wait = self.pause_for(&reply, wait, &format!("the order's {what}"))?;
         }

@@ -171,9 +171,8 @@ impl Stop {
     }
 
     /// Counts a thread in `accept_one` until the guard is dropped.
-    pub(crate) fn accepting(self: &Arc<Self>) -> Accepting {
-        *lock(&self.accepting) += 1;
-        Accepting(self.clone())
+    pub(crate) fn accepting(self: &Arc<Self>) -> Counted {
+        Counted::new(self, |stop| &stop.accepting)
     }
 
     /// Waits until no thread is in `accept_one` or `deadline` passes.
@@ -182,33 +181,35 @@ impl Stop {
     }
 
     /// Counts a handler thread until the guard is dropped.
-    pub(crate) fn handler_started(self: &Arc<Self>) -> Running {
-        *lock(&self.running) += 1;
-        Running(self.clone())
+    pub(crate) fn handler_started(self: &Arc<Self>) -> Counted {
+        Counted::new(self, |stop| &stop.running)
     }
 }
 
-/// A thread in `accept_one`.
-pub(crate) struct Accepting(Arc<Stop>);
+/// A thread counted in one of `Stop`'s counters (a thread in
+/// `accept_one`, a running handler of `serve`) until dropped; a shutdown
+/// waiting for the counter to reach 0 is woken.
+pub(crate) struct Counted {
+    stop: Arc<Stop>,
+    counter: fn(&Stop) -> &Mutex<usize>,
+}
 
-impl Drop for Accepting {
-    fn drop(&mut self) {
-        let mut n = lock(&self.0.accepting);
-        *n = n.saturating_sub(1);
-        drop(n);
-        self.0.finished.notify_all();
+impl Counted {
+    fn new(stop: &Arc<Stop>, counter: fn(&Stop) -> &Mutex<usize>) -> Counted {
+        *lock(counter(stop)) += 1;
+        Counted {
+            stop: stop.clone(),
+            counter,
+        }
     }
 }
 
-/// A running handler of `serve`.
-pub(crate) struct Running(Arc<Stop>);
-
-impl Drop for Running {
+impl Drop for Counted {
     fn drop(&mut self) {
-        let mut n = lock(&self.0.running);
+        let mut n = lock((self.counter)(&self.stop));
         *n = n.saturating_sub(1);
         drop(n);
-        self.0.finished.notify_all();
+        self.stop.finished.notify_all();
     }
 }
 
