@@ -31,10 +31,10 @@ fn cache_dir(tag: &str) -> PathBuf {
 /// Nothing listens on port 1 of loopback: the CA is unreachable at once.
 const NO_CA: &str = "https://127.0.0.1:1/dir";
 
-/// Where the cache keeps the certificate for `name` from the CA at
-/// `directory`: `NAME-HASH.pem`, the hash naming the CA (the first 8
-/// bytes of the SHA-256 of its directory URL, hex).
-fn cached_certificate(dir: &Path, name: &str, directory: &str) -> PathBuf {
+/// Where the cache (or its `challenges` folder) keeps the certificate for
+/// `name` from the CA at `directory`: `NAME-HASH.pem`, the hash naming the
+/// CA (the first 8 bytes of the SHA-256 of its directory URL, hex).
+fn cache_file(dir: &Path, name: &str, directory: &str) -> PathBuf {
     let hash =
         common::crypto::digest::digest(&common::crypto::digest::SHA256, directory.as_bytes());
     let hex: String = hash.as_ref()[..8]
@@ -45,16 +45,16 @@ fn cached_certificate(dir: &Path, name: &str, directory: &str) -> PathBuf {
 }
 
 /// A challenge certificate as the ACME client makes it, written where the
-/// listener reads it (the cache's `challenges/NAME.pem`, key first): its
-/// DER.
-fn write_challenge(dir: &Path, name: &str) -> Vec<u8> {
+/// listener reads it (the cache's `challenges/NAME-HASH.pem`, key first):
+/// its DER.
+fn write_challenge(dir: &Path, name: &str, directory: &str) -> Vec<u8> {
     let mut params = CertificateParams::new(vec![name.to_owned()]).expect("params");
     params.custom_extensions = vec![CustomExtension::new_acme_identifier(&[7; 32])];
     let key = KeyPair::generate().expect("key");
     let cert = params.self_signed(&key).expect("cert");
     std::fs::create_dir_all(dir.join("challenges")).expect("dir");
     let pem = format!("{}{}", key.serialize_pem(), cert.pem());
-    std::fs::write(dir.join("challenges").join(format!("{name}.pem")), pem).expect("write");
+    std::fs::write(cache_file(&dir.join("challenges"), name, directory), pem).expect("write");
     cert.der().to_vec()
 }
 
@@ -147,7 +147,7 @@ fn validate(port: u16, name: &str, alpn: &[&str]) -> Result<Seen, rustls::Error>
 fn validations_are_answered_only_for_acme_tls_1_alone_and_never_reach_the_handler() {
     let pki = pki();
     let dir = cache_dir("validation");
-    let challenge = write_challenge(&dir, "a.example");
+    let challenge = write_challenge(&dir, "a.example", NO_CA);
     let (errors, reported) = mpsc::channel();
     let acme = AcmeOptions::new(&["a.example"], &dir)
         .directory(NO_CA)
@@ -260,7 +260,7 @@ fn a_restart_serves_the_cached_certificate_from_the_first_connection() {
     let dir = cache_dir("cached");
     std::fs::create_dir_all(&dir).expect("dir");
     let pem = format!("{}{}", pki.server_key_pem(), pki.server_cert_pem());
-    std::fs::write(cached_certificate(&dir, "a.example", NO_CA), pem).expect("write");
+    std::fs::write(cache_file(&dir, "a.example", NO_CA), pem).expect("write");
     let (tx, served) = mpsc::channel();
     let (errors, reported) = mpsc::channel();
     let acme = AcmeOptions::new(&["a.example"], &dir)
@@ -349,7 +349,7 @@ fn a_certificate_from_one_ca_is_not_served_for_another_and_a_restart_talks_to_no
     let pem = format!("{}{}", pki.server_key_pem(), pki.server_cert_pem());
     // What a server with the staging CA left in the cache.
     let staging = "https://127.0.0.1:1/staging-directory";
-    std::fs::write(cached_certificate(&dir, "a.example", staging), &pem).expect("write");
+    std::fs::write(cache_file(&dir, "a.example", staging), &pem).expect("write");
     let (tx, served) = mpsc::channel();
     let options = |directory: &str| {
         let tx = tx.clone();
@@ -381,7 +381,7 @@ fn a_certificate_from_one_ca_is_not_served_for_another_and_a_restart_talks_to_no
         let _ = knock.send(ca.accept().is_ok());
     });
     let watched = format!("https://127.0.0.1:{ca_port}/dir");
-    std::fs::write(cached_certificate(&dir, "a.example", &watched), &pem).expect("write");
+    std::fs::write(cache_file(&dir, "a.example", &watched), &pem).expect("write");
     let listener = BindOptions::new()
         .acme(options(&watched))
         .bind("127.0.0.1", 0, &ctx);

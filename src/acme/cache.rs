@@ -105,10 +105,13 @@ impl Cache {
     }
 
     /// The challenge certificate (key, then certificate) of a validation
-    /// of `domain` under way. `domain` is one of the configured names,
-    /// already checked to be a DNS name (no `/`, no `..`).
+    /// of `domain` under way, at this CA. `domain` is one of the
+    /// configured names, already checked to be a DNS name (no `/`, no
+    /// `..`).
     pub(crate) fn challenge_path(&self, domain: &str) -> PathBuf {
-        self.dir.join("challenges").join(format!("{domain}.pem"))
+        self.dir
+            .join("challenges")
+            .join(format!("{domain}-{}.pem", self.ca))
     }
 
     /// The account key's PKCS#8 DER, if there is one.
@@ -162,6 +165,15 @@ impl Cache {
         let _ = fs::remove_file(self.challenge_path(domain));
     }
 
+    /// The file system's clock: the modification time of a file just
+    /// written in the directory, else this machine's.
+    fn file_system_now(&self) -> SystemTime {
+        let probe = self.dir.join(".clock");
+        fs::write(&probe, b"")
+            .and_then(|()| fs::metadata(&probe)?.modified())
+            .unwrap_or_else(|_| SystemTime::now())
+    }
+
     /// The lock that lets one server order at a time: `Ok(None)` while
     /// another holds it. A lock older than `stale` (its holder died: a
     /// living holder ends its order within the order timeout, shorter than
@@ -183,11 +195,17 @@ impl Cache {
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                     let judged = fs::read(&path).unwrap_or_default();
-                    let age = fs::metadata(&path)
-                        .and_then(|m| m.modified())
-                        .ok()
-                        .and_then(|t| SystemTime::now().duration_since(t).ok());
-                    if age.is_none_or(|a| a < stale) {
+                    let stamped = fs::metadata(&path).and_then(|m| m.modified()).ok();
+                    // Ages on the file system's clock (a network file
+                    // system's server stamps both files), so that a
+                    // machine whose clock is off neither takes over live
+                    // locks nor waits for ever on a dead one.
+                    let now = self.file_system_now();
+                    let is_stale = stamped.is_some_and(|t| match now.duration_since(t) {
+                        Ok(age) => age >= stale,
+                        Err(ahead) => ahead.duration() >= stale,
+                    });
+                    if !is_stale {
                         return Ok(None);
                     }
                     let aside = path.with_extension(format!("lock.{}", random_token()));
@@ -477,6 +495,31 @@ mod tests {
         assert_eq!(other_server.read_retry(), Some((at, 3)));
         other_server.clear_retry();
         assert!(production.read_retry().is_none());
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_dead_holders_lock_stamped_in_the_future_is_taken_over() {
+        let dir = temp_dir("future");
+        let cache = Cache::open(&dir, &["a.example".to_owned()], "https://ca/dir").expect("open");
+        let dead = cache
+            .try_lock(Duration::from_secs(60))
+            .expect("lock")
+            .expect("free");
+        std::mem::forget(dead);
+        // Its holder's clock (or the server's) was a year ahead.
+        let file = fs::File::options()
+            .write(true)
+            .open(cache.lock_path())
+            .expect("open");
+        file.set_modified(SystemTime::now() + Duration::from_secs(365 * 86_400))
+            .expect("stamp");
+        assert!(
+            cache
+                .try_lock(Duration::from_secs(60))
+                .expect("lock")
+                .is_some()
+        );
         let _ = fs::remove_dir_all(&dir);
     }
 }

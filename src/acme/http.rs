@@ -103,10 +103,12 @@ pub(crate) struct Client {
 impl Client {
     /// Reads the CA's directory at `url`, trusting `roots` (DER) for the
     /// CA's HTTPS, or Mozilla's.
+    /// The directory GET ends by `deadline` if there is one (an order's).
     pub(crate) fn connect(
         url: &str,
         roots: Option<&[Vec<u8>]>,
         timeout: Duration,
+        deadline: Option<Instant>,
     ) -> Result<Client> {
         use ureq::tls::{Certificate, RootCerts, TlsConfig, TlsProvider};
         let roots = match roots {
@@ -141,10 +143,11 @@ impl Client {
             directory_url: url.to_owned(),
             nonce: None,
             timeout: timeout.min(MAX_REQUEST_TIMEOUT),
-            deadline: None,
+            deadline,
         };
         let reply = client.get(url, "directory")?;
         client.directory = reply.json("directory")?;
+        client.deadline = None;
         Ok(client)
     }
 
@@ -389,12 +392,20 @@ fn problem_error(
              key)"
                 .to_owned(),
         ),
-        "connection" | "tls" | "incorrectResponse" | "unauthorized" | "dns" | "caa" => (
-            AcmeErrorKind::Validation,
-            "the CA could not validate the name: port 443 of the name must reach this listener \
-             without a TLS-terminating proxy in between"
-                .to_owned(),
+        "alreadyReplaced" => (
+            AcmeErrorKind::Refused,
+            "the certificate named in `replaces` was already replaced by another order".to_owned(),
         ),
+        "connection" | "tls" | "incorrectResponse" | "unauthorized" | "dns" | "caa"
+            if matches!(what, "authorization" | "challenge") =>
+        {
+            (
+                AcmeErrorKind::Validation,
+                "the CA could not validate the name: port 443 of the name must reach this \
+                 listener without a TLS-terminating proxy in between"
+                    .to_owned(),
+            )
+        }
         _ => (
             AcmeErrorKind::Refused,
             "see the CA's problem document".to_owned(),
@@ -477,6 +488,14 @@ mod tests {
         assert_eq!(
             kind(403, &doc("unauthorized"), "authorization"),
             AcmeErrorKind::Validation
+        );
+        assert_eq!(
+            kind(403, &doc("unauthorized"), "newOrder"),
+            AcmeErrorKind::Refused
+        );
+        assert_eq!(
+            kind(409, &doc("alreadyReplaced"), "newOrder"),
+            AcmeErrorKind::Refused
         );
         assert_eq!(
             kind(400, &doc("badCSR"), "finalize"),

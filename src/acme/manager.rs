@@ -163,9 +163,27 @@ impl Acme {
         let thread_core = core.clone();
         thread::Builder::new()
             .name("securenet acme".into())
-            .spawn(move || run(&thread_core))
+            .spawn(move || {
+                // A bug must not end renewals for good: the manager starts
+                // again after a pause (a stop still ends it).
+                while std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(&thread_core)))
+                    .is_err()
+                {
+                    log::error!("acme: the manager panicked; it starts again in a minute");
+                    if !thread_core.wait_until(Instant::now() + FIRST_RETRY) {
+                        break;
+                    }
+                }
+            })
             .map_err(|e| Error::io("cannot start the acme thread", e))?;
         Ok(Arc::new(Acme { core }))
+    }
+}
+
+/// Runs a user's callback; a panic in it is logged, not passed on.
+fn guarded(name: &str, f: impl FnOnce()) {
+    if std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).is_err() {
+        log::error!("acme: the {name} callback panicked; renewals go on");
     }
 }
 
@@ -194,18 +212,20 @@ impl Core {
         sync::read(&self.current).as_ref().map(|i| i.renew_at)
     }
 
+    /// A failure, to `on_error` or the log. A callback that panics is
+    /// logged, and the manager goes on (renewals must not end with it).
     fn report(&self, e: &Error) {
         match &self.options.on_error {
-            Some(f) => f(e),
+            Some(f) => guarded("on_error", || f(e)),
             None => log::error!("acme for {}: {e}", self.domains.join(", ")),
         }
     }
 
-    /// Serves the cache's certificate if it covers every name and ends
-    /// later than the one served: a file never takes the served
-    /// certificate back to an older one (a write of a renewal that failed,
-    /// another server's stale copy). A file that does not load is reported
-    /// and left alone.
+    /// Serves the cache's certificate if it covers every name and was
+    /// issued later than the one served (or ends later): a file never
+    /// takes the served certificate back to an older one (a write of a
+    /// renewal that failed, another server's stale copy). A file that does
+    /// not load is reported and left alone.
     fn pick_up_cache(&self) {
         let bytes = match self.cache.read_certificate() {
             Ok(Some(bytes)) => bytes,
@@ -222,9 +242,12 @@ impl Core {
         let path = self.cache.certificate_path();
         match self.check(&bytes, &path) {
             Ok(Some(new)) => {
-                let newer = sync::read(&self.current)
-                    .as_ref()
-                    .is_none_or(|i| new.leaf.end_validity() > i.leaf.end_validity());
+                // Issued later (a renewal, even one with a shorter life),
+                // or ending later.
+                let newer = sync::read(&self.current).as_ref().is_none_or(|i| {
+                    new.leaf.start_validity() > i.leaf.start_validity()
+                        || new.leaf.end_validity() > i.leaf.end_validity()
+                });
                 if newer {
                     self.serve(new);
                 }
@@ -268,7 +291,7 @@ impl Core {
             new.renew_at
         );
         if let Some(f) = &self.options.on_certificate {
-            f(&new.leaf);
+            guarded("on_certificate", || f(&new.leaf));
         }
         *sync::write(&self.current) = Some(new);
     }
@@ -279,7 +302,7 @@ impl Core {
         let deadline = Instant::now() + timeout;
         let client = match client {
             Some(c) => c,
-            None => client.insert(self.connect()?),
+            None => client.insert(self.connect(Some(deadline))?),
         };
         let key = match key {
             Some(k) => k,
@@ -329,11 +352,13 @@ impl Core {
         kept
     }
 
-    fn connect(&self) -> Result<Client> {
+    /// A client of the CA, its directory read by `deadline` if given.
+    fn connect(&self, deadline: Option<Instant>) -> Result<Client> {
         Client::connect(
             &self.options.directory,
             self.roots.as_deref(),
             self.options.request_timeout,
+            deadline,
         )
     }
 
@@ -355,7 +380,7 @@ impl Core {
         };
         let client = match client {
             Some(c) => c,
-            None => client.insert(self.connect()?),
+            None => client.insert(self.connect(None)?),
         };
         let Some(at) = ari_renew_at(client, &leaf)? else {
             return Ok(());
@@ -435,8 +460,12 @@ impl Core {
         if self.renew_at().is_some_and(|t| now < t) {
             return None;
         }
+        // Another server's failure: wait as it was told (at most a week
+        // from now, whatever its clock said).
         let fleet = self.cache.read_retry();
         if let Some((at, _)) = fleet.filter(|(at, _)| now < *at) {
+            let at = at.min(now + MAX_RETRY_AFTER);
+            log::info!("acme: another server's order failed; the next is tried at {at:?}");
             return Some(at);
         }
         let failures = fleet.map_or(0, |(_, n)| n);
@@ -627,6 +656,72 @@ mod tests {
         let told = two.order_under_lock(&mut None, &mut None).expect("waits");
         assert!(told > SystemTime::now());
         assert_eq!(two.cache.read_retry().map(|(_, n)| n), Some(1));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    fn test_core(dir: &std::path::Path) -> Core {
+        let domains = vec!["a.example".to_owned()];
+        let options = AcmeOptions::new(&["a.example"], dir).directory("https://127.0.0.1:1/d");
+        Core {
+            cache: Cache::open(dir, &domains, &options.directory).expect("open"),
+            options,
+            domains,
+            roots: None,
+            mac_key: None,
+            current: RwLock::new(None),
+            stopped: Mutex::new(false),
+            wake: Condvar::new(),
+        }
+    }
+
+    /// A certificate for a.example valid from `from` to `until` days from
+    /// now, with its key, as the cache keeps it.
+    fn certificate(from: i64, until: i64) -> String {
+        let mut params = rcgen::CertificateParams::new(vec!["a.example".to_owned()]).expect("p");
+        let now = time::OffsetDateTime::now_utc();
+        params.not_before = now + time::Duration::days(from);
+        params.not_after = now + time::Duration::days(until);
+        let key = rcgen::KeyPair::generate().expect("key");
+        let cert = params.self_signed(&key).expect("cert");
+        format!("{}{}", key.serialize_pem(), cert.pem())
+    }
+
+    #[test]
+    fn a_renewal_with_a_shorter_life_is_picked_up_by_the_fleet() {
+        let dir = std::env::temp_dir().join(format!("securenet-acme-short-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let core = test_core(&dir);
+        // Served: issued 5 days ago for 90 days. Another server renewed
+        // early (the CA asked, ARI) and got 45 days from today.
+        let (old, renewed) = (certificate(-5, 85), certificate(0, 45));
+        let path = core.cache.certificate_path();
+        core.serve(
+            core.check(old.as_bytes(), &path)
+                .expect("check")
+                .expect("covers"),
+        );
+        core.cache
+            .write_certificate(renewed.as_bytes())
+            .expect("write");
+        core.pick_up_cache();
+        let served = sync::read(&core.current).as_ref().map(|i| i.file);
+        assert_eq!(
+            served,
+            Some(sha256(renewed.as_bytes())),
+            "still the replaced certificate"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_retry_time_from_a_clock_years_ahead_holds_a_week_at_most() {
+        let dir = std::env::temp_dir().join(format!("securenet-acme-skew-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let core = test_core(&dir);
+        let ten_years = SystemTime::now() + Duration::from_secs(10 * 365 * 86_400);
+        core.cache.write_retry(ten_years, 1).expect("retry");
+        let at = core.order_under_lock(&mut None, &mut None).expect("waits");
+        assert!(at <= SystemTime::now() + MAX_RETRY_AFTER, "{at:?}");
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -68,7 +68,8 @@ pub(crate) type CertificateFn = Arc<dyn Fn(&X509Certificate) + Send + Sync>;
 /// The account key is ECDSA P-256, and the certificate's by default
 /// ([`certificate_key`](Self::certificate_key)). Both, and the
 /// certificate, are kept in the cache directory (made the owner's only,
-/// keys readable by the owner only; one set of files per CA) and reused
+/// mode 0700, whoever made it; keys readable by the owner only; one set
+/// of files per CA) and reused
 /// after a restart: a restart with a certificate that is not due for
 /// renewal orders nothing and talks to no CA (renewal information is
 /// first asked for an hour after the start).
@@ -79,8 +80,9 @@ pub(crate) type CertificateFn = Arc<dyn Fn(&X509Certificate) + Send + Sync>;
 /// writes, a failure's back-off holds for all of them, and a validation
 /// that reaches any of them is answered (the challenge certificate is
 /// kept in the directory too). The directory must be one every server
-/// sees at once: a local directory, or a network file system with
-/// close-to-open consistency and exclusive create (NFSv3 or later). A
+/// sees at once, and the servers run as the same user: a local
+/// directory, or a network file system with close-to-open consistency and
+/// exclusive create (NFSv3 or later; lock ages are read on its clock). A
 /// lock left by a server that died is taken over a minute after the
 /// order timeout (every request of an order ends by it).
 #[derive(Clone)]
@@ -189,15 +191,18 @@ impl AcmeOptions {
     }
 
     /// The bound on each HTTP request to the CA (connect, send, answer):
-    /// [`DEFAULT_ACME_REQUEST_TIMEOUT`] by default.
+    /// [`DEFAULT_ACME_REQUEST_TIMEOUT`] by default, an hour at most (a
+    /// longer one is taken as an hour). Within an order, a request also
+    /// ends by the order's deadline.
     pub fn request_timeout(mut self, timeout: Duration) -> Self {
         self.request_timeout = timeout;
         self
     }
 
-    /// The bound on one whole order (account, validations, finalisation,
-    /// download): [`DEFAULT_ACME_ORDER_TIMEOUT`] by default. It is also how
-    /// old a lock in the cache directory must be to be taken over.
+    /// The bound on one whole order (the directory, account, validations,
+    /// finalisation, download): [`DEFAULT_ACME_ORDER_TIMEOUT`] by default,
+    /// a day at most (a longer one is taken as a day). A lock in the cache
+    /// directory a minute older than this is taken over.
     pub fn order_timeout(mut self, timeout: Duration) -> Self {
         self.order_timeout = timeout;
         self

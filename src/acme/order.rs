@@ -93,10 +93,27 @@ impl Orderer<'_> {
             .collect();
         let new_order = self.client.directory.new_order.clone();
         let mut payload = json!({"identifiers": identifiers});
-        if let (Some(id), Some(_)) = (&request.replaces, &self.client.directory.renewal_info) {
-            payload["replaces"] = json!(id);
-        }
-        let reply = self.post(&kid, &new_order, Some(&payload), "newOrder")?;
+        let replaces = request
+            .replaces
+            .as_ref()
+            .filter(|_| self.client.directory.renewal_info.is_some());
+        let reply = match replaces {
+            Some(id) => {
+                payload["replaces"] = json!(id);
+                // A CA refuses `replaces` for a certificate already
+                // replaced (an order finalised whose certificate was never
+                // kept here), or from another account: the order is made
+                // all the same, without it (as certmagic and lego do).
+                self.post(&kid, &new_order, Some(&payload), "newOrder")
+                    .or_else(|e| {
+                        log::info!("acme: newOrder with `replaces` refused ({e}): again without");
+                        payload["replaces"].take();
+                        let plain = json!({"identifiers": payload["identifiers"].take()});
+                        self.post(&kid, &new_order, Some(&plain), "newOrder")
+                    })?
+            }
+            None => self.post(&kid, &new_order, Some(&payload), "newOrder")?,
+        };
         let order_url = reply
             .location
             .clone()

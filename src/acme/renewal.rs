@@ -76,8 +76,13 @@ pub(crate) fn ari_renew_at(
 /// the window is not two RFC 3339 times in order.
 fn pick_in_window(window: &Window, fraction: f64) -> Option<SystemTime> {
     use time::format_description::well_known::Rfc3339;
-    let start = SystemTime::from(time::OffsetDateTime::parse(&window.start, &Rfc3339).ok()?);
-    let end = SystemTime::from(time::OffsetDateTime::parse(&window.end, &Rfc3339).ok()?);
+    // Times before 1970 are refused (SystemTime cannot hold a time before
+    // 1601 on Windows).
+    let parse = |text: &str| {
+        let t = time::OffsetDateTime::parse(text, &Rfc3339).ok()?;
+        (t.unix_timestamp() >= 0).then(|| SystemTime::from(t))
+    };
+    let (start, end) = (parse(&window.start)?, parse(&window.end)?);
     let span = end.duration_since(start).ok()?;
     Some(start + span.mul_f64(fraction.clamp(0.0, 1.0)))
 }
@@ -99,6 +104,7 @@ mod tests {
         );
         assert!(pick_in_window(&w("2025-01-02T08:00:00Z", "2025-01-02T04:00:00Z"), 0.5).is_none());
         assert!(pick_in_window(&w("yesterday", "2025-01-02T04:00:00Z"), 0.5).is_none());
+        assert!(pick_in_window(&w("1500-01-01T00:00:00Z", "1600-01-01T00:00:00Z"), 0.5).is_none());
     }
 
     #[test]
