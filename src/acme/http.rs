@@ -511,6 +511,34 @@ mod tests {
     }
 
     #[test]
+    fn the_rfc8555_example_directory_parses() {
+        // RFC 8555 section 7.1.1.
+        let d: Directory = serde_json::from_str(
+            r#"{
+              "newNonce": "https://example.com/acme/new-nonce",
+              "newAccount": "https://example.com/acme/new-account",
+              "newOrder": "https://example.com/acme/new-order",
+              "newAuthz": "https://example.com/acme/new-authz",
+              "revokeCert": "https://example.com/acme/revoke-cert",
+              "keyChange": "https://example.com/acme/key-change",
+              "meta": {
+                "termsOfService": "https://example.com/acme/terms/2017-5-30",
+                "website": "https://www.example.com/",
+                "caaIdentities": ["example.com"],
+                "externalAccountRequired": false
+              }
+            }"#,
+        )
+        .expect("directory");
+        assert_eq!(d.new_order, "https://example.com/acme/new-order");
+        assert_eq!(
+            d.meta.terms_of_service.as_deref(),
+            Some("https://example.com/acme/terms/2017-5-30")
+        );
+        assert!(!d.meta.external_account_required);
+    }
+
+    #[test]
     fn a_directory_parses_with_or_without_its_options() {
         let d: Directory = serde_json::from_str(
             r#"{"newNonce":"n","newAccount":"a","newOrder":"o","revokeCert":"r","keyChange":"k",

@@ -353,3 +353,76 @@ impl Drop for Validations<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc8555_example_objects_parse() {
+        // RFC 8555 section 7.1.3: an order.
+        let order: Order = serde_json::from_str(
+            r#"{
+              "status": "valid",
+              "expires": "2016-01-20T14:09:07.99Z",
+              "identifiers": [
+                { "type": "dns", "value": "www.example.org" },
+                { "type": "dns", "value": "example.org" }
+              ],
+              "notBefore": "2016-01-01T00:00:00Z",
+              "notAfter": "2016-01-08T00:00:00Z",
+              "authorizations": [
+                "https://example.com/acme/authz/PAniVnsZcis",
+                "https://example.com/acme/authz/r4HqLzrSrpI"
+              ],
+              "finalize": "https://example.com/acme/order/TOlocE8rfgo/finalize",
+              "certificate": "https://example.com/acme/cert/mAt3xBGaobw"
+            }"#,
+        )
+        .expect("order");
+        assert_eq!(order.status, "valid");
+        assert_eq!(order.authorizations.len(), 2);
+        assert_eq!(
+            order.certificate.as_deref(),
+            Some("https://example.com/acme/cert/mAt3xBGaobw")
+        );
+        // Section 7.1.4: an authorization.
+        let authz: Authorization = serde_json::from_str(
+            r#"{
+              "status": "valid",
+              "expires": "2015-03-01T14:09:07.99Z",
+              "identifier": { "type": "dns", "value": "www.example.org" },
+              "challenges": [
+                {
+                  "url": "https://example.com/acme/chall/prV_B7yEyA4",
+                  "type": "http-01",
+                  "status": "valid",
+                  "token": "DGyRejmCefe7v4NfDGDKfA",
+                  "validated": "2014-12-01T12:05:58.16Z"
+                }
+              ],
+              "wildcard": false
+            }"#,
+        )
+        .expect("authorization");
+        assert_eq!(authz.identifier.value, "www.example.org");
+        assert_eq!(authz.challenges[0].kind, "http-01");
+        assert_eq!(authz.challenges[0].token, "DGyRejmCefe7v4NfDGDKfA");
+        // A failed challenge carries its problem (section 8).
+        let failed: Challenge = serde_json::from_str(
+            r#"{"type": "tls-alpn-01", "url": "https://example.com/c", "status": "invalid",
+                "token": "t", "error": {"type": "urn:ietf:params:acme:error:tls",
+                "detail": "connection refused"}}"#,
+        )
+        .expect("challenge");
+        assert_eq!(
+            failed.error.map(|p| p.text()).as_deref(),
+            Some("urn:ietf:params:acme:error:tls: connection refused")
+        );
+        // Unknown members, missing optional ones: still an order.
+        let minimal: Order =
+            serde_json::from_str(r#"{"status": "pending", "finalize": "f", "future": [1]}"#)
+                .expect("minimal order");
+        assert!(minimal.authorizations.is_empty() && minimal.certificate.is_none());
+    }
+}
