@@ -28,8 +28,11 @@ fn cache_dir(tag: &str) -> PathBuf {
     dir
 }
 
-/// Nothing listens on port 1 of loopback: the CA is unreachable at once.
-const NO_CA: &str = "https://127.0.0.1:1/dir";
+/// A directory URL on a loopback port nothing listens on (bound on port 0,
+/// then closed): the CA is unreachable at once.
+fn no_ca() -> String {
+    format!("https://127.0.0.1:{}/dir", common::unused_port())
+}
 
 /// Where the cache (or its `challenges` folder) keeps the certificate for
 /// `name` from the CA at `directory`: `NAME-HASH.pem`, the hash naming the
@@ -147,10 +150,11 @@ fn validate(port: u16, name: &str, alpn: &[&str]) -> Result<Seen, rustls::Error>
 fn validations_are_answered_only_for_acme_tls_1_alone_and_never_reach_the_handler() {
     let pki = pki();
     let dir = cache_dir("validation");
-    let challenge = write_challenge(&dir, "a.example", NO_CA);
+    let no_ca = no_ca();
+    let challenge = write_challenge(&dir, "a.example", &no_ca);
     let (errors, reported) = mpsc::channel();
     let acme = AcmeOptions::new(&["a.example"], &dir)
-        .directory(NO_CA)
+        .directory(&no_ca)
         .accept_terms_of_service(true)
         .on_error(move |e| {
             let _ = errors.send((
@@ -221,7 +225,7 @@ fn validations_are_answered_only_for_acme_tls_1_alone_and_never_reach_the_handle
         .recv_timeout(Duration::from_secs(20))
         .expect("an error report");
     assert!(unreachable, "{message}");
-    assert!(message.contains("127.0.0.1:1"), "{message}");
+    assert!(message.contains(&no_ca), "{message}");
 
     stop.stop();
     server.join().expect("server thread").expect("serve");
@@ -237,7 +241,7 @@ fn validations_are_answered_only_for_acme_tls_1_alone_and_never_reach_the_handle
 fn without_any_certificate_yet_ordinary_clients_fail_the_handshake() {
     let dir = cache_dir("none-yet");
     let acme = AcmeOptions::new(&["a.example"], &dir)
-        .directory(NO_CA)
+        .directory(&no_ca())
         .on_error(|_| {});
     let listener = BindOptions::new()
         .acme(acme)
@@ -260,11 +264,12 @@ fn a_restart_serves_the_cached_certificate_from_the_first_connection() {
     let dir = cache_dir("cached");
     std::fs::create_dir_all(&dir).expect("dir");
     let pem = format!("{}{}", pki.server_key_pem(), pki.server_cert_pem());
-    std::fs::write(cache_file(&dir, "a.example", NO_CA), pem).expect("write");
+    let no_ca = no_ca();
+    std::fs::write(cache_file(&dir, "a.example", &no_ca), pem).expect("write");
     let (tx, served) = mpsc::channel();
     let (errors, reported) = mpsc::channel();
     let acme = AcmeOptions::new(&["a.example"], &dir)
-        .directory(NO_CA)
+        .directory(&no_ca)
         .on_certificate(move |c| {
             let _ = tx.send(c.sha256());
         })
@@ -303,12 +308,13 @@ fn a_restart_serves_the_cached_certificate_from_the_first_connection() {
 
 #[test]
 fn the_manager_ends_with_its_last_listener_though_the_context_lives_on() {
+    let no_ca = no_ca();
     let ctx = pki().server_context();
     let dir = cache_dir("ends");
     let (errors, reported) = mpsc::channel();
     let options = BindOptions::new().acme(
         AcmeOptions::new(&["a.example"], &dir)
-            .directory(NO_CA)
+            .directory(&no_ca)
             .on_error(move |e| {
                 let _ = errors.send(e.to_string());
             }),
@@ -323,7 +329,7 @@ fn the_manager_ends_with_its_last_listener_though_the_context_lives_on() {
     let message = reported
         .recv_timeout(Duration::from_secs(20))
         .expect("a report");
-    assert!(message.contains("127.0.0.1:1"), "{message}");
+    assert!(message.contains(&no_ca), "{message}");
     drop(second);
     // Its thread ends (the callback, and with it the sender, is dropped),
     // though `ctx` and the setups cached in it live on.
@@ -348,8 +354,8 @@ fn a_certificate_from_one_ca_is_not_served_for_another_and_a_restart_talks_to_no
     std::fs::create_dir_all(&dir).expect("dir");
     let pem = format!("{}{}", pki.server_key_pem(), pki.server_cert_pem());
     // What a server with the staging CA left in the cache.
-    let staging = "https://127.0.0.1:1/staging-directory";
-    std::fs::write(cache_file(&dir, "a.example", staging), &pem).expect("write");
+    let staging = format!("https://127.0.0.1:{}/staging", common::unused_port());
+    std::fs::write(cache_file(&dir, "a.example", &staging), &pem).expect("write");
     let (tx, served) = mpsc::channel();
     let options = |directory: &str| {
         let tx = tx.clone();
@@ -363,9 +369,9 @@ fn a_certificate_from_one_ca_is_not_served_for_another_and_a_restart_talks_to_no
     // Production, with only staging's certificate in the cache: nothing
     // to serve.
     let ctx = SecurityContext::new();
-    let production = "https://127.0.0.1:1/production-directory";
+    let production = format!("https://127.0.0.1:{}/production", common::unused_port());
     let listener = BindOptions::new()
-        .acme(options(production))
+        .acme(options(&production))
         .bind("127.0.0.1", 0, &ctx);
     assert!(
         served.try_recv().is_err(),
@@ -433,7 +439,8 @@ fn options_that_cannot_work_fail_at_bind_naming_the_input() {
     let (tcp, _) = common::tcp_listener();
     let addr = tcp.local_addr().expect("addr");
     let conn = std::net::TcpStream::connect(addr).expect("connect");
-    let options = BindOptions::new().acme(AcmeOptions::new(&["a.example"], &dir).directory(NO_CA));
+    let options =
+        BindOptions::new().acme(AcmeOptions::new(&["a.example"], &dir).directory(&no_ca()));
     let refused = SecureStream::secure_server(conn, &pki().server_context(), &options, &[]);
     assert!(
         matches!(refused, Err(Error::InvalidInput { .. })),

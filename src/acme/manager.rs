@@ -522,6 +522,16 @@ fn next_try(failures: u32, e: &Error, now: SystemTime) -> SystemTime {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A directory URL on a loopback port nothing listens on (bound on
+    /// port 0, then closed): no CA answers.
+    fn no_ca() -> String {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a loopback port")
+            .port();
+        format!("https://127.0.0.1:{port}/d")
+    }
     use crate::acme::cache::Cache;
 
     #[test]
@@ -569,7 +579,7 @@ mod tests {
             std::env::temp_dir().join(format!("securenet-acme-rollback-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let domains = vec!["a.example".to_owned()];
-        let options = AcmeOptions::new(&["a.example"], &dir).directory("https://127.0.0.1:1/d");
+        let options = AcmeOptions::new(&["a.example"], &dir).directory(&no_ca());
         let cache = Cache::open(&dir, &domains, &options.directory).expect("open");
         let core = Core {
             options: options.clone(),
@@ -633,7 +643,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("securenet-acme-fleet-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let domains = vec!["a.example".to_owned()];
-        let options = AcmeOptions::new(&["a.example"], &dir).directory("https://127.0.0.1:1/d");
+        let options = AcmeOptions::new(&["a.example"], &dir).directory(&no_ca());
         let core = |options: &AcmeOptions| Core {
             options: options.clone(),
             domains: domains.clone(),
@@ -661,7 +671,7 @@ mod tests {
 
     fn test_core(dir: &std::path::Path) -> Core {
         let domains = vec!["a.example".to_owned()];
-        let options = AcmeOptions::new(&["a.example"], dir).directory("https://127.0.0.1:1/d");
+        let options = AcmeOptions::new(&["a.example"], dir).directory(&no_ca());
         Core {
             cache: Cache::open(dir, &domains, &options.directory).expect("open"),
             options,
