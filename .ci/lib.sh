@@ -62,6 +62,17 @@ show_failure() {
   df -h . || true
 }
 
+# Waits (up to 10 s) until something listens on 127.0.0.1:PORT (a peer
+# started in the background, such as HAProxy). It does not fail: the
+# checks that use the port do, and say what they saw.
+wait_listening() {
+  for _ in $(seq 100); do
+    ss -ltn | grep -q "127.0.0.1:$1 " && return 0
+    sleep 0.1
+  done
+  echo "nothing listens on 127.0.0.1:$1 after 10 s"
+}
+
 # For peers that take no port 0: ask the system for a free one.
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 

@@ -179,10 +179,7 @@ backend be
 EOF
 haproxy -db -f "$work/haproxy.cfg" >"$work/haproxy.log" 2>&1 &
 pids+=("$!")
-for _ in $(seq 100); do
-  ss -ltn | grep -q "127.0.0.1:$tls_port " && break
-  sleep 0.1
-done
+wait_listening "$tls_port"
 serve fleet_a "$work/shared" "$dir_main" "$port_a"
 serve fleet_b "$work/shared" "$dir_main" "$port_b"
 if wait_lines "$work/fleet_a.out" '^certificate for' 1 60 && wait_lines "$work/fleet_b.out" '^certificate for' 1 30; then

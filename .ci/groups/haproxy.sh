@@ -53,10 +53,8 @@ backend be_v2
 EOF
 haproxy -db -f "$work/haproxy.cfg" >"$work/haproxy.log" 2>&1 &
 pids+=("$!")
-for _ in $(seq 100); do
-  ss -ltn | grep "127.0.0.1:$fe_v2 " >/dev/null && ss -ltn | grep "127.0.0.1:$fe_v1 " >/dev/null && break
-  sleep 0.1
-done
+wait_listening "$fe_v1"
+wait_listening "$fe_v2"
 for version in v1 v2; do
   fe=$([ "$version" = v1 ] && echo "$fe_v1" || echo "$fe_v2")
   for i in 1 2; do

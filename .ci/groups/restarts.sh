@@ -162,10 +162,7 @@ backend servers
 EOF
 haproxy -db -f "$work/haproxy_restarts.cfg" >"$work/haproxy_restarts.log" 2>&1 &
 pids+=("$!")
-for _ in $(seq 100); do
-  ss -ltn | grep -q "127.0.0.1:$fe " && break
-  sleep 0.1
-done
+wait_listening "$fe"
 start_load "$work/load_haproxy.out" --port "$fe" --seconds 30 --late 5
 sleep 7
 start_server a2 --port "$port_a" "${ha[@]}"

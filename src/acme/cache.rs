@@ -12,6 +12,7 @@ use std::time::{Duration, SystemTime};
 
 use crate::crypto::sha256;
 use crate::error::{Error, Result};
+use crate::tls::certificate::hex;
 
 /// The cache directory of one set of names at one CA.
 #[derive(Debug, Clone)]
@@ -34,10 +35,7 @@ impl Cache {
     pub(crate) fn open(dir: &Path, domains: &[String], directory_url: &str) -> Result<Cache> {
         make_private_dir(dir)?;
         make_private_dir(&dir.join("challenges"))?;
-        let hash: String = sha256(directory_url.as_bytes())[..8]
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let hash = hex(&sha256(directory_url.as_bytes())[..8]);
         Ok(Cache {
             dir: dir.to_owned(),
             domains: domains.to_vec(),
@@ -238,9 +236,7 @@ impl Cache {
 fn random_token() -> String {
     let mut bytes = [0u8; 12];
     let _ = crate::crypto::fill_random(&mut bytes);
-    let n = std::process::id();
-    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    format!("{n}-{hex}")
+    format!("{}-{}", std::process::id(), hex(&bytes))
 }
 
 /// Held while this server orders; removed when dropped, if it is still
@@ -353,10 +349,16 @@ mod tests {
         dir
     }
 
+    /// A cache for a.example at one CA, in a directory of the test's own.
+    fn open(tag: &str) -> (PathBuf, Cache) {
+        let dir = temp_dir(tag);
+        let cache = Cache::open(&dir, &["a.example".to_owned()], "https://ca/dir").expect("open");
+        (dir, cache)
+    }
+
     #[test]
     fn files_are_private_and_replaced_whole() {
-        let dir = temp_dir("files");
-        let cache = Cache::open(&dir, &["a.example".to_owned()], "https://ca/dir").expect("open");
+        let (dir, cache) = open("files");
         assert!(cache.read_certificate().expect("read").is_none());
         cache.write_certificate(b"one").expect("write");
         cache.write_certificate(b"two").expect("write");
@@ -382,8 +384,7 @@ mod tests {
 
     #[test]
     fn one_lock_holder_at_a_time_and_a_stale_lock_is_taken_over() {
-        let dir = temp_dir("lock");
-        let cache = Cache::open(&dir, &["a.example".to_owned()], "https://ca/dir").expect("open");
+        let (dir, cache) = open("lock");
         let held = cache
             .try_lock(Duration::from_secs(60))
             .expect("lock")
@@ -405,8 +406,7 @@ mod tests {
 
     #[test]
     fn the_account_key_round_trips_and_junk_is_named() {
-        let dir = temp_dir("account");
-        let cache = Cache::open(&dir, &["a.example".to_owned()], "https://ca/dir").expect("open");
+        let (dir, cache) = open("account");
         assert!(cache.read_account_key().expect("read").is_none());
         cache
             .write_account_key(b"\x30\x03\x02\x01\x00")
@@ -423,8 +423,7 @@ mod tests {
 
     #[test]
     fn an_old_holder_does_not_remove_the_lock_of_the_one_that_took_over() {
-        let dir = temp_dir("takeover");
-        let cache = Cache::open(&dir, &["a.example".to_owned()], "https://ca/dir").expect("open");
+        let (dir, cache) = open("takeover");
         let first = cache
             .try_lock(Duration::from_secs(60))
             .expect("lock")
@@ -500,8 +499,7 @@ mod tests {
 
     #[test]
     fn a_dead_holders_lock_stamped_in_the_future_is_taken_over() {
-        let dir = temp_dir("future");
-        let cache = Cache::open(&dir, &["a.example".to_owned()], "https://ca/dir").expect("open");
+        let (dir, cache) = open("future");
         let dead = cache
             .try_lock(Duration::from_secs(60))
             .expect("lock")

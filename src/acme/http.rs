@@ -469,43 +469,36 @@ mod tests {
             other => panic!("{other:?}"),
         };
         let doc = |t: &str| format!(r#"{{"type":"urn:ietf:params:acme:error:{t}","detail":"x"}}"#);
-        assert_eq!(
-            kind(429, &doc("rateLimited"), "newOrder"),
-            AcmeErrorKind::RateLimited
-        );
-        assert_eq!(
-            kind(403, &doc("userActionRequired"), "newAccount"),
-            AcmeErrorKind::TermsNotAccepted
-        );
-        assert_eq!(
-            kind(403, &doc("externalAccountRequired"), "newAccount"),
-            AcmeErrorKind::ExternalAccount
-        );
-        assert_eq!(
-            kind(403, &doc("unauthorized"), "newAccount"),
-            AcmeErrorKind::ExternalAccount
-        );
-        assert_eq!(
-            kind(403, &doc("unauthorized"), "authorization"),
-            AcmeErrorKind::Validation
-        );
-        assert_eq!(
-            kind(403, &doc("unauthorized"), "newOrder"),
-            AcmeErrorKind::Refused
-        );
-        assert_eq!(
-            kind(409, &doc("alreadyReplaced"), "newOrder"),
-            AcmeErrorKind::Refused
-        );
-        assert_eq!(
-            kind(400, &doc("badCSR"), "finalize"),
-            AcmeErrorKind::Refused
-        );
+        use AcmeErrorKind::*;
+        // (status, problem type, request, kind)
+        let documents = [
+            (429, "rateLimited", "newOrder", RateLimited),
+            (403, "userActionRequired", "newAccount", TermsNotAccepted),
+            (
+                403,
+                "externalAccountRequired",
+                "newAccount",
+                ExternalAccount,
+            ),
+            (403, "unauthorized", "newAccount", ExternalAccount),
+            (403, "unauthorized", "authorization", Validation),
+            (403, "unauthorized", "newOrder", Refused),
+            (409, "alreadyReplaced", "newOrder", Refused),
+            (400, "badCSR", "finalize", Refused),
+        ];
+        for (status, problem, what, want) in documents {
+            assert_eq!(
+                kind(status, &doc(problem), what),
+                want,
+                "{problem} to {what}"
+            );
+        }
+        // Answers without a problem document.
         assert_eq!(
             kind(502, "<html>bad gateway</html>", "newOrder"),
-            AcmeErrorKind::Unreachable
+            Unreachable
         );
-        assert_eq!(kind(400, "not json", "newOrder"), AcmeErrorKind::Protocol);
+        assert_eq!(kind(400, "not json", "newOrder"), Protocol);
         let e = problem_error(400, doc("badCSR").as_bytes(), "u", "finalize", None, "d");
         assert!(e.to_string().contains("badCSR: x"), "{e}");
     }

@@ -240,9 +240,10 @@ impl AcmeOptions {
         &self.domains
     }
 
-    /// The checked names, lower case: each a DNS name TLS-ALPN-01 can
-    /// validate.
-    pub(crate) fn checked_domains(&self) -> Result<Vec<String>> {
+    /// Checks every option a bind can check (the names, the directory
+    /// URL, the timeouts, the key type with this provider): the names,
+    /// lower case, each a DNS name TLS-ALPN-01 can validate.
+    pub(crate) fn check(&self) -> Result<Vec<String>> {
         if self.domains.is_empty() {
             return Err(Error::invalid_input(
                 "AcmeOptions::new(&[])",
@@ -334,10 +335,7 @@ mod tests {
             &["Example.COM.", "www.example.com", "example.com"],
             "/tmp/x",
         );
-        assert_eq!(
-            ok.checked_domains().expect("ok"),
-            ["example.com", "www.example.com"]
-        );
+        assert_eq!(ok.check().expect("ok"), ["example.com", "www.example.com"]);
         for bad in [
             "*.example.com",
             "127.0.0.1",
@@ -346,19 +344,17 @@ mod tests {
             "localhost",
             "",
         ] {
-            let err = AcmeOptions::new(&[bad], "/tmp/x")
-                .checked_domains()
-                .expect_err(bad);
+            let err = AcmeOptions::new(&[bad], "/tmp/x").check().expect_err(bad);
             assert!(
                 matches!(&err, Error::InvalidInput { input, .. } if input == bad),
                 "{err:?}"
             );
         }
         let none: [&str; 0] = [];
-        assert!(AcmeOptions::new(&none, "/tmp/x").checked_domains().is_err());
+        assert!(AcmeOptions::new(&none, "/tmp/x").check().is_err());
         let plain = AcmeOptions::new(&["a.example"], "/tmp").directory("http://ca/dir");
-        assert!(plain.checked_domains().is_err());
+        assert!(plain.check().is_err());
         let zero = AcmeOptions::new(&["a.example"], "/tmp").order_timeout(Duration::ZERO);
-        assert!(zero.checked_domains().is_err());
+        assert!(zero.check().is_err());
     }
 }
