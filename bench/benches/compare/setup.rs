@@ -1,6 +1,7 @@
 //! What every group shares: the run's scale and repeats, the PKI, matching
 //! rustls and securenet configurations, connected pairs, and printing.
 
+use std::io::{BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::Arc;
 use std::thread;
@@ -23,13 +24,14 @@ pub fn scaled(n: usize) -> usize {
     ((n as f64 * scale()) as usize).max(1)
 }
 
-/// `SECURENET_BENCH_REPEAT` (default 3): how many times each side of each
-/// figure is measured; the median is printed.
+/// `SECURENET_BENCH_REPEAT` (default 8): how many rounds each figure is
+/// measured in (each round measures every side once); medians and the
+/// per-round ratio's interval are printed.
 pub fn repeats() -> usize {
     std::env::var("SECURENET_BENCH_REPEAT")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(3usize)
+        .unwrap_or(8usize)
         .max(1)
 }
 
@@ -39,61 +41,100 @@ pub enum Who {
     Ours,
 }
 
-/// One figure for both sides: medians, and how far single runs strayed.
+/// One figure for securenet and one baseline: medians, how far single
+/// runs strayed, and the per-round ratio with its interval.
 #[derive(Clone, Copy)]
 pub struct Figure {
     pub ours: f64,
-    pub raw: f64,
+    /// The baseline's median (raw rustls, unless a group says otherwise).
+    pub base: f64,
     /// Half the range of the runs, relative to the median, the larger of
     /// the two sides (0.05 = the runs lay within about ±5 %).
     pub spread: f64,
+    /// The median of the rounds' ratios ours / baseline (each round
+    /// measures both sides back to back), and a distribution-free
+    /// interval for it: the k-th smallest and k-th largest ratio, with
+    /// the confidence `coverage` (binomial, k the largest with at least
+    /// 90 %; with few rounds, the whole range and less).
+    pub ratio: f64,
+    pub low: f64,
+    pub high: f64,
+    pub coverage: f64,
+    /// The share of the machine's CPU time stolen by its host while the
+    /// figure was measured (`/proc/stat`).
+    pub steal: f64,
 }
 
-/// `SECURENET_BENCH_SIDE=ours` (or `raw`) measures one side only, to
-/// profile it (`perf record`, `strace -c`); the other side prints NaN.
-fn only_side() -> Option<Who> {
-    match std::env::var("SECURENET_BENCH_SIDE").ok()?.as_str() {
-        "ours" => Some(Who::Ours),
-        "raw" => Some(Who::Raw),
-        _ => None,
-    }
+/// `SECURENET_BENCH_SIDE=ours` (or `raw`, or another side's name) measures
+/// that side only, to profile it (`perf record`, `strace -c`); the
+/// others print NaN.
+fn only_side() -> Option<String> {
+    std::env::var("SECURENET_BENCH_SIDE").ok()
+}
+
+fn side_name(side: impl std::fmt::Debug) -> String {
+    format!("{side:?}").to_lowercase()
 }
 
 /// Measures both sides `repeats()` times, alternating which side goes
 /// first so that drift in the machine's speed hits both alike, and returns
 /// the medians. `measure` returns `N` figures from one run.
-pub fn compare<const N: usize>(mut measure: impl FnMut(Who) -> [f64; N]) -> [Figure; N] {
-    let mut ours: Vec<[f64; N]> = Vec::new();
-    let mut raw: Vec<[f64; N]> = Vec::new();
+pub fn compare<const N: usize>(measure: impl FnMut(Who) -> [f64; N]) -> [Figure; N] {
+    let [figures] = compare_with(Who::Ours, [Who::Raw], measure);
+    figures
+}
+
+/// [`compare`] against several baselines in the same rounds: each round
+/// measures `ours` and every baseline, in an order that turns by one each
+/// round. Returns, for each baseline, the `N` figures of ours against it.
+pub fn compare_with<S: Copy + std::fmt::Debug, const N: usize, const B: usize>(
+    ours: S,
+    baselines: [S; B],
+    mut measure: impl FnMut(S) -> [f64; N],
+) -> [[Figure; N]; B] {
     let only = only_side();
+    let steal_before = steal_ticks();
+    let mut sides: Vec<S> = vec![ours];
+    sides.extend(baselines);
+    // got[side][round]
+    let mut got: Vec<Vec<[f64; N]>> = vec![Vec::new(); sides.len()];
     for round in 0..repeats() {
-        let order = if round % 2 == 0 {
-            [Who::Raw, Who::Ours]
-        } else {
-            [Who::Ours, Who::Raw]
-        };
-        for who in order.into_iter().filter(|w| only.is_none_or(|o| o == *w)) {
-            let got = measure(who);
-            match who {
-                Who::Raw => raw.push(got),
-                Who::Ours => ours.push(got),
-            }
+        let mut order: Vec<usize> = (0..sides.len()).collect();
+        order.rotate_left(round % sides.len());
+        for i in order {
+            let measured = if only.as_ref().is_none_or(|o| *o == side_name(sides[i])) {
+                measure(sides[i])
+            } else {
+                [f64::NAN; N]
+            };
+            got[i].push(measured);
         }
     }
-    std::array::from_fn(|i| {
-        let mut o: Vec<f64> = ours.iter().map(|r| r[i]).collect();
-        let mut r: Vec<f64> = raw.iter().map(|r| r[i]).collect();
-        let (mo, so) = median_spread(&mut o);
-        let (mr, sr) = median_spread(&mut r);
-        Figure {
-            ours: mo,
-            raw: mr,
-            spread: so.max(sr),
-        }
+    let steal = steal_share(steal_before, steal_ticks());
+    std::array::from_fn(|b| {
+        std::array::from_fn(|i| {
+            let mut o: Vec<f64> = got[0].iter().map(|r| r[i]).collect();
+            let mut r: Vec<f64> = got[b + 1].iter().map(|r| r[i]).collect();
+            let ratios: Vec<f64> = o.iter().zip(&r).map(|(o, r)| o / r).collect();
+            let (ratio, low, high, coverage) = ratio_interval(ratios);
+            let (mo, so) = median_spread(&mut o);
+            let (mr, sr) = median_spread(&mut r);
+            Figure {
+                ours: mo,
+                base: mr,
+                spread: so.max(sr),
+                ratio,
+                low,
+                high,
+                coverage,
+                steal,
+            }
+        })
     })
 }
 
-fn median_spread(values: &mut [f64]) -> (f64, f64) {
+fn median_spread(values: &mut Vec<f64>) -> (f64, f64) {
+    values.retain(|v| v.is_finite());
     if values.is_empty() {
         return (f64::NAN, 0.0);
     }
@@ -103,19 +144,90 @@ fn median_spread(values: &mut [f64]) -> (f64, f64) {
     (median, spread)
 }
 
-/// Prints one figure; the ratio is ours/raw when higher is better and
-/// raw/ours otherwise, so above 1 is better for securenet everywhere.
-pub fn line(what: &str, f: Figure, unit: &str, higher_is_better: bool) {
-    let ratio = if higher_is_better {
-        f.ours / f.raw
+/// The median of `ratios` and the interval between its k-th smallest and
+/// k-th largest value, with that interval's coverage of the true median:
+/// 1 - 2 P(X < k) for X ~ Binomial(n, 1/2), k the largest that keeps it at
+/// least 90 % (the smallest, k = 1, below that: 75 % for 3 rounds).
+pub fn ratio_interval(mut ratios: Vec<f64>) -> (f64, f64, f64, f64) {
+    ratios.retain(|r| r.is_finite());
+    let n = ratios.len();
+    if n == 0 {
+        return (f64::NAN, f64::NAN, f64::NAN, 0.0);
+    }
+    ratios.sort_by(f64::total_cmp);
+    let median = if n % 2 == 1 {
+        ratios[n / 2]
     } else {
-        f.raw / f.ours
+        (ratios[n / 2 - 1] + ratios[n / 2]) / 2.0
+    };
+    // P(X <= j) for X ~ Binomial(n, 1/2).
+    let cdf = |j: usize| {
+        let mut term = 1.0f64; // C(n, 0)
+        let mut sum = 0.0;
+        for i in 0..=j {
+            if i > 0 {
+                term = term * (n + 1 - i) as f64 / i as f64;
+            }
+            sum += term;
+        }
+        sum / 2f64.powi(n as i32)
+    };
+    let coverage = |k: usize| 1.0 - 2.0 * cdf(k - 1);
+    let mut k = 1;
+    while k < n / 2 && coverage(k + 1) >= 0.90 {
+        k += 1;
+    }
+    (median, ratios[k - 1], ratios[n - k], coverage(k).max(0.0))
+}
+
+/// Ticks the host stole from this machine's CPUs, and all ticks
+/// (`/proc/stat`'s first line).
+fn steal_ticks() -> (f64, f64) {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let fields: Vec<f64> = stat
+        .lines()
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    (
+        fields.get(7).copied().unwrap_or(f64::NAN),
+        fields.iter().sum(),
+    )
+}
+
+fn steal_share(before: (f64, f64), after: (f64, f64)) -> f64 {
+    (after.0 - before.0) / (after.1 - before.1).max(1.0)
+}
+
+/// Prints one figure; the ratio is ours/raw when higher is better and
+/// raw/ours otherwise, so above 1 is better for securenet everywhere. The
+/// verdict is "better" or "worse" only when the ratio's interval leaves 1
+/// out.
+pub fn line(what: &str, f: Figure, unit: &str, higher_is_better: bool) {
+    let (ratio, low, high) = if higher_is_better {
+        (f.ratio, f.low, f.high)
+    } else {
+        (1.0 / f.ratio, 1.0 / f.high, 1.0 / f.low)
+    };
+    let verdict = if f.coverage < 0.9 {
+        "(too few rounds)"
+    } else if low > 1.0 {
+        "better"
+    } else if high < 1.0 {
+        "worse"
+    } else {
+        "tie"
     };
     println!(
-        "{what:<46} ours {:>10.1} {unit:<6} raw {:>10.1} {unit:<6} ratio {ratio:>6.2}  ±{:.0}%",
+        "{what:<46} ours {:>10.1} {unit:<6} raw {:>10.1} {unit:<6} ratio {ratio:>5.2} [{low:.2}, {high:.2}] {:.0}% {verdict}  runs ±{:.0}%  steal {:.1}%",
         f.ours,
-        f.raw,
-        f.spread * 100.0
+        f.base,
+        f.coverage * 100.0,
+        f.spread * 100.0,
+        f.steal * 100.0
     );
 }
 
@@ -211,6 +323,16 @@ pub const BULK_SUITES: [&str; 3] = [
     "TLS13_AES_256_GCM_SHA384",
     "TLS13_CHACHA20_POLY1305_SHA256",
 ];
+
+/// The bulk suites this run measures: `SECURENET_BENCH_SUITE=AES_256`
+/// keeps those whose name has it (to profile one, e.g. under callgrind).
+pub fn bulk_suites() -> Vec<&'static str> {
+    let only = std::env::var("SECURENET_BENCH_SUITE").ok();
+    BULK_SUITES
+        .into_iter()
+        .filter(|s| only.as_ref().is_none_or(|o| s.contains(o.as_str())))
+        .collect()
+}
 
 impl Tuning {
     /// Only `suite`, any key exchange.
@@ -324,12 +446,46 @@ pub fn raw_client(config: &Arc<ClientConfig>, addr: std::net::SocketAddr) -> Raw
 }
 
 /// A raw rustls client over `sock`, handshake not run.
-fn raw_client_on(config: &Arc<ClientConfig>, sock: TcpStream) -> RawClient {
+fn raw_client_on<T: Read + Write>(
+    config: &Arc<ClientConfig>,
+    sock: T,
+) -> StreamOwned<ClientConnection, T> {
     let name = ServerName::try_from("localhost").expect("name");
     StreamOwned::new(
         ClientConnection::new(config.clone(), name).expect("conn"),
         sock,
     )
+}
+
+/// A socket read through a 64 KiB `BufReader`, written straight: what a
+/// careful user of raw rustls puts under `StreamOwned` so that the socket
+/// is read 64 KiB at a time (rustls asks for about one record per read).
+pub struct BufSock(BufReader<TcpStream>);
+
+impl BufSock {
+    pub fn new(sock: TcpStream) -> BufSock {
+        BufSock(BufReader::with_capacity(64 * 1024, sock))
+    }
+}
+
+impl Read for BufSock {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.0.read(buf)
+    }
+}
+
+impl Write for BufSock {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.get_mut().write(buf)
+    }
+
+    fn write_vectored(&mut self, bufs: &[std::io::IoSlice<'_>]) -> std::io::Result<usize> {
+        self.0.get_mut().write_vectored(bufs)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.get_mut().flush()
+    }
 }
 
 /// A connected loopback pair (TCP_NODELAY on both): `server` runs on the
@@ -354,17 +510,39 @@ pub fn tcp_pair<C, S: Send + 'static>(
 
 /// A raw rustls pair: (client, server) with the handshake done.
 pub fn raw_pair(client: &Arc<ClientConfig>, server: &Arc<ServerConfig>) -> (RawClient, RawServer) {
+    raw_pair_on(client, server, |sock| sock)
+}
+
+/// A raw rustls pair over sockets read through 64 KiB `BufReader`s.
+pub fn raw_pair_buffered(
+    client: &Arc<ClientConfig>,
+    server: &Arc<ServerConfig>,
+) -> (
+    StreamOwned<ClientConnection, BufSock>,
+    StreamOwned<ServerConnection, BufSock>,
+) {
+    raw_pair_on(client, server, BufSock::new)
+}
+
+fn raw_pair_on<T: Read + Write + Send + 'static>(
+    client: &Arc<ClientConfig>,
+    server: &Arc<ServerConfig>,
+    wrap: fn(TcpStream) -> T,
+) -> (
+    StreamOwned<ClientConnection, T>,
+    StreamOwned<ServerConnection, T>,
+) {
     let server = server.clone();
     tcp_pair(
         move |sock| {
-            let mut s = StreamOwned::new(ServerConnection::new(server).expect("conn"), sock);
+            let mut s = StreamOwned::new(ServerConnection::new(server).expect("conn"), wrap(sock));
             while s.conn.is_handshaking() {
                 s.conn.complete_io(&mut s.sock).expect("server handshake");
             }
             s
         },
         |sock| {
-            let mut c = raw_client_on(client, sock);
+            let mut c = raw_client_on(client, wrap(sock));
             while c.conn.is_handshaking() {
                 c.conn.complete_io(&mut c.sock).expect("client handshake");
             }

@@ -8,9 +8,11 @@ use std::time::{Duration, Instant};
 
 use rustls::{ClientConfig, ServerConfig};
 
+use crate::limit;
 use crate::setup::{
-    BULK_SUITES, DEFAULT, Figure, Pki, ReadWrite, Tuning, Who, compare, line, our_contexts,
-    our_pair, raw_configs, raw_pair, scaled, thread_cpu_secs, thread_user_secs,
+    BULK_SUITES, DEFAULT, Figure, Pki, ReadWrite, Tuning, Who, bulk_suites, compare, compare_with,
+    line, our_contexts, our_pair, raw_configs, raw_pair, raw_pair_buffered, scaled,
+    thread_cpu_secs, thread_user_secs,
 };
 
 /// What one transfer cost: seconds until all was read, and CPU seconds of
@@ -64,12 +66,13 @@ pub fn transfer<C: Write + Send + 'static, S: Read + Send + 'static>(
     }
 }
 
-/// A bulk transfer's figures: MB/s, then ms per GiB of sender CPU,
-/// receiver CPU, and each in user space.
-pub fn bulk_figures(cost: &Cost, total: usize) -> [f64; 5] {
+/// A bulk transfer's figures: MB/s, then ms per GiB of process CPU (both
+/// threads), sender CPU, receiver CPU, and each in user space.
+pub fn bulk_figures(cost: &Cost, total: usize) -> [f64; 6] {
     let gib = total as f64 / (1u64 << 30) as f64;
     [
         total as f64 / cost.secs / 1e6,
+        (cost.send + cost.recv) * 1e3 / gib,
         cost.send * 1e3 / gib,
         cost.recv * 1e3 / gib,
         cost.send_user * 1e3 / gib,
@@ -81,17 +84,30 @@ pub fn bulk_figures(cost: &Cost, total: usize) -> [f64; 5] {
 /// thread a figure is off by more than 5 %, and is not shown.
 const USER_SECS_SHOWN: f64 = 0.2;
 
-/// Prints a bulk row of `total` bytes and its CPU rows.
-pub fn bulk_lines(what: &str, total: usize, f: [Figure; 5]) {
-    let [rate, send, recv, send_user, recv_user] = f;
+/// Prints a bulk row of `total` bytes and its CPU rows: the process's
+/// (both threads: on loopback the kernel's work falls to either) is the
+/// headline, the per-thread split a diagnostic.
+pub fn bulk_lines(what: &str, total: usize, f: [Figure; 6]) {
+    let [rate, process, send, recv, send_user, recv_user] = f;
     line(what, rate, "MB/s", true);
-    line("  sender CPU", send, "ms/GiB", false);
-    line("  receiver CPU", recv, "ms/GiB", false);
+    line("  process CPU", process, "ms/GiB", false);
+    line("  (diagnostic) sender thread CPU", send, "ms/GiB", false);
+    line("  (diagnostic) receiver thread CPU", recv, "ms/GiB", false);
     let gib = total as f64 / (1u64 << 30) as f64;
-    let secs = |f: &Figure| f.ours.min(f.raw) * gib / 1e3;
+    let secs = |f: &Figure| f.ours.min(f.base) * gib / 1e3;
     if secs(&send_user).min(secs(&recv_user)) >= USER_SECS_SHOWN {
-        line("  sender CPU, user space", send_user, "ms/GiB", false);
-        line("  receiver CPU, user space", recv_user, "ms/GiB", false);
+        line(
+            "  (diagnostic) sender, user space",
+            send_user,
+            "ms/GiB",
+            false,
+        );
+        line(
+            "  (diagnostic) receiver, user space",
+            recv_user,
+            "ms/GiB",
+            false,
+        );
     } else {
         println!(
             "  CPU, user space: not shown, under {} ms per thread (10 ms ticks; run at a larger scale)",
@@ -100,15 +116,31 @@ pub fn bulk_lines(what: &str, total: usize, f: [Figure; 5]) {
     }
 }
 
-/// A connected pair of either side, boxed so one closure serves both.
-fn pair(who: Who, t: Tuning, pki: &Pki) -> (Box<dyn Write + Send>, Box<dyn Read + Send>) {
-    match who {
-        Who::Raw => {
+/// The sides of the bulk and write-size groups: securenet, raw rustls
+/// `StreamOwned`, `StreamOwned` over a 64 KiB `BufReader`, and (bulk only)
+/// the limit of the hardware.
+#[derive(Clone, Copy, Debug)]
+enum Side {
+    Ours,
+    Raw,
+    Buffered,
+    Limit,
+}
+
+/// A connected pair of any side, boxed so one closure serves all.
+fn pair(side: Side, t: Tuning, pki: &Pki) -> (Box<dyn Write + Send>, Box<dyn Read + Send>) {
+    match side {
+        Side::Raw | Side::Limit => {
             let (rc, rs) = raw_configs(pki, t);
             let (c, s) = raw_pair(&rc, &rs);
             (Box::new(c), Box::new(s))
         }
-        Who::Ours => {
+        Side::Buffered => {
+            let (rc, rs) = raw_configs(pki, t);
+            let (c, s) = raw_pair_buffered(&rc, &rs);
+            (Box::new(c), Box::new(s))
+        }
+        Side::Ours => {
             let (oc, os) = our_contexts(pki, t);
             let (c, s) = our_pair(&oc, &os);
             (Box::new(c), Box::new(s))
@@ -116,16 +148,56 @@ fn pair(who: Who, t: Tuning, pki: &Pki) -> (Box<dyn Write + Send>, Box<dyn Read 
     }
 }
 
+/// The side a two-sided group's `Who` names.
+fn side(who: Who) -> Side {
+    match who {
+        Who::Raw => Side::Raw,
+        Who::Ours => Side::Ours,
+    }
+}
+
 pub fn bulk(pki: &Pki) {
-    println!("\n== bulk client->server, 64 KiB writes (CPU: ms per GiB, lower is better)");
+    println!(
+        "\n== bulk client->server, 64 KiB writes (CPU: ms per GiB, lower is better; \
+         ratios: median of per-round ratios [interval, its confidence])"
+    );
     let total = scaled(1 << 30);
-    for suite in BULK_SUITES {
+    for suite in bulk_suites() {
         let t = Tuning::suite(suite);
-        let f = compare(|who| {
-            let (c, s) = pair(who, t, pki);
-            bulk_figures(&transfer(c, s, total, 64 * 1024), total)
-        });
-        bulk_lines(&format!("{} MiB {suite}", total >> 20), total, f);
+        let [raw, buffered, limit] = compare_with(
+            Side::Ours,
+            [Side::Raw, Side::Buffered, Side::Limit],
+            |side| {
+                if let Side::Limit = side {
+                    return limit::figures(suite, total);
+                }
+                let (c, s) = pair(side, t, pki);
+                bulk_figures(&transfer(c, s, total, 64 * 1024), total)
+            },
+        );
+        bulk_lines(&format!("{} MiB {suite}", total >> 20), total, raw);
+        line(
+            "  vs StreamOwned + 64 KiB BufReader",
+            buffered[0],
+            "MB/s",
+            true,
+        );
+        line("  process CPU vs that", buffered[1], "ms/GiB", false);
+        let [l, tcp, seal, open, ..] = limit;
+        println!(
+            "  limit (one core: 1/(1/tcp + 1/seal + 1/open)): tcp {:.0}, seal {:.0}, open {:.0} -> {:.0} MB/s; \
+             ours {:.2} of it [{:.2}, {:.2}] {:.0}%, StreamOwned {:.2}, with BufReader {:.2} (medians; holds pinned only)",
+            tcp.base,
+            seal.base,
+            open.base,
+            l.base,
+            l.ratio,
+            l.low,
+            l.high,
+            l.coverage * 100.0,
+            raw[0].base / l.base,
+            buffered[0].base / l.base,
+        );
     }
 }
 
@@ -135,13 +207,29 @@ pub fn write_sizes(pki: &Pki) {
         suite: Some("TLS13_AES_128_GCM_SHA256"),
         x25519_only: false,
     };
+    // SECURENET_BENCH_WRITE_SIZE=1024 measures that size only (to profile it).
+    let only: Option<usize> = std::env::var("SECURENET_BENCH_WRITE_SIZE")
+        .ok()
+        .and_then(|s| s.parse().ok());
     for size in [64usize, 1024, 16 * 1024, 1024 * 1024] {
+        if only.is_some_and(|o| o != size) {
+            continue;
+        }
         let total = scaled((size * 100_000).min(256 << 20));
-        let [rate] = compare(|who| {
-            let (c, s) = pair(who, t, pki);
+        let [[raw], [buffered]] = compare_with(Side::Ours, [Side::Raw, Side::Buffered], |side| {
+            let (c, s) = pair(side, t, pki);
             [total as f64 / transfer(c, s, total, size).secs / 1e6]
         });
-        line(&format!("writes of {size} B"), rate, "MB/s", true);
+        line(&format!("writes of {size} B"), raw, "MB/s", true);
+        line(
+            "  vs StreamOwned + 64 KiB BufReader",
+            buffered,
+            "MB/s",
+            true,
+        );
+    }
+    if only.is_some() {
+        return;
     }
     // write_vectored of 256 x 64 B: ours packs them into full records;
     // StreamOwned forwards only the first slice per call.
@@ -160,7 +248,7 @@ pub fn write_sizes(pki: &Pki) {
         w.flush().expect("flush");
     };
     let [rate] = compare(|who| {
-        let (mut c, mut s) = pair(who, t, pki);
+        let (mut c, mut s) = pair(side(who), t, pki);
         let reader = thread::spawn(move || {
             let mut buf = vec![0u8; 256 * 1024];
             let mut got = 0;
@@ -223,7 +311,7 @@ pub fn echo_latency(pki: &Pki) {
     });
     line("p50", p50, "us", false);
     line("p99", p99, "us", false);
-    println!("p50 difference ours - raw: {:+.2} us", p50.ours - p50.raw);
+    println!("p50 difference ours - raw: {:+.2} us", p50.ours - p50.base);
 }
 
 /// A connected pair: the unbuffered core ("ours" in its groups) or
