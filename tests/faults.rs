@@ -1,4 +1,5 @@
-//! TLS streams through a fault proxy: bytes dribbled one at a time, a slow
+//! TLS streams through a fault proxy: bytes dribbled one at a time (a
+//! handshake's too, and one that then stalls), a slow
 //! reader, full duplex through a choppy link that pauses, connections cut with FIN, RST
 //! or silence at random offsets; a split reader that owes a KeyUpdate reply
 //! while the write side is full; WebSocket messages of random sizes (with
@@ -93,6 +94,84 @@ fn a_record_dribbled_byte_by_byte_times_out_within_the_read_timeout() {
     drop(c);
     server.join().expect("server");
     proxy.handle.join().expect("proxy");
+}
+
+#[test]
+fn a_handshake_dribbled_byte_by_byte_times_out_within_the_handshake_timeout() {
+    // Each byte arrives well within any socket timeout: the handshake's
+    // own deadline must end it.
+    let pki = common::pki();
+    let (port, server) = server(&pki, |mut s| {
+        let _ = s.handshake();
+    });
+    // The server's first flight (over 1 KiB) at 5 ms a byte: 5 s and more.
+    let proxy = fault_proxy(port, Fault::clean(), dribble(Duration::from_millis(5)));
+    let start = Instant::now();
+    let err = common::client(pki.trust_context())
+        .handshake_timeout(LIMIT)
+        .connect("localhost", proxy.port)
+        .and_then(|mut c| c.handshake())
+        .expect_err("the server's flight is not in yet");
+    let took = start.elapsed();
+    assert!(
+        matches!(
+            err,
+            Error::Timeout {
+                phase: Phase::Handshake,
+                ..
+            }
+        ),
+        "the handshake phase: {err:?}"
+    );
+    assert!(took >= LIMIT && took < LIMIT * 2, "took {took:?}");
+    server.join().expect("server");
+    proxy.handle.join().expect("proxy");
+}
+
+#[test]
+fn a_handshake_that_dribbles_then_stalls_ends_at_its_deadline() {
+    // A raw fake server answers the ClientHello with the start of a record
+    // one byte every 20 ms for 0.9 of the handshake timeout, then stalls:
+    // the stalled read must end by the deadline, not a full timeout after
+    // the socket's timeout was last set.
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let server = thread::spawn(move || {
+        let (mut sock, _) = listener.accept().expect("accept");
+        common::tcp_timeouts(&sock);
+        let _ = sock.read(&mut [0u8; 4096]);
+        // A handshake record announcing 256 bytes, then its body slowly.
+        let _ = sock.write_all(&[0x16, 0x03, 0x03, 0x01, 0x00]);
+        let start = Instant::now();
+        while start.elapsed() < LIMIT * 9 / 10 {
+            if sock.write_all(&[0x02]).is_err() {
+                return;
+            }
+            thread::sleep(Duration::from_millis(20)); // slow peer
+        }
+        // Stalled: wait for the client to give up.
+        let _ = sock.read(&mut [0u8; 64]);
+    });
+    let pki = common::pki();
+    let start = Instant::now();
+    let err = common::client(pki.trust_context())
+        .handshake_timeout(LIMIT)
+        .connect("localhost", port)
+        .and_then(|mut c| c.handshake())
+        .expect_err("the server never finishes its flight");
+    let took = start.elapsed();
+    assert!(
+        matches!(
+            err,
+            Error::Timeout {
+                phase: Phase::Handshake,
+                ..
+            }
+        ),
+        "the handshake phase: {err:?}"
+    );
+    assert!(took >= LIMIT && took < LIMIT * 3 / 2, "took {took:?}");
+    server.join().expect("server");
 }
 
 #[test]

@@ -179,6 +179,9 @@ pub(crate) struct Transport<S> {
     /// user's; [`Transport::disarm`] puts it back.
     read_armed: bool,
     write_armed: bool,
+    /// When [`set_deadline_timeout`](Transport::set_deadline_timeout)
+    /// last set the read (write) timeout, until the user's are put back.
+    deadline_set: [Option<Instant>; 2],
 }
 
 /// `now + limit`, or as good as never for a limit too large to add (a
@@ -220,7 +223,37 @@ impl<S: Read> Transport<S> {
             next_size: SMALL_CHUNK,
             read_armed: false,
             write_armed: false,
+            deadline_set: [None; 2],
         }
+    }
+
+    /// Sets the socket's read (`write` false) or write timeout to `left`,
+    /// what is left of a deadline, unless this direction was set so less
+    /// than `slack` ago: a read or write that starts within `slack` of
+    /// that setting ends at most `slack` after the deadline. So a
+    /// handshake on a fast network sets each direction about once, not
+    /// before every read and write (a system call each).
+    pub(crate) fn set_deadline_timeout(&mut self, write: bool, left: Duration, slack: Duration) {
+        let now = Instant::now();
+        let last = &mut self.deadline_set[usize::from(write)];
+        if last.is_some_and(|at| now.saturating_duration_since(at) < slack) {
+            return;
+        }
+        let set = if write {
+            self.ops.set_write_timeout
+        } else {
+            self.ops.set_read_timeout
+        };
+        let _ = set(&self.sock, Some(left));
+        *last = Some(now);
+    }
+
+    /// Puts the user's timeouts back after a deadline's
+    /// ([`set_deadline_timeout`](Self::set_deadline_timeout)).
+    pub(crate) fn restore_timeouts(&mut self, read: Option<Duration>, write: Option<Duration>) {
+        let _ = (self.ops.set_read_timeout)(&self.sock, read);
+        let _ = (self.ops.set_write_timeout)(&self.sock, write);
+        self.deadline_set = [None; 2];
     }
 
     /// Before a call's second and later reads: the socket's read timeout

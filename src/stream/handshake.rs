@@ -21,7 +21,9 @@ impl<S: Read + Write> SecureStream<S> {
     ///
     /// Reads and writes do this on their own; call it to see handshake
     /// errors (a bad client certificate, no common protocol) at a known
-    /// point. The whole handshake is bounded by the handshake timeout.
+    /// point. The whole handshake is bounded by the handshake timeout (it
+    /// may end up to a 64th of it, at most 10 ms, late: the socket's
+    /// timeouts are not set again before every read and write).
     pub fn handshake(&mut self) -> Result<()> {
         match &self.tls {
             Tls::Open(c) if !c.is_handshaking() => return Ok(()),
@@ -36,8 +38,8 @@ impl<S: Read + Write> SecureStream<S> {
         let deadline = deadline_in(self.handshake_timeout);
         let result = self.drive_handshake(deadline);
         // Put the user's timeouts back.
-        let _ = (self.io.ops.set_read_timeout)(&self.io.sock, self.read_timeout);
-        let _ = (self.io.ops.set_write_timeout)(&self.io.sock, self.write_timeout);
+        self.io
+            .restore_timeouts(self.read_timeout, self.write_timeout);
         match result.and_then(|()| self.check_resumed_client()) {
             Ok(()) => {
                 self.handshake_done();
@@ -110,6 +112,9 @@ impl<S: Read + Write> SecureStream<S> {
         if let (Some(_), Tls::Open(conn)) = (&self.check, &mut self.tls) {
             self.ocsp = conn.take_stapled().map(Vec::into_boxed_slice);
         }
+        if let Tls::Open(conn) = &mut self.tls {
+            conn.forget_reports();
+        }
         if let Some(t) = &self.trace {
             let na = |o: Option<String>| o.unwrap_or_else(|| "-".to_owned());
             t.line(&format!(
@@ -174,6 +179,7 @@ impl<S: Read + Write> SecureStream<S> {
 
     fn drive_handshake(&mut self, deadline: Instant) -> Result<()> {
         let after = Some(self.handshake_timeout);
+        let slack = rearm_slack(self.handshake_timeout);
         if matches!(self.tls, Tls::Accepting(_) | Tls::Starting(_)) {
             self.read_proxy_header(deadline)?;
             self.tls = Tls::Open(self.start_server(deadline)?);
@@ -184,7 +190,7 @@ impl<S: Read + Write> SecureStream<S> {
                 return Err(Error::handshake("the connection is not open"));
             };
             if conn.wants_write() {
-                let _ = (self.io.ops.set_write_timeout)(&self.io.sock, Some(left));
+                self.io.set_deadline_timeout(true, left, slack);
                 let trace = self.trace.as_deref_mut();
                 flush_tls(
                     conn,
@@ -200,7 +206,7 @@ impl<S: Read + Write> SecureStream<S> {
             }
             let direct = self.io.pending().is_empty() && self.io.layer.is_none();
             if self.io.pending().is_empty() {
-                let _ = (self.io.ops.set_read_timeout)(&self.io.sock, Some(left));
+                self.io.set_deadline_timeout(false, left, slack);
                 // Straight into the connection's buffer (no buffer of the
                 // transport's to fill and copy from), unless the bytes
                 // must be opened through a proxy's TLS first.
@@ -272,7 +278,8 @@ impl<S: Read + Write> SecureStream<S> {
         loop {
             if self.io.pending().is_empty() {
                 let left = self.remaining(deadline)?;
-                let _ = (self.io.ops.set_read_timeout)(&self.io.sock, Some(left));
+                self.io
+                    .set_deadline_timeout(false, left, rearm_slack(self.handshake_timeout));
                 if self.io.fill(Phase::Handshake, after)? == 0 {
                     self.closed_silently =
                         matches!(&self.tls, Tls::Accepting(acc) if acc.2.is_empty());
@@ -345,6 +352,13 @@ impl<S: Read + Write> SecureStream<S> {
         let (leaf, rest) = chain.split_first()?;
         verifier.check(leaf, rest, name, UnixTime::now()).err()
     }
+}
+
+/// How late past its deadline a handshake may end for not setting the
+/// socket's timeouts again before every read and write: a 64th of the
+/// handshake timeout, at most 10 ms (with the default 30 s, 10 ms).
+fn rearm_slack(handshake_timeout: Duration) -> Duration {
+    (handshake_timeout / 64).min(Duration::from_millis(10))
 }
 
 /// How much one handshake read may take: a server's whole first flight

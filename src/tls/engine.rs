@@ -143,8 +143,9 @@ pub(crate) struct Engine {
     heard: bool,
     /// The error that ended the connection (kept for later calls).
     error: Option<Box<rustls::Error>>,
-    /// What calls into rustls reported for this connection (scope.rs).
-    learned: Learned,
+    /// What calls into rustls reported for this connection (scope.rs);
+    /// boxed, so that each call moves a pointer into the slot and back.
+    learned: Option<Box<Learned>>,
     exporter: Option<Box<Exporter>>,
     /// Server side: the name the client sent in SNI (once the handshake
     /// is done).
@@ -191,10 +192,16 @@ impl Engine {
             eof: false,
             heard: false,
             error: None,
-            learned: Learned::default(),
+            learned: Some(Box::default()),
             exporter: None,
             sni: None,
         }
+    }
+
+    /// What calls into rustls reported (made again, empty, if asked for
+    /// after [`forget_reports`](Self::forget_reports)).
+    fn learned(&mut self) -> &mut Learned {
+        self.learned.get_or_insert_with(Box::default)
     }
 
     fn common(&self) -> &CommonState {
@@ -291,9 +298,9 @@ impl Engine {
         let Some(server_random) = self.rest.server_random.take() else {
             return;
         };
-        self.sni = self.learned.sni.take();
+        self.sni = self.learned().sni.take();
         let suite = self.common().negotiated_cipher_suite();
-        let secret = self.learned.secret.take();
+        let secret = self.learned().secret.take();
         self.exporter = suite
             .zip(secret)
             .and_then(|(suite, secret)| Exporter::new(suite, secret, &server_random))
@@ -498,18 +505,26 @@ impl Engine {
         } else {
             PeerRole::Client
         };
-        map_tls_error(e, handshaking, self.learned.problem.take(), peer)
+        map_tls_error(e, handshaking, self.learned().problem.take(), peer)
     }
 
     /// Client side: why the server's certificate failed verification, if
     /// it was let through anyway in this connection's handshake.
     pub(crate) fn take_unverified(&mut self) -> Option<crate::error::CertificateProblem> {
-        self.learned.unverified.take()
+        self.learned().unverified.take()
     }
 
     /// Client side: the OCSP response the server stapled.
     pub(crate) fn take_stapled(&mut self) -> Option<Vec<u8>> {
-        self.learned.stapled.take()
+        self.learned().stapled.take()
+    }
+
+    /// The handshake's reports are taken: what calls into rustls report
+    /// from now on (nothing, in rustls 0.23) is dropped, and the record's
+    /// memory is freed (an idle connection keeps nothing it no longer
+    /// needs).
+    pub(crate) fn forget_reports(&mut self) {
+        self.learned = None;
     }
 
     /// Server side: the name the client sent in SNI.

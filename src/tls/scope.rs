@@ -61,30 +61,35 @@ pub(crate) struct Learned {
 // call, and nothing is looked up by a value the peer chose.
 thread_local! {
     /// The connection whose call into rustls runs on this thread, if any.
-    static SLOT: RefCell<Option<Learned>> = const { RefCell::new(None) };
+    static SLOT: RefCell<Option<Box<Learned>>> = const { RefCell::new(None) };
 }
 
 /// Runs `call` (a call into the connection's rustls state) with
 /// `learned` receiving what the configuration's objects report. Nested
 /// calls (a connection made inside another's call) each get their own.
-pub(crate) fn within<R>(learned: &mut Learned, call: impl FnOnce() -> R) -> R {
+/// The connection's `Learned` moves into the slot and back as a pointer
+/// (it is boxed): every record read or written passes here. A connection
+/// whose handshake is over passes `None`: the slot is empty for its calls,
+/// so a report then (rustls makes none) is dropped, never another's.
+pub(crate) fn within<R>(learned: &mut Option<Box<Learned>>, call: impl FnOnce() -> R) -> R {
     /// Moves the call's reports back into the connection and puts the
     /// outer call's slot back, even if `call` unwinds.
     struct Guard<'a> {
-        learned: &'a mut Learned,
-        outer: Option<Learned>,
+        learned: &'a mut Option<Box<Learned>>,
+        outer: Option<Box<Learned>>,
     }
     impl Drop for Guard<'_> {
         fn drop(&mut self) {
             let outer = self.outer.take();
             let _ = SLOT.try_with(|s| {
                 if let Some(mine) = std::mem::replace(&mut *s.borrow_mut(), outer) {
-                    *self.learned = mine;
+                    *self.learned = Some(mine);
                 }
             });
         }
     }
-    let outer = SLOT.with(|s| s.borrow_mut().replace(std::mem::take(learned)));
+    let mine = learned.take();
+    let outer = SLOT.with(|s| std::mem::replace(&mut *s.borrow_mut(), mine));
     let _guard = Guard { learned, outer };
     call()
 }
@@ -106,27 +111,44 @@ mod tests {
     #[test]
     fn reports_reach_the_running_call_only() {
         report(|l| l.sni = Some("nobody".into()));
-        let mut a = Learned::default();
-        let mut b = Learned::default();
+        let mut a = Some(Box::<Learned>::default());
+        let mut b = Some(Box::<Learned>::default());
         within(&mut a, || {
             report(|l| l.sni = Some("a".into()));
             within(&mut b, || report(|l| l.sni = Some("b".into())));
             report(|l| l.stapled = Some(vec![1]));
         });
+        let (a, b) = (
+            a.expect("a's reports came back"),
+            b.expect("b's reports came back"),
+        );
         assert_eq!(a.sni.as_deref(), Some("a"));
         assert_eq!(a.stapled, Some(vec![1]));
         assert_eq!(b.sni.as_deref(), Some("b"));
         assert_eq!(b.stapled, None);
         // Outside any call the slot is empty again.
         report(|l| l.sni = Some("late".into()));
-        let mut c = Learned::default();
+        let mut c = Some(Box::<Learned>::default());
         within(&mut c, || {});
-        assert_eq!(c.sni, None);
+        assert_eq!(c.expect("c's reports came back").sni, None);
+        // A connection past its handshake (no Learned) inside another's
+        // call: its report is dropped, not the outer call's.
+        let mut outer = Some(Box::<Learned>::default());
+        within(&mut outer, || {
+            let mut done = None;
+            within(&mut done, || report(|l| l.sni = Some("inner".into())));
+            assert!(done.is_none(), "nothing is kept for a finished handshake");
+        });
+        assert_eq!(
+            outer.expect("outer").sni,
+            None,
+            "the inner report did not land here"
+        );
     }
 
     #[test]
     fn an_unwinding_call_leaves_the_slot_as_it_was() {
-        let mut a = Learned::default();
+        let mut a = Some(Box::<Learned>::default());
         let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             within(&mut a, || {
                 report(|l| l.sni = Some("a".into()));
@@ -134,8 +156,12 @@ mod tests {
             })
         }));
         assert!(r.is_err());
-        let mut c = Learned::default();
+        let mut c = Some(Box::<Learned>::default());
         within(&mut c, || {});
-        assert_eq!(c.sni, None, "the unwound call's report did not stay behind");
+        assert_eq!(
+            c.expect("c's reports came back").sni,
+            None,
+            "the unwound call's report did not stay behind"
+        );
     }
 }

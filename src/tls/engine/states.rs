@@ -84,7 +84,10 @@ fn handle<Data>(
         }
         ConnectionState::EncodeTlsData(mut encode) => {
             let at = rest.output.end;
-            let mut want = 4096;
+            // First into the room there is: rustls tells the size it
+            // needs, and only that much is added (and zeroed), not a
+            // guess per message.
+            let mut want = 0;
             loop {
                 match encode.encode(rest.output.room(want)) {
                     Ok(n) => {
