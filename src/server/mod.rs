@@ -4,6 +4,7 @@
 #[cfg(unix)]
 pub(crate) mod activation;
 pub(crate) mod listener;
+pub(crate) mod maps;
 pub(crate) mod options;
 pub(crate) mod reload;
 pub(crate) mod serve;

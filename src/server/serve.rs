@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use crate::error::{Error, Result, WebSocketErrorKind};
 use crate::server::listener::{Accepted, SecureListener};
+use crate::server::maps;
 use crate::server::settings::{ClientErrorFn, HealthCheckFn};
 use crate::stream::SecureStream;
 
@@ -120,6 +121,23 @@ impl Default for Backoff {
     }
 }
 
+/// Why a connection was closed unserved near `vm.max_map_count`.
+#[cold]
+fn no_thread_room() -> Error {
+    Error::io(
+        "cannot start a thread for the connection",
+        io::Error::new(
+            io::ErrorKind::OutOfMemory,
+            format!(
+                "the process is within {} memory mappings of vm.max_map_count, where a new \
+                 thread would abort it (each takes 4): raise vm.max_map_count (sysctl) or set \
+                 BindOptions::max_connections below the room",
+                maps::MARGIN
+            ),
+        ),
+    )
+}
+
 impl SecureListener {
     /// The next connection for a server loop: failures of one connection
     /// are skipped, and running out of descriptors or memory waits (backing
@@ -192,10 +210,17 @@ impl SecureListener {
         let handler = Arc::new(handler);
         let settings = self.serve_settings().clone();
         let mut backoff = Backoff::default();
+        let thread_room = maps::thread_room();
         loop {
             let (mut stream, peer) = match self.accept_next(true, &mut backoff) {
                 None => return Ok(()),
                 Some(accepted) => accepted?,
+            };
+            // A thread started at the process's mapping limit would abort
+            // the process (maps.rs): the connection is closed instead.
+            let Some(slot) = maps::take_slot(thread_room) else {
+                report(&settings.on_client_error, &no_thread_room(), peer, peer);
+                continue;
             };
             let limiter = self.limiter().cloned();
             let pending = limiter
@@ -210,7 +235,7 @@ impl SecureListener {
                 builder = builder.stack_size(size);
             }
             let spawned = builder.spawn(move || {
-                let _running = running;
+                let _running = (running, slot);
                 let mut shaken = stream.handshake();
                 let mut dropped = false;
                 if let (Some(l), Some(id)) = (&limiter, pending) {

@@ -1,0 +1,105 @@
+//! How many handler threads the process's memory mappings leave room for
+//! (Linux's `vm.max_map_count`).
+//!
+//! Each thread [`serve`](crate::SecureListener::serve) starts takes four
+//! mappings: glibc's stack and its guard page, Rust's signal stack and its
+//! guard page. When a thread starts with the process at the limit, the
+//! thread is created but Rust's runtime cannot set up its signal stack: it
+//! panics where it cannot unwind, and the whole process aborts (seen in
+//! `cargo bench -p securenet-bench --bench scale`, with a raw rustls
+//! server). So `serve` keeps its threads within the room there was when
+//! it started, less a margin for everything else the process maps.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// Mappings one handler thread takes.
+const PER_THREAD: usize = 4;
+
+/// Mappings left to everything else: allocator arenas, files, the user's
+/// own threads.
+pub(crate) const MARGIN: usize = 1024;
+
+/// Handler threads `serve` runs in this process, over all its listeners.
+/// Process-wide because the limit is the process's: per listener, two
+/// listeners would each think they have all the room.
+static THREADS: AtomicUsize = AtomicUsize::new(0);
+
+/// The most handler threads the mappings leave room for, from the limit
+/// and the mappings in use now; `None` where there is no such limit.
+pub(crate) fn thread_room() -> Option<usize> {
+    #[cfg(target_os = "linux")]
+    {
+        let limit = std::fs::read_to_string("/proc/sys/vm/max_map_count").ok()?;
+        let used = std::fs::read_to_string("/proc/self/maps")
+            .ok()?
+            .lines()
+            .count();
+        Some(room(limit.trim().parse().ok()?, used))
+    }
+    #[cfg(not(target_os = "linux"))]
+    None
+}
+
+fn room(limit: usize, used: usize) -> usize {
+    limit.saturating_sub(used).saturating_sub(MARGIN) / PER_THREAD
+}
+
+/// One handler thread, counted until dropped.
+pub(crate) struct ThreadSlot(&'static AtomicUsize);
+
+impl Drop for ThreadSlot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// A slot for one more handler thread, or `None` when the `room` is taken.
+pub(crate) fn take_slot(room: Option<usize>) -> Option<ThreadSlot> {
+    take_slot_in(&THREADS, room)
+}
+
+fn take_slot_in(counter: &'static AtomicUsize, room: Option<usize>) -> Option<ThreadSlot> {
+    let before = counter.fetch_add(1, Ordering::Relaxed);
+    let slot = ThreadSlot(counter);
+    if room.is_some_and(|r| before >= r) {
+        return None;
+    }
+    Some(slot)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_room_is_what_the_limit_leaves_less_the_margin_in_fours() {
+        assert_eq!(room(65_530, 40), (65_530 - 40 - MARGIN) / 4);
+        assert_eq!(room(100, 40), 0, "below the margin: no room, no underflow");
+        assert_eq!(room(0, usize::MAX), 0);
+    }
+
+    #[test]
+    fn slots_past_the_room_are_refused_and_given_back() {
+        static COUNTER: AtomicUsize = AtomicUsize::new(0);
+        let room = Some(2);
+        let one = take_slot_in(&COUNTER, room).expect("the first fits");
+        let two = take_slot_in(&COUNTER, room).expect("the second fits");
+        assert!(take_slot_in(&COUNTER, room).is_none(), "the room is taken");
+        assert_eq!(
+            COUNTER.load(Ordering::Relaxed),
+            2,
+            "a refusal is given back"
+        );
+        drop(one);
+        assert!(
+            take_slot_in(&COUNTER, room).is_some(),
+            "room again once a thread ends"
+        );
+        drop(two);
+        assert_eq!(COUNTER.load(Ordering::Relaxed), 0);
+        assert!(
+            take_slot_in(&COUNTER, None).is_some(),
+            "no limit: always room"
+        );
+    }
+}
