@@ -11,13 +11,17 @@
 //! it started, less a margin for everything else the process maps.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 /// Mappings one handler thread takes.
 const PER_THREAD: usize = 4;
 
-/// Mappings left to everything else: allocator arenas, files, the user's
-/// own threads.
-pub(crate) const MARGIN: usize = 1024;
+/// Mappings left to everything else: allocator arenas (glibc makes up to
+/// eight per core), files, the user's own threads.
+pub(crate) fn margin() -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    1024 + 16 * cores
+}
 
 /// Handler threads `serve` runs in this process, over all its listeners.
 /// Process-wide because the limit is the process's: per listener, two
@@ -25,23 +29,53 @@ pub(crate) const MARGIN: usize = 1024;
 static THREADS: AtomicUsize = AtomicUsize::new(0);
 
 /// The most handler threads the mappings leave room for, from the limit
-/// and the mappings in use now; `None` where there is no such limit.
+/// and the mappings in use now (the running handlers' included, so they
+/// are added back: they are counted in [`THREADS`]); `None` where there is
+/// no such limit.
 pub(crate) fn thread_room() -> Option<usize> {
     #[cfg(target_os = "linux")]
     {
         let limit = std::fs::read_to_string("/proc/sys/vm/max_map_count").ok()?;
-        let used = std::fs::read_to_string("/proc/self/maps")
-            .ok()?
-            .lines()
-            .count();
-        Some(room(limit.trim().parse().ok()?, used))
+        // Bytes, not text: a mapped file's name need not be UTF-8.
+        let maps = std::fs::read("/proc/self/maps").ok()?;
+        let used = maps.iter().filter(|b| **b == b'\n').count();
+        Some(room(limit.trim().parse().ok()?, used) + THREADS.load(Ordering::Relaxed))
     }
     #[cfg(not(target_os = "linux"))]
     None
 }
 
 fn room(limit: usize, used: usize) -> usize {
-    limit.saturating_sub(used).saturating_sub(MARGIN) / PER_THREAD
+    limit.saturating_sub(used).saturating_sub(margin()) / PER_THREAD
+}
+
+/// The room, read again at most once a second when it is taken: mappings
+/// the process freed, or a limit an administrator raised, count again.
+pub(crate) struct Room {
+    room: Option<usize>,
+    read_at: Instant,
+}
+
+impl Room {
+    pub(crate) fn new() -> Room {
+        Room {
+            room: thread_room(),
+            read_at: Instant::now(),
+        }
+    }
+
+    /// A slot for one more handler thread, or `None` when the room is
+    /// taken.
+    pub(crate) fn take(&mut self) -> Option<ThreadSlot> {
+        if let Some(slot) = take_slot_in(&THREADS, self.room) {
+            return Some(slot);
+        }
+        if self.read_at.elapsed() < Duration::from_secs(1) {
+            return None;
+        }
+        *self = Room::new();
+        take_slot_in(&THREADS, self.room)
+    }
 }
 
 /// One handler thread, counted until dropped.
@@ -51,11 +85,6 @@ impl Drop for ThreadSlot {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::Relaxed);
     }
-}
-
-/// A slot for one more handler thread, or `None` when the `room` is taken.
-pub(crate) fn take_slot(room: Option<usize>) -> Option<ThreadSlot> {
-    take_slot_in(&THREADS, room)
 }
 
 fn take_slot_in(counter: &'static AtomicUsize, room: Option<usize>) -> Option<ThreadSlot> {
@@ -73,7 +102,7 @@ mod tests {
 
     #[test]
     fn the_room_is_what_the_limit_leaves_less_the_margin_in_fours() {
-        assert_eq!(room(65_530, 40), (65_530 - 40 - MARGIN) / 4);
+        assert_eq!(room(65_530, 40), (65_530 - 40 - margin()) / 4);
         assert_eq!(room(100, 40), 0, "below the margin: no room, no underflow");
         assert_eq!(room(0, usize::MAX), 0);
     }

@@ -121,6 +121,25 @@ impl Default for Backoff {
     }
 }
 
+/// Connections closed for want of room near `vm.max_map_count`: reported
+/// once a second at most, so that a flood does not flood the log.
+#[derive(Default)]
+struct Refusals {
+    reported_at: Option<std::time::Instant>,
+}
+
+impl Refusals {
+    fn report_now(&mut self) -> bool {
+        let due = self
+            .reported_at
+            .is_none_or(|at| at.elapsed() >= Duration::from_secs(1));
+        if due {
+            self.reported_at = Some(std::time::Instant::now());
+        }
+        due
+    }
+}
+
 /// Why a connection was closed unserved near `vm.max_map_count`.
 #[cold]
 fn no_thread_room() -> Error {
@@ -131,8 +150,8 @@ fn no_thread_room() -> Error {
             format!(
                 "the process is within {} memory mappings of vm.max_map_count, where a new \
                  thread would abort it (each takes 4): raise vm.max_map_count (sysctl) or set \
-                 BindOptions::max_connections below the room",
-                maps::MARGIN
+                 BindOptions::max_connections below the room (reported once a second)",
+                maps::margin()
             ),
         ),
     )
@@ -210,7 +229,8 @@ impl SecureListener {
         let handler = Arc::new(handler);
         let settings = self.serve_settings().clone();
         let mut backoff = Backoff::default();
-        let thread_room = maps::thread_room();
+        let mut thread_room = maps::Room::new();
+        let mut refused = Refusals::default();
         loop {
             let (mut stream, peer) = match self.accept_next(true, &mut backoff) {
                 None => return Ok(()),
@@ -218,8 +238,10 @@ impl SecureListener {
             };
             // A thread started at the process's mapping limit would abort
             // the process (maps.rs): the connection is closed instead.
-            let Some(slot) = maps::take_slot(thread_room) else {
-                report(&settings.on_client_error, &no_thread_room(), peer, peer);
+            let Some(slot) = thread_room.take() else {
+                if refused.report_now() {
+                    report(&settings.on_client_error, &no_thread_room(), peer, peer);
+                }
                 continue;
             };
             let limiter = self.limiter().cloned();

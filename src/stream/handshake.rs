@@ -167,14 +167,7 @@ impl<S: Read + Write> SecureStream<S> {
     }
 
     pub(super) fn remaining(&self, deadline: Instant) -> Result<Duration> {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Err(Error::Timeout {
-                phase: Phase::Handshake,
-                after: Some(self.handshake_timeout),
-            });
-        }
-        Ok(left)
+        left_of(deadline, self.handshake_timeout)
     }
 
     fn drive_handshake(&mut self, deadline: Instant) -> Result<()> {
@@ -206,6 +199,8 @@ impl<S: Read + Write> SecureStream<S> {
             }
             let direct = self.io.pending().is_empty() && self.io.layer.is_none();
             if self.io.pending().is_empty() {
+                // What is left now: the flush above may have taken most of it.
+                let left = left_of(deadline, self.handshake_timeout)?;
                 self.io.set_deadline_timeout(false, left, slack);
                 // Straight into the connection's buffer (no buffer of the
                 // transport's to fill and copy from), unless the bytes
@@ -352,6 +347,18 @@ impl<S: Read + Write> SecureStream<S> {
         let (leaf, rest) = chain.split_first()?;
         verifier.check(leaf, rest, name, UnixTime::now()).err()
     }
+}
+
+/// What is left of a handshake's `deadline`, or its timeout error.
+fn left_of(deadline: Instant, handshake_timeout: Duration) -> Result<Duration> {
+    let left = deadline.saturating_duration_since(Instant::now());
+    if left.is_zero() {
+        return Err(Error::Timeout {
+            phase: Phase::Handshake,
+            after: Some(handshake_timeout),
+        });
+    }
+    Ok(left)
 }
 
 /// How late past its deadline a handshake may end for not setting the

@@ -198,12 +198,6 @@ impl Engine {
         }
     }
 
-    /// What calls into rustls reported (made again, empty, if asked for
-    /// after [`forget_reports`](Self::forget_reports)).
-    fn learned(&mut self) -> &mut Learned {
-        self.learned.get_or_insert_with(Box::default)
-    }
-
     fn common(&self) -> &CommonState {
         match &self.side {
             Side::Client(c) => c,
@@ -298,9 +292,9 @@ impl Engine {
         let Some(server_random) = self.rest.server_random.take() else {
             return;
         };
-        self.sni = self.learned().sni.take();
+        self.sni = self.learned.as_deref_mut().and_then(|l| l.sni.take());
         let suite = self.common().negotiated_cipher_suite();
-        let secret = self.learned().secret.take();
+        let secret = self.learned.as_deref_mut().and_then(|l| l.secret.take());
         self.exporter = suite
             .zip(secret)
             .and_then(|(suite, secret)| Exporter::new(suite, secret, &server_random))
@@ -505,18 +499,19 @@ impl Engine {
         } else {
             PeerRole::Client
         };
-        map_tls_error(e, handshaking, self.learned().problem.take(), peer)
+        let problem = self.learned.as_deref_mut().and_then(|l| l.problem.take());
+        map_tls_error(e, handshaking, problem, peer)
     }
 
     /// Client side: why the server's certificate failed verification, if
     /// it was let through anyway in this connection's handshake.
     pub(crate) fn take_unverified(&mut self) -> Option<crate::error::CertificateProblem> {
-        self.learned().unverified.take()
+        self.learned.as_deref_mut()?.unverified.take()
     }
 
     /// Client side: the OCSP response the server stapled.
     pub(crate) fn take_stapled(&mut self) -> Option<Vec<u8>> {
-        self.learned().stapled.take()
+        self.learned.as_deref_mut()?.stapled.take()
     }
 
     /// The handshake's reports are taken: what calls into rustls report

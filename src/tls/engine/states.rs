@@ -83,7 +83,7 @@ fn handle<Data>(
             Ok(Stop::Again)
         }
         ConnectionState::EncodeTlsData(mut encode) => {
-            let at = rest.output.end;
+            let mut at = rest.output.end;
             // First into the room there is: rustls tells the size it
             // needs, and only that much is added (and zeroed), not a
             // guess per message.
@@ -91,6 +91,9 @@ fn handle<Data>(
             loop {
                 match encode.encode(rest.output.room(want)) {
                     Ok(n) => {
+                        // Where it went (making room may have moved what
+                        // was queued).
+                        at = rest.output.end;
                         rest.output.end += n;
                         break;
                     }
