@@ -92,6 +92,13 @@ need_libssl_dev() {
   fi
 }
 
+# Go (the scale benchmark's Go server, bench/go/echo.go).
+need_go() {
+  if ! command -v go >/dev/null 2>&1; then
+    apt_install golang-go
+  fi
+}
+
 # The openssl CLI.
 need_openssl() {
   if ! command -v openssl >/dev/null 2>&1; then

@@ -12,4 +12,9 @@ step "benchmarks, quick scale (figures only; the full run is in BENCHMARKS.md)"
 need_libssl_dev
 SECURENET_BENCH_SCALE=0.05 cargo bench --quiet -p securenet-bench --bench compare --features openssl
 pass "the benchmarks ran"
+
+step "scale, quick (50 and 500 idle connections per server process; the limit only at full scale)"
+need_go
+SECURENET_BENCH_SCALE=0.05 SECURENET_BENCH_REPEAT=2 cargo bench --quiet -p securenet-bench --bench scale
+pass "the scale benchmark ran"
 group_result bench
