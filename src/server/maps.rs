@@ -6,8 +6,8 @@
 //! guard page. When a thread starts with the process at the limit, the
 //! thread is created but Rust's runtime cannot set up its signal stack: it
 //! panics where it cannot unwind, and the whole process aborts (seen in
-//! `cargo bench -p securenet-bench --bench scale`, with a raw rustls
-//! server). So `serve` keeps its threads within the room there was when
+//! `cargo bench -p securenet-bench --bench scale`, with tungstenite's
+//! server on raw rustls). So `serve` keeps its threads within the room there was when
 //! it started, less a margin for everything else the process maps.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
