@@ -7,13 +7,16 @@
 //! thread is created but Rust's runtime cannot set up its signal stack: it
 //! panics where it cannot unwind, and the whole process aborts (seen in
 //! `cargo bench -p securenet-bench --bench scale`, with tungstenite's
-//! server on raw rustls). So `serve` keeps its threads within the room there was when
-//! it started, less a margin for everything else the process maps.
+//! server on raw rustls). So `serve` keeps its threads within the room the
+//! limit leaves (read when it starts, and again at most once a second
+//! when the room runs out), less a margin for everything else the process
+//! maps.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// Mappings one handler thread takes.
+#[cfg(any(target_os = "linux", test))]
 const PER_THREAD: usize = 4;
 
 /// Mappings left to everything else: allocator arenas (glibc makes up to
@@ -45,6 +48,7 @@ pub(crate) fn thread_room() -> Option<usize> {
     None
 }
 
+#[cfg(any(target_os = "linux", test))]
 fn room(limit: usize, used: usize) -> usize {
     limit.saturating_sub(used).saturating_sub(margin()) / PER_THREAD
 }
