@@ -3,7 +3,7 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
@@ -14,8 +14,8 @@ use securenet::SecureListener;
 use crate::unbuffered::Unbuffered;
 
 use crate::setup::{
-    DEFAULT, Pki, RawClient, RawServer, ReadWrite, Who, compare, line, our_contexts, our_pair,
-    raw_client, raw_configs, raw_pair, scaled,
+    DEFAULT, KillOnDrop, Pki, RawClient, RawServer, ReadWrite, Who, compare, line, our_contexts,
+    our_pair, raw_client, raw_configs, raw_pair, scaled,
 };
 
 fn idle_count() -> usize {
@@ -55,16 +55,6 @@ fn child(mode: &str, who: Who, pki: &Pki, talk: impl FnOnce(&mut dyn BufRead) ->
     let figure = talk(&mut out);
     let _ = child.0.wait();
     figure
-}
-
-/// Ends the child if this side panics, rather than leaving it waiting.
-struct KillOnDrop(Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 /// Handles a `--memory-*` child mode; false if `args` names none.

@@ -133,7 +133,8 @@ pub fn compare_with<S: Copy + std::fmt::Debug, const N: usize, const B: usize>(
     })
 }
 
-fn median_spread(values: &mut Vec<f64>) -> (f64, f64) {
+/// The median of the finite `values` and half their range relative to it.
+pub fn median_spread(values: &mut Vec<f64>) -> (f64, f64) {
     values.retain(|v| v.is_finite());
     if values.is_empty() {
         return (f64::NAN, 0.0);
@@ -229,6 +230,17 @@ pub fn line(what: &str, f: Figure, unit: &str, higher_is_better: bool) {
         f.spread * 100.0,
         f.steal * 100.0
     );
+}
+
+/// A child process (a bench's server or measuring side), killed if the
+/// bench panics rather than left running.
+pub struct KillOnDrop(pub std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 /// Either side's stream, boxed so one closure serves both.

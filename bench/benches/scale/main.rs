@@ -23,14 +23,14 @@ mod setup;
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Stdio};
+use std::process::Stdio;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use client::{Client, Conn};
 use procfs::Usage;
 use servers::Kind;
-use setup::{Pki, repeats, scale, scaled};
+use setup::{KillOnDrop, Pki, median_spread, repeats, scale, scaled};
 
 /// How long any one client step may wait before the run reports it.
 const TIMEOUT: Duration = Duration::from_secs(30);
@@ -59,16 +59,6 @@ struct Level {
     p50_ms: f64,
     p99_ms: f64,
     open_per_sec: f64,
-}
-
-/// Ends the server if the run panics, rather than leaving it serving.
-struct KillOnDrop(Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 fn main() {
@@ -347,20 +337,6 @@ fn probe_past(client: &Client, kind: Kind) {
     );
 }
 
-/// Median and half the range relative to it.
-fn median_spread(mut v: Vec<f64>) -> (f64, f64) {
-    v.retain(|x| x.is_finite());
-    if v.is_empty() {
-        return (f64::NAN, 0.0);
-    }
-    v.sort_by(f64::total_cmp);
-    let m = v[v.len() / 2];
-    (
-        m,
-        (v[v.len() - 1] - v[0]) / 2.0 / m.abs().max(f64::MIN_POSITIVE),
-    )
-}
-
 fn print_results(results: &[(Kind, Vec<Vec<Level>>)]) {
     println!(
         "\n{:<44} {:>6} {:>9} {:>5} {:>8} {:>7} {:>7} {:>8} {:>8} {:>8} {:>5} {:>8}",
@@ -383,7 +359,7 @@ fn print_results(results: &[(Kind, Vec<Vec<Level>>)]) {
         let Some(first) = runs.first() else { continue };
         for (l, level) in first.iter().enumerate() {
             let pick = |f: &dyn Fn(&Level) -> f64| {
-                median_spread(runs.iter().filter_map(|r| r.get(l)).map(f).collect())
+                median_spread(&mut runs.iter().filter_map(|r| r.get(l)).map(f).collect())
             };
             let (kib, kib_spread) = pick(&|x| x.kib_per_conn);
             let (p99, p99_spread) = pick(&|x| x.p99_ms);
