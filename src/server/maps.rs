@@ -68,6 +68,15 @@ impl Room {
         }
     }
 
+    /// A room with none left, not read again for an hour (tests).
+    #[cfg(test)]
+    pub(crate) fn taken() -> Room {
+        Room {
+            room: Some(0),
+            read_at: Instant::now() + Duration::from_secs(3600),
+        }
+    }
+
     /// A slot for one more handler thread, or `None` when the room is
     /// taken.
     pub(crate) fn take(&mut self) -> Option<ThreadSlot> {

@@ -380,7 +380,9 @@ impl BindOptions {
     /// Receives what makes accepting fail for a while in
     /// [`SecureListener::serve`](crate::SecureListener::serve) and [`SecureListener::incoming`](crate::SecureListener::incoming): running
     /// out of descriptors (`EMFILE`, `ENFILE`) or memory (`ENOBUFS`,
-    /// `ENOMEM`). Accepting backs off (5 ms, doubling to 1 s) and goes on
+    /// `ENOMEM`), and in `serve` (on Linux) coming within a margin of
+    /// `vm.max_map_count` (an `OutOfMemory` error: one more handler thread
+    /// could abort the process). Accepting backs off (5 ms, doubling to 1 s) and goes on
     /// once the resource is free again; this is called once per burst of
     /// such failures (without it, to the `log` crate at `warn`).
     pub fn on_accept_error(mut self, callback: impl Fn(&Error) + Send + Sync + 'static) -> Self {

@@ -121,36 +121,18 @@ impl Default for Backoff {
     }
 }
 
-/// Connections closed for want of room near `vm.max_map_count`: reported
-/// once a second at most, so that a flood does not flood the log.
-#[derive(Default)]
-struct Refusals {
-    reported_at: Option<std::time::Instant>,
-}
-
-impl Refusals {
-    fn report_now(&mut self) -> bool {
-        let due = self
-            .reported_at
-            .is_none_or(|at| at.elapsed() >= Duration::from_secs(1));
-        if due {
-            self.reported_at = Some(std::time::Instant::now());
-        }
-        due
-    }
-}
-
-/// Why a connection was closed unserved near `vm.max_map_count`.
+/// Why `serve` waits near `vm.max_map_count` instead of accepting.
 #[cold]
 fn no_thread_room() -> Error {
     Error::io(
-        "cannot start a thread for the connection",
+        "cannot start a thread for another connection; waiting, with backoff, before \
+         accepting it",
         io::Error::new(
             io::ErrorKind::OutOfMemory,
             format!(
                 "the process is within {} memory mappings of vm.max_map_count, where a new \
                  thread would abort it (each takes 4): raise vm.max_map_count (sysctl) or set \
-                 BindOptions::max_connections below the room (reported once a second)",
+                 BindOptions::max_connections below the room",
                 maps::margin()
             ),
         ),
@@ -177,25 +159,51 @@ impl SecureListener {
                 Err(Accepted::Failed(e)) => match classify(&e) {
                     Failure::Transient => {}
                     Failure::Fatal => return Some(Err(Error::io("accept failed", e))),
-                    Failure::Exhausted => {
-                        if !backoff.reported {
-                            backoff.reported = true;
-                            let err = Error::io(
-                                "accept failed; retrying with backoff until it works again \
-                                 (raise the descriptor limit, `ulimit -n`, or lower \
-                                 max_connections)",
-                                e,
-                            );
-                            match &self.serve_settings().on_accept_error {
-                                Some(f) => f(&err),
-                                None => log::warn!("{err}"),
-                            }
-                        }
-                        self.stop_state().nap(backoff.delay);
-                        backoff.delay = (backoff.delay * 2).min(LAST_BACKOFF);
-                    }
+                    Failure::Exhausted => self.back_off(backoff, || {
+                        Error::io(
+                            "accept failed; retrying with backoff until it works again \
+                             (raise the descriptor limit, `ulimit -n`, or lower \
+                             max_connections)",
+                            e,
+                        )
+                    }),
                 },
             }
+        }
+    }
+
+    /// Waits after running out of something the process needs (reported
+    /// to `on_accept_error` once per burst), longer each time in a burst.
+    fn back_off(&self, backoff: &mut Backoff, err: impl FnOnce() -> Error) {
+        if !backoff.reported {
+            backoff.reported = true;
+            let err = err();
+            match &self.serve_settings().on_accept_error {
+                Some(f) => f(&err),
+                None => log::warn!("{err}"),
+            }
+        }
+        self.stop_state().nap(backoff.delay);
+        backoff.delay = (backoff.delay * 2).min(LAST_BACKOFF);
+    }
+
+    /// Room for one more handler thread: a thread started at the process's
+    /// mapping limit would abort the process (maps.rs), so while there is
+    /// none `serve` waits as it does for descriptors, before accepting, and
+    /// clients wait in the listen backlog. `None` once stopped.
+    fn thread_slot(
+        &self,
+        room: &mut maps::Room,
+        backoff: &mut Backoff,
+    ) -> Option<maps::ThreadSlot> {
+        loop {
+            if let Some(slot) = room.take() {
+                return Some(slot);
+            }
+            if self.stop_state().is_stopped() {
+                return None;
+            }
+            self.back_off(backoff, no_thread_room);
         }
     }
 
@@ -208,7 +216,9 @@ impl SecureListener {
     ///
     /// It survives what a server in front of the internet meets: a
     /// connection reset before it was accepted is skipped; running out of
-    /// descriptors or memory backs off and goes on when they are freed
+    /// descriptors or memory, or (on Linux) coming within a margin of
+    /// `vm.max_map_count`, where one more thread would abort the process,
+    /// backs off and goes on when they are freed
     /// ([`on_accept_error`](crate::BindOptions::on_accept_error) hears of
     /// it once per burst). With
     /// [`max_connections`](crate::BindOptions::max_connections), a new
@@ -230,19 +240,13 @@ impl SecureListener {
         let settings = self.serve_settings().clone();
         let mut backoff = Backoff::default();
         let mut thread_room = maps::Room::new();
-        let mut refused = Refusals::default();
         loop {
+            let Some(slot) = self.thread_slot(&mut thread_room, &mut backoff) else {
+                return Ok(());
+            };
             let (mut stream, peer) = match self.accept_next(true, &mut backoff) {
                 None => return Ok(()),
                 Some(accepted) => accepted?,
-            };
-            // A thread started at the process's mapping limit would abort
-            // the process (maps.rs): the connection is closed instead.
-            let Some(slot) = thread_room.take() else {
-                if refused.report_now() {
-                    report(&settings.on_client_error, &no_thread_room(), peer, peer);
-                }
-                continue;
             };
             let limiter = self.limiter().cloned();
             let pending = limiter
@@ -347,6 +351,54 @@ mod tests {
             Failure::Transient
         ));
         assert!(matches!(kind(io::ErrorKind::InvalidInput), Failure::Fatal));
+    }
+
+    /// With no room for a thread, `serve` waits before accepting: the
+    /// client stays in the backlog (not closed), `on_accept_error` hears
+    /// of it once, naming the limit, and a stop ends the wait.
+    #[test]
+    fn no_room_for_a_thread_waits_before_accepting() {
+        use std::io::Read;
+        use std::sync::mpsc;
+        let pki = crate::testing::TestPki::new(&["localhost"]).expect("pki");
+        let (reported, reports) = mpsc::channel();
+        let listener = crate::BindOptions::new()
+            .on_accept_error(move |e| {
+                let _ = reported.send(e.to_string());
+            })
+            .bind("127.0.0.1", 0, &pki.server_context())
+            .expect("bind");
+        let mut client =
+            std::net::TcpStream::connect(("127.0.0.1", listener.port())).expect("connect");
+        client
+            .set_read_timeout(Some(Duration::from_millis(200)))
+            .expect("timeout");
+        thread::scope(|s| {
+            let waiting = s.spawn(|| {
+                let mut backoff = Backoff::default();
+                listener
+                    .thread_slot(&mut maps::Room::taken(), &mut backoff)
+                    .is_some()
+            });
+            let report = reports
+                .recv_timeout(Duration::from_secs(10))
+                .expect("on_accept_error hears of it");
+            assert!(report.contains("vm.max_map_count"), "{report}");
+            let got = client.read(&mut [0u8; 1]).map_err(|e| e.kind());
+            assert!(
+                matches!(
+                    got,
+                    Err(io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut)
+                ),
+                "the client waits, neither closed nor answered: {got:?}"
+            );
+            listener.stop_handle().stop();
+            assert!(
+                !waiting.join().expect("join"),
+                "stopped while waiting: no slot"
+            );
+        });
+        assert!(reports.try_recv().is_err(), "reported once per burst");
     }
 
     #[cfg(unix)]
