@@ -17,4 +17,9 @@ step "scale, quick (50 and 500 idle connections per server process; the limit on
 need_go
 SECURENET_BENCH_SCALE=0.05 SECURENET_BENCH_REPEAT=2 cargo bench --quiet -p securenet-bench --bench scale
 pass "the scale benchmark ran"
+step "WebSocket servers, quick (securenet's, tungstenite's and Node ws's, the same client; 50 clients at one message a second)"
+need_node
+SECURENET_BENCH_NODE_DIR=$nodedir SECURENET_BENCH_SCALE=0.05 SECURENET_BENCH_REPEAT=2 \
+  cargo bench --quiet -p securenet-bench --bench wsserver
+pass "the WebSocket server benchmark ran"
 group_result bench

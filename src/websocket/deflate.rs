@@ -246,6 +246,37 @@ mod tests {
     }
 
     #[test]
+    fn pieces_of_any_size_inflate_as_the_whole() {
+        // Pieces of 1, 7 and 200 bytes, as frames and reads cut a
+        // message, with and without context takeover, and a message ending
+        // with a final block (RFC 7692 7.2.3.4) among others.
+        let text = json(40);
+        let rfc_final = [0xf3, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00, 0x00];
+        for reset in [false, true] {
+            for piece in [1, 7, 200] {
+                let mut d = Deflater::new(&agreed(reset), 1).expect("deflater");
+                let mut i = Inflater::new(&agreed(reset));
+                // After the final block's message, only a context reset
+                // keeps the deflater (which never saw "Hello") in step.
+                let after: &[u8] = if reset { &text[..64] } else { b"" };
+                for msg in [&text[..64], &text[..], b"", &text[..300], b"Hello", after] {
+                    let data = if msg == b"Hello" {
+                        rfc_final.to_vec()
+                    } else {
+                        d.compress(msg).expect("compress")
+                    };
+                    let mut out = Vec::new();
+                    for chunk in data.chunks(piece) {
+                        i.feed(chunk, &mut out, 1 << 20).expect("feed");
+                    }
+                    i.finish(&mut out, 1 << 20).expect("finish");
+                    assert_eq!(out, msg, "pieces of {piece}, reset {reset}");
+                }
+            }
+        }
+    }
+
+    #[test]
     fn garbage_is_1007_never_an_empty_message() {
         let mut i = Inflater::new(&agreed(false));
         let err = i

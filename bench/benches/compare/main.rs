@@ -16,6 +16,7 @@
 //! ```
 
 mod handshakes;
+mod json;
 mod limit;
 mod memory;
 #[cfg(feature = "openssl")]

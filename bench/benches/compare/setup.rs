@@ -208,6 +208,11 @@ fn steal_share(before: (f64, f64), after: (f64, f64)) -> f64 {
 /// verdict is "better" or "worse" only when the ratio's interval leaves 1
 /// out.
 pub fn line(what: &str, f: Figure, unit: &str, higher_is_better: bool) {
+    line_vs(what, f, unit, higher_is_better, "raw");
+}
+
+/// [`line`] with the baseline's name.
+pub fn line_vs(what: &str, f: Figure, unit: &str, higher_is_better: bool, base: &str) {
     let (ratio, low, high) = if higher_is_better {
         (f.ratio, f.low, f.high)
     } else {
@@ -223,7 +228,7 @@ pub fn line(what: &str, f: Figure, unit: &str, higher_is_better: bool) {
         "tie"
     };
     println!(
-        "{what:<46} ours {:>10.1} {unit:<6} raw {:>10.1} {unit:<6} ratio {ratio:>5.2} [{low:.2}, {high:.2}] {:.0}% {verdict}  runs ±{:.0}%  steal {:.1}%",
+        "{what:<46} ours {:>10.1} {unit:<6} {base} {:>10.1} {unit:<6} ratio {ratio:>5.2} [{low:.2}, {high:.2}] {:.0}% {verdict}  runs ±{:.0}%  steal {:.1}%",
         f.ours,
         f.base,
         f.coverage * 100.0,

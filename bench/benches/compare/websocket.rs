@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use securenet::{CompressionOptions, Message, WebSocket, WebSocketOptions};
 
+use crate::json::json;
 use crate::setup::{
     DEFAULT, Pki, Who, compare, line, our_contexts, our_pair, raw_configs, raw_pair, scaled,
 };
@@ -81,33 +82,6 @@ fn deflated_sizes() {
         });
         println!("deflating JSON messages of {size} B: {}", rows.join(", "));
     }
-}
-
-/// Messages of `size` bytes of JSON records, each different, `total`
-/// bytes of them.
-fn json(size: usize, total: usize) -> Vec<Vec<u8>> {
-    let mut i = 0u64;
-    let mut record = || {
-        let k = i.wrapping_mul(6364136223846793005) >> 33;
-        i += 1;
-        format!(
-            r#"{{"type":"tick","symbol":"S{}","price":{}.{:02},"qty":{},"id":{i}}}"#,
-            k % 500,
-            k % 1000,
-            k % 97,
-            k % 100
-        )
-    };
-    (0..(total / size).max(1))
-        .map(|_| {
-            let mut s = String::new();
-            while s.len() < size {
-                s.push_str(&record());
-            }
-            s.truncate(size);
-            s.into_bytes()
-        })
-        .collect()
 }
 
 /// Echoed messages per second, tungstenite over `StreamOwned` (it has no

@@ -15,6 +15,7 @@
 //! ```
 
 mod client;
+#[allow(dead_code)]
 mod procfs;
 mod servers;
 #[allow(dead_code)]
@@ -22,15 +23,13 @@ mod servers;
 mod setup;
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
-use std::process::Stdio;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use client::{Client, Conn};
 use procfs::Usage;
 use servers::Kind;
-use setup::{KillOnDrop, Pki, median_spread, repeats, scale, scaled};
+use setup::{Pki, median_spread, repeats, scale, scaled};
 
 /// How long any one client step may wait before the run reports it.
 const TIMEOUT: Duration = Duration::from_secs(30);
@@ -39,9 +38,9 @@ const TIMEOUT: Duration = Duration::from_secs(30);
 /// samples and the processes' own descriptors.
 const MARGIN: f64 = 32.0;
 
-/// The memory mappings securenet's `serve` keeps free (it closes a
-/// connection rather than start a thread within them: src/server/maps.rs,
-/// 1,024 and 16 per core); every server is measured up to the same level.
+/// The memory mappings securenet's `serve` keeps free (it stops accepting
+/// rather than start a thread within them: src/server/maps.rs, 1,024 and
+/// 16 per core); every server is measured up to the same level.
 fn serve_map_margin() -> f64 {
     let cores = thread::available_parallelism().map_or(1, |n| n.get());
     (1024 + 16 * cores) as f64
@@ -151,19 +150,8 @@ fn run(
     to_limit: bool,
     limits: &mut HashMap<Kind, usize>,
 ) -> Result<Vec<Level>, String> {
-    let mut cmd = servers::command(kind, pki)?;
-    let mut child = KillOnDrop(
-        cmd.stdout(Stdio::piped())
-            .spawn()
-            .map_err(|e| format!("start: {e}"))?,
-    );
+    let (mut child, port) = servers::start(kind, pki)?;
     let pid = child.0.id();
-    let mut port = String::new();
-    let stdout = child.0.stdout.take().ok_or("no stdout")?;
-    BufReader::new(stdout)
-        .read_line(&mut port)
-        .map_err(|e| format!("port: {e}"))?;
-    let port: u16 = port.trim().parse().map_err(|_| format!("port {port:?}"))?;
     let client = Client::new(pki, port, kind.websocket());
     let samples = scaled(200).clamp(20, 200);
     // Warm up (the server's first handshake builds its caches), then read

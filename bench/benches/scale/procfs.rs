@@ -2,6 +2,7 @@
 //! descriptors, memory mappings, the stack its threads touched, and the
 //! limits that stop it.
 
+use std::collections::HashMap;
 use std::fs;
 
 /// One reading of a server process.
@@ -122,4 +123,32 @@ pub fn mem_available_kib() -> f64 {
                 .ok()
         })
         .unwrap_or(f64::NAN)
+}
+
+/// The CPU time each thread of a process has run so far, by thread id
+/// (`/proc/PID/task/*/schedstat`, in nanoseconds).
+pub fn thread_cpu(pid: u32) -> HashMap<u32, u64> {
+    let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) else {
+        return HashMap::new();
+    };
+    tasks
+        .filter_map(|t| {
+            let t = t.ok()?;
+            let tid = t.file_name().to_str()?.parse().ok()?;
+            let stat = fs::read_to_string(t.path().join("schedstat")).ok()?;
+            Some((tid, stat.split_whitespace().next()?.parse().ok()?))
+        })
+        .collect()
+}
+
+/// The CPU seconds a process ran between two [`thread_cpu`] readings:
+/// what each thread alive at the second ran since the first (all of it,
+/// for a thread started since). A thread that ended in between is not
+/// counted: read around work whose threads outlive it.
+pub fn cpu_between(before: &HashMap<u32, u64>, after: &HashMap<u32, u64>) -> f64 {
+    let ns: u64 = after
+        .iter()
+        .map(|(tid, &ns)| ns.saturating_sub(before.get(tid).copied().unwrap_or(0)))
+        .sum();
+    ns as f64 / 1e9
 }

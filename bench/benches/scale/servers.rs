@@ -3,10 +3,10 @@
 //! servers on securenet's `serve`, on raw rustls, and Go's (built from
 //! bench/go/echo.go). Each prints its port on its first line.
 
-use std::io::{self, Read, Write};
+use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::path::PathBuf;
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
@@ -14,7 +14,7 @@ use std::time::Duration;
 use rustls::{ServerConnection, StreamOwned};
 use securenet::{BindOptions, Message, WebSocket, WebSocketOptions};
 
-use crate::setup::{DEFAULT, Pki, our_contexts, raw_configs};
+use crate::setup::{DEFAULT, KillOnDrop, Pki, our_contexts, raw_configs};
 
 /// One server under test.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
@@ -34,6 +34,9 @@ pub enum Kind {
     WsOurs,
     /// tungstenite's server over `StreamOwned`, a thread per connection.
     WsTungstenite,
+    /// Node's `ws` server (.ci/ws_peer.mjs, permessage-deflate accepted):
+    /// one event loop. Not in [`Kind::ALL`] (the scale rows).
+    WsNode,
 }
 
 impl Kind {
@@ -56,6 +59,7 @@ impl Kind {
             Kind::Go => "go",
             Kind::WsOurs => "ws-securenet",
             Kind::WsTungstenite => "ws-tungstenite",
+            Kind::WsNode => "ws-node",
         }
     }
 
@@ -68,17 +72,18 @@ impl Kind {
             Kind::Go => "Go 1.19 crypto/tls, goroutine each",
             Kind::WsOurs => "WebSocket: securenet accept + serve()",
             Kind::WsTungstenite => "WebSocket: tungstenite over StreamOwned",
+            Kind::WsNode => "WebSocket: Node ws",
         }
     }
 
     pub fn websocket(self) -> bool {
-        matches!(self, Kind::WsOurs | Kind::WsTungstenite)
+        matches!(self, Kind::WsOurs | Kind::WsTungstenite | Kind::WsNode)
     }
 
     /// The reserved stack of each connection's thread, where there is one.
     pub fn stack_size(self) -> Option<usize> {
         match self {
-            Kind::Go => None,
+            Kind::Go | Kind::WsNode => None,
             Kind::OursSmallStack => Some(SMALL_STACK),
             _ => Some(2 << 20),
         }
@@ -91,16 +96,68 @@ impl Kind {
 
 const SMALL_STACK: usize = 256 * 1024;
 
+/// Starts `kind`'s server: the child and the port it announced on its
+/// first line.
+pub fn start(kind: Kind, pki: &Pki) -> Result<(KillOnDrop, u16), String> {
+    let mut cmd = command(kind, pki)?;
+    let mut child = KillOnDrop(
+        cmd.stdout(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("start: {e}"))?,
+    );
+    let mut line = String::new();
+    let stdout = child.0.stdout.take().ok_or("no stdout")?;
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .map_err(|e| format!("port: {e}"))?;
+    // Node's peer says "listening on PORT".
+    let port = line.split_whitespace().last().and_then(|p| p.parse().ok());
+    let port = port.ok_or_else(|| format!("no port in {line:?}"))?;
+    Ok((child, port))
+}
+
 /// The command that starts `kind`'s server, or why there is none.
-pub fn command(kind: Kind, pki: &Pki) -> Result<Command, String> {
+fn command(kind: Kind, pki: &Pki) -> Result<Command, String> {
     let mut cmd = if kind == Kind::Go {
         Command::new(go_server()?)
+    } else if kind == Kind::WsNode {
+        node_server(pki)?
     } else {
         let mut cmd = Command::new(std::env::current_exe().map_err(|e| e.to_string())?);
         cmd.arg("--scale-server").arg(kind.name());
         cmd
     };
     pki.to_env(&mut cmd);
+    Ok(cmd)
+}
+
+/// Node's ws server: .ci/ws_peer.mjs (the interoperability peer, which
+/// echoes) copied beside a `node_modules/ws`, in SECURENET_BENCH_NODE_DIR
+/// or else target/ci/node (where `.ci/run` installs it), with the
+/// certificate written there.
+fn node_server(pki: &Pki) -> Result<Command, String> {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let dir = std::env::var_os("SECURENET_BENCH_NODE_DIR")
+        .map_or_else(|| root.join("target/ci/node"), PathBuf::from);
+    if !dir.join("node_modules/ws").is_dir() {
+        return Err(format!(
+            "Node's ws is not installed in {} (npm install ws@8 there, or set \
+             SECURENET_BENCH_NODE_DIR to a directory that has it)",
+            dir.display()
+        ));
+    }
+    let write = |name: &str, text: &str| {
+        let path = dir.join(name);
+        std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;
+        Ok::<_, String>(path)
+    };
+    let script = std::fs::read_to_string(root.join(".ci/ws_peer.mjs"))
+        .map_err(|e| format!(".ci/ws_peer.mjs: {e}"))?;
+    let script = write("ws_peer.mjs", &script)?;
+    let cert = write("bench-cert.pem", &pki.cert)?;
+    let key = write("bench-key.pem", &pki.key)?;
+    let mut cmd = Command::new("node");
+    cmd.arg(script).arg(cert).arg(key).arg("on");
     Ok(cmd)
 }
 
@@ -139,7 +196,9 @@ pub fn run_child(args: &[String]) -> bool {
     let pki = Pki::from_env().expect("the parent hands the PKI over");
     match kind {
         Kind::Raw | Kind::WsTungstenite => raw_server(&pki, kind.websocket()),
-        Kind::Go => unreachable!("Go's server is its own program"),
+        Kind::Go | Kind::WsNode => {
+            unreachable!("Go's and Node's servers are programs of their own")
+        }
         _ => our_server(&pki, kind),
     }
     true
