@@ -382,9 +382,11 @@ impl BindOptions {
     /// out of descriptors (`EMFILE`, `ENFILE`) or memory (`ENOBUFS`,
     /// `ENOMEM`), and in `serve` (on Linux) coming within a margin of
     /// `vm.max_map_count` (an `OutOfMemory` error: one more handler thread
-    /// could abort the process). Accepting backs off (5 ms, doubling to 1 s) and goes on
-    /// once the resource is free again; this is called once per burst of
-    /// such failures (without it, to the `log` crate at `warn`).
+    /// could abort the process) or unable to start a thread for a
+    /// connection. Accepting backs off (5 ms, doubling to 1 s) and goes on
+    /// once the resource is free again; this is called at most once a
+    /// minute while such failures last or keep coming back (without it,
+    /// to the `log` crate at `warn`).
     pub fn on_accept_error(mut self, callback: impl Fn(&Error) + Send + Sync + 'static) -> Self {
         self.serve.on_accept_error = Some(Arc::new(callback));
         self

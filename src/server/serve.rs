@@ -1,13 +1,13 @@
 //! Thread-per-connection serving: `SecureListener::serve` and `incoming`,
 //! which survive running out of descriptors or memory (backing off and
-//! reporting once per burst), make room under `max_connections` by dropping
+//! reporting at most once a minute), make room under `max_connections` by dropping
 //! connections stuck in their handshake, and end on a `StopHandle`.
 
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result, WebSocketErrorKind};
 use crate::server::listener::{Accepted, SecureListener};
@@ -105,19 +105,32 @@ fn classify(e: &io::Error) -> Failure {
 const FIRST_BACKOFF: Duration = Duration::from_millis(5);
 const LAST_BACKOFF: Duration = Duration::from_secs(1);
 
-/// The state of a server loop's waits after failed accepts.
+/// How often a shortage that lasts (or keeps coming back) is reported.
+const REPORT_EVERY: Duration = Duration::from_secs(60);
+
+/// The state of a server loop's waits for something it ran out of.
 #[derive(Debug)]
 pub(crate) struct Backoff {
     delay: Duration,
-    reported: bool,
+    /// When the shortage was last reported: at most once a minute, even
+    /// when it comes back after every connection (a server at its limit).
+    reported_at: Option<Instant>,
 }
 
 impl Default for Backoff {
     fn default() -> Self {
         Backoff {
             delay: FIRST_BACKOFF,
-            reported: false,
+            reported_at: None,
         }
+    }
+}
+
+impl Backoff {
+    /// The shortage is over: the next wait is short again (the reports
+    /// stay at most once a minute).
+    fn ended(&mut self) {
+        self.delay = FIRST_BACKOFF;
     }
 }
 
@@ -142,7 +155,7 @@ fn no_thread_room() -> Error {
 impl SecureListener {
     /// The next connection for a server loop: failures of one connection
     /// are skipped, and running out of descriptors or memory waits (backing
-    /// off, reported once per burst) until accepting works again. `None`
+    /// off, reported at most once a minute) until accepting works again. `None`
     /// once stopped; an error only if the listening socket is broken.
     fn accept_next(
         &self,
@@ -152,7 +165,7 @@ impl SecureListener {
         loop {
             match self.accept_one(evict) {
                 Ok(accepted) => {
-                    *backoff = Backoff::default();
+                    backoff.ended();
                     return Some(Ok(accepted));
                 }
                 Err(Accepted::Stopped) => return None,
@@ -173,10 +186,14 @@ impl SecureListener {
     }
 
     /// Waits after running out of something the process needs (reported
-    /// to `on_accept_error` once per burst), longer each time in a burst.
+    /// to `on_accept_error` at most once a minute), longer each time until
+    /// it is over.
     fn back_off(&self, backoff: &mut Backoff, err: impl FnOnce() -> Error) {
-        if !backoff.reported {
-            backoff.reported = true;
+        if backoff
+            .reported_at
+            .is_none_or(|at| at.elapsed() >= REPORT_EVERY)
+        {
+            backoff.reported_at = Some(Instant::now());
             let err = err();
             match &self.serve_settings().on_accept_error {
                 Some(f) => f(&err),
@@ -220,7 +237,9 @@ impl SecureListener {
     /// `vm.max_map_count`, where one more thread would abort the process,
     /// backs off and goes on when they are freed
     /// ([`on_accept_error`](crate::BindOptions::on_accept_error) hears of
-    /// it once per burst). With
+    /// it at most once a minute while it lasts); a thread that cannot be
+    /// started (`kernel.pid_max`, `kernel.threads-max`, the process's
+    /// thread limit) closes that connection and backs off too. With
     /// [`max_connections`](crate::BindOptions::max_connections), a new
     /// connection waits while that many streams are alive, but first the
     /// connection that has been in its handshake longest is dropped, so
@@ -236,12 +255,23 @@ impl SecureListener {
         F: Fn(SecureStream) -> std::result::Result<(), E> + Send + Sync + 'static,
         E: Into<Error>,
     {
+        self.serve_in(handler, maps::Room::new())
+    }
+
+    /// [`serve`](Self::serve) with the room for threads given (tests).
+    fn serve_in<F, E>(&self, handler: F, mut thread_room: maps::Room) -> Result<()>
+    where
+        F: Fn(SecureStream) -> std::result::Result<(), E> + Send + Sync + 'static,
+        E: Into<Error>,
+    {
         let handler = Arc::new(handler);
         let settings = self.serve_settings().clone();
+        // Two shortages, waited for apart: of what accepting needs
+        // (descriptors, memory), and of room for threads.
         let mut backoff = Backoff::default();
-        let mut thread_room = maps::Room::new();
+        let mut threads = Backoff::default();
         loop {
-            let Some(slot) = self.thread_slot(&mut thread_room, &mut backoff) else {
+            let Some(slot) = self.thread_slot(&mut thread_room, &mut threads) else {
                 return Ok(());
             };
             let (mut stream, peer) = match self.accept_next(true, &mut backoff) {
@@ -292,13 +322,28 @@ impl SecureListener {
                     Err(e) => report(&on_error, &e, client, peer),
                 }
             });
-            if let Err(e) = spawned {
-                report(
-                    &settings.on_client_error,
-                    &Error::io("cannot start a thread for the connection", e),
-                    peer,
-                    peer,
-                );
+            match spawned {
+                Ok(_) => threads.ended(),
+                // Out of threads (pid_max, threads-max, RLIMIT_NPROC, a
+                // cgroup's pids.max) or memory: this connection is closed,
+                // and accepting waits before the next one.
+                Err(e) => {
+                    let (kind, detail) = (e.kind(), e.to_string());
+                    report(
+                        &settings.on_client_error,
+                        &Error::io("cannot start a thread for the connection", e),
+                        peer,
+                        peer,
+                    );
+                    self.back_off(&mut threads, || {
+                        Error::io(
+                            "cannot start a thread for a connection; waiting, with backoff, \
+                             before accepting more (raise kernel.pid_max, kernel.threads-max or \
+                             the process's thread limit, or set max_connections below it)",
+                            io::Error::new(kind, detail),
+                        )
+                    });
+                }
             }
         }
     }
@@ -353,9 +398,10 @@ mod tests {
         assert!(matches!(kind(io::ErrorKind::InvalidInput), Failure::Fatal));
     }
 
-    /// With no room for a thread, `serve` waits before accepting: the
-    /// client stays in the backlog (not closed), `on_accept_error` hears
-    /// of it once, naming the limit, and a stop ends the wait.
+    /// With no room for a thread, `serve` waits before accepting: a client
+    /// stays in the backlog (not accepted and closed, as before), and
+    /// `on_accept_error` hears of it once, naming the limit; when the room
+    /// is read again (a second later) the clients are served.
     #[test]
     fn no_room_for_a_thread_waits_before_accepting() {
         use std::io::Read;
@@ -368,23 +414,32 @@ mod tests {
             })
             .bind("127.0.0.1", 0, &pki.server_context())
             .expect("bind");
-        let mut client =
-            std::net::TcpStream::connect(("127.0.0.1", listener.port())).expect("connect");
-        client
+        let port = listener.port();
+        let stop = listener.stop_handle();
+        let mut waiting = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        waiting
             .set_read_timeout(Some(Duration::from_millis(200)))
             .expect("timeout");
+        let (ended_tx, ended) = mpsc::channel();
+        // Stops serve however the scope ends (a failed assertion included),
+        // so that the scope's join cannot hang the test.
+        struct StopOnDrop(crate::StopHandle);
+        impl Drop for StopOnDrop {
+            fn drop(&mut self) {
+                self.0.stop();
+            }
+        }
         thread::scope(|s| {
-            let waiting = s.spawn(|| {
-                let mut backoff = Backoff::default();
-                listener
-                    .thread_slot(&mut maps::Room::taken(), &mut backoff)
-                    .is_some()
+            let _stop = StopOnDrop(stop.clone());
+            s.spawn(|| {
+                let served = listener.serve_in(|_| Ok::<(), Error>(()), maps::Room::taken());
+                let _ = ended_tx.send(served.is_ok());
             });
             let report = reports
                 .recv_timeout(Duration::from_secs(10))
                 .expect("on_accept_error hears of it");
             assert!(report.contains("vm.max_map_count"), "{report}");
-            let got = client.read(&mut [0u8; 1]).map_err(|e| e.kind());
+            let got = waiting.read(&mut [0u8; 1]).map_err(|e| e.kind());
             assert!(
                 matches!(
                     got,
@@ -392,13 +447,17 @@ mod tests {
                 ),
                 "the client waits, neither closed nor answered: {got:?}"
             );
-            listener.stop_handle().stop();
-            assert!(
-                !waiting.join().expect("join"),
-                "stopped while waiting: no slot"
-            );
+            let served = crate::ConnectOptions::new()
+                .context(pki.trust_context())
+                .server_name("localhost")
+                .timeout(Duration::from_secs(10))
+                .connect("127.0.0.1", port);
+            assert!(served.is_ok(), "served once there is room: {served:?}");
+            stop.stop();
+            let ended = ended.recv_timeout(Duration::from_secs(10));
+            assert_eq!(ended, Ok(true), "serve ends on the stop");
         });
-        assert!(reports.try_recv().is_err(), "reported once per burst");
+        assert!(reports.try_recv().is_err(), "reported once");
     }
 
     #[cfg(unix)]
