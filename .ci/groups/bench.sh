@@ -19,7 +19,10 @@ SECURENET_BENCH_SCALE=0.05 SECURENET_BENCH_REPEAT=2 cargo bench --quiet -p secur
 pass "the scale benchmark ran"
 step "WebSocket servers, quick (securenet's, tungstenite's and Node ws's, the same client; 50 clients at one message a second)"
 need_node
-SECURENET_BENCH_NODE_DIR=$nodedir SECURENET_BENCH_SCALE=0.05 SECURENET_BENCH_REPEAT=2 \
+SECURENET_BENCH_NODE_DIR=$nodedir SECURENET_BENCH_REQUIRE_ALL=1 SECURENET_BENCH_SCALE=0.05 SECURENET_BENCH_REPEAT=2 \
   cargo bench --quiet -p securenet-bench --bench wsserver
 pass "the WebSocket server benchmark ran"
+step "handshakes, client and server apart, quick"
+SECURENET_BENCH_SCALE=0.05 SECURENET_BENCH_REPEAT=2 cargo bench --quiet -p securenet-bench --bench sides
+pass "the handshake sides benchmark ran"
 group_result bench

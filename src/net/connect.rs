@@ -158,10 +158,11 @@ impl SocketSettings {
                 )
             })?;
         }
-        // socket2 polls for whole milliseconds, truncated, and gives up when
-        // the poll does: one more millisecond keeps it from giving up before
-        // the timeout the user set.
-        socket.connect_timeout(
+        // One more millisecond: socket2 polls for whole milliseconds,
+        // truncated, and gives up when the poll does; it also keeps a zero
+        // timeout from meaning none.
+        connect_within(
+            &socket,
             &(*addr).into(),
             self.timeout.saturating_add(Duration::from_millis(1)),
         )?;
@@ -173,6 +174,44 @@ impl SocketSettings {
         }
         Ok(socket.into())
     }
+}
+
+/// `connect(2)` bounded by `timeout`. On Linux a blocking connect honours
+/// `SO_SNDTIMEO` (socket(7)): two `setsockopt` calls (the timeout, then none
+/// again) in place of socket2's `connect_timeout`, which makes the socket
+/// non-blocking, `poll`s and makes it blocking again (four `fcntl` and a
+/// `poll`). A connect the timeout cuts short fails with `EINPROGRESS` (or
+/// `EALREADY` once retried after a signal): `TimedOut` here.
+#[cfg(target_os = "linux")]
+fn connect_within(socket: &Socket, addr: &socket2::SockAddr, timeout: Duration) -> io::Result<()> {
+    use std::time::Instant;
+    let deadline = Instant::now().checked_add(timeout);
+    let result = loop {
+        let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        if left.is_some_and(|l| l.is_zero()) {
+            break Err(io::ErrorKind::TimedOut.into());
+        }
+        socket.set_write_timeout(left)?;
+        match socket.connect(addr) {
+            Ok(()) => break Ok(()),
+            // Interrupted by a signal: the connect goes on in the kernel,
+            // and connecting again waits for it with what is left.
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EINPROGRESS | libc::EALREADY)) => {
+                break Err(io::ErrorKind::TimedOut.into());
+            }
+            // Connected while the signal was handled.
+            Err(e) if e.raw_os_error() == Some(libc::EISCONN) => break Ok(()),
+            Err(e) => break Err(e),
+        }
+    };
+    result?;
+    socket.set_write_timeout(None)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn connect_within(socket: &Socket, addr: &socket2::SockAddr, timeout: Duration) -> io::Result<()> {
+    socket.connect_timeout(addr, timeout)
 }
 
 /// `host` without the brackets of an IPv6 literal (`[::1]` is `::1`).

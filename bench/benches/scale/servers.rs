@@ -105,10 +105,17 @@ pub fn start(kind: Kind, pki: &Pki) -> Result<(KillOnDrop, u16), String> {
             .spawn()
             .map_err(|e| format!("start: {e}"))?,
     );
-    let mut line = String::new();
     let stdout = child.0.stdout.take().ok_or("no stdout")?;
-    BufReader::new(stdout)
-        .read_line(&mut line)
+    // Read apart, so that a child that never says its port fails the run
+    // instead of hanging it.
+    let (said, port_line) = std::sync::mpsc::channel();
+    thread::spawn(move || {
+        let mut line = String::new();
+        let _ = said.send(BufReader::new(stdout).read_line(&mut line).map(|_| line));
+    });
+    let line = port_line
+        .recv_timeout(Duration::from_secs(60))
+        .map_err(|_| "no port announced within 60 s".to_owned())?
         .map_err(|e| format!("port: {e}"))?;
     // Node's peer says "listening on PORT".
     let port = line.split_whitespace().last().and_then(|p| p.parse().ok());

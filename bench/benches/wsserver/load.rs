@@ -120,7 +120,9 @@ fn load(
                     }
                 }
             })
-            .map_err(|e| format!("client thread: {e}"))?;
+            // A bench: the threads already started wait at the barriers,
+            // so a failure here ends the run.
+            .expect("a client thread");
         threads.push(spawned);
         // One connection at a time: the listen backlog is not measured.
         // A client that failed still meets the others at every barrier.

@@ -18,7 +18,8 @@
 //! Node's server is .ci/ws_peer.mjs beside a `node_modules/ws` in
 //! SECURENET_BENCH_NODE_DIR (default target/ci/node, where `.ci/run`
 //! installs ws 8: `mkdir -p target/ci/node && (cd target/ci/node && npm
-//! install ws@8)`); without it the Node rows say why they are missing.
+//! install ws@8)`); without it the Node rows say why they are missing
+//! (with SECURENET_BENCH_REQUIRE_ALL set, as CI sets it, the run fails).
 
 #[path = "../compare/json.rs"]
 mod json;
@@ -126,6 +127,11 @@ fn main() {
     for kind in [Kind::WsOurs, Kind::WsTungstenite, Kind::WsNode] {
         match Server::start(kind, &pki) {
             Ok(server) => servers.push(server),
+            // CI wants every row: a server missing there is a failure.
+            Err(e) if std::env::var_os("SECURENET_BENCH_REQUIRE_ALL").is_some() => {
+                eprintln!("{}: did not start: {e}", kind.describe());
+                std::process::exit(1);
+            }
             Err(e) => println!("{}: not measured: {e}", kind.describe()),
         }
     }
