@@ -78,6 +78,13 @@ impl Room {
         }
     }
 
+    /// No more threads than run now, until the room is read again: a
+    /// thread failed to start (a limit on threads, not on mappings).
+    pub(crate) fn cap_at_running(&mut self) {
+        self.room = Some(THREADS.load(Ordering::Relaxed));
+        self.read_at = Instant::now();
+    }
+
     /// A slot for one more handler thread, or `None` when the room is
     /// taken.
     pub(crate) fn take(&mut self) -> Option<ThreadSlot> {

@@ -384,9 +384,9 @@ impl BindOptions {
     /// `vm.max_map_count` (an `OutOfMemory` error: one more handler thread
     /// could abort the process) or unable to start a thread for a
     /// connection. Accepting backs off (5 ms, doubling to 1 s) and goes on
-    /// once the resource is free again; this is called at most once a
-    /// minute while such failures last or keep coming back (without it,
-    /// to the `log` crate at `warn`).
+    /// once the resource is free again; this is called when a shortage
+    /// begins, then at most once a minute while it lasts or keeps coming
+    /// back (without it, to the `log` crate at `warn`).
     pub fn on_accept_error(mut self, callback: impl Fn(&Error) + Send + Sync + 'static) -> Self {
         self.serve.on_accept_error = Some(Arc::new(callback));
         self

@@ -112,16 +112,28 @@ const REPORT_EVERY: Duration = Duration::from_secs(60);
 #[derive(Debug)]
 pub(crate) struct Backoff {
     delay: Duration,
-    /// When the shortage was last reported: at most once a minute, even
-    /// when it comes back after every connection (a server at its limit).
-    reported_at: Option<Instant>,
+    /// When a shortage was last reported, and which: the same one at most
+    /// once a minute, even when it comes back after every connection (a
+    /// server at its limit); another at once.
+    reported: Option<(Instant, Shortage)>,
+}
+
+/// What a server loop ran out of, as far as reporting tells them apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Shortage {
+    /// An accept failed so: its error kind and code.
+    Accept(io::ErrorKind, Option<i32>),
+    /// No room for a thread near `vm.max_map_count`.
+    Mappings,
+    /// A thread failed to start.
+    Thread,
 }
 
 impl Default for Backoff {
     fn default() -> Self {
         Backoff {
             delay: FIRST_BACKOFF,
-            reported_at: None,
+            reported: None,
         }
     }
 }
@@ -172,28 +184,31 @@ impl SecureListener {
                 Err(Accepted::Failed(e)) => match classify(&e) {
                     Failure::Transient => {}
                     Failure::Fatal => return Some(Err(Error::io("accept failed", e))),
-                    Failure::Exhausted => self.back_off(backoff, || {
-                        Error::io(
-                            "accept failed; retrying with backoff until it works again \
+                    Failure::Exhausted => {
+                        let shortage = Shortage::Accept(e.kind(), e.raw_os_error());
+                        self.back_off(backoff, shortage, || {
+                            Error::io(
+                                "accept failed; retrying with backoff until it works again \
                              (raise the descriptor limit, `ulimit -n`, or lower \
                              max_connections)",
-                            e,
-                        )
-                    }),
+                                e,
+                            )
+                        });
+                    }
                 },
             }
         }
     }
 
-    /// Waits after running out of something the process needs (reported
-    /// to `on_accept_error` at most once a minute), longer each time until
-    /// it is over.
-    fn back_off(&self, backoff: &mut Backoff, err: impl FnOnce() -> Error) {
-        if backoff
-            .reported_at
-            .is_none_or(|at| at.elapsed() >= REPORT_EVERY)
-        {
-            backoff.reported_at = Some(Instant::now());
+    /// Waits after running out of something the process needs (each
+    /// shortage reported to `on_accept_error` at once, then at most once a
+    /// minute while it lasts), longer each time until it is over.
+    fn back_off(&self, backoff: &mut Backoff, shortage: Shortage, err: impl FnOnce() -> Error) {
+        let due = backoff
+            .reported
+            .is_none_or(|(at, last)| last != shortage || at.elapsed() >= REPORT_EVERY);
+        if due {
+            backoff.reported = Some((Instant::now(), shortage));
             let err = err();
             match &self.serve_settings().on_accept_error {
                 Some(f) => f(&err),
@@ -220,7 +235,7 @@ impl SecureListener {
             if self.stop_state().is_stopped() {
                 return None;
             }
-            self.back_off(backoff, no_thread_room);
+            self.back_off(backoff, Shortage::Mappings, no_thread_room);
         }
     }
 
@@ -328,6 +343,15 @@ impl SecureListener {
                 // cgroup's pids.max) or memory: this connection is closed,
                 // and accepting waits before the next one.
                 Err(e) => {
+                    // The thread that would have ended its handshake's
+                    // entry never ran: the entry (and its descriptor) goes.
+                    if let (Some(l), Some(id)) = (self.limiter(), pending) {
+                        l.handshake_over(id);
+                    }
+                    // No new thread until one ends (or the room is read
+                    // again, a second later): the clients wait in the
+                    // backlog instead of being accepted and closed.
+                    thread_room.cap_at_running();
                     let (kind, detail) = (e.kind(), e.to_string());
                     report(
                         &settings.on_client_error,
@@ -335,7 +359,7 @@ impl SecureListener {
                         peer,
                         peer,
                     );
-                    self.back_off(&mut threads, || {
+                    self.back_off(&mut threads, Shortage::Thread, || {
                         Error::io(
                             "cannot start a thread for a connection; waiting, with backoff, \
                              before accepting more (raise kernel.pid_max, kernel.threads-max or \
@@ -404,7 +428,7 @@ mod tests {
     /// is read again (a second later) the clients are served.
     #[test]
     fn no_room_for_a_thread_waits_before_accepting() {
-        use std::io::Read;
+        use std::io::{Read, Write};
         use std::sync::mpsc;
         let pki = crate::testing::TestPki::new(&["localhost"]).expect("pki");
         let (reported, reports) = mpsc::channel();
@@ -439,6 +463,9 @@ mod tests {
                 .recv_timeout(Duration::from_secs(10))
                 .expect("on_accept_error hears of it");
             assert!(report.contains("vm.max_map_count"), "{report}");
+            // Bytes that are no ClientHello: a server that had accepted
+            // would answer them with an alert or a close.
+            waiting.write_all(b"GET / HTTP/1.0\r\n\r\n").expect("write");
             let got = waiting.read(&mut [0u8; 1]).map_err(|e| e.kind());
             assert!(
                 matches!(
