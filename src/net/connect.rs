@@ -188,7 +188,8 @@ fn connect_within(socket: &Socket, addr: &socket2::SockAddr, timeout: Duration) 
     let deadline = Instant::now().checked_add(timeout);
     let result = loop {
         let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
-        if left.is_some_and(|l| l.is_zero()) {
+        // Under a microsecond the timeval is zero, which means no timeout.
+        if left.is_some_and(|l| l < Duration::from_micros(1)) {
             break Err(io::ErrorKind::TimedOut.into());
         }
         socket.set_write_timeout(left)?;

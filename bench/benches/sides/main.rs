@@ -5,9 +5,13 @@
 //! the server's CPU per handshake. Client rows: securenet's client and raw
 //! rustls's against the same server (raw rustls, a child process):
 //! handshakes per second and the client's CPU per handshake. Each
-//! handshake is followed by one 4-byte echo (so both ends are done with
-//! it); the connections stay open until the CPU is read (a server thread
-//! that ends takes its run time with it), then all close.
+//! handshake is full (no client resumes: both would otherwise resume
+//! from the second connection on) and followed by one 4-byte echo (so
+//! both ends are done with it); the connections stay open until the CPU
+//! is read (a server thread that ends takes its run time with it), then
+//! all close. The raw client of the client rows is what a raw rustls user
+//! writes (`TcpStream::connect`, no timeouts); securenet's bounds its
+//! connect and handshake by its default timeouts.
 //!
 //! ```text
 //! cargo bench -p securenet-bench --bench sides                  # 8 rounds, 1,000 handshakes a side
@@ -70,20 +74,25 @@ fn main() {
         }
     };
     let (Some(ours), Some(raw)) = (start(Kind::Ours), start(Kind::Raw)) else {
-        return;
+        std::process::exit(1);
     };
+    let failed = std::sync::atomic::AtomicBool::new(false);
     for (kx, x25519_only) in [("X25519MLKEM768", false), ("X25519", true)] {
         let tuning = Tuning {
             suite: None,
             x25519_only,
         };
         let (raw_client, _) = raw_configs(&pki, tuning);
+        let mut raw_client = Arc::unwrap_or_clone(raw_client);
+        raw_client.resumption = rustls::client::Resumption::disabled();
+        let raw_client = Arc::new(raw_client);
         let (our_client_ctx, _) = our_contexts(&pki, tuning);
         // The server side: one client (raw rustls), two servers.
         let [[rate, cpu]] = compare_with(0usize, [1usize], |side| {
             let server = if side == 0 { &ours } else { &raw };
             server_round(server, &raw_client, count).unwrap_or_else(|e| {
                 println!("server {side}: {e}");
+                failed.store(true, std::sync::atomic::Ordering::Relaxed);
                 [f64::NAN; 2]
             })
         });
@@ -106,6 +115,7 @@ fn main() {
         let [[rate, cpu]] = compare_with(0usize, [1usize], |side| {
             client_round(side == 0, &our_client_ctx, &raw_client, port, count).unwrap_or_else(|e| {
                 println!("client {side}: {e}");
+                failed.store(true, std::sync::atomic::Ordering::Relaxed);
                 [f64::NAN; 2]
             })
         });
@@ -124,6 +134,9 @@ fn main() {
             "rustls",
         );
     }
+    if failed.load(std::sync::atomic::Ordering::Relaxed) {
+        std::process::exit(1);
+    }
 }
 
 /// `count` handshakes (and echoes) of a raw rustls client against
@@ -140,7 +153,7 @@ fn server_round(
     let start = Instant::now();
     for _ in 0..count {
         held.push(Held::Raw(Box::new(
-            raw_handshake(config, server.1).map_err(|e| format!("handshake: {e}"))?,
+            raw_handshake(config, server.1, true).map_err(|e| format!("handshake: {e}"))?,
         )));
     }
     let secs = start.elapsed().as_secs_f64();
@@ -169,7 +182,7 @@ fn client_round(
             ))
         } else {
             Held::Raw(Box::new(
-                raw_handshake(config, port).map_err(|e| format!("handshake: {e}"))?,
+                raw_handshake(config, port, false).map_err(|e| format!("handshake: {e}"))?,
             ))
         });
     }
@@ -180,15 +193,24 @@ fn client_round(
 }
 
 /// A raw rustls client: connect, handshake, one echo.
+/// `bounded`: with a connect timeout and socket timeouts (the server
+/// rows' client, the same for both servers); else as a raw rustls user
+/// writes it (the client rows' baseline).
 fn raw_handshake(
     config: &Arc<ClientConfig>,
     port: u16,
+    bounded: bool,
 ) -> io::Result<StreamOwned<ClientConnection, TcpStream>> {
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    let sock = TcpStream::connect_timeout(&addr, TIMEOUT)?;
+    let sock = if bounded {
+        let sock = TcpStream::connect_timeout(&addr, TIMEOUT)?;
+        sock.set_read_timeout(Some(TIMEOUT))?;
+        sock.set_write_timeout(Some(TIMEOUT))?;
+        sock
+    } else {
+        TcpStream::connect(addr)?
+    };
     sock.set_nodelay(true)?;
-    sock.set_read_timeout(Some(TIMEOUT))?;
-    sock.set_write_timeout(Some(TIMEOUT))?;
     let name = ServerName::try_from("localhost").map_err(io::Error::other)?;
     let conn = ClientConnection::new(Arc::clone(config), name).map_err(io::Error::other)?;
     let mut tls = StreamOwned::new(conn, sock);
@@ -203,6 +225,7 @@ fn raw_handshake(
 fn our_handshake(context: &SecurityContext, port: u16) -> io::Result<SecureStream> {
     let mut tls = our_client(context)
         .timeout(TIMEOUT)
+        .resume_sessions(false)
         .connect("127.0.0.1", port)
         .map_err(io::Error::from)?;
     echo(&mut tls)?;
