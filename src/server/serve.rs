@@ -189,8 +189,8 @@ impl SecureListener {
                         self.back_off(backoff, shortage, || {
                             Error::io(
                                 "accept failed; retrying with backoff until it works again \
-                             (raise the descriptor limit, `ulimit -n`, or lower \
-                             max_connections)",
+                                 (raise the descriptor limit, `ulimit -n`, or lower \
+                                 max_connections)",
                                 e,
                             )
                         });

@@ -39,7 +39,9 @@ use rustls::{ClientConfig, ClientConnection, StreamOwned};
 use securenet::{SecureStream, SecurityContext};
 
 use servers::Kind;
-use setup::{KillOnDrop, Tuning, compare_with, line_vs, our_client, our_contexts, raw_configs};
+use setup::{
+    Figure, KillOnDrop, Tuning, compare_with, line_vs, our_client, our_contexts, raw_configs,
+};
 
 /// How long any one wait may take.
 const TIMEOUT: Duration = Duration::from_secs(30);
@@ -96,20 +98,7 @@ fn main() {
                 [f64::NAN; 2]
             })
         });
-        line_vs(
-            &format!("server side, {kx}: handshakes"),
-            rate,
-            "/s",
-            true,
-            "rustls",
-        );
-        line_vs(
-            &format!("server side, {kx}: server CPU"),
-            cpu,
-            "µs",
-            false,
-            "rustls",
-        );
+        print_rows(&format!("server side, {kx}"), "server", rate, cpu);
         // The client side: one server (raw rustls), two clients.
         let port = raw.1;
         let [[rate, cpu]] = compare_with(0usize, [1usize], |side| {
@@ -119,24 +108,18 @@ fn main() {
                 [f64::NAN; 2]
             })
         });
-        line_vs(
-            &format!("client side, {kx}: handshakes"),
-            rate,
-            "/s",
-            true,
-            "rustls",
-        );
-        line_vs(
-            &format!("client side, {kx}: client CPU"),
-            cpu,
-            "µs",
-            false,
-            "rustls",
-        );
+        print_rows(&format!("client side, {kx}"), "client", rate, cpu);
     }
     if failed.load(std::sync::atomic::Ordering::Relaxed) {
         std::process::exit(1);
     }
+}
+
+/// A side's two rows: handshakes per second, and `who`'s CPU per
+/// handshake, against raw rustls.
+fn print_rows(label: &str, who: &str, rate: Figure, cpu: Figure) {
+    line_vs(&format!("{label}: handshakes"), rate, "/s", true, "rustls");
+    line_vs(&format!("{label}: {who} CPU"), cpu, "µs", false, "rustls");
 }
 
 /// `count` handshakes (and echoes) of a raw rustls client against
