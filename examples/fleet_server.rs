@@ -163,9 +163,11 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     // serve returned: a signal began the shutdown; finish it.
     let report = stop.shutdown(args.grace);
     println!(
-        "shutdown: open at stop {}, finished {}, closed {}, cut {}, left open {}, handlers running {}",
+        "shutdown: open at stop {}, finished {}, closed idle {}, closed {}, cut {}, left open {}, \
+         handlers running {}",
         report.open_at_stop,
         report.finished,
+        report.closed_idle,
         report.closed,
         report.cut,
         report.left_open,
@@ -195,7 +197,14 @@ fn answer(stream: SecureStream, name: &str, counts: &Counts) -> securenet::Resul
     }
     let mut reader = BufReader::new(stream);
     let mut line = String::new();
+    let mut answered = false;
     loop {
+        // Between requests (none read ahead): a shutdown closes the
+        // connection at once instead of after its grace. Not before the
+        // first, which may be on its way (as Go leaves new connections).
+        if answered && reader.buffer().is_empty() {
+            reader.get_ref().set_idle(true);
+        }
         line.clear();
         // A line longer than this is not a request of this protocol.
         let n = Read::take(&mut reader, 1024).read_line(&mut line)?;
@@ -211,6 +220,7 @@ fn answer(stream: SecureStream, name: &str, counts: &Counts) -> securenet::Resul
         let reply = format!("OK {what} from {name}\n");
         reader.get_mut().write_all(reply.as_bytes())?;
         counts.requests.fetch_add(1, Ordering::Relaxed);
+        answered = true;
     }
     reader.into_inner().close()
 }

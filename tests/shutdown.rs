@@ -291,7 +291,7 @@ fn a_websocket_gets_1001_going_away_before_the_tls_close() {
 }
 
 fn sum(r: &securenet::ShutdownReport) -> usize {
-    r.finished + r.closed + r.cut + r.left_open
+    r.finished + r.closed_idle + r.closed + r.cut + r.left_open
 }
 
 fn ws_client(pki: &TestPki, port: u16) -> WebSocket {

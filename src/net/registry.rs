@@ -9,11 +9,16 @@
 //! that its connection is due to close and sends `close_notify` itself (the
 //! TLS state is its own); a thread that does not react within the close
 //! period gets both directions shut (a FIN without `close_notify`).
+//! A connection its owner marked idle (between requests) is asked at once,
+//! when the shutdown begins, as Go's `Server.Shutdown` closes idle
+//! connections: the mark and the request race through one compare and
+//! swap, so a connection is either served (its next bytes came first) or
+//! closed (the shutdown came first), never both.
 //! Nothing here reads peer bytes or decides trust.
 
 use std::collections::BTreeMap;
 use std::net::{Shutdown, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Instant;
 
@@ -23,6 +28,12 @@ use crate::sync::{lock, wait_until};
 #[derive(Default)]
 pub(crate) struct Registry {
     live: Mutex<Live>,
+    /// A shutdown is in its grace period: a connection marked idle now is
+    /// closed at its next read or write. Apart from `live`'s lock, which a
+    /// mark (once a request) does not take: the mark is stored, then this
+    /// is read, while the shutdown sets this, then reads the marks
+    /// (sequentially consistent both ways), so one of them sees the other.
+    closing_idle: AtomicBool,
     /// Notified whenever a connection ends.
     ended: Condvar,
 }
@@ -47,6 +58,8 @@ struct Live {
     finished: usize,
     /// Connections that sent `close_notify` on a shutdown's request.
     notified: usize,
+    /// Of those, the ones asked because they were idle.
+    closed_idle: usize,
     /// Connections asked to close that ended without `close_notify`.
     unclean: usize,
 }
@@ -58,12 +71,22 @@ pub(crate) struct Outcome {
     pub(crate) open_at_stop: usize,
     pub(crate) finished: usize,
     pub(crate) closed: usize,
+    pub(crate) closed_idle: usize,
     pub(crate) cut: usize,
     pub(crate) left_open: usize,
 }
 
+/// An entry's [`Entry::idle`]: busy (reading or writing a request, or
+/// never marked), idle (waiting for the peer's next request), or closed
+/// while idle by a shutdown.
+const BUSY: u8 = 0;
+const IDLE: u8 = 1;
+const CLOSED_IDLE: u8 = 2;
+
 /// One live connection.
 struct Entry {
+    /// [`BUSY`], [`IDLE`] or [`CLOSED_IDLE`].
+    idle: AtomicU8,
     /// A shutdown asked it to close.
     due: AtomicBool,
     /// It sent `close_notify` on that request.
@@ -92,6 +115,7 @@ impl Registry {
         let sock = closable.then(|| sock.try_clone().ok()).flatten();
         let mut live = lock(&self.live);
         let entry = Arc::new(Entry {
+            idle: AtomicU8::new(BUSY),
             due: AtomicBool::new(live.closing),
             notified: AtomicBool::new(false),
             owner_closes: AtomicBool::new(false),
@@ -124,9 +148,11 @@ impl Registry {
         live.late = 0;
         live.finished = 0;
         live.notified = 0;
+        live.closed_idle = 0;
         live.unclean = 0;
         live.over = false;
         live.draining = true;
+        self.closing_idle.store(true, Ordering::SeqCst);
         live.entries.len()
     }
 
@@ -137,11 +163,13 @@ impl Registry {
         let mut live = lock(&self.live);
         live.closing = true;
         live.over = true;
+        self.closing_idle.store(false, Ordering::SeqCst);
         let stuck = alive.saturating_sub(shut);
         Outcome {
             open_at_stop: open_at_stop + live.late,
             finished: live.finished,
             closed: live.notified,
+            closed_idle: live.closed_idle,
             cut: live.unclean + shut,
             left_open: stuck,
         }
@@ -155,6 +183,30 @@ impl Registry {
         })
     }
 
+    /// Asks every connection marked idle to close, as a shutdown begins
+    /// (after [`begin_shutdown`](Self::begin_shutdown); its thread is woken
+    /// as by [`ask_all_to_close`](Self::ask_all_to_close)); one whose next
+    /// bytes came first is busy again and left to finish. How many were
+    /// asked.
+    pub(crate) fn close_idle(&self) -> usize {
+        let entries: Vec<Arc<Entry>> = lock(&self.live).entries.values().cloned().collect();
+        let mut asked = 0;
+        for entry in &entries {
+            if entry
+                .idle
+                .compare_exchange(IDLE, CLOSED_IDLE, Ordering::SeqCst, Ordering::SeqCst)
+                .is_ok()
+            {
+                asked += 1;
+                entry.due.store(true, Ordering::Release);
+                if let Some(sock) = &entry.sock {
+                    let _ = sock.shutdown(Shutdown::Read);
+                }
+            }
+        }
+        asked
+    }
+
     /// Asks every live connection to close, waking the threads blocked in
     /// a read on them (`shutdown(2)` of the read side: their `recv(2)`
     /// returns 0). How many were asked, and how many of those can be woken.
@@ -162,6 +214,9 @@ impl Registry {
         let entries: Vec<Arc<Entry>> = {
             let mut live = lock(&self.live);
             live.closing = true;
+            // From here on every connection is asked: one marked idle now
+            // is closed as any other (counted as `closed`).
+            self.closing_idle.store(false, Ordering::SeqCst);
             live.entries.values().cloned().collect()
         };
         let mut wakeable = 0;
@@ -227,7 +282,58 @@ impl Watch {
         if self.due() && !self.entry.notified.swap(true, Ordering::AcqRel) {
             let mut live = lock(&self.registry.live);
             if live.draining && !live.over {
-                live.notified += 1;
+                // Closed as idle within the grace; once every connection
+                // is asked, as any other.
+                if self.entry.idle.load(Ordering::SeqCst) == CLOSED_IDLE && !live.closing {
+                    live.closed_idle += 1;
+                } else {
+                    live.notified += 1;
+                }
+            }
+        }
+    }
+
+    /// Marks the connection idle (waiting for its peer's next request) or
+    /// busy. Marked idle during a shutdown's grace period, it is closed
+    /// at its next read or write ([`closed_idle`](Self::closed_idle)); a
+    /// thread that drops it first has finished.
+    pub(crate) fn set_idle(&self, idle: bool) {
+        let mark = &self.entry.idle;
+        if !idle {
+            let _ = mark.compare_exchange(IDLE, BUSY, Ordering::SeqCst, Ordering::SeqCst);
+            return;
+        }
+        if mark
+            .compare_exchange(BUSY, IDLE, Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok()
+            && self.registry.closing_idle.load(Ordering::SeqCst)
+        {
+            // The shutdown's scan may have been first; either closes it.
+            let _ = mark.compare_exchange(IDLE, CLOSED_IDLE, Ordering::SeqCst, Ordering::SeqCst);
+        }
+    }
+
+    /// Before a read: whether a shutdown closed this idle connection (it
+    /// is then asked to close, as by the shutdown). The mark stays: the
+    /// read that follows waits for the next request.
+    pub(crate) fn closed_idle(&self) -> bool {
+        let closed = self.entry.idle.load(Ordering::SeqCst) == CLOSED_IDLE;
+        if closed {
+            self.entry.due.store(true, Ordering::Release);
+        }
+        closed
+    }
+
+    /// Bytes came or go: an idle connection is busy again. `false` if a
+    /// shutdown closed it while idle first (it is then asked to close, and
+    /// the bytes are not served).
+    pub(crate) fn busy(&self) -> bool {
+        let mark = &self.entry.idle;
+        match mark.compare_exchange(IDLE, BUSY, Ordering::SeqCst, Ordering::SeqCst) {
+            Ok(_) | Err(BUSY) => true,
+            Err(_) => {
+                self.entry.due.store(true, Ordering::Release);
+                false
             }
         }
     }
@@ -287,6 +393,48 @@ mod tests {
         drop(watch);
         assert_eq!(registry.live(), 0);
         assert!(registry.wait_empty(Some(Instant::now())));
+    }
+
+    #[test]
+    fn idle_entries_are_closed_first_and_the_mark_races_the_next_bytes() {
+        let registry = Arc::new(Registry::default());
+        let pairs: Vec<_> = (0..4).map(|_| pair()).collect();
+        let watch = |i: usize| registry.watch(&pairs[i].1, true);
+        let (idle, busy_again, marked_late, dropped) = (watch(0), watch(1), watch(2), watch(3));
+        idle.set_idle(true);
+        busy_again.set_idle(true);
+        // Its next bytes came before the shutdown.
+        assert!(busy_again.busy());
+        assert_eq!(registry.begin_shutdown(), 4);
+        assert_eq!(registry.close_idle(), 1);
+        assert!(idle.due() && !busy_again.due() && !marked_late.due());
+        // The bytes that came after: not served.
+        assert!(!idle.busy());
+        idle.sent_close_notify();
+        // Marked idle during the grace: closed at its next read, not before.
+        marked_late.set_idle(true);
+        assert!(!marked_late.due());
+        assert!(marked_late.closed_idle() && marked_late.due());
+        marked_late.sent_close_notify();
+        // Marked, then dropped by its thread without a read: finished.
+        dropped.set_idle(true);
+        assert!(!dropped.due());
+        drop(dropped);
+        // Once every connection is asked, a mark is counted as any close.
+        assert_eq!(registry.ask_all_to_close(), (3, 3));
+        busy_again.set_idle(true);
+        busy_again.sent_close_notify();
+        drop((idle, busy_again, marked_late));
+        assert_eq!(
+            registry.end_shutdown(4, 0, 0),
+            Outcome {
+                open_at_stop: 4,
+                finished: 1,
+                closed_idle: 2,
+                closed: 1,
+                ..Outcome::default()
+            }
+        );
     }
 
     #[test]

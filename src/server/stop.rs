@@ -222,6 +222,13 @@ pub struct ShutdownReport {
     pub open_at_stop: usize,
     /// Of those, the ones that ended within the grace period.
     pub finished: usize,
+    /// Closed at once, as the shutdown began or as they became idle within
+    /// the grace period, because their handlers had marked them idle
+    /// between requests
+    /// ([`SecureStream::set_idle`](crate::SecureStream::set_idle)): they
+    /// sent `close_notify` (then FIN), as Go's `Server.Shutdown` closes
+    /// idle connections.
+    pub closed_idle: usize,
     /// Closed after the grace period by their own threads on request: they
     /// sent `close_notify` (then FIN).
     pub closed: usize,
@@ -240,9 +247,10 @@ pub struct ShutdownReport {
 }
 
 impl ShutdownReport {
-    /// Whether every connection ended on its own within the grace period.
+    /// Whether every connection ended within the grace period: on its
+    /// own, or closed while idle between requests.
     pub fn all_finished(&self) -> bool {
-        self.finished == self.open_at_stop && self.handlers_running == 0
+        self.finished + self.closed_idle == self.open_at_stop && self.handlers_running == 0
     }
 }
 
@@ -289,7 +297,11 @@ impl StopHandle {
     ///    `incoming` ends) and handlers see it
     ///    ([`is_stopped`](Self::is_stopped),
     ///    [`wait_for_stop`](Self::wait_for_stop));
-    /// 2. waits up to `grace` for every connection this listener accepted
+    /// 2. closes at once the connections marked idle
+    ///    ([`SecureStream::set_idle`](crate::SecureStream::set_idle): a
+    ///    keep-alive connection between requests), and those marked later
+    ///    at their next read or write, as Go closes idle connections; waits
+    ///    up to `grace` for every connection this listener accepted
     ///    (through `serve`, `incoming` or `accept`) to be dropped and for
     ///    `serve`'s handlers to return;
     /// 3. then asks each connection still open to close: a thread blocked
@@ -302,28 +314,29 @@ impl StopHandle {
     ///    computing, or blocked in a write to a peer that reads nothing).
     ///
     /// It returns within `grace` plus [`SHUTDOWN_CLOSE_PERIOD`] and says
-    /// what happened to each connection: `finished + closed + cut +
-    /// left_open == open_at_stop`. A connection accepted in the instant of
+    /// what happened to each connection: `finished + closed_idle + closed +
+    /// cut + left_open == open_at_stop`. A connection accepted in the instant of
     /// the stop but counted only after `shutdown` returned is closed at
     /// its first read or write.
     ///
     /// A handler blocked reading its connection (a keep-alive connection
     /// waiting for its next request) cannot see the stop until it is asked
-    /// to close: such connections take the whole grace. Handlers that can
-    /// finish early look at [`is_stopped`](Self::is_stopped) between
-    /// requests (or use a read timeout and look then), as Go's idle
-    /// connections are closed at once. Do not call `shutdown` from a
+    /// to close: unless it marked its connection idle, such a connection
+    /// takes the whole grace. Do not call `shutdown` from a
     /// handler of the same listener: it would wait for that handler, and
     /// then cut its connection. With
     /// [`BindOptions::close_on_shutdown(false)`](crate::BindOptions::close_on_shutdown)
-    /// steps 3 and 4 cannot wake a blocked thread: such connections are
-    /// counted as [`left_open`](ShutdownReport::left_open).
+    /// steps 2 to 4 cannot wake a blocked thread (an idle one is closed at
+    /// its next read or write): such connections are counted as
+    /// [`left_open`](ShutdownReport::left_open).
     pub fn shutdown(&self, grace: Duration) -> ShutdownReport {
         // Counting begins before the stop, which handlers may act on at
         // once (wait_for_stop): none ends uncounted.
         let registry = &self.stop.registry;
         let at_stop = registry.begin_shutdown();
         self.stop();
+        // Idle connections first: nothing of theirs is under way.
+        registry.close_idle();
         let deadline = Instant::now().checked_add(grace);
         // Threads that were accepting as the stop came register what they
         // got (counted as late), so it is served within the grace.
@@ -345,6 +358,7 @@ impl StopHandle {
         ShutdownReport {
             open_at_stop: outcome.open_at_stop,
             finished: outcome.finished,
+            closed_idle: outcome.closed_idle,
             closed: outcome.closed,
             cut: outcome.cut,
             left_open: outcome.left_open,

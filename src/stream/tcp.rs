@@ -30,6 +30,11 @@ impl SecureStream<TcpStream> {
         let Tls::Open(conn) = tls else {
             return Err(Error::handshake("the connection is not open"));
         };
+        // The halves do not keep the idle mark: a shutdown treats them as
+        // busy.
+        if let Some(w) = &watch {
+            w.set_idle(false);
+        }
         crate::stream::split::split(
             *conn,
             io,
