@@ -144,10 +144,16 @@ impl Registry {
     /// How many are alive.
     pub(crate) fn begin_shutdown(&self) -> usize {
         let mut live = lock(&self.live);
-        // A second shutdown counts afresh.
+        // A second shutdown counts afresh; a connection that sent
+        // close_notify in an earlier one and is still open is closed
+        // already (nothing later counts it).
         live.late = 0;
         live.finished = 0;
-        live.notified = 0;
+        live.notified = live
+            .entries
+            .values()
+            .filter(|e| e.notified.load(Ordering::Acquire))
+            .count();
         live.closed_idle = 0;
         live.unclean = 0;
         live.over = false;
@@ -435,6 +441,26 @@ mod tests {
                 ..Outcome::default()
             }
         );
+    }
+
+    #[test]
+    fn a_second_shutdown_counts_what_the_first_closed_and_is_still_open() {
+        let registry = Arc::new(Registry::default());
+        let (_client, server) = pair();
+        let watch = registry.watch(&server, true);
+        registry.begin_shutdown();
+        registry.ask_all_to_close();
+        watch.sent_close_notify();
+        assert_eq!(registry.cut_all(), (0, 0));
+        let first = registry.end_shutdown(1, 0, 0);
+        assert_eq!((first.open_at_stop, first.closed), (1, 1));
+        // Its thread still holds the stream as a second shutdown begins.
+        assert_eq!(registry.begin_shutdown(), 1);
+        registry.ask_all_to_close();
+        assert_eq!(registry.cut_all(), (0, 0));
+        let second = registry.end_shutdown(1, 0, 0);
+        assert_eq!((second.open_at_stop, second.closed), (1, 1), "{second:?}");
+        drop(watch);
     }
 
     #[test]
