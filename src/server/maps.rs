@@ -58,6 +58,9 @@ fn room(limit: usize, used: usize) -> usize {
 pub(crate) struct Room {
     room: Option<usize>,
     read_at: Instant,
+    /// Capped at the threads running because one failed to start (see
+    /// [`cap_at_running`](Room::cap_at_running)), until read again.
+    capped: bool,
 }
 
 impl Room {
@@ -65,6 +68,7 @@ impl Room {
         Room {
             room: thread_room(),
             read_at: Instant::now(),
+            capped: false,
         }
     }
 
@@ -75,6 +79,7 @@ impl Room {
         Room {
             room: Some(0),
             read_at: Instant::now(),
+            capped: false,
         }
     }
 
@@ -83,6 +88,13 @@ impl Room {
     pub(crate) fn cap_at_running(&mut self) {
         self.room = Some(THREADS.load(Ordering::Relaxed));
         self.read_at = Instant::now();
+        self.capped = true;
+    }
+
+    /// Whether the room is short because a thread failed to start, not
+    /// for want of mappings.
+    pub(crate) fn capped(&self) -> bool {
+        self.capped
     }
 
     /// A slot for one more handler thread, or `None` when the room is

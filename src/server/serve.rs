@@ -15,6 +15,15 @@ use crate::server::maps;
 use crate::server::settings::{ClientErrorFn, HealthCheckFn};
 use crate::stream::SecureStream;
 
+/// A connection's thread body, and what starts it: `Builder::spawn`, or in
+/// tests one that fails as an exhausted system does.
+type Job = Box<dyn FnOnce() + Send + 'static>;
+type Spawn = fn(thread::Builder, Job) -> io::Result<()>;
+
+fn spawn(builder: thread::Builder, job: Job) -> io::Result<()> {
+    builder.spawn(job).map(drop)
+}
+
 /// Reports a connection's failure with the client's address (`client`:
 /// its PROXY header's, else the socket's peer, `peer`). Without a
 /// callback, a WebSocket upgrade the handler refused on purpose
@@ -146,6 +155,20 @@ impl Backoff {
     }
 }
 
+/// What `serve` says when a thread for a connection fails to start.
+const THREAD_FAILED: &str = "cannot start a thread for a connection; waiting, with backoff, \
+                             before accepting more (raise kernel.pid_max, kernel.threads-max or \
+                             the process's thread limit, or set max_connections below it)";
+
+/// The wait after a thread failed to start, reported as the same shortage.
+#[cold]
+fn no_thread(why: &str) -> Error {
+    Error::io(
+        THREAD_FAILED,
+        io::Error::new(io::ErrorKind::WouldBlock, why.to_owned()),
+    )
+}
+
 /// Why `serve` waits near `vm.max_map_count` instead of accepting.
 #[cold]
 fn no_thread_room() -> Error {
@@ -235,7 +258,13 @@ impl SecureListener {
             if self.stop_state().is_stopped() {
                 return None;
             }
-            self.back_off(backoff, Shortage::Mappings, no_thread_room);
+            if room.capped() {
+                self.back_off(backoff, Shortage::Thread, || {
+                    no_thread("a thread failed to start; no new one until one ends")
+                });
+            } else {
+                self.back_off(backoff, Shortage::Mappings, no_thread_room);
+            }
         }
     }
 
@@ -270,11 +299,12 @@ impl SecureListener {
         F: Fn(SecureStream) -> std::result::Result<(), E> + Send + Sync + 'static,
         E: Into<Error>,
     {
-        self.serve_in(handler, maps::Room::new())
+        self.serve_in(handler, maps::Room::new(), spawn)
     }
 
-    /// [`serve`](Self::serve) with the room for threads given (tests).
-    fn serve_in<F, E>(&self, handler: F, mut thread_room: maps::Room) -> Result<()>
+    /// [`serve`](Self::serve) with the room for threads and the way to
+    /// start them given (tests).
+    fn serve_in<F, E>(&self, handler: F, mut thread_room: maps::Room, spawn: Spawn) -> Result<()>
     where
         F: Fn(SecureStream) -> std::result::Result<(), E> + Send + Sync + 'static,
         E: Into<Error>,
@@ -305,40 +335,45 @@ impl SecureListener {
             if let Some(size) = settings.stack_size {
                 builder = builder.stack_size(size);
             }
-            let spawned = builder.spawn(move || {
-                let _running = (running, slot);
-                let mut shaken = stream.handshake();
-                let mut dropped = false;
-                if let (Some(l), Some(id)) = (&limiter, pending) {
-                    if l.handshake_over(id) && shaken.is_err() {
-                        dropped = true;
-                        shaken = Err(Error::handshake(format!(
-                            "dropped while still in its handshake, to make room for a new \
+            let spawned = spawn(
+                builder,
+                Box::new(move || {
+                    let _running = (running, slot);
+                    let mut shaken = stream.handshake();
+                    let mut dropped = false;
+                    if let (Some(l), Some(id)) = (&limiter, pending) {
+                        if l.handshake_over(id) && shaken.is_err() {
+                            dropped = true;
+                            shaken = Err(Error::handshake(format!(
+                                "dropped while still in its handshake, to make room for a new \
                              connection under max_connections({}): the client was too slow",
-                            l.max()
-                        )));
+                                l.max()
+                            )));
+                        }
                     }
-                }
-                if !dropped && shaken.is_err() && stream.closed_silently() {
-                    health_check(&on_check, peer);
-                    return;
-                }
-                if shaken.is_err() && stream.was_validation() {
-                    log::debug!("connection from {peer}: answered an ACME TLS-ALPN-01 validation");
-                    return;
-                }
-                let client = stream.peer_addr().unwrap_or(peer);
-                match shaken.and_then(|()| handler(stream).map_err(Into::into)) {
-                    Ok(()) => {}
-                    // Closed by a shutdown: no failure of the client's.
-                    Err(Error::ShuttingDown) => {
-                        log::debug!("connection from {client}: closed by the shutdown");
+                    if !dropped && shaken.is_err() && stream.closed_silently() {
+                        health_check(&on_check, peer);
+                        return;
                     }
-                    Err(e) => report(&on_error, &e, client, peer),
-                }
-            });
+                    if shaken.is_err() && stream.was_validation() {
+                        log::debug!(
+                            "connection from {peer}: answered an ACME TLS-ALPN-01 validation"
+                        );
+                        return;
+                    }
+                    let client = stream.peer_addr().unwrap_or(peer);
+                    match shaken.and_then(|()| handler(stream).map_err(Into::into)) {
+                        Ok(()) => {}
+                        // Closed by a shutdown: no failure of the client's.
+                        Err(Error::ShuttingDown) => {
+                            log::debug!("connection from {client}: closed by the shutdown");
+                        }
+                        Err(e) => report(&on_error, &e, client, peer),
+                    }
+                }),
+            );
             match spawned {
-                Ok(_) => threads.ended(),
+                Ok(()) => threads.ended(),
                 // Out of threads (pid_max, threads-max, RLIMIT_NPROC, a
                 // cgroup's pids.max) or memory: this connection is closed,
                 // and accepting waits before the next one.
@@ -360,12 +395,7 @@ impl SecureListener {
                         peer,
                     );
                     self.back_off(&mut threads, Shortage::Thread, || {
-                        Error::io(
-                            "cannot start a thread for a connection; waiting, with backoff, \
-                             before accepting more (raise kernel.pid_max, kernel.threads-max or \
-                             the process's thread limit, or set max_connections below it)",
-                            io::Error::new(kind, detail),
-                        )
+                        Error::io(THREAD_FAILED, io::Error::new(kind, detail))
                     });
                 }
             }
@@ -456,7 +486,7 @@ mod tests {
         thread::scope(|s| {
             let _stop = StopOnDrop(stop.clone());
             s.spawn(|| {
-                let served = listener.serve_in(|_| Ok::<(), Error>(()), maps::Room::taken());
+                let served = listener.serve_in(|_| Ok::<(), Error>(()), maps::Room::taken(), spawn);
                 let _ = ended_tx.send(served.is_ok());
             });
             let report = reports
@@ -485,6 +515,91 @@ mod tests {
             assert_eq!(ended, Ok(true), "serve ends on the stop");
         });
         assert!(reports.try_recv().is_err(), "reported once");
+    }
+
+    #[test]
+    fn a_thread_that_cannot_start_closes_its_connection_and_waits() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::sync::mpsc;
+        static STARTS: AtomicUsize = AtomicUsize::new(0);
+        // The first thread cannot start (as at kernel.threads-max, where
+        // pthread_create says EAGAIN); later ones can.
+        fn first_fails(builder: thread::Builder, job: Job) -> io::Result<()> {
+            if STARTS.fetch_add(1, Ordering::SeqCst) == 0 {
+                return Err(io::Error::new(
+                    io::ErrorKind::WouldBlock,
+                    "Resource temporarily unavailable",
+                ));
+            }
+            spawn(builder, job)
+        }
+        let pki = crate::testing::TestPki::new(&["localhost"]).expect("pki");
+        let (shortage, shortages) = mpsc::channel();
+        let (failed, failures) = mpsc::channel();
+        let listener = crate::BindOptions::new()
+            .on_accept_error(move |e| {
+                let _ = shortage.send(e.to_string());
+            })
+            .on_client_error(move |e, _| {
+                let _ = failed.send(e.to_string());
+            })
+            .bind("127.0.0.1", 0, &pki.server_context())
+            .expect("bind");
+        let port = listener.port();
+        let stop = listener.stop_handle();
+        let connect = || {
+            crate::ConnectOptions::new()
+                .context(pki.trust_context())
+                .server_name("localhost")
+                .timeout(Duration::from_secs(10))
+                .handshake_timeout(Duration::from_secs(10))
+                .connect("127.0.0.1", port)
+        };
+        struct StopOnDrop(crate::StopHandle);
+        impl Drop for StopOnDrop {
+            fn drop(&mut self) {
+                self.0.stop();
+            }
+        }
+        thread::scope(|s| {
+            let _stop = StopOnDrop(stop.clone());
+            let serving = s.spawn(|| {
+                listener.serve_in(|_| Ok::<(), Error>(()), maps::Room::new(), first_fails)
+            });
+            // Its connection is closed before the handshake (reset, as the
+            // hello is unread): the client is told, not left waiting.
+            let refused = connect().map(drop).map_err(|e| e.to_string());
+            let told = |e: &String| {
+                e.contains("handshake") && (e.contains("reset") || e.contains("closed"))
+            };
+            assert!(refused.as_ref().is_err_and(told), "{refused:?}");
+            let failure = failures.recv_timeout(Duration::from_secs(10));
+            assert!(
+                failure
+                    .as_ref()
+                    .is_ok_and(|e| e.contains("cannot start a thread")),
+                "{failure:?}"
+            );
+            let wait = shortages.recv_timeout(Duration::from_secs(10));
+            let on_threads = |e: &String| e.contains("cannot start a thread for a connection");
+            assert!(wait.as_ref().is_ok_and(on_threads), "{wait:?}");
+            // Then it goes on: the next client is served.
+            let served = connect();
+            assert!(served.is_ok(), "{served:?}");
+            stop.stop();
+            assert!(
+                serving.join().is_ok_and(|r| r.is_ok()),
+                "serve ends on the stop"
+            );
+        });
+        assert!(STARTS.load(Ordering::SeqCst) >= 2);
+        // The wait that follows is told as the shortage of threads it is,
+        // not as one of memory mappings.
+        let later: Vec<String> = shortages.try_iter().collect();
+        assert!(
+            later.iter().all(|e| !e.contains("max_map_count")),
+            "{later:?}"
+        );
     }
 
     #[cfg(unix)]
