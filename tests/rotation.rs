@@ -415,3 +415,29 @@ fn a_ticket_key_file_that_cannot_be_used_fails_bind_naming_it() {
     assert!(matches!(e, Error::InvalidInput { .. }), "{e:?}");
     assert!(e.to_string().contains("ticket_keys("), "{e}");
 }
+
+#[test]
+fn secure_server_refuses_files_it_cannot_read_again() {
+    // Options a listener honours by re-reading files: secure_server has no
+    // listener, so it says so instead of serving what the context holds.
+    let pki = pki();
+    let files = Files::new("secure-server-reload");
+    let refused = |options: BindOptions| {
+        SecureStream::secure_server(
+            std::io::Cursor::new(Vec::new()),
+            &pki.server_context(),
+            &options,
+            &[],
+        )
+        .expect_err("refused")
+    };
+    let e = refused(
+        BindOptions::new().reload_certificate_files(files.path("chain.pem"), files.path("key.pem")),
+    );
+    assert!(matches!(e, Error::InvalidInput { .. }), "{e:?}");
+    assert!(e.to_string().contains("reload_certificate_files("), "{e}");
+    assert!(e.to_string().contains("chain.pem"), "{e}");
+    let e = refused(BindOptions::new().reload_ocsp_file(files.path("staple.der")));
+    assert!(matches!(e, Error::InvalidInput { .. }), "{e:?}");
+    assert!(e.to_string().contains("reload_ocsp_file("), "{e}");
+}

@@ -550,8 +550,10 @@ impl<S: Read + Write + 'static> SecureStream<S> {
     /// over a `TcpStream` or `UnixStream` the handshake timeout bounds the
     /// whole handshake; over another transport nothing is bounded but by it.
     /// The files options watch are for listeners: options with a
-    /// [`BindOptions::ticket_keys_file`] are [`Error::InvalidInput`] here
-    /// (give [`BindOptions::ticket_keys`] instead).
+    /// [`BindOptions::ticket_keys_file`] (give [`BindOptions::ticket_keys`]
+    /// instead), [`BindOptions::reload_certificate_files`] or
+    /// [`BindOptions::reload_ocsp_file`] (put what the files hold in
+    /// `context`) are [`Error::InvalidInput`] here, not silently ignored.
     pub fn secure_server(
         stream: S,
         context: &SecurityContext,
@@ -564,6 +566,24 @@ impl<S: Read + Write + 'static> SecureStream<S> {
                 format!("ticket_keys_file({})", path.display()),
                 "secure_server has no listener to read the file again: give \
                  BindOptions::ticket_keys(TicketKeys::from_file(..)?) instead",
+            ));
+        }
+        let files = options.reload_files();
+        let watched = match (&files.pair, &files.ocsp) {
+            (Some((chain, key)), _) => Some(format!(
+                "reload_certificate_files({}, {})",
+                chain.display(),
+                key.display()
+            )),
+            (None, Some(ocsp)) => Some(format!("reload_ocsp_file({})", ocsp.display())),
+            (None, None) => None,
+        };
+        if let Some(option) = watched {
+            return Err(Error::invalid_input(
+                option,
+                "secure_server has no listener to read the file again: load what it holds into \
+                 the SecurityContext given (use_certificate_chain, use_private_key, \
+                 set_ocsp_response) or bind a SecureListener with these options",
             ));
         }
         #[cfg(feature = "acme")]
