@@ -57,6 +57,47 @@ pub(crate) fn format_rfc3339(t: SystemTime) -> String {
     format_with(t, "T", "Z")
 }
 
+/// `t` as an HTTP date (RFC 9110 section 5.6.7, IMF-fixdate):
+/// `Sun, 06 Nov 1994 08:49:37 GMT`; `None` outside the years 1970 to 9999
+/// (a clock that wrong sends no date: RFC 9110 section 6.6.1).
+pub(crate) fn format_http_date(t: SystemTime) -> Option<String> {
+    use time::{Month, Weekday};
+    let d = civil(t)
+        .ok()
+        .filter(|d| (1970..=9999).contains(&d.year()))?;
+    let day = match d.weekday() {
+        Weekday::Monday => "Mon",
+        Weekday::Tuesday => "Tue",
+        Weekday::Wednesday => "Wed",
+        Weekday::Thursday => "Thu",
+        Weekday::Friday => "Fri",
+        Weekday::Saturday => "Sat",
+        Weekday::Sunday => "Sun",
+    };
+    let month = match d.month() {
+        Month::January => "Jan",
+        Month::February => "Feb",
+        Month::March => "Mar",
+        Month::April => "Apr",
+        Month::May => "May",
+        Month::June => "Jun",
+        Month::July => "Jul",
+        Month::August => "Aug",
+        Month::September => "Sep",
+        Month::October => "Oct",
+        Month::November => "Nov",
+        Month::December => "Dec",
+    };
+    Some(format!(
+        "{day}, {:02} {month} {:04} {:02}:{:02}:{:02} GMT",
+        d.day(),
+        d.year(),
+        d.hour(),
+        d.minute(),
+        d.second()
+    ))
+}
+
 /// Today's year and month (1-12), in UTC.
 #[cfg(feature = "testing")]
 pub(crate) fn year_and_month() -> (i32, u8) {
@@ -67,6 +108,24 @@ pub(crate) fn year_and_month() -> (i32, u8) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn http_dates_are_imf_fixdate_within_the_calendar() {
+        // RFC 9110 section 5.6.7's example.
+        let example = UNIX_EPOCH + Duration::from_secs(784_111_777);
+        assert_eq!(
+            format_http_date(example).as_deref(),
+            Some("Sun, 06 Nov 1994 08:49:37 GMT")
+        );
+        let leap = UNIX_EPOCH + Duration::from_secs(951_782_400);
+        assert_eq!(
+            format_http_date(leap).as_deref(),
+            Some("Tue, 29 Feb 2000 00:00:00 GMT")
+        );
+        assert_eq!(format_http_date(UNIX_EPOCH - Duration::from_secs(1)), None);
+        let far = UNIX_EPOCH + Duration::from_secs(300_000_000_000);
+        assert_eq!(format_http_date(far), None);
+    }
 
     #[test]
     fn seconds_from_1970_saturate_and_go_below() {

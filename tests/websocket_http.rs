@@ -84,8 +84,16 @@ fn a_health_check_gets_exactly_the_callbacks_answer_then_eof() {
     end.expect("a clean end after the answer");
     let response = parse(&bytes);
     assert_eq!(response.status_line, "HTTP/1.1 200 OK");
+    // Dated, as an origin server with a clock dates its answers (RFC 9110
+    // section 6.6.1): `Sun, 06 Nov 1994 08:49:37 GMT`.
+    let (date, headers): (Vec<_>, Vec<_>) =
+        response.headers.into_iter().partition(|(n, _)| n == "Date");
+    assert!(
+        matches!(&date[..], [(_, d)] if d.len() == 29 && d.ends_with(" GMT") && d.as_bytes()[3] == b','),
+        "{date:?}"
+    );
     assert_eq!(
-        response.headers,
+        headers,
         [
             ("Content-Type", "text/plain; charset=utf-8"),
             ("Cache-Control", "no-store"),

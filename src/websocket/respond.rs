@@ -7,7 +7,7 @@
 
 use std::fmt;
 use std::io::Write;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use http::StatusCode;
 
@@ -16,6 +16,7 @@ use super::request::UpgradeResponse;
 use super::stream::WsTransport;
 use super::{WebSocket, deadline_after};
 use crate::error::{Error, Result};
+use crate::time::format_http_date;
 
 /// How long the end of a connection after an HTTP answer waits for the
 /// client to close (at most; never past the upgrade timeout).
@@ -27,7 +28,8 @@ const LINGER_BYTES: usize = 256 * 1024;
 /// one the server turns down), from
 /// [`WebSocket::accept_or_respond`](crate::WebSocket::accept_or_respond)'s
 /// callback: a status, headers and a body, sent as given. securenet adds
-/// `Content-Length` (the body's length) and `Connection: close`, and closes
+/// `Date` (unless given), `Content-Length` (the body's length) and
+/// `Connection: close`, and closes
 /// the connection after it: one response per connection, no keep-alive.
 ///
 /// ```
@@ -170,8 +172,14 @@ fn reason_phrase(status: u16) -> &'static str {
 }
 
 /// The head of `response` (status line, headers, blank line), or why it
-/// cannot be sent.
+/// cannot be sent; dated now.
 pub(crate) fn response_head(response: &HttpResponse) -> Result<String> {
+    response_head_at(response, SystemTime::now())
+}
+
+/// [`response_head`] with a `Date` of `now` (RFC 9110 section 6.6.1: an
+/// origin server with a clock sends one), unless the response has its own.
+fn response_head_at(response: &HttpResponse, now: SystemTime) -> Result<String> {
     let status = response.status;
     if !(100..=599).contains(&status) {
         return Err(Error::invalid_input(
@@ -198,6 +206,13 @@ pub(crate) fn response_head(response: &HttpResponse) -> Result<String> {
         ));
     }
     let mut head = format!("HTTP/1.1 {status} {}\r\n", reason_phrase(status));
+    let dated = response
+        .headers
+        .iter()
+        .any(|(name, _)| name.eq_ignore_ascii_case("date"));
+    if let (false, Some(date)) = (dated, format_http_date(now)) {
+        head.push_str(&format!("Date: {date}\r\n"));
+    }
     for (name, value) in &response.headers {
         check_header(name, value)?;
         if FRAMING.iter().any(|r| r.eq_ignore_ascii_case(name)) {
@@ -259,8 +274,13 @@ pub(crate) fn close_after_answer<S: WsTransport>(stream: &mut S, deadline: Optio
 mod tests {
     use super::*;
 
+    /// RFC 9110 section 5.6.7's example date.
+    fn example_date() -> SystemTime {
+        std::time::UNIX_EPOCH + std::time::Duration::from_secs(784_111_777)
+    }
+
     fn head(response: &HttpResponse) -> Result<String> {
-        response_head(response)
+        response_head_at(response, example_date())
     }
 
     #[test]
@@ -268,8 +288,14 @@ mod tests {
         let text = head(&HttpResponse::new(200).header("X-A", "1").body("ok")).expect("valid");
         assert_eq!(
             text,
-            "HTTP/1.1 200 OK\r\nX-A: 1\r\nContent-Length: 2\r\nConnection: close\r\n\r\n"
+            "HTTP/1.1 200 OK\r\nDate: Sun, 06 Nov 1994 08:49:37 GMT\r\nX-A: 1\r\n\
+             Content-Length: 2\r\nConnection: close\r\n\r\n"
         );
+        // The response's own Date is sent, not a second one.
+        let text = head(&HttpResponse::new(200).header("date", "Mon, 07 Nov 1994 00:00:00 GMT"))
+            .expect("valid");
+        assert_eq!(text.matches("ate: ").count(), 1, "{text}");
+        assert!(text.contains("date: Mon, 07 Nov 1994"), "{text}");
         let text = head(&HttpResponse::new(599)).expect("valid");
         assert!(text.starts_with("HTTP/1.1 599 \r\n"), "{text}");
         let text = head(&HttpResponse::new(204)).expect("valid");

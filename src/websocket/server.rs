@@ -118,8 +118,8 @@ impl<S: WsTransport> WebSocket<S> {
     /// apart), and returns an [`Answer`]: [`Answer::Upgrade`] to accept an
     /// upgrade as [`accept_with`](Self::accept_with) does, or
     /// [`Answer::Respond`] with an [`HttpResponse`](crate::HttpResponse)
-    /// (status, headers, body), sent with its `Content-Length` and
-    /// `Connection: close`; the connection is then closed (TLS
+    /// (status, headers, body), sent with a `Date` (unless it has one), its
+    /// `Content-Length` and `Connection: close`; the connection is then closed (TLS
     /// `close_notify`, then TCP, after the client's last bytes). One
     /// request per connection: no keep-alive.
     ///
