@@ -98,6 +98,19 @@ pub(crate) fn format_http_date(t: SystemTime) -> Option<String> {
     ))
 }
 
+/// The `Date` field of an HTTP answer dated `now` (`Date: ...\r\n`),
+/// unless one of the answer's header `names` is already `Date` (RFC 9110
+/// section 6.6.1: an origin server with a clock sends one).
+pub(crate) fn date_field<'a>(
+    mut names: impl Iterator<Item = &'a str>,
+    now: SystemTime,
+) -> Option<String> {
+    if names.any(|name| name.eq_ignore_ascii_case("date")) {
+        return None;
+    }
+    format_http_date(now).map(|date| format!("Date: {date}\r\n"))
+}
+
 /// Today's year and month (1-12), in UTC.
 #[cfg(feature = "testing")]
 pub(crate) fn year_and_month() -> (i32, u8) {

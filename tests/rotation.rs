@@ -440,4 +440,15 @@ fn secure_server_refuses_files_it_cannot_read_again() {
     let e = refused(BindOptions::new().reload_ocsp_file(files.path("staple.der")));
     assert!(matches!(e, Error::InvalidInput { .. }), "{e:?}");
     assert!(e.to_string().contains("reload_ocsp_file("), "{e}");
+    // Both named at once, not one error after the other.
+    let e = refused(
+        BindOptions::new()
+            .reload_certificate_files(files.path("chain.pem"), files.path("key.pem"))
+            .reload_ocsp_file(files.path("staple.der")),
+    );
+    let text = e.to_string();
+    assert!(
+        text.contains("chain.pem") && text.contains("staple.der"),
+        "{e}"
+    );
 }

@@ -242,17 +242,22 @@ impl Registry {
     /// an error. How many such were alive, and how many of those were shut
     /// (the others have no second descriptor).
     pub(crate) fn cut_all(&self) -> (usize, usize) {
-        let entries: Vec<Arc<Entry>> = {
+        // Which sent close_notify is read under the lock it is set under:
+        // each is counted there as closed, or here.
+        let (entries, open): (Vec<Arc<Entry>>, Vec<bool>) = {
             let mut live = lock(&self.live);
             // From here on, what ends is not counted again: the report
             // counts these as cut or left open.
             live.over = true;
-            live.entries.values().cloned().collect()
+            live.entries
+                .values()
+                .map(|e| (e.clone(), !e.notified.load(Ordering::Acquire)))
+                .unzip()
         };
         let (mut alive, mut shut) = (0, 0);
-        for entry in &entries {
+        for (entry, open) in entries.iter().zip(open) {
             entry.due.store(true, Ordering::Release);
-            if entry.notified.load(Ordering::Acquire) {
+            if !open {
                 continue;
             }
             alive += 1;
@@ -285,16 +290,20 @@ impl Watch {
     /// The stream sent `close_notify` on a shutdown's request (counted
     /// once).
     pub(crate) fn sent_close_notify(&self) {
-        if self.due() && !self.entry.notified.swap(true, Ordering::AcqRel) {
-            let mut live = lock(&self.registry.live);
-            if live.draining && !live.over {
-                // Closed as idle within the grace; once every connection
-                // is asked, as any other.
-                if self.entry.idle.load(Ordering::SeqCst) == CLOSED_IDLE && !live.closing {
-                    live.closed_idle += 1;
-                } else {
-                    live.notified += 1;
-                }
+        if !self.due() {
+            return;
+        }
+        // The mark and its count under one lock, which the shutdown's
+        // counts (begin_shutdown, cut_all) read under.
+        let mut live = lock(&self.registry.live);
+        let first = !self.entry.notified.swap(true, Ordering::AcqRel);
+        if first && live.draining && !live.over {
+            // Closed as idle within the grace; once every connection is
+            // asked, as any other.
+            if self.entry.idle.load(Ordering::SeqCst) == CLOSED_IDLE && !live.closing {
+                live.closed_idle += 1;
+            } else {
+                live.notified += 1;
             }
         }
     }

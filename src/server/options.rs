@@ -569,16 +569,20 @@ impl<S: Read + Write + 'static> SecureStream<S> {
             ));
         }
         let files = options.reload_files();
-        let watched = match (&files.pair, &files.ocsp) {
-            (Some((chain, key)), _) => Some(format!(
+        let pair = files.pair.iter().map(|(chain, key)| {
+            format!(
                 "reload_certificate_files({}, {})",
                 chain.display(),
                 key.display()
-            )),
-            (None, Some(ocsp)) => Some(format!("reload_ocsp_file({})", ocsp.display())),
-            (None, None) => None,
-        };
-        if let Some(option) = watched {
+            )
+        });
+        let ocsp = files
+            .ocsp
+            .iter()
+            .map(|f| format!("reload_ocsp_file({})", f.display()));
+        let watched: Vec<String> = pair.chain(ocsp).collect();
+        if !watched.is_empty() {
+            let option = watched.join(", ");
             return Err(Error::invalid_input(
                 option,
                 "secure_server has no listener to read the file again: load what it holds into \

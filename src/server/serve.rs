@@ -157,8 +157,9 @@ impl Backoff {
 
 /// What `serve` says when a thread for a connection fails to start.
 const THREAD_FAILED: &str = "cannot start a thread for a connection; waiting, with backoff, \
-                             before accepting more (raise kernel.pid_max, kernel.threads-max or \
-                             the process's thread limit, or set max_connections below it)";
+                             before accepting more (raise kernel.pid_max, kernel.threads-max, \
+                             the process's thread limit or its memory limit, or set \
+                             max_connections below it)";
 
 /// The wait after a thread failed to start, reported as the same shortage.
 #[cold]
@@ -260,7 +261,9 @@ impl SecureListener {
             }
             if room.capped() {
                 self.back_off(backoff, Shortage::Thread, || {
-                    no_thread("a thread failed to start; no new one until one ends")
+                    no_thread(
+                        "a thread failed to start; no new one for a second, or until one ends",
+                    )
                 });
             } else {
                 self.back_off(backoff, Shortage::Mappings, no_thread_room);

@@ -5,12 +5,14 @@
 
 use std::fmt;
 use std::net::SocketAddr;
+use std::time::SystemTime;
 
 use http::StatusCode;
 
 use super::options::{ShownHeaders, ShownProtocols, check_header};
 
 use crate::error::{Error, Result};
+use crate::time::date_field;
 
 /// The most body bytes a [`Rejection`] sends.
 pub const MAX_REJECTION_BODY: usize = 4096;
@@ -247,8 +249,13 @@ pub(crate) fn check_headers(headers: &[(String, String)]) -> Result<()> {
     Ok(())
 }
 
-/// `HTTP/1.1 <status> <reason>` and a text body, closing the connection.
+/// `HTTP/1.1 <status> <reason>` and a text body, closing the connection;
+/// dated now.
 pub(crate) fn refusal(status: u16, headers: &[(String, String)], body: &str) -> String {
+    refusal_at(status, headers, body, SystemTime::now())
+}
+
+fn refusal_at(status: u16, headers: &[(String, String)], body: &str, now: SystemTime) -> String {
     let reason = StatusCode::from_u16(status)
         .ok()
         .and_then(|s| s.canonical_reason())
@@ -258,6 +265,7 @@ pub(crate) fn refusal(status: u16, headers: &[(String, String)], body: &str) -> 
          Content-Length: {}\r\nConnection: close\r\n",
         body.len()
     );
+    out.push_str(&date_field(headers.iter().map(|(n, _)| n.as_str()), now).unwrap_or_default());
     for (name, value) in headers {
         out.push_str(&format!("{name}: {value}\r\n"));
     }
@@ -269,6 +277,28 @@ pub(crate) fn refusal(status: u16, headers: &[(String, String)], body: &str) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn refusals_are_dated_unless_given_a_date() {
+        let example = std::time::UNIX_EPOCH + std::time::Duration::from_secs(784_111_777);
+        let text = refusal_at(403, &[], "no\n", example);
+        assert_eq!(
+            text,
+            "HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain; charset=utf-8\r\n\
+             Content-Length: 3\r\nConnection: close\r\nDate: Sun, 06 Nov 1994 08:49:37 GMT\r\n\
+             \r\nno\n"
+        );
+        let given = [(
+            "DATE".to_owned(),
+            "Mon, 07 Nov 1994 00:00:00 GMT".to_owned(),
+        )];
+        let text = refusal_at(403, &given, "", example);
+        assert_eq!(
+            text.to_ascii_lowercase().matches("date:").count(),
+            1,
+            "{text}"
+        );
+    }
 
     #[test]
     fn debug_hides_credential_headers() {

@@ -16,7 +16,7 @@ use super::request::UpgradeResponse;
 use super::stream::WsTransport;
 use super::{WebSocket, deadline_after};
 use crate::error::{Error, Result};
-use crate::time::format_http_date;
+use crate::time::date_field;
 
 /// How long the end of a connection after an HTTP answer waits for the
 /// client to close (at most; never past the upgrade timeout).
@@ -206,13 +206,8 @@ fn response_head_at(response: &HttpResponse, now: SystemTime) -> Result<String> 
         ));
     }
     let mut head = format!("HTTP/1.1 {status} {}\r\n", reason_phrase(status));
-    let dated = response
-        .headers
-        .iter()
-        .any(|(name, _)| name.eq_ignore_ascii_case("date"));
-    if let (false, Some(date)) = (dated, format_http_date(now)) {
-        head.push_str(&format!("Date: {date}\r\n"));
-    }
+    let names = response.headers.iter().map(|(name, _)| name.as_str());
+    head.push_str(&date_field(names, now).unwrap_or_default());
     for (name, value) in &response.headers {
         check_header(name, value)?;
         if FRAMING.iter().any(|r| r.eq_ignore_ascii_case(name)) {

@@ -60,7 +60,10 @@ impl BindOptions {
     /// it is tried again when the files change again. A stapled OCSP
     /// response is dropped with the old certificate: give
     /// [`reload_ocsp_file`](Self::reload_ocsp_file) to staple the response
-    /// for the new one.
+    /// for the new one. Listeners only:
+    /// [`SecureStream::secure_server`](crate::SecureStream::secure_server)
+    /// has no listener to read the files again and refuses options with
+    /// them.
     pub fn reload_certificate_files(
         mut self,
         chain: impl AsRef<Path>,
@@ -95,7 +98,8 @@ impl BindOptions {
     /// reported at the next check. A response that says the certificate
     /// is revoked is stapled, and reported. Its signature is not checked:
     /// clients check it. Listeners only:
-    /// [`SecureStream::secure_server`] does not read the file.
+    /// [`SecureStream::secure_server`] has no listener to read it again
+    /// and refuses options with it.
     ///
     /// [`SecurityContext::set_ocsp_response`]: crate::SecurityContext::set_ocsp_response
     /// [`SecureStream::secure_server`]: crate::SecureStream::secure_server
