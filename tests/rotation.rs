@@ -451,4 +451,9 @@ fn secure_server_refuses_files_it_cannot_read_again() {
         text.contains("chain.pem") && text.contains("staple.der"),
         "{e}"
     );
+    // Nothing here counts streams or sees the sender's address.
+    let e = refused(BindOptions::new().max_connections(10));
+    assert!(e.to_string().contains("max_connections(10)"), "{e}");
+    let e = refused(BindOptions::new().proxy_protocol_trusted(&["10.0.0.0/8"]));
+    assert!(e.to_string().contains("proxy_protocol_trusted"), "{e}");
 }

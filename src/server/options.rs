@@ -17,7 +17,7 @@ use crate::error::{Error, Result};
 use crate::net::address::ListenAddress;
 use crate::net::proxy::{in_network, parse_network};
 use crate::net::proxy_protocol::ProxyProtocol;
-use crate::net::transport::{Ops, Transport};
+use crate::net::transport::Transport;
 use crate::stream::SecureStream;
 use crate::tls::certificate::X509Certificate;
 use crate::tls::context::SecurityContext;
@@ -28,6 +28,7 @@ use crate::tls::tickets::TicketKeys;
 #[cfg(feature = "acme")]
 mod acme;
 mod files;
+mod secure_server;
 
 /// The backlog passed to `listen(2)` for `backlog(0)`: the largest, which
 /// every system caps at its own maximum. Linux caps it at
@@ -539,67 +540,4 @@ fn set_shared(socket: &Socket) -> std::io::Result<()> {
 )))]
 fn set_shared(_socket: &Socket) -> std::io::Result<()> {
     Err(std::io::ErrorKind::Unsupported.into())
-}
-
-impl<S: Read + Write + 'static> SecureStream<S> {
-    /// Wraps an accepted transport as the server side of TLS (Dart
-    /// `SecureSocket.secureServer`): `already_read` holds bytes already read
-    /// from it (Dart's `bufferedData`), such as a ClientHello read while
-    /// sniffing the protocol. The handshake runs on first use. Timeouts are
-    /// enforced as for [`ConnectOptions::secure`](crate::ConnectOptions::secure):
-    /// over a `TcpStream` or `UnixStream` the handshake timeout bounds the
-    /// whole handshake; over another transport nothing is bounded but by it.
-    /// The files options watch are for listeners: options with a
-    /// [`BindOptions::ticket_keys_file`] (give [`BindOptions::ticket_keys`]
-    /// instead), [`BindOptions::reload_certificate_files`] or
-    /// [`BindOptions::reload_ocsp_file`] (put what the files hold in
-    /// `context`) are [`Error::InvalidInput`] here, not silently ignored.
-    pub fn secure_server(
-        stream: S,
-        context: &SecurityContext,
-        options: &BindOptions,
-        already_read: &[u8],
-    ) -> Result<SecureStream<S>> {
-        options.tls.common.check("BindOptions")?;
-        if let Some(path) = &options.ticket_keys_file {
-            return Err(Error::invalid_input(
-                format!("ticket_keys_file({})", path.display()),
-                "secure_server has no listener to read the file again: give \
-                 BindOptions::ticket_keys(TicketKeys::from_file(..)?) instead",
-            ));
-        }
-        let files = options.reload_files();
-        let pair = files.pair.iter().map(|(chain, key)| {
-            format!(
-                "reload_certificate_files({}, {})",
-                chain.display(),
-                key.display()
-            )
-        });
-        let ocsp = files
-            .ocsp
-            .iter()
-            .map(|f| format!("reload_ocsp_file({})", f.display()));
-        let watched: Vec<String> = pair.chain(ocsp).collect();
-        if !watched.is_empty() {
-            let option = watched.join(", ");
-            return Err(Error::invalid_input(
-                option,
-                "secure_server has no listener to read the file again: load what it holds into \
-                 the SecurityContext given (use_certificate_chain, use_private_key, \
-                 set_ocsp_response) or bind a SecureListener with these options",
-            ));
-        }
-        #[cfg(feature = "acme")]
-        if options.acme.is_some() {
-            return Err(Error::invalid_input(
-                "BindOptions::acme",
-                "secure_server has no listener to answer the CA's validations on: bind a \
-                 SecureListener with these options instead",
-            ));
-        }
-        let setup = ServerSetup::new(context, &options.tls)?;
-        let io = Transport::new(stream, Ops::detect(), already_read);
-        Ok(options.server_stream(io, setup, None, || "server".to_owned()))
-    }
 }
